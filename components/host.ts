@@ -1,0 +1,61 @@
+// MptcpHost: one host's desired MPTCP state, applied over SSH. One remote.Command per concern
+// the config sets (sysctl -> limits -> endpoints, chained with dependsOn); each command's
+// `create` applies idempotently and its `delete` restores what the host had before.
+import * as pulumi from "@pulumi/pulumi";
+import { remote } from "@pulumi/command";
+import { HostModel } from "./model";
+import { Concern, renderHost } from "./render";
+import { wrapScript } from "./shell";
+
+export interface MptcpHostArgs {
+  /** The host's validated model (from requireValidConfig). */
+  host: HostModel;
+  /** SSH private key (a secret). Defaults to the SSH agent at SSH_AUTH_SOCK. */
+  privateKey?: pulumi.Input<string>;
+}
+
+/** The SSH connection the command provider dials; the SDK stores it as a secret. */
+export function connectionFor(host: HostModel, privateKey?: pulumi.Input<string>): remote.CommandArgs["connection"] {
+  return {
+    host: host.ssh.host,
+    port: host.ssh.port,
+    user: host.ssh.user,
+    ...(host.ssh.hostKey ? { hostKey: host.ssh.hostKey } : {}),
+    ...(privateKey ? { privateKey } : {}),
+  };
+}
+
+export class MptcpHost extends pulumi.ComponentResource {
+  /** stdout of each concern's last apply: the state the host reported after it (per concern). */
+  public readonly applied: pulumi.Output<Partial<Record<Concern, string>>>;
+
+  constructor(name: string, args: MptcpHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("mptcp:index:Host", name, {}, opts);
+    const { host } = args;
+    if (host.ssh.insecureIgnoreHostKey && !host.ssh.hostKey) {
+      pulumi.log.warn(`mptcp:hosts[${host.index}].ssh: insecureIgnoreHostKey is set: the host key of ${host.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
+    }
+    const connection = connectionFor(host, args.privateKey);
+    // A different target host must revert the old one and apply the new one (replace), not update.
+    const triggers = [host.ssh.host, host.ssh.port, host.ssh.user];
+    const applied: Partial<Record<Concern, pulumi.Output<string>>> = {};
+    let previous: pulumi.Resource | undefined;
+    for (const scripts of renderHost(host)) {
+      const command = new remote.Command(
+        `${name}-${scripts.concern}`,
+        {
+          connection,
+          create: wrapScript(scripts.apply, { user: host.ssh.user, host: host.name }),
+          delete: wrapScript(scripts.revert, { user: host.ssh.user, host: host.name }),
+          triggers,
+          addPreviousOutputInEnv: false,
+        },
+        { parent: this, dependsOn: previous ? [previous] : [], deleteBeforeReplace: true },
+      );
+      applied[scripts.concern] = command.stdout;
+      previous = command;
+    }
+    this.applied = pulumi.output(applied);
+    this.registerOutputs({ applied: this.applied });
+  }
+}

@@ -1,0 +1,7 @@
+export * from "./schema";
+export * from "./model";
+export * from "./validate";
+export * from "./render";
+export * from "./shell";
+export * from "./host";
+export * from "./stackfile";

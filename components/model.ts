@@ -1,0 +1,131 @@
+// The validated model: stack config with defaults filled in, endpoint ids assigned, and the
+// path-manager arithmetic (how many subflows a link will get) that validation and the lab
+// tests share.
+import { isIP } from "node:net";
+import {
+  EndpointFlag,
+  ENDPOINT_FLAGS,
+  HostConfig,
+  KERNEL_DEFAULT_LIMITS,
+  MptcpConfig,
+  SYSCTL_KNOBS,
+  SysctlConfig,
+} from "./schema";
+
+export interface Endpoint {
+  /** Position in the host's config list (for error paths). */
+  index: number;
+  interface: string;
+  address?: string;
+  /** Flags in iproute2's print order: signal, subflow, backup, fullmesh. */
+  flags: EndpointFlag[];
+  id: number;
+  port?: number;
+}
+
+export interface SysctlSetting {
+  /** camelCase config key. */
+  key: keyof SysctlConfig;
+  /** Kernel knob under /proc/sys/net/mptcp. */
+  knob: string;
+  /** Value as written to /proc/sys. */
+  value: string;
+}
+
+export interface HostModel {
+  index: number;
+  name: string;
+  ssh: HostConfig["ssh"];
+  sysctl: SysctlSetting[];
+  /** Only the limits the config sets; unset ones stay as the host has them. */
+  limits: { subflows?: number; addAddrAccepted?: number };
+  endpoints: Endpoint[];
+}
+
+export interface Model {
+  hosts: HostModel[];
+  links: { client: string; server: string }[];
+}
+
+function sysctlValue(value: boolean | number | string): string {
+  if (typeof value === "boolean") return value ? "1" : "0";
+  return String(value);
+}
+
+export function sysctlSettings(sysctl: SysctlConfig | undefined): SysctlSetting[] {
+  if (!sysctl) return [];
+  return (Object.keys(SYSCTL_KNOBS) as (keyof SysctlConfig)[])
+    .filter((key) => sysctl[key] !== undefined)
+    .map((key) => ({ key, knob: SYSCTL_KNOBS[key], value: sysctlValue(sysctl[key]!) }));
+}
+
+/** The form the kernel prints: IPv6 lowercased and compressed (2001:DB8:0::2 -> 2001:db8::2). */
+export function canonicalAddress(address: string): string {
+  return isIP(address) === 6 ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
+}
+
+/** Gives every endpoint without an id the lowest id no other endpoint of the host uses. */
+export function assignEndpointIds(endpoints: HostConfig["endpoints"]): Endpoint[] {
+  const used = new Set(endpoints.map((e) => e.id).filter((id): id is number => id !== undefined));
+  let next = 1;
+  return endpoints.map((e, index) => {
+    let id = e.id;
+    if (id === undefined) {
+      while (used.has(next)) next++;
+      id = next;
+      used.add(id);
+    }
+    const flags = ENDPOINT_FLAGS.filter((f) => e.flags.includes(f));
+    const address = e.address === undefined ? undefined : canonicalAddress(e.address);
+    return { index, interface: e.interface, address, flags, id, port: e.port };
+  });
+}
+
+export function buildModel(config: MptcpConfig): Model {
+  return {
+    hosts: config.hosts.map((h, index) => ({
+      index,
+      name: h.name,
+      ssh: h.ssh,
+      sysctl: sysctlSettings(h.sysctl),
+      limits: { ...(h.limits ?? {}) },
+      endpoints: assignEndpointIds(h.endpoints),
+    })),
+    links: config.links.map((l) => ({ client: l.client, server: l.server })),
+  };
+}
+
+/** Limits in force on the host after apply, assuming kernel defaults where the config is silent. */
+export function effectiveLimits(host: HostModel): { subflows: number; addAddrAccepted: number } {
+  return {
+    subflows: host.limits.subflows ?? KERNEL_DEFAULT_LIMITS.subflows,
+    addAddrAccepted: host.limits.addAddrAccepted ?? KERNEL_DEFAULT_LIMITS.addAddrAccepted,
+  };
+}
+
+const has = (e: Endpoint, f: EndpointFlag) => e.flags.includes(f);
+
+/** Server endpoints announced (ADD_ADDR) to a client, less the address the client dialled. */
+export function announcedEndpoints(server: HostModel, dialled?: string): Endpoint[] {
+  return server.endpoints.filter((e) => has(e, "signal") && (dialled === undefined || e.address !== dialled));
+}
+
+/**
+ * Additional subflows the client's kernel path manager tries to open on one connection,
+ * before any limit other than add_addr_accepted applies:
+ * - each `subflow` endpoint without fullmesh opens one subflow to the server's initial address;
+ * - each accepted announcement opens one subflow (from the routed source address), or, when the
+ *   client has fullmesh endpoints, one from each of them;
+ * - fullmesh endpoints also open one subflow each to the initial address.
+ */
+export function subflowsWanted(client: HostModel, server: HostModel, dialled?: string): number {
+  const accepted = Math.min(announcedEndpoints(server, dialled).length, effectiveLimits(client).addAddrAccepted);
+  const plain = client.endpoints.filter((e) => has(e, "subflow") && !has(e, "fullmesh")).length;
+  const fullmesh = client.endpoints.filter((e) => has(e, "subflow") && has(e, "fullmesh")).length;
+  return plain + (fullmesh > 0 ? fullmesh * (1 + accepted) : accepted);
+}
+
+/** Subflows a connection from client to server ends up with (joins), after both hosts' limits. */
+export function expectedJoins(client: HostModel, server: HostModel, dialled?: string): number {
+  return Math.min(subflowsWanted(client, server, dialled), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
+}

@@ -1,0 +1,150 @@
+// The stack-config contract users write under the `mptcp` namespace, as zod schemas.
+// Every string that can reach a shell is constrained here by a strict pattern; the
+// renderers still shell-quote everything they emit.
+import { isIP } from "node:net";
+import { z } from "zod";
+
+/** Linux interface names: at most 15 characters, no slash, no whitespace. */
+export const INTERFACE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+/** Host names double as Pulumi resource names and file comments. */
+export const HOST_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A DNS name (an IP address is accepted separately). */
+export const DNS_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\.?$/;
+/** POSIX-ish login names. */
+export const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** One authorized_keys-style public key line: type, base64 blob, optional comment. */
+export const HOST_KEY_RE =
+  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [\x21-\x7e ]*)?$/;
+/** Scheduler names as the kernel lists them in available_schedulers. */
+export const SCHEDULER_RE = /^[a-z0-9_]{1,15}$/;
+
+export const ENDPOINT_FLAGS = ["signal", "subflow", "backup", "fullmesh"] as const;
+export type EndpointFlag = (typeof ENDPOINT_FLAGS)[number];
+
+/** Kernel defaults of `ip mptcp limits` in a fresh namespace; used when a host leaves them unset. */
+export const KERNEL_DEFAULT_LIMITS = { subflows: 2, addAddrAccepted: 0 } as const;
+export const MAX_LIMIT = 8;
+export const MAX_ENDPOINTS = 8;
+
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, {
+  error: "must be an IPv4 or IPv6 address without prefix length (e.g. 198.51.100.2 or 2001:db8::2)",
+});
+
+const sshHost = z.string().refine((s) => isIP(s) !== 0 || DNS_NAME_RE.test(s), {
+  error: "must be an IP address or a DNS name",
+});
+
+const boolKnob = z.boolean({ error: "must be true or false" });
+const secondsKnob = z
+  .number({ error: "must be a whole number" })
+  .int({ error: "must be a whole number" })
+  .min(0, { error: "must be 0 or more" })
+  .max(2147483647, { error: "must be at most 2147483647" });
+
+export const sshSchema = z.strictObject({
+  /** Address or DNS name the SSH connection dials. */
+  host: sshHost,
+  /** SSH port. Defaults to 22. */
+  port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).default(22),
+  /** Login user. Defaults to root; any other user runs everything through `sudo -n`. */
+  user: z.string().regex(USER_RE, { error: "must be a login name like root or admin" }).default("root"),
+  /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column). Required. */
+  hostKey: z
+    .string()
+    .regex(HOST_KEY_RE, { error: "must be one public key line such as \"ssh-ed25519 AAAAC3Nz...\" (ssh-keyscan output without the host name)" })
+    .optional(),
+  /** Set true to connect without checking the host key (never in production). Defaults to false. */
+  insecureIgnoreHostKey: z.boolean().default(false),
+});
+
+export const sysctlSchema = z.strictObject({
+  /** net.mptcp.enabled */
+  enabled: boolKnob.optional(),
+  /** net.mptcp.path_manager (pm_type on kernels before 6.15) */
+  pathManager: z.enum(["kernel", "userspace"], { error: "must be \"kernel\" or \"userspace\"" }).optional(),
+  /** net.mptcp.scheduler; checked against the target's available_schedulers at apply time */
+  scheduler: z.string().regex(SCHEDULER_RE, { error: "must be a scheduler name such as \"default\"" }).optional(),
+  /** net.mptcp.checksum_enabled */
+  checksumEnabled: boolKnob.optional(),
+  /** net.mptcp.allow_join_initial_addr_port */
+  allowJoinInitialAddrPort: boolKnob.optional(),
+  /** net.mptcp.add_addr_timeout (seconds) */
+  addAddrTimeout: secondsKnob.optional(),
+  /** net.mptcp.stale_loss_cnt */
+  staleLossCnt: secondsKnob.optional(),
+  /** net.mptcp.blackhole_timeout (seconds, 0 disables detection) */
+  blackholeTimeout: secondsKnob.optional(),
+  /** net.mptcp.close_timeout (seconds) */
+  closeTimeout: secondsKnob.optional(),
+  /** net.mptcp.syn_retrans_before_tcp_fallback */
+  synRetransBeforeTcpFallback: z.number().int().min(0).max(255, { error: "must be a whole number 0..255" }).optional(),
+});
+
+const limit = z
+  .number({ error: `must be a whole number 0..${MAX_LIMIT}` })
+  .int({ error: `must be a whole number 0..${MAX_LIMIT}` })
+  .min(0, { error: `must be a whole number 0..${MAX_LIMIT}` })
+  .max(MAX_LIMIT, { error: `must be at most ${MAX_LIMIT} (the kernel's maximum)` });
+
+export const limitsSchema = z.strictObject({
+  /** Additional subflows per connection, created or accepted. Kernel default 2. */
+  subflows: limit.optional(),
+  /** ADD_ADDR announcements acted on per connection. Kernel default 0. */
+  addAddrAccepted: limit.optional(),
+});
+
+export const endpointSchema = z.strictObject({
+  /** Interface the endpoint is bound to (`dev`). Required. */
+  interface: z.string().regex(INTERFACE_RE, { error: "must be an interface name (letters, digits, _ . -; at most 15 characters)" }),
+  /** Address; when omitted, the interface's first global address at apply time. */
+  address: ipAddress.optional(),
+  /** Any of signal, subflow, backup, fullmesh. Defaults to []. */
+  flags: z.array(z.enum(ENDPOINT_FLAGS, { error: `must be one of ${ENDPOINT_FLAGS.join(", ")}` })).default([]),
+  /** Endpoint id 1..255; when omitted, the lowest id no other endpoint of the host uses. */
+  id: z.number().int().min(1).max(255, { error: "must be a whole number 1..255" }).optional(),
+  /** Port to announce (signal endpoints only). */
+  port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).optional(),
+});
+
+export const hostSchema = z.strictObject({
+  /** Unique host name: used in resource names. */
+  name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes (e.g. server, laptop-1)" }),
+  ssh: sshSchema,
+  sysctl: sysctlSchema.optional(),
+  limits: limitsSchema.optional(),
+  endpoints: z.array(endpointSchema).default([]),
+});
+
+export const linkSchema = z.strictObject({
+  /** Host name that opens MPTCP connections. */
+  client: z.string(),
+  /** Host name that accepts them. */
+  server: z.string(),
+});
+
+export const configSchema = z.strictObject({
+  hosts: z.array(hostSchema).min(1, { error: "must list at least one host" }),
+  links: z.array(linkSchema).default([]),
+});
+
+export type SshConfig = z.infer<typeof sshSchema>;
+export type SysctlConfig = z.infer<typeof sysctlSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+export type EndpointConfig = z.infer<typeof endpointSchema>;
+export type HostConfig = z.infer<typeof hostSchema>;
+export type LinkConfig = z.infer<typeof linkSchema>;
+export type MptcpConfig = z.infer<typeof configSchema>;
+
+/** camelCase config key -> kernel knob under /proc/sys/net/mptcp, and how to render the value. */
+export const SYSCTL_KNOBS: Record<keyof SysctlConfig, string> = {
+  enabled: "enabled",
+  pathManager: "path_manager",
+  scheduler: "scheduler",
+  checksumEnabled: "checksum_enabled",
+  allowJoinInitialAddrPort: "allow_join_initial_addr_port",
+  addAddrTimeout: "add_addr_timeout",
+  staleLossCnt: "stale_loss_cnt",
+  blackholeTimeout: "blackhole_timeout",
+  closeTimeout: "close_timeout",
+  synRetransBeforeTcpFallback: "syn_retrans_before_tcp_fallback",
+};

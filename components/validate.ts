@@ -1,0 +1,209 @@
+// Validation of the whole stack config: field checks (zod) plus the cross-host rules that
+// decide whether MPTCP can work at all. Every error names its config path and the fix;
+// all errors are reported together. Nothing here touches a host.
+import { isIP } from "node:net";
+import { z } from "zod";
+import { buildModel, announcedEndpoints, effectiveLimits, HostModel, Model, subflowsWanted } from "./model";
+import { configSchema, KERNEL_DEFAULT_LIMITS, MAX_ENDPOINTS } from "./schema";
+
+export interface ConfigError {
+  /** Config path, e.g. `mptcp:hosts[1].endpoints[0].flags`. */
+  path: string;
+  /** What is wrong and how to fix it. */
+  message: string;
+}
+
+export type ValidationResult = { ok: true; model: Model } | { ok: false; errors: ConfigError[] };
+
+export class ConfigValidationError extends Error {
+  constructor(readonly errors: ConfigError[]) {
+    super(formatErrors(errors));
+    this.name = "ConfigValidationError";
+  }
+}
+
+export function formatErrors(errors: ConfigError[]): string {
+  const n = errors.length;
+  return `${n} error${n === 1 ? "" : "s"} in the mptcp stack config:\n` + errors.map((e) => `  ${e.path}: ${e.message}`).join("\n");
+}
+
+/** `["hosts", 1, "limits"]` -> `mptcp:hosts[1].limits` */
+export function configPath(segments: readonly PropertyKey[]): string {
+  let out = "mptcp:";
+  segments.forEach((s, i) => {
+    if (typeof s === "number") out += `[${s}]`;
+    else out += i === 0 ? String(s) : `.${String(s)}`;
+  });
+  return out;
+}
+
+function zodErrors(error: z.ZodError): ConfigError[] {
+  return error.issues.flatMap((issue): ConfigError[] => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({
+        path: configPath([...issue.path, key]),
+        message: "unknown key: remove it, or check its spelling against the configuration reference in README.md",
+      }));
+    }
+    if (issue.code === "invalid_type" && issue.input === undefined) {
+      return [{ path: configPath(issue.path), message: `is required: add it (expected ${issue.expected})` }];
+    }
+    if (issue.code === "invalid_type") {
+      return [{ path: configPath(issue.path), message: `must be ${article(issue.expected)} ${issue.expected}` }];
+    }
+    if (issue.code === "too_big" && issue.origin === "array") {
+      return [{ path: configPath(issue.path), message: `has more than ${issue.maximum} entries: remove some` }];
+    }
+    return [{ path: configPath(issue.path), message: issue.message }];
+  });
+}
+
+function article(word: string): string {
+  return /^[aeiou]/.test(word) ? "an" : "a";
+}
+
+const familyOf = (address: string) => (isIP(address) === 6 ? "IPv6" : "IPv4");
+
+/** Addresses we know a host has: explicit endpoint addresses and an SSH host given as an IP. */
+function knownAddresses(host: HostModel): string[] {
+  const out = host.endpoints.map((e) => e.address).filter((a): a is string => a !== undefined);
+  if (isIP(host.ssh.host)) out.push(host.ssh.host);
+  return out;
+}
+
+/** The rules that look across fields and hosts. Takes a schema-valid model. */
+export function crossHostErrors(model: Model): ConfigError[] {
+  const errors: ConfigError[] = [];
+  const err = (segments: PropertyKey[], message: string) => errors.push({ path: configPath(segments), message });
+  const byName = new Map<string, HostModel>();
+
+  for (const host of model.hosts) {
+    const h = ["hosts", host.index];
+    if (byName.has(host.name)) {
+      err([...h, "name"], `duplicate host name "${host.name}" (also mptcp:hosts[${byName.get(host.name)!.index}]): give every host its own name`);
+    } else {
+      byName.set(host.name, host);
+    }
+    if (!host.ssh.hostKey && !host.ssh.insecureIgnoreHostKey) {
+      err([...h, "ssh", "hostKey"], "is required: set it to the host's public key (ssh-keyscan -t ed25519 HOST, without the host column), or set ssh.insecureIgnoreHostKey: true to skip the check (unsafe)");
+    }
+    if (host.endpoints.length > MAX_ENDPOINTS) {
+      err([...h, "endpoints"], `has ${host.endpoints.length} endpoints; the kernel takes at most ${MAX_ENDPOINTS} per host: remove some`);
+    }
+    const ids = new Map<number, number>();
+    const addresses = new Map<string, number>();
+    const implicitIfaces = new Map<string, number>();
+    for (const ep of host.endpoints) {
+      const e = [...h, "endpoints", ep.index];
+      const flags = new Set(ep.flags);
+      if (flags.has("signal") && flags.has("fullmesh")) {
+        err([...e, "flags"], "signal and fullmesh cannot be combined (the kernel rejects it): use fullmesh only with subflow");
+      }
+      if (ep.port !== undefined && !flags.has("signal")) {
+        err([...e, "port"], "a port is only announced by a signal endpoint: add signal to flags or remove port");
+      }
+      if (ep.port !== undefined && flags.has("subflow")) {
+        err([...e, "port"], "a port cannot be set on a subflow endpoint (the kernel rejects it): remove port or the subflow flag");
+      }
+      if (ids.has(ep.id)) {
+        err([...e, "id"], `duplicate endpoint id ${ep.id} (also mptcp:hosts[${host.index}].endpoints[${ids.get(ep.id)}]): give each endpoint its own id or leave ids out`);
+      } else {
+        ids.set(ep.id, ep.index);
+      }
+      if (ep.address !== undefined) {
+        if (addresses.has(ep.address)) {
+          err([...e, "address"], `duplicate endpoint address ${ep.address} (also mptcp:hosts[${host.index}].endpoints[${addresses.get(ep.address)}]): merge the two endpoints into one`);
+        } else {
+          addresses.set(ep.address, ep.index);
+        }
+      } else if (implicitIfaces.has(ep.interface)) {
+        err([...e, "address"], `both this endpoint and mptcp:hosts[${host.index}].endpoints[${implicitIfaces.get(ep.interface)}] would take ${ep.interface}'s current address: set address on one of them`);
+      } else {
+        implicitIfaces.set(ep.interface, ep.index);
+      }
+    }
+  }
+
+  const servers = new Set<string>();
+  const clients = new Set<string>();
+  const seenLinks = new Map<string, number>();
+  const linked: { index: number; client: HostModel; server: HostModel }[] = [];
+  model.links.forEach((link, index) => {
+    const l = ["links", index];
+    const client = byName.get(link.client);
+    const server = byName.get(link.server);
+    if (!client) err([...l, "client"], `names unknown host "${link.client}": use one of ${[...byName.keys()].join(", ")}`);
+    if (!server) err([...l, "server"], `names unknown host "${link.server}": use one of ${[...byName.keys()].join(", ")}`);
+    if (!client || !server) return;
+    if (client === server) {
+      err([...l, "server"], `a host cannot be its own peer: name another host than "${link.client}"`);
+      return;
+    }
+    const key = `${link.client}\0${link.server}`;
+    if (seenLinks.has(key)) {
+      err(l, `duplicate link ${link.client} -> ${link.server} (also mptcp:links[${seenLinks.get(key)}]): remove one`);
+      return;
+    }
+    seenLinks.set(key, index);
+    clients.add(client.name);
+    servers.add(server.name);
+    linked.push({ index, client, server });
+  });
+
+  // A signal endpoint on a host that only ever dials makes its peers try to dial it.
+  for (const host of model.hosts) {
+    if (!clients.has(host.name) || servers.has(host.name)) continue;
+    for (const ep of host.endpoints.filter((e) => e.flags.includes("signal"))) {
+      err(["hosts", host.index, "endpoints", ep.index, "flags"], `"${host.name}" is only ever a client (mptcp:links), so announcing this address makes its servers try to dial it: use subflow instead of signal on a client`);
+    }
+  }
+
+  for (const { client, server } of linked) {
+    const announced = announcedEndpoints(server).length;
+    const accepted = effectiveLimits(client).addAddrAccepted;
+    if (announced > accepted) {
+      const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
+      err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
+    }
+    const wanted = subflowsWanted(client, server);
+    const clientLimit = effectiveLimits(client).subflows;
+    if (wanted > clientLimit) {
+      err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection: set subflows to at least ${wanted}`);
+    }
+    const joins = Math.min(wanted, clientLimit);
+    const serverLimit = effectiveLimits(server).subflows;
+    if (joins > serverLimit) {
+      err(["hosts", server.index, "limits", "subflows"], `is ${serverLimit}${server.limits.subflows === undefined ? " (unset: kernel default)" : ""} but client "${client.name}" opens ${joins} additional subflows per connection and joins past the limit are refused: set subflows to at least ${joins}`);
+    }
+    checkFamilies(client, server, err);
+    checkFamilies(server, client, err);
+  }
+  return errors;
+}
+
+function checkFamilies(host: HostModel, peer: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+  const peerFamilies = new Set(knownAddresses(peer).map(familyOf));
+  if (peerFamilies.size === 0) return;
+  for (const ep of host.endpoints) {
+    if (ep.address === undefined || peerFamilies.has(familyOf(ep.address))) continue;
+    err(["hosts", host.index, "endpoints", ep.index, "address"], `is ${familyOf(ep.address)} but peer "${peer.name}" has only ${[...peerFamilies].join("/")} addresses: a subflow cannot cross families. Use an address of the peer's family`);
+  }
+}
+
+/** Validates raw stack config values (`mptcp:hosts`, `mptcp:links`) into a model. */
+export function validateConfig(raw: { hosts: unknown; links?: unknown }): ValidationResult {
+  const input: Record<string, unknown> = { hosts: raw.hosts };
+  if (raw.links !== undefined) input.links = raw.links;
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
+  const model = buildModel(parsed.data);
+  const errors = crossHostErrors(model);
+  return errors.length ? { ok: false, errors } : { ok: true, model };
+}
+
+/** Like validateConfig, but throws ConfigValidationError listing every problem. */
+export function requireValidConfig(raw: { hosts: unknown; links?: unknown }): Model {
+  const result = validateConfig(raw);
+  if (!result.ok) throw new ConfigValidationError(result.errors);
+  return result.model;
+}
