@@ -19,7 +19,6 @@ export interface ConcernScripts {
 function prelude(host: HostModel, concern: Concern, action: "apply" | "revert"): string {
   return `# mptcp-pulumi: host ${host.name}, ${concern} ${action}, generated from mptcp:hosts[${host.index}]
 set -eu
-set -f
 umask 022
 host=${shq(host.name)}
 state=${STATE_DIR}
@@ -163,14 +162,18 @@ function endpointTail(e: Endpoint): string {
 
 export function renderEndpoints(host: HostModel): ConcernScripts {
   const common = `${needIp}d=$state/endpoints
-# shown: the endpoint table as \`ip mptcp endpoint show\` prints it, trailing blanks dropped, sorted.
-shown() { ip mptcp endpoint show | sed 's/[[:space:]]*$//' | sort; }
+# shown: the endpoint table as \`ip mptcp endpoint show\` prints it, trailing blanks dropped, sorted,
+# less implicit endpoints: the kernel creates those for subflows' local addresses and owns them
+# (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
+shown() { ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/[[:space:]]*$//' | sort; }
 # add_all FILE: adds every endpoint line of FILE; a line is exactly the arguments of \`ip mptcp endpoint add\`.
 add_all() {
   while read -r line; do
-    case " $line " in *" implicit "*|"  ") continue ;; esac
+    [ -n "$line" ] || continue
+    set -f
     # shellcheck disable=SC2086
     ip mptcp endpoint add $line || die "ip mptcp endpoint add $line failed"
+    set +f
   done < "$1"
 }
 `;

@@ -1,0 +1,64 @@
+// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]
+// The lab: test laptops as network namespaces on this machine (root required). See README.
+import { join, resolve } from "node:path";
+import { labDown, labStatus, labUp, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
+import { DEFAULT_TOPOLOGY, readTopology } from "./lab/topology";
+import { runBench } from "./lab/bench";
+
+const root = resolve(__dirname, "..");
+const dir = join(root, ".lab");
+const stackFile = join(root, "Pulumi.lab.yaml");
+const ID = "lab";
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (!v || v.startsWith("--")) throw new Error(`${name} needs a value`);
+  args.splice(i, 2);
+  return v;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case "up": {
+      const file = flag(args, "--topology");
+      if (args.length) throw new Error(`unknown arguments: ${args.join(" ")}`);
+      requireRoot();
+      const topology = file ? readTopology(file) : DEFAULT_TOPOLOGY;
+      const t0 = performance.now();
+      const state = await labUp({ dir, id: ID, slot: 0, topology });
+      writeStackFile(state, stackFile);
+      console.log(`lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      console.log(labStatus(dir));
+      console.log(`stack file: ${stackFile} (pulumi up -s lab; see README)`);
+      return;
+    }
+    case "down": {
+      const t0 = performance.now();
+      await labDown(dir, ID);
+      removeStackFile(stackFile);
+      console.log(`lab down in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      return;
+    }
+    case "status":
+      console.log(labStatus(dir));
+      return;
+    case "bench": {
+      const rate = flag(args, "--rate") ?? "20mbit";
+      const runs = Number(flag(args, "--runs") ?? "5");
+      const seconds = Number(flag(args, "--seconds") ?? "5");
+      if (args.length) throw new Error(`unknown arguments: ${args.join(" ")}`);
+      await runBench({ rate, runs, seconds });
+      return;
+    }
+    default:
+      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]");
+  }
+}
+
+main(process.argv.slice(2)).catch((e: Error) => {
+  console.error(`lab: ${e.message}`);
+  process.exit(1);
+});

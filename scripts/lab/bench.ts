@@ -1,0 +1,1 @@
+export async function runBench(_: unknown) { throw new Error("todo"); }

@@ -1,0 +1,149 @@
+// TEST CODE. Runs the real Pulumi program (index.ts) under pulumi.runtime.setMocks with a given
+// stack config and records every resource it registers, including what the mock API hides
+// (parent, dependsOn, deleteBeforeReplace), by wrapping the mock monitor's registerResource.
+import * as pulumi from "@pulumi/pulumi";
+import { vi } from "vitest";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  custom: boolean;
+  /** Parent URN ("" for the stack's direct children). */
+  parent: string;
+  /** URNs from dependsOn. */
+  dependencies: string[];
+  deleteBeforeReplace: boolean;
+  inputs: Record<string, any>;
+  urn: string;
+}
+
+/** A remote.Command as the provider would receive it (connection unwrapped from its secret). */
+export interface RecordedCommand {
+  name: string;
+  urn: string;
+  create?: string;
+  update?: string;
+  delete?: string;
+  stdin?: string;
+  triggers?: unknown[];
+  connection: Record<string, any>;
+  /** Names of the commands this one depends on. */
+  dependsOn: string[];
+  deleteBeforeReplace: boolean;
+  /** Inputs that, when changed, make Pulumi update or replace the resource. */
+  inputs: Record<string, any>;
+}
+
+export interface ProgramRun {
+  resources: RecordedResource[];
+  commands: RecordedCommand[];
+  outputs: Record<string, unknown>;
+  /** Messages the program logged (pulumi.log.*). */
+  logs: string[];
+}
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+
+function unwrapSecrets(v: any): any {
+  if (v && typeof v === "object") {
+    if (SECRET_SIG in v) return unwrapSecrets(v.value);
+    if (Array.isArray(v)) return v.map(unwrapSecrets);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  }
+  return v;
+}
+
+function urnOf(type: string, name: string, parent: string): string {
+  if (!parent) return `urn:pulumi:test::mptcp::${type}::${name}`;
+  const parentType = parent.split("::")[2];
+  return `urn:pulumi:test::mptcp::${parentType}$${type}::${name}`;
+}
+
+export interface StackConfig {
+  hosts: unknown;
+  links?: unknown;
+}
+
+/** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
+export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string } = {}): Promise<ProgramRun> {
+  const resources: RecordedResource[] = [];
+  const logs: string[] = [];
+  const pending = new Map<string, Omit<RecordedResource, "inputs">>();
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        const meta = pending.get(`${args.type}::${args.name}`);
+        resources.push({ ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "" }), inputs: args.inputs });
+        const state = opts.preview ? { ...args.inputs } : { ...args.inputs, stdout: `${args.name}: applied`, stderr: "" };
+        return { id: `${args.name}-id`, state };
+      },
+      call(args) {
+        throw new Error(`unexpected provider call ${args.token}`);
+      },
+    },
+    "mptcp",
+    "test",
+    !!opts.preview,
+  );
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const settings = require("@pulumi/pulumi/runtime/settings");
+  const monitor = settings.getMonitor();
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req: any, cb: any) => {
+    const parent = req.getParent() as string;
+    pending.set(`${req.getType()}::${req.getName()}`, {
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      parent,
+      dependencies: req.getDependenciesList(),
+      deleteBeforeReplace: req.getDeletebeforereplace(),
+      urn: urnOf(req.getType(), req.getName(), parent),
+    });
+    return register(req, cb);
+  };
+  const values: Record<string, string> = {
+    "mptcp:hosts": JSON.stringify(config.hosts),
+    "mptcp:links": JSON.stringify(config.links ?? []),
+  };
+  if (opts.privateKey) values["mptcp:sshPrivateKey"] = opts.privateKey;
+  pulumi.runtime.setAllConfig(values, opts.privateKey ? ["mptcp:sshPrivateKey"] : []);
+
+  vi.resetModules();
+  const warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async (msg: string) => {
+    logs.push(msg);
+  });
+  let program: { hosts: Record<string, pulumi.Output<unknown>> };
+  try {
+    program = await import("../../index");
+    await settings.waitForRPCs();
+  } finally {
+    warn.mockRestore();
+  }
+  const outputs: Record<string, unknown> = {};
+  if (!opts.preview) {
+    for (const [name, out] of Object.entries(program.hosts)) {
+      outputs[name] = await new Promise((resolve) => out.apply((v) => { resolve(v); return v; }));
+    }
+  }
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const commands = resources
+    .filter((r) => r.type === "command:remote:Command")
+    .map((r): RecordedCommand => {
+      const inputs = unwrapSecrets(r.inputs);
+      return {
+        name: r.name,
+        urn: r.urn,
+        create: inputs.create,
+        update: inputs.update,
+        delete: inputs.delete,
+        stdin: inputs.stdin,
+        triggers: inputs.triggers,
+        connection: inputs.connection,
+        dependsOn: r.dependencies.map((u) => byUrn.get(u)?.name ?? u),
+        deleteBeforeReplace: r.deleteBeforeReplace,
+        inputs,
+      };
+    });
+  return { resources, commands, outputs, logs };
+}
