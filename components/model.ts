@@ -81,16 +81,21 @@ export function assignEndpointIds(endpoints: HostConfig["endpoints"]): Endpoint[
   });
 }
 
+/** One host's model; `index` is its position in mptcp:hosts (for error paths). */
+export function buildHost(h: HostConfig, index: number): HostModel {
+  return {
+    index,
+    name: h.name,
+    ssh: h.ssh,
+    sysctl: sysctlSettings(h.sysctl),
+    limits: { ...(h.limits ?? {}) },
+    endpoints: assignEndpointIds(h.endpoints),
+  };
+}
+
 export function buildModel(config: MptcpConfig): Model {
   return {
-    hosts: config.hosts.map((h, index) => ({
-      index,
-      name: h.name,
-      ssh: h.ssh,
-      sysctl: sysctlSettings(h.sysctl),
-      limits: { ...(h.limits ?? {}) },
-      endpoints: assignEndpointIds(h.endpoints),
-    })),
+    hosts: config.hosts.map(buildHost),
     links: config.links.map((l) => ({ client: l.client, server: l.server })),
   };
 }

@@ -121,7 +121,7 @@ read_limits() {
     case $1 in subflows|subflow) sf=$2 ;; add_addr_accepted) aa=$2 ;; esac
     shift 2
   done
-  [ -n "$sf" ] && [ -n "$aa" ] || die "cannot read ip mptcp limits (got: $(ip mptcp limits show))"
+  if [ -z "$sf" ] || [ -z "$aa" ]; then die "cannot read ip mptcp limits (got: $(ip mptcp limits show))"; fi
 }
 # set_limits SUBFLOWS ADD_ADDR_ACCEPTED: changes the kernel only where it differs.
 set_limits() {
@@ -132,13 +132,13 @@ set_limits() {
   fi
 }
 `;
-  const want = (v: number | undefined, orig: string) => (v === undefined ? orig : String(v));
+  // A limit the config leaves unset is held at the host's original value.
+  const want = (v: number | undefined, field: 1 | 2) => (v === undefined ? `"$(cut -d' ' -f${field} "$d/orig")"` : String(v));
   const apply = `${prelude(host, "limits", "apply")}${common}
 read_limits
 mkdir -p "$d"
 keep "$d/orig" printf '%s %s\\n' "$sf" "$aa"
-read -r osf oaa < "$d/orig"
-set_limits ${want(host.limits.subflows, '"$osf"')} ${want(host.limits.addAddrAccepted, '"$oaa"')}
+set_limits ${want(host.limits.subflows, 1)} ${want(host.limits.addAddrAccepted, 2)}
 ip mptcp limits show
 `;
   const revert = `${prelude(host, "limits", "revert")}${common}

@@ -3,8 +3,8 @@
 // all errors are reported together. Nothing here touches a host.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { buildModel, announcedEndpoints, effectiveLimits, HostModel, Model, subflowsWanted } from "./model";
-import { configSchema, KERNEL_DEFAULT_LIMITS, MAX_ENDPOINTS } from "./schema";
+import { buildHost, buildModel, announcedEndpoints, effectiveLimits, HostModel, Model, subflowsWanted } from "./model";
+import { configSchema, hostSchema, KERNEL_DEFAULT_LIMITS, linkSchema, MAX_ENDPOINTS } from "./schema";
 
 export interface ConfigError {
   /** Config path, e.g. `mptcp:hosts[1].endpoints[0].flags`. */
@@ -48,7 +48,7 @@ function zodErrors(error: z.ZodError): ConfigError[] {
     if (issue.code === "invalid_type" && issue.input === undefined) {
       return [{ path: configPath(issue.path), message: `is required: add it (expected ${issue.expected})` }];
     }
-    if (issue.code === "invalid_type") {
+    if (issue.code === "invalid_type" && /^Invalid input/.test(issue.message)) {
       return [{ path: configPath(issue.path), message: `must be ${article(issue.expected)} ${issue.expected}` }];
     }
     if (issue.code === "too_big" && issue.origin === "array") {
@@ -71,8 +71,11 @@ function knownAddresses(host: HostModel): string[] {
   return out;
 }
 
-/** The rules that look across fields and hosts. Takes a schema-valid model. */
-export function crossHostErrors(model: Model): ConfigError[] {
+/**
+ * The rules that look across fields and hosts, over hosts that passed the field checks.
+ * `failedHosts`: names of hosts that did not; links naming them are left alone.
+ */
+export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> = new Set()): ConfigError[] {
   const errors: ConfigError[] = [];
   const err = (segments: PropertyKey[], message: string) => errors.push({ path: configPath(segments), message });
   const byName = new Map<string, HostModel>();
@@ -130,6 +133,7 @@ export function crossHostErrors(model: Model): ConfigError[] {
   const linked: { index: number; client: HostModel; server: HostModel }[] = [];
   model.links.forEach((link, index) => {
     const l = ["links", index];
+    if (!link.client || !link.server || failedHosts.has(link.client) || failedHosts.has(link.server)) return;
     const client = byName.get(link.client);
     const server = byName.get(link.server);
     if (!client) err([...l, "client"], `names unknown host "${link.client}": use one of ${[...byName.keys()].join(", ")}`);
@@ -190,15 +194,32 @@ function checkFamilies(host: HostModel, peer: HostModel, err: (segments: Propert
   }
 }
 
-/** Validates raw stack config values (`mptcp:hosts`, `mptcp:links`) into a model. */
+/**
+ * Validates raw stack config values (`mptcp:hosts`, `mptcp:links`) into a model, reporting every
+ * error at once: hosts and links that pass their field checks still go through the cross-host
+ * rules, which leave alone links to hosts that failed them.
+ */
 export function validateConfig(raw: { hosts: unknown; links?: unknown }): ValidationResult {
   const input: Record<string, unknown> = { hosts: raw.hosts };
   if (raw.links !== undefined) input.links = raw.links;
-  const parsed = configSchema.safeParse(input);
-  if (!parsed.success) return { ok: false, errors: zodErrors(parsed.error) };
-  const model = buildModel(parsed.data);
-  const errors = crossHostErrors(model);
-  return errors.length ? { ok: false, errors } : { ok: true, model };
+  const parsed = configSchema.safeParse(input, { reportInput: true });
+  if (parsed.success) {
+    const model = buildModel(parsed.data);
+    const errors = crossHostErrors(model);
+    return errors.length ? { ok: false, errors } : { ok: true, model };
+  }
+  const errors = zodErrors(parsed.error);
+  if (!Array.isArray(raw.hosts) || (raw.links !== undefined && !Array.isArray(raw.links))) return { ok: false, errors };
+  const hosts: HostModel[] = [];
+  const failed = new Set<string>();
+  raw.hosts.forEach((h, i) => {
+    const r = hostSchema.safeParse(h);
+    if (r.success) hosts.push(buildHost(r.data, i));
+    else if (h && typeof (h as { name?: unknown }).name === "string") failed.add((h as { name: string }).name);
+  });
+  const links = ((raw.links ?? []) as unknown[]).map((l) => linkSchema.safeParse(l)).map((r) => (r.success ? r.data : { client: "", server: "" }));
+  errors.push(...crossHostErrors({ hosts, links }, failed));
+  return { ok: false, errors };
 }
 
 /** Like validateConfig, but throws ConfigValidationError listing every problem. */

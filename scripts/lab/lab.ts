@@ -189,8 +189,9 @@ function netnsPids(netns: string): number[] {
 /** Stops a laptop's processes and deletes its network namespace (its disk stays). */
 async function stopHost(h: LabHost): Promise<void> {
   await killAll([h.sshdPid, ...netnsPids(h.netns)].filter((p) => p > 0));
-  if (namespaces().includes(h.netns)) run("ip", ["netns", "del", h.netns]);
+  // Deleting one end of a veth deletes both at once; a deleted namespace frees its ends later.
   if (tryRun("ip", ["link", "show", "dev", h.mgmtLink])) run("ip", ["link", "del", h.mgmtLink]);
+  if (namespaces().includes(h.netns)) run("ip", ["netns", "del", h.netns]);
 }
 
 function writeSshdConfig(h: LabHost, authorizedKeys: string): void {

@@ -1,0 +1,113 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readStackConfig } from "../components";
+import { runProgram } from "./harness/program";
+
+const ROOT = join(__dirname, "..");
+const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
+const SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-SECRET-MARKER\n-----END OPENSSH PRIVATE KEY-----";
+
+describe("MptcpHost under pulumi mocks", () => {
+  it("registers one component per host and one remote.Command per configured concern, parented and chained", async () => {
+    const { resources, commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
+    const components = resources.filter((r) => r.type === "mptcp:index:Host");
+    expect(components.map((c) => c.name)).toEqual(["server", "client"]);
+    // Under mocks there is no stack resource: components sit at the root.
+    expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
+    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-endpoints", "client-sysctl", "client-limits"].sort());
+    for (const c of commands) {
+      const host = c.name.split("-")[0];
+      expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
+    }
+    const deps = Object.fromEntries(commands.map((c) => [c.name, c.dependsOn]));
+    expect(deps).toEqual({
+      "server-sysctl": [],
+      "server-limits": ["server-sysctl"],
+      "server-endpoints": ["server-limits"],
+      "client-sysctl": [],
+      "client-limits": ["client-sysctl"],
+    });
+  });
+
+  it("every command has a create and a delete, deleteBeforeReplace, host triggers, no previous output in env", async () => {
+    const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
+    for (const c of commands) {
+      expect(c.create, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ apply/);
+      expect(c.delete, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ revert/);
+      expect(c.deleteBeforeReplace, c.name).toBe(true);
+      expect(c.triggers).toEqual([c.connection.host, c.connection.port, c.connection.user]);
+      expect(c.inputs.addPreviousOutputInEnv).toBe(false);
+      expect(c.inputs.environment).toBeUndefined();
+    }
+  });
+
+  it("the private key is in the connection only: no command text, trigger or output holds it", async () => {
+    const { commands, outputs, resources } = await runProgram(dev(), { privateKey: SECRET_KEY });
+    expect(commands[0].connection.privateKey).toBe(SECRET_KEY);
+    expect(commands[0].connection.hostKey).toMatch(/^ssh-ed25519 /);
+    for (const c of commands) {
+      const { connection: _c, ...rest } = c.inputs;
+      expect(JSON.stringify(rest)).not.toContain("SECRET-MARKER");
+    }
+    expect(JSON.stringify(outputs)).not.toContain("SECRET-MARKER");
+    // negative control: the check would see the key where it is
+    expect(JSON.stringify(resources.map((r) => r.inputs))).toContain("SECRET-MARKER");
+  });
+
+  it("without mptcp:sshPrivateKey the connection has no key (the provider then uses SSH_AUTH_SOCK)", async () => {
+    const { commands } = await runProgram(dev());
+    expect(commands[0].connection.privateKey).toBeUndefined();
+  });
+
+  it("names are unique (mocks do not detect duplicate URNs)", async () => {
+    const { resources } = await runProgram(dev());
+    const urns = resources.map((r) => r.urn);
+    expect(new Set(urns).size).toBe(urns.length);
+  });
+
+  it("exports per-host outputs of what each concern applied", async () => {
+    const { outputs } = await runProgram(dev());
+    expect(outputs).toEqual({
+      server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", endpoints: "server-endpoints: applied" },
+      client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied" },
+    });
+  });
+
+  it("a non-root user gets sudo -n", async () => {
+    const c = dev();
+    c.hosts[1].ssh.user = "admin";
+    const { commands } = await runProgram(c);
+    expect(commands.find((x) => x.name === "client-limits")!.create).toMatch(/^sudo -n true/);
+    expect(commands.find((x) => x.name === "server-limits")!.create).toMatch(/^sh -s/);
+  });
+
+  it("insecureIgnoreHostKey warns and sends no hostKey", async () => {
+    const c = dev();
+    delete c.hosts[0].ssh.hostKey;
+    c.hosts[0].ssh.insecureIgnoreHostKey = true;
+    const { commands, logs } = await runProgram(c, { preview: true });
+    expect(commands.find((x) => x.name === "server-sysctl")!.connection.hostKey).toBeUndefined();
+    expect(logs.join("\n")).toMatch(/mptcp:hosts\[0\]\.ssh: insecureIgnoreHostKey is set/);
+  });
+
+  it("an invalid config fails before any resource is registered, listing every error", async () => {
+    const c = dev();
+    c.hosts[0].endpoints[0].interface = "wlan0 x"; // a field error
+    c.links.push({ client: "ghost", server: "client" }); // and a cross-host one, reported together
+    let run: unknown;
+    const err = await runProgram(c).then((r) => { run = r; }, (e: Error) => e);
+    expect(run).toBeUndefined();
+    expect((err as Error).message).toMatch(/2 errors in the mptcp stack config/);
+    expect((err as Error).message).toContain("mptcp:hosts[0].endpoints[0].interface");
+    expect((err as Error).message).toContain("mptcp:links[1].client");
+  });
+
+  it("a host without limits or endpoints gets only the concerns it sets", async () => {
+    const c = dev();
+    delete c.hosts[1].limits;
+    c.hosts[0].endpoints = [];
+    c.links = [];
+    const { commands } = await runProgram(c);
+    expect(commands.map((x) => x.name).sort()).toEqual(["client-sysctl", "server-limits", "server-sysctl"]);
+  });
+});

@@ -1,0 +1,31 @@
+sh -s <<'MPTCP_PULUMI_SCRIPT'
+# mptcp-pulumi: host server, sysctl revert, generated from mptcp:hosts[0]
+set -eu
+umask 022
+host=server
+state=/var/lib/mptcp-pulumi
+say() { printf 'mptcp-pulumi[%s]: %s\n' "$host" "$*"; }
+die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$host" "$*" >&2; exit 1; }
+# keep FILE CMD...: saves CMD's output as FILE unless FILE exists (the original is captured once).
+keep() { f=$1; shift; [ -e "$f" ] && return 0; mkdir -p "${f%/*}"; "$@" > "$f.tmp"; mv "$f.tmp" "$f"; }
+# tidy DIR: removes our state directory once it is empty.
+tidy() { rmdir "$1" 2>/dev/null || true; rmdir "$state" 2>/dev/null || true; }
+mp=/proc/sys/net/mptcp
+d=$state/sysctl
+conf=/etc/sysctl.d/99-mptcp-pulumi.conf
+[ -d "$mp" ] || die "this kernel ($(uname -r)) has no MPTCP (/proc/sys/net/mptcp is missing): needs Linux >= 5.6 with CONFIG_MPTCP=y"
+# restore_knob KNOB: writes back the value saved before our first apply and forgets it.
+restore_knob() { if [ "$(cat "$mp/$1")" != "$(cat "$d/knobs/$1")" ]; then cat "$d/knobs/$1" > "$mp/$1"; fi; rm -f "$d/knobs/$1"; }
+restore_conf() {
+  if [ -e "$d/conf.orig" ]; then cat "$d/conf.orig" > "$conf"; rm -f "$d/conf.orig"; fi
+  if [ -e "$d/conf.absent" ]; then rm -f "$conf" "$d/conf.absent"; fi
+}
+
+if [ -d "$d/knobs" ]; then
+  for f in "$d"/knobs/*; do [ -e "$f" ] || continue; restore_knob "${f##*/}"; done
+  rmdir "$d/knobs"
+fi
+restore_conf
+tidy "$d"
+say "sysctl restored"
+MPTCP_PULUMI_SCRIPT

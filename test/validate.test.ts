@@ -1,0 +1,285 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { expectedJoins, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components";
+
+const ROOT = join(__dirname, "..");
+const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
+
+function errorsOf(cfg: { hosts: unknown; links?: unknown }) {
+  const r = validateConfig(cfg);
+  return r.ok ? [] : r.errors;
+}
+
+interface Rule {
+  rule: string;
+  /** Makes the dev stack break the rule. */
+  bad: (c: ReturnType<typeof dev>) => void;
+  /** The error's config path. */
+  path: string;
+  says: RegExp;
+  /** A nearby config that satisfies the rule. */
+  good: (c: ReturnType<typeof dev>) => void;
+}
+
+const rules: Rule[] = [
+  {
+    rule: "a server signals more addresses than the client accepts",
+    bad: (c) => (c.hosts[1].limits.addAddrAccepted = 0),
+    path: "mptcp:hosts[1].limits.addAddrAccepted",
+    says: /is 0 but server "server" signals 1 address.*at least 1/,
+    good: (c) => (c.hosts[1].limits.addAddrAccepted = 1),
+  },
+  {
+    rule: "unset addAddrAccepted counts as the kernel default 0",
+    bad: (c) => delete c.hosts[1].limits.addAddrAccepted,
+    path: "mptcp:hosts[1].limits.addAddrAccepted",
+    says: /kernel default is 0/,
+    good: (c) => (c.hosts[1].limits.addAddrAccepted = 2),
+  },
+  {
+    rule: "client subflows below what its endpoints and the announcements want",
+    bad: (c) => {
+      c.hosts[1].limits.subflows = 1;
+      c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+    },
+    path: "mptcp:hosts[1].limits.subflows",
+    says: /want 2 additional subflows.*at least 2/,
+    good: (c) => {
+      c.hosts[1].limits.subflows = 2;
+      c.hosts[0].limits.subflows = 2;
+      c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+    },
+  },
+  {
+    rule: "server subflows below the joins a client opens",
+    bad: (c) => (c.hosts[0].limits.subflows = 0),
+    path: "mptcp:hosts[0].limits.subflows",
+    says: /client "client" opens 1 additional subflows.*at least 1/,
+    good: (c) => (c.hosts[0].limits.subflows = 1),
+  },
+  {
+    rule: "signal with fullmesh",
+    bad: (c) => (c.hosts[0].endpoints[0].flags = ["signal", "fullmesh"]),
+    path: "mptcp:hosts[0].endpoints[0].flags",
+    says: /signal and fullmesh cannot be combined/,
+    good: (c) => (c.hosts[0].endpoints[0].flags = ["signal", "backup"]),
+  },
+  {
+    rule: "port without signal",
+    bad: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", port: 8080 }],
+    path: "mptcp:hosts[1].endpoints[0].port",
+    says: /only announced by a signal endpoint/,
+    good: (c) => (c.hosts[0].endpoints[0].port = 8080),
+  },
+  {
+    rule: "port with subflow",
+    bad: (c) => Object.assign(c.hosts[0].endpoints[0], { flags: ["signal", "subflow"], port: 8080 }),
+    path: "mptcp:hosts[0].endpoints[0].port",
+    says: /cannot be set on a subflow endpoint/,
+    good: (c) => Object.assign(c.hosts[0].endpoints[0], { flags: ["signal", "subflow"] }),
+  },
+  {
+    rule: "more than 8 endpoints",
+    bad: (c) => (c.hosts[0].endpoints = Array.from({ length: 9 }, (_, i) => ({ interface: "wlan0", address: `10.22.18.${40 + i}` }))),
+    path: "mptcp:hosts[0].endpoints",
+    says: /has 9 endpoints; the kernel takes at most 8/,
+    good: (c) => (c.hosts[0].endpoints = Array.from({ length: 8 }, (_, i) => ({ interface: "wlan0", address: `10.22.18.${40 + i}`, flags: i === 0 ? ["signal"] : [] }))),
+  },
+  {
+    rule: "limits over 8",
+    bad: (c) => (c.hosts[1].limits.subflows = 9),
+    path: "mptcp:hosts[1].limits.subflows",
+    says: /at most 8/,
+    good: (c) => {
+      c.hosts[1].limits.subflows = 8;
+      c.hosts[0].limits.subflows = 8;
+    },
+  },
+  {
+    rule: "duplicate host names",
+    bad: (c) => (c.hosts[1].name = "server"),
+    path: "mptcp:hosts[1].name",
+    says: /duplicate host name "server"/,
+    good: (c) => {
+      c.hosts[1].name = "client-2";
+      c.links[0].client = "client-2";
+    },
+  },
+  {
+    rule: "duplicate endpoint ids",
+    bad: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33", id: 1 }, { interface: "eth1", address: "10.22.19.33", id: 1 }),
+    path: "mptcp:hosts[0].endpoints[2].id",
+    says: /duplicate endpoint id 1/,
+    good: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33", id: 1 }, { interface: "eth1", address: "10.22.19.33", id: 2 }),
+  },
+  {
+    rule: "duplicate endpoint addresses",
+    bad: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.18.33" }),
+    path: "mptcp:hosts[0].endpoints[1].address",
+    says: /duplicate endpoint address 10\.22\.18\.33/,
+    good: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" }),
+  },
+  {
+    rule: "two address-less endpoints on one interface",
+    bad: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", flags: ["subflow"] }, { interface: "wlan0", flags: ["backup"] }],
+    path: "mptcp:hosts[1].endpoints[1].address",
+    says: /would take wlan0's current address/,
+    good: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", flags: [] }, { interface: "eth0", flags: [] }],
+  },
+  {
+    rule: "a link naming an unknown host",
+    bad: (c) => (c.links[0].server = "nas"),
+    path: "mptcp:links[0].server",
+    says: /unknown host "nas".*server, client/,
+    good: (c) => (c.links[0].server = "server"),
+  },
+  {
+    rule: "an endpoint address whose family matches no address of the peer",
+    bad: (c) => (c.hosts[0].endpoints[0].address = "2001:db8:18::33"),
+    path: "mptcp:hosts[0].endpoints[0].address",
+    says: /IPv6 but peer "client" has only IPv4/,
+    good: (c) => {
+      c.hosts[0].endpoints[0].address = "2001:db8:18::33";
+      c.hosts[1].endpoints = [{ interface: "wlan0", address: "2001:db8:18::34" }];
+    },
+  },
+  {
+    rule: "a signal endpoint on a host that is only ever a client",
+    bad: (c) => (c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", flags: ["signal"] }]),
+    path: "mptcp:hosts[1].endpoints[0].flags",
+    says: /only ever a client.*use subflow instead of signal/,
+    good: (c) => (c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", flags: [] }]),
+  },
+  {
+    rule: "a missing hostKey without insecureIgnoreHostKey",
+    bad: (c) => delete c.hosts[0].ssh.hostKey,
+    path: "mptcp:hosts[0].ssh.hostKey",
+    says: /is required.*ssh-keyscan.*insecureIgnoreHostKey/,
+    good: (c) => {
+      delete c.hosts[0].ssh.hostKey;
+      c.hosts[0].ssh.insecureIgnoreHostKey = true;
+    },
+  },
+  {
+    rule: "an unknown key (typo)",
+    bad: (c) => (c.hosts[1].limits.addAddrAccept = 1),
+    path: "mptcp:hosts[1].limits.addAddrAccept",
+    says: /unknown key/,
+    good: () => {},
+  },
+  {
+    rule: "an interface name a shell would expand",
+    bad: (c) => (c.hosts[0].endpoints[0].interface = "wlan0;reboot"),
+    path: "mptcp:hosts[0].endpoints[0].interface",
+    says: /must be an interface name/,
+    good: (c) => (c.hosts[0].endpoints[0].interface = "wlp2s0"),
+  },
+  {
+    rule: "an sysctl value of the wrong type",
+    bad: (c) => (c.hosts[0].sysctl.enabled = "yes"),
+    path: "mptcp:hosts[0].sysctl.enabled",
+    says: /must be true or false/,
+    good: (c) => Object.assign(c.hosts[0].sysctl, { enabled: false, pathManager: "kernel", scheduler: "default", closeTimeout: 30 }),
+  },
+  {
+    rule: "a link from a host to itself",
+    bad: (c) => (c.links[0].client = "server"),
+    path: "mptcp:links[0].server",
+    says: /cannot be its own peer/,
+    good: () => {},
+  },
+];
+
+describe("validation rules (each: failing and passing case)", () => {
+  it("the dev stack is valid", () => {
+    expect(errorsOf(dev())).toEqual([]);
+  });
+
+  for (const r of rules) {
+    it(r.rule, () => {
+      const bad = dev();
+      r.bad(bad);
+      const errors = errorsOf(bad);
+      const hit = errors.find((e) => e.path === r.path);
+      expect(hit, `no error at ${r.path}; got ${JSON.stringify(errors)}`).toBeDefined();
+      expect(hit!.message).toMatch(r.says);
+      const good = dev();
+      r.good(good);
+      expect(errorsOf(good)).toEqual([]);
+    });
+  }
+
+  it("reports every error at once", () => {
+    const c = dev();
+    c.hosts[1].limits.addAddrAccepted = 0;
+    c.hosts[0].endpoints[0].flags = ["signal", "fullmesh"];
+    c.links.push({ client: "ghost", server: "server" });
+    const paths = errorsOf(c).map((e) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(["mptcp:hosts[1].limits.addAddrAccepted", "mptcp:hosts[0].endpoints[0].flags", "mptcp:links[1].client"]));
+  });
+
+  it("requires mptcp:hosts", () => {
+    expect(errorsOf({ hosts: undefined }).map((e) => e.path)).toEqual(["mptcp:hosts"]);
+  });
+});
+
+describe("model", () => {
+  it("assigns the lowest free endpoint ids and canonical IPv6 addresses", () => {
+    const cfg = configSchema.parse({
+      hosts: [{ name: "a", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "x", address: "2001:DB8:0::2" }, { interface: "y", id: 1 }, { interface: "z" }] }],
+    });
+    const eps = buildModel(cfg).hosts[0].endpoints;
+    expect(eps.map((e) => e.id)).toEqual([2, 1, 3]);
+    expect(eps[0].address).toBe("2001:db8::2");
+  });
+
+  it("predicts joins from announcements, subflow endpoints and both hosts' limits", () => {
+    const base = dev();
+    const m = (c: ReturnType<typeof dev>) => buildModel(configSchema.parse(c)).hosts;
+    let [server, client] = m(base);
+    expect(expectedJoins(client, server)).toBe(1);
+    expect(expectedJoins(client, server, "10.22.18.33")).toBe(0); // the dialled address is not a join
+    base.hosts[1].endpoints = [{ interface: "lte0", address: "10.22.19.34", flags: ["subflow"] }];
+    [server, client] = m(base);
+    expect(subflowsWanted(client, server)).toBe(2);
+    expect(expectedJoins(client, server)).toBe(1); // both limits are 1
+    base.hosts[1].endpoints = [{ interface: "lte0", address: "10.22.19.34", flags: ["subflow", "fullmesh"] }];
+    base.hosts[0].limits.subflows = 8;
+    base.hosts[1].limits.subflows = 8;
+    [server, client] = m(base);
+    expect(subflowsWanted(client, server)).toBe(2); // fullmesh: to the initial address and to the announced one
+  });
+});
+
+describe("npm run validate", () => {
+  const cli = (file: string) => spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "validate.ts"), file], { encoding: "utf8" });
+
+  it("exits 0 on Pulumi.dev.yaml", () => {
+    const r = cli(join(ROOT, "Pulumi.dev.yaml"));
+    expect(r.stdout).toMatch(/valid \(2 hosts, 1 link\)/);
+    expect(r.status).toBe(0);
+  });
+
+  it("exits 1 naming mptcp:hosts[1].limits.addAddrAccepted when the client accepts no announcement", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mptcp-validate-"));
+    try {
+      const doc = parse(readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8"));
+      doc.config["mptcp:hosts"][1].limits.addAddrAccepted = 0;
+      doc.config["mptcp:sshPrivateKey"] = { secure: "v1:AAAA" };
+      writeFileSync(join(dir, "Pulumi.bad.yaml"), stringify(doc));
+      const r = cli(join(dir, "Pulumi.bad.yaml"));
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("mptcp:hosts[1].limits.addAddrAccepted");
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it("exits 2 on a missing file", () => {
+    expect(cli("/nonexistent/Pulumi.x.yaml").status).toBe(2);
+  });
+});
