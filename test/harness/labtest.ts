@@ -18,7 +18,8 @@ echo "limits $(ip mptcp limits show)"
 # implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
 ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/^/endpoint /' || true
 ip -4 rule show | sed 's/^/rule4 /'; ip -6 rule show | sed 's/^/rule6 /'
-ip -4 route show table all | sed 's/^/route4 /'; ip -6 route show table all | grep -v '^local\\|fe80' | sed 's/^/route6 /' || true
+# routes are a set: a link flap re-adds them in another order
+ip -4 route show table all | sort | sed 's/^/route4 /'; ip -6 route show table all | grep -v '^local\\|fe80' | sort | sed 's/^/route6 /' || true
 for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo "rp_filter $f $(cat "$f")"; done
 for d in ${WATCHED_DIRS.join(" ")}; do
   [ -e "$d" ] || { echo "absent $d"; continue; }
