@@ -1,14 +1,16 @@
 // npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
-import { labDown, labStatus, labUp, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
+import { labDown, labIsUp, labStatus, labUp, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
 import { DEFAULT_TOPOLOGY, readTopology } from "./lab/topology";
 import { runBench } from "./lab/bench";
 
 const root = resolve(__dirname, "..");
-const dir = join(root, ".lab");
-const stackFile = join(root, "Pulumi.lab.yaml");
-const ID = "lab";
+// Overrides (used by the tests so they never touch a developer's own lab).
+const dir = process.env.MPTCP_LAB_DIR ?? join(root, ".lab");
+const stackFile = process.env.MPTCP_LAB_STACK_FILE ?? join(root, "Pulumi.lab.yaml");
+const ID = process.env.MPTCP_LAB_ID ?? "lab";
+const SLOT = Number(process.env.MPTCP_LAB_SLOT ?? "0");
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -20,6 +22,8 @@ function flag(args: string[], name: string): string | undefined {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (!/^[a-z0-9]{1,8}$/.test(ID)) throw new Error("MPTCP_LAB_ID must be 1 to 8 lowercase letters or digits");
+  if (!Number.isInteger(SLOT) || SLOT < 0 || SLOT > 7) throw new Error("MPTCP_LAB_SLOT must be a whole number 0..7");
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "up": {
@@ -28,9 +32,10 @@ async function main(argv: string[]): Promise<void> {
       requireRoot();
       const topology = file ? readTopology(file) : DEFAULT_TOPOLOGY;
       const t0 = performance.now();
-      const state = await labUp({ dir, id: ID, slot: 0, topology });
+      const wasUp = labIsUp(dir, topology);
+      const state = await labUp({ dir, id: ID, slot: SLOT, topology });
       writeStackFile(state, stackFile);
-      console.log(`lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      console.log(wasUp ? "lab already up" : `lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       console.log(labStatus(dir));
       console.log(`stack file: ${stackFile} (pulumi up -s lab; see README)`);
       return;

@@ -215,12 +215,18 @@ function writeSshdConfig(h: LabHost, authorizedKeys: string): void {
   );
 }
 
+/** True when the lab in `dir` runs healthy with this topology (up would change nothing). */
+export function labIsUp(dir: string, topology: Topology): boolean {
+  const state = readState(dir);
+  return !!state && healthy(state) && JSON.stringify(state.topology) === JSON.stringify(topology);
+}
+
 /** Brings the lab up; safe to call when it is already up (returns the running lab). */
 export async function labUp(opts: LabOptions): Promise<LabState> {
   requireRoot();
   const existing = readState(opts.dir);
   if (existing) {
-    if (healthy(existing) && JSON.stringify(existing.topology) === JSON.stringify(opts.topology)) return existing;
+    if (labIsUp(opts.dir, opts.topology)) return existing;
     await labDown(opts.dir, opts.id);
   }
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });

@@ -1,0 +1,89 @@
+// npm run lab: root required; up twice and down twice are safe; down leaves nothing behind.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { readStackConfig, validateConfig } from "../components";
+import { namespaces } from "../scripts/lab/lab";
+
+const ROOT = join(__dirname, "..");
+const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
+const id = `c${Math.random().toString(16).slice(2, 6)}`;
+const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id, MPTCP_LAB_SLOT: "4" };
+const lab = (args: string[], uid?: number) =>
+  spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "lab.ts"), ...args], { encoding: "utf8", env, uid, cwd: ROOT });
+
+/** Everything a lab could leave behind: namespaces, links, processes, mounts, files. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  out.push(...namespaces().filter((n) => n.startsWith(`mptcp-${id}-`)).map((n) => `netns ${n}`));
+  const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
+  out.push(...links.split("\n").filter((l) => l.includes(`-${id}`)).map((l) => `link ${l.split(":")[1]}`));
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(env.MPTCP_LAB_DIR)) {
+        if (!/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) out.push(`process ${pid}`);
+      }
+      if (readFileSync(`/proc/${pid}/mountinfo`, "utf8").includes(env.MPTCP_LAB_DIR)) out.push(`mount in ${pid}`);
+    } catch {
+      /* gone */
+    }
+  }
+  if (existsSync(env.MPTCP_LAB_DIR)) out.push(`dir ${env.MPTCP_LAB_DIR}`);
+  if (existsSync(env.MPTCP_LAB_STACK_FILE)) out.push(`file ${env.MPTCP_LAB_STACK_FILE}`);
+  return out;
+}
+
+afterAll(() => {
+  lab(["down"]);
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe("npm run lab", () => {
+  it("refuses to run without root, changing nothing", () => {
+    const r = lab(["up"], 65534);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/needs root/);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("up, up again, status, down, down again: the second up and down change nothing; down leaves nothing", () => {
+    const up = lab(["up"]);
+    expect(up.status, up.stderr).toBe(0);
+    const took = /lab up in ([\d.]+) s/.exec(up.stdout)?.[1];
+    console.log(`lab up of the default topology: ${took} s`);
+    expect(took).toBeDefined();
+    const pids = JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { sshdPid: number }) => h.sshdPid);
+    // the live state a user would see
+    expect(leftovers().filter((l) => l.startsWith("netns"))).toHaveLength(2);
+    const stack = readStackConfig(env.MPTCP_LAB_STACK_FILE);
+    expect(validateConfig(stack).ok).toBe(true);
+
+    const again = lab(["up"]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/lab already up/);
+    expect(JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { sshdPid: number }) => h.sshdPid)).toEqual(pids);
+
+    const status = lab(["status"]);
+    expect(status.stdout).toMatch(new RegExp(`lab ${id} in .*: up`));
+    expect(status.stdout).toMatch(/server +server +up .*lan.*=198\.51\.100\.1\/28/);
+
+    const down = lab(["down"]);
+    expect(down.status, down.stderr).toBe(0);
+    console.log(down.stdout.trim());
+    expect(leftovers()).toEqual([]);
+    const downAgain = lab(["down"]);
+    expect(downAgain.status, downAgain.stderr).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("rejects a bad topology file with its path, building nothing", () => {
+    const file = join(base, "bad.yaml");
+    writeFileSync(file, "hosts: [{ name: a, role: server }, { name: b, role: client }]\npaths: [{ name: lan, subnet: 192.0.2.0/24, between: [a, b] }]\n");
+    const r = lab(["up", "--topology", file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/topology:paths\[0\]\.subnet: must be a subnet inside 198\.51\.100\.0\/24/);
+    expect(leftovers()).toEqual([]);
+  });
+});
