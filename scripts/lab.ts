@@ -1,7 +1,7 @@
 // npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
-import { labDown, labIsUp, labStatus, labUp, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
+import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
 import { DEFAULT_TOPOLOGY, readTopology } from "./lab/topology";
 import { runBench } from "./lab/bench";
 
@@ -42,8 +42,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case "down": {
       const t0 = performance.now();
+      const state = readLabState(dir);
       await labDown(dir, ID);
-      removeStackFile(stackFile);
+      removeStackFile(stackFile, state);
       console.log(`lab down in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       return;
     }

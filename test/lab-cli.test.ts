@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
 import { readStackConfig, validateConfig } from "../components";
 import { namespaces } from "../scripts/lab/lab";
 
@@ -69,6 +70,11 @@ describe("npm run lab", () => {
     expect(status.stdout).toMatch(new RegExp(`lab ${id} in .*: up`));
     expect(status.stdout).toMatch(/server +server +up .*lan.*=198\.51\.100\.1\/28/);
 
+    // Pulumi rewrites the stack file (salt, secrets) and drops its comments: down still knows it.
+    const doc = parse(readFileSync(env.MPTCP_LAB_STACK_FILE, "utf8"));
+    doc.encryptionsalt = "v1:abc";
+    writeFileSync(env.MPTCP_LAB_STACK_FILE, stringify(doc));
+
     const down = lab(["down"]);
     expect(down.status, down.stderr).toBe(0);
     console.log(down.stdout.trim());
@@ -76,6 +82,16 @@ describe("npm run lab", () => {
     const downAgain = lab(["down"]);
     expect(downAgain.status, downAgain.stderr).toBe(0);
     expect(leftovers()).toEqual([]);
+  });
+
+  it("down keeps a Pulumi.lab.yaml that is not this lab's", () => {
+    expect(lab(["up"]).status).toBe(0);
+    const doc = parse(readFileSync(env.MPTCP_LAB_STACK_FILE, "utf8"));
+    doc.config["mptcp:hosts"][0].ssh.hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIsomeoneElsesKey";
+    writeFileSync(env.MPTCP_LAB_STACK_FILE, stringify(doc));
+    expect(lab(["down"]).status).toBe(0);
+    expect(leftovers()).toEqual([`file ${env.MPTCP_LAB_STACK_FILE}`]);
+    rmSync(env.MPTCP_LAB_STACK_FILE);
   });
 
   it("rejects a bad topology file with its path, building nothing", () => {

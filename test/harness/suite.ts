@@ -133,6 +133,16 @@ afterAll(async () => {
 });
 
 describe(`lab (${opts.label}): commands on a real MPTCP kernel over real SSH`, () => {
+  it("a value the target rejects fails the apply naming the config path and host, changing nothing", async () => {
+    const bad = structuredClone(config) as { hosts: any[]; links: unknown };
+    for (const h of bad.hosts) h.sysctl = { ...(h.sysctl ?? {}), scheduler: "nosuchsched" };
+    const scratch = new CommandProviderSim(ssh.run);
+    const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    console.log(`(bad input) ${err?.message.split("\n")[1]}`);
+    expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
+    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+  });
+
   it("(a) up: each laptop's live state equals what the config asks", async () => {
     const t0 = performance.now();
     const { steps, connections } = await deploy(config);
