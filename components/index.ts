@@ -5,3 +5,4 @@ export * from "./render";
 export * from "./shell";
 export * from "./host";
 export * from "./stackfile";
+export * from "./hooks";

@@ -32,6 +32,16 @@ export interface SysctlSetting {
   value: string;
 }
 
+export interface Routing {
+  interface: string;
+  mode: "auto" | "source" | "none";
+  table: number;
+  priority: number;
+  gateway?: string;
+  /** Position in mptcp:hosts[].routing, when the config lists it. */
+  index?: number;
+}
+
 export interface HostModel {
   index: number;
   name: string;
@@ -40,6 +50,12 @@ export interface HostModel {
   /** Only the limits the config sets; unset ones stay as the host has them. */
   limits: { subflows?: number; addAddrAccepted?: number };
   endpoints: Endpoint[];
+  /** Hooks and boot unit installed. */
+  hooks: boolean;
+  /** One entry per endpoint interface (defaults filled in), when hooks are on. */
+  routing: Routing[];
+  /** mptcp:hosts[].routing as written (for validation). */
+  routingConfig: HostConfig["routing"];
 }
 
 export interface Model {
@@ -90,7 +106,25 @@ export function buildHost(h: HostConfig, index: number): HostModel {
     sysctl: sysctlSettings(h.sysctl),
     limits: { ...(h.limits ?? {}) },
     endpoints: assignEndpointIds(h.endpoints),
+    hooks: h.hooks,
+    routing: h.hooks ? routingFor(h) : [],
+    routingConfig: h.routing,
   };
+}
+
+/** Endpoint interfaces in order of first appearance. */
+export function endpointInterfaces(h: Pick<HostConfig, "endpoints">): string[] {
+  return [...new Set(h.endpoints.map((e) => e.interface))];
+}
+
+/** Routing for every endpoint interface: the config's entry, or auto with default table and priority. */
+export function routingFor(h: HostConfig): Routing[] {
+  return endpointInterfaces(h).map((iface, i) => {
+    const index = h.routing.findIndex((r) => r.interface === iface);
+    const r = index >= 0 ? h.routing[index] : undefined;
+    const table = r?.table ?? 100 + i;
+    return { interface: iface, mode: r?.mode ?? "auto", table, priority: r?.priority ?? 1000 + table, gateway: r?.gateway, ...(index >= 0 ? { index } : {}) };
+  });
 }
 
 export function buildModel(config: MptcpConfig): Model {

@@ -2,38 +2,12 @@
 // idempotent `apply` and a `revert` that puts back what the host had before our first apply.
 // Originals are saved on the host itself under STATE_DIR before anything changes, so revert
 // needs nothing from Pulumi's state, the environment or previous output.
-import { Endpoint, HostModel } from "./model";
+import { HostModel } from "./model";
 import { shq } from "./shell";
+import { ConcernScripts, needIp, prelude, SYSCTL_CONF } from "./script";
+import { renderHooks, renderLib } from "./hooks";
 
-export const STATE_DIR = "/var/lib/mptcp-pulumi";
-export const SYSCTL_CONF = "/etc/sysctl.d/99-mptcp-pulumi.conf";
-
-export type Concern = "sysctl" | "limits" | "endpoints";
-
-export interface ConcernScripts {
-  concern: Concern;
-  apply: string;
-  revert: string;
-}
-
-function prelude(host: HostModel, concern: Concern, action: "apply" | "revert"): string {
-  return `# mptcp-pulumi: host ${host.name}, ${concern} ${action}, generated from mptcp:hosts[${host.index}]
-set -eu
-umask 022
-host=${shq(host.name)}
-state=${STATE_DIR}
-say() { printf 'mptcp-pulumi[%s]: %s\\n' "$host" "$*"; }
-die() { printf 'mptcp-pulumi[%s]: error: %s\\n' "$host" "$*" >&2; exit 1; }
-# keep FILE CMD...: saves CMD's output as FILE unless FILE exists (the original is captured once).
-keep() { f=$1; shift; [ -e "$f" ] && return 0; mkdir -p "\${f%/*}"; "$@" > "$f.tmp"; mv "$f.tmp" "$f"; }
-# tidy DIR: removes our state directory once it is empty.
-tidy() { rmdir "$1" 2>/dev/null || true; rmdir "$state" 2>/dev/null || true; }
-`;
-}
-
-const needIp = `command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"
-ip mptcp limits show >/dev/null 2>&1 || die "ip mptcp does not work here: needs iproute2 >= 5.7 and a kernel with MPTCP (>= 5.6)"
-`;
+export * from "./script";
 
 // ---------------------------------------------------------------- sysctl
 
@@ -155,65 +129,43 @@ say "limits restored"
 
 // ---------------------------------------------------------------- endpoints
 
-/** Words after the address, in the order `ip mptcp endpoint show` prints them. */
-function endpointTail(e: Endpoint): string {
-  return [e.port !== undefined ? `port ${e.port}` : "", `id ${e.id}`, ...e.flags, `dev ${e.interface}`].filter(Boolean).join(" ");
-}
-
 export function renderEndpoints(host: HostModel): ConcernScripts {
+  // Without hooks, every endpoint must be addable now; with hooks, interfaces that are absent or
+  // down get theirs when they come up.
+  const checks = host.hooks
+    ? ""
+    : host.endpoints
+        .map((e) => {
+          const at = `mptcp:hosts[${host.index}].endpoints[${e.index}]`;
+          const dev = shq(e.interface);
+          const exists = `ip link show dev ${dev} >/dev/null 2>&1 || die "${at}.interface: interface ${e.interface} does not exist on this host: fix the name (ip link lists them)"`;
+          return e.address !== undefined ? exists : `${exists}\nhas_addr ${dev} || die "${at}.address: interface ${e.interface} has no global address now: bring it up with an address, or set address in the config"`;
+        })
+        .join("\n") + "\n";
   const common = `${needIp}d=$state/endpoints
-# shown: the endpoint table as \`ip mptcp endpoint show\` prints it, trailing blanks dropped, sorted,
-# less implicit endpoints: the kernel creates those for subflows' local addresses and owns them
-# (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
-shown() { ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/[[:space:]]*$//' | sort; }
-# add_all FILE: adds every endpoint line of FILE; a line is exactly the arguments of \`ip mptcp endpoint add\`.
-add_all() {
-  while read -r line; do
-    [ -n "$line" ] || continue
-    set -f
-    # shellcheck disable=SC2086
-    ip mptcp endpoint add $line || die "ip mptcp endpoint add $line failed"
-    set +f
-  done < "$1"
-}
-`;
-  const lines = host.endpoints.map((e) => {
-    const at = `mptcp:hosts[${host.index}].endpoints[${e.index}]`;
-    const dev = shq(e.interface);
-    const check = `ip link show dev ${dev} >/dev/null 2>&1 || die "${at}.interface: interface ${e.interface} does not exist on this host: fix the name (ip link lists them)"`;
-    if (e.address !== undefined) {
-      return `${check}\necho ${shq(`${e.address} ${endpointTail(e)}`)}`;
-    }
-    return `${check}
-a=$(ip -o -4 addr show dev ${dev} scope global | awk '{ sub("/.*", "", $4); print $4; exit }')
-[ -n "$a" ] || a=$(ip -o -6 addr show dev ${dev} scope global | awk '{ sub("/.*", "", $4); print $4; exit }')
-[ -n "$a" ] || die "${at}.address: interface ${e.interface} has no global address now: bring it up with an address, or set address in the config"
-echo "$a "${shq(endpointTail(e))}`;
-  });
-  const apply = `${prelude(host, "endpoints", "apply")}${common}
-# 1. resolve the wanted endpoint table (addresses left out in the config: the interface's current one)
-want=$(
-${lines.join("\n")}
-)
+${renderLib(host)}`;
+  const apply = `${prelude(host, "endpoints", "apply")}${common}${checks}lock
+# 1. the wanted endpoint table (an address left out in the config: the interface's current one)
+want=$(for i in $(ifaces); do ep_want "$i"; done)
 # 2. capture the original table once, then replace the table only when it differs
 mkdir -p "$d"
 keep "$d/orig" shown
-printf '%s\\n' "$want" | sort > "$d/want.tmp"
+printf '%s\n' "$want" | sed '/^$/d' | sort > "$d/want.tmp"
 if shown | cmp -s - "$d/want.tmp"; then
   say "endpoints unchanged"
 else
   ip mptcp endpoint flush
-  add_all "$d/want.tmp"
+  add_lines < "$d/want.tmp"
   say "endpoints set"
 fi
 rm -f "$d/want.tmp"
 ip mptcp endpoint show
 `;
-  const revert = `${prelude(host, "endpoints", "revert")}${common}
+  const revert = `${prelude(host, "endpoints", "revert")}${common}lock
 if [ -e "$d/orig" ]; then
   if ! shown | cmp -s - "$d/orig"; then
     ip mptcp endpoint flush
-    add_all "$d/orig"
+    add_lines < "$d/orig"
   fi
   rm -f "$d/orig"
 fi
@@ -229,5 +181,6 @@ export function renderHost(host: HostModel): ConcernScripts[] {
   if (host.sysctl.length) out.push(renderSysctl(host));
   if (host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined) out.push(renderLimits(host));
   if (host.endpoints.length) out.push(renderEndpoints(host));
+  if (host.hooks) out.push(renderHooks(host));
   return out;
 }

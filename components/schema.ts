@@ -106,6 +106,21 @@ export const endpointSchema = z.strictObject({
   port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).optional(),
 });
 
+export const ROUTING_MODES = ["auto", "source", "none"] as const;
+
+export const routingSchema = z.strictObject({
+  /** An interface that has endpoints on this host. */
+  interface: z.string().regex(INTERFACE_RE, { error: "must be an interface name (letters, digits, _ . -; at most 15 characters)" }),
+  /** source: a rule `from <address> table <table>` plus that table's routes; none: nothing; auto: source when the interface has a gateway that is not the main table's first default route. Defaults to auto. */
+  mode: z.enum(ROUTING_MODES, { error: `must be one of ${ROUTING_MODES.join(", ")}` }).default("auto"),
+  /** Routing table id 1..252. Defaults to 100 + the interface's position among the host's endpoint interfaces. */
+  table: z.number().int().min(1).max(252, { error: "must be a table id 1..252 (253-255 are the kernel's default, main and local)" }).optional(),
+  /** Rule priority 1..32765. Defaults to 1000 + table. */
+  priority: z.number().int().min(1).max(32765, { error: "must be a rule priority 1..32765 (32766 is main)" }).optional(),
+  /** IPv4 gateway for the table's default route. Defaults to what DHCP or ifupdown report, else the main table's default route via this interface. */
+  gateway: ipAddress.optional(),
+});
+
 export const hostSchema = z.strictObject({
   /** Unique host name: used in resource names. */
   name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes (e.g. server, laptop-1)" }),
@@ -113,6 +128,10 @@ export const hostSchema = z.strictObject({
   sysctl: sysctlSchema.optional(),
   limits: limitsSchema.optional(),
   endpoints: z.array(endpointSchema).default([]),
+  /** Install if-up/down, NetworkManager and dhclient hooks and a boot unit that keep endpoints and routing right. Defaults to false. */
+  hooks: z.boolean({ error: "must be true or false" }).default(false),
+  /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
+  routing: z.array(routingSchema).default([]),
 });
 
 export const linkSchema = z.strictObject({
@@ -133,6 +152,7 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
 export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type LinkConfig = z.infer<typeof linkSchema>;
+export type RoutingConfig = z.infer<typeof routingSchema>;
 export type MptcpConfig = z.infer<typeof configSchema>;
 
 /** camelCase config key -> kernel knob under /proc/sys/net/mptcp, and how to render the value. */

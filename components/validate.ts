@@ -127,6 +127,8 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
     }
   }
 
+  for (const host of model.hosts) checkRouting(host, err);
+
   const servers = new Set<string>();
   const clients = new Set<string>();
   const seenLinks = new Map<string, number>();
@@ -183,6 +185,30 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
     checkFamilies(server, client, err);
   }
   return errors;
+}
+
+function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+  const h = ["hosts", host.index];
+  if (!host.hooks) {
+    if (host.routingConfig.length > 0) {
+      err([...h, "routing"], "routing needs hooks: true (rules and routes are lost whenever the interface goes down): set hooks: true or remove routing");
+    }
+    return;
+  }
+  const ifaces = new Set(host.endpoints.map((e) => e.interface));
+  host.routingConfig.forEach((r, i) => {
+    if (!ifaces.has(r.interface)) err([...h, "routing", i, "interface"], `${r.interface} has no endpoint on this host: routing applies to endpoint interfaces (${[...ifaces].join(", ") || "none"})`);
+    if (host.routingConfig.findIndex((x) => x.interface === r.interface) !== i) err([...h, "routing", i, "interface"], `${r.interface} is listed twice: keep one entry`);
+  });
+  const tables = new Map<number, string>();
+  const priorities = new Map<number, string>();
+  for (const r of host.routing) {
+    const at = r.index !== undefined ? [...h, "routing", r.index] : [...h, "routing"];
+    if (tables.has(r.table)) err([...at, "table"], `table ${r.table} is also used by ${tables.get(r.table)}: give each interface its own table`);
+    if (priorities.has(r.priority)) err([...at, "priority"], `priority ${r.priority} is also used by ${priorities.get(r.priority)}: give each interface its own priority`);
+    tables.set(r.table, r.interface);
+    priorities.set(r.priority, r.interface);
+  }
 }
 
 function checkFamilies(host: HostModel, peer: HostModel, err: (segments: PropertyKey[], message: string) => void): void {

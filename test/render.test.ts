@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildModel, configSchema, HostModel, readStackConfig, renderHost, requireValidConfig, shq, wrapScript } from "../components";
+import { buildModel, configSchema, HostModel, readStackConfig, renderHookFiles, renderHost, requireValidConfig, shq, wrapScript } from "../components";
 
 const ROOT = join(__dirname, "..");
 const devModel = () => requireValidConfig(readStackConfig(join(ROOT, "Pulumi.dev.yaml")));
@@ -31,6 +31,8 @@ const wide: HostModel = buildModel(
           { interface: "enp0s31f6", flags: ["subflow", "fullmesh"] },
           { interface: "wwan0", address: "198.51.100.9", flags: ["subflow", "backup"], id: 9 },
         ],
+        hooks: true,
+        routing: [{ interface: "wwan0", mode: "source", table: 42, priority: 4242, gateway: "198.51.100.1" }],
       },
     ],
   }),
@@ -48,8 +50,17 @@ function scripts(): { label: string; text: string; user: string; host: string }[
 
 describe("rendered scripts", () => {
   it("cover every concern of the wide host", () => {
-    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints"]);
+    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks"]);
   });
+
+  for (const f of renderHookFiles(wide)) {
+    if (f.path.endsWith(".service")) continue;
+    it(`hook file ${f.path}: sh -n and shellcheck`, () => {
+      expect(spawnSync("sh", ["-n"], { input: f.content, encoding: "utf8" }).status).toBe(0);
+      const sc = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: f.content, encoding: "utf8" });
+      expect(sc.stdout).toBe("");
+    });
+  }
 
   for (const s of scripts()) {
     it(`${s.label}: sh -n, shellcheck, and the wrapped command parse`, () => {
@@ -61,7 +72,7 @@ describe("rendered scripts", () => {
       expect(sc.status).toBe(0);
       const wrapped = wrapScript(s.text, { user: s.user, host: s.host });
       expect(spawnSync("sh", ["-n"], { input: wrapped, encoding: "utf8" }).status).toBe(0);
-      expect(s.text.split("\n")[0]).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, (sysctl|limits|endpoints) (apply|revert), generated from mptcp:hosts\[\d+\]$/);
+      expect(s.text.split("\n")[0]).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, (sysctl|limits|endpoints|hooks) (apply|revert), generated from mptcp:hosts\[\d+\]$/);
     });
   }
 

@@ -8,8 +8,14 @@ say() { printf 'mptcp-pulumi[%s]: %s\n' "$host" "$*"; }
 die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$host" "$*" >&2; exit 1; }
 # keep FILE CMD...: saves CMD's output as FILE unless FILE exists (the original is captured once).
 keep() { f=$1; shift; [ -e "$f" ] && return 0; mkdir -p "${f%/*}"; "$@" > "$f.tmp"; mv "$f.tmp" "$f"; }
-# tidy DIR: removes our state directory once it is empty.
-tidy() { rmdir "$1" 2>/dev/null || true; rmdir "$state" 2>/dev/null || true; }
+# tidy DIR: removes our state directory once it is empty (and then the lock, which lives as long).
+tidy() { rmdir "$1" 2>/dev/null || true; if rmdir "$state" 2>/dev/null; then rm -f /run/mptcp-pulumi.lock; fi; }
+# lock: serializes applies and interface hooks on this host (30 s at most).
+lock() {
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>>/run/mptcp-pulumi.lock
+  flock -w 30 9 || die "another mptcp-pulumi apply or hook has held /run/mptcp-pulumi.lock for 30 s: retry, or find it with: fuser -v /run/mptcp-pulumi.lock"
+}
 command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"
 ip mptcp limits show >/dev/null 2>&1 || die "ip mptcp does not work here: needs iproute2 >= 5.7 and a kernel with MPTCP (>= 5.6)"
 d=$state/limits
