@@ -120,11 +120,11 @@ route_set() {
 route_down() { if route_entry "$1"; then route_clear "$table"; fi; }
 # rp_loose IFACE: strict reverse-path filtering drops asymmetric subflow traffic: make it loose (2).
 rp_loose() {
-  f=/proc/sys/net/ipv4/conf/$1/rp_filter
-  [ -e "$f" ] || return 0
-  if [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" = 1 ] || [ "$(cat "$f")" = 1 ]; then
-    keep "$state/hooks/rp_filter/$1" cat "$f"
-    echo 2 > "$f"
+  _rp=/proc/sys/net/ipv4/conf/$1/rp_filter
+  [ -e "$_rp" ] || return 0
+  if [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" = 1 ] || [ "$(cat "$_rp")" = 1 ]; then
+    keep "$state/hooks/rp_filter/$1" cat "$_rp"
+    echo 2 > "$_rp"
   fi
 }
 # iface_sync IFACE up|change|down [GATEWAY]: brings one interface in line with the config.

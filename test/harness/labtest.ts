@@ -6,7 +6,7 @@ import { LabHost, labExec, labSh, labSpawn } from "../../scripts/lab/lab";
 const XFER = join(__dirname, "..", "fixtures", "xfer.py");
 
 /** Directories our components may write; snapshots cover every file under them. */
-export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system"];
+export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
 
 /** The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter, files. */
 export function snapshot(h: LabHost): string {

@@ -7,7 +7,8 @@ state=/var/lib/mptcp-pulumi
 say() { printf 'mptcp-pulumi[%s]: %s\n' "$host" "$*"; }
 die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$host" "$*" >&2; exit 1; }
 # keep FILE CMD...: saves CMD's output as FILE unless FILE exists (the original is captured once).
-keep() { f=$1; shift; [ -e "$f" ] && return 0; mkdir -p "${f%/*}"; "$@" > "$f.tmp"; mv "$f.tmp" "$f"; }
+# (POSIX sh functions share variables: helpers use _-prefixed names that callers never use.)
+keep() { _keep=$1; shift; [ -e "$_keep" ] && return 0; mkdir -p "${_keep%/*}"; "$@" > "$_keep.tmp"; mv "$_keep.tmp" "$_keep"; }
 # tidy DIR: removes our state directory once it is empty (and then the lock, which lives as long).
 tidy() { rmdir "$1" 2>/dev/null || true; if rmdir "$state" 2>/dev/null; then rm -f /run/mptcp-pulumi.lock; fi; }
 # lock: serializes applies and interface hooks on this host (30 s at most).
@@ -116,11 +117,11 @@ route_set() {
 route_down() { if route_entry "$1"; then route_clear "$table"; fi; }
 # rp_loose IFACE: strict reverse-path filtering drops asymmetric subflow traffic: make it loose (2).
 rp_loose() {
-  f=/proc/sys/net/ipv4/conf/$1/rp_filter
-  [ -e "$f" ] || return 0
-  if [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" = 1 ] || [ "$(cat "$f")" = 1 ]; then
-    keep "$state/hooks/rp_filter/$1" cat "$f"
-    echo 2 > "$f"
+  _rp=/proc/sys/net/ipv4/conf/$1/rp_filter
+  [ -e "$_rp" ] || return 0
+  if [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" = 1 ] || [ "$(cat "$_rp")" = 1 ]; then
+    keep "$state/hooks/rp_filter/$1" cat "$_rp"
+    echo 2 > "$_rp"
   fi
 }
 # iface_sync IFACE up|change|down [GATEWAY]: brings one interface in line with the config.

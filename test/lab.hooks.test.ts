@@ -1,0 +1,251 @@
+// Issue 4 in the lab: state that survives interface events, address changes and reboots.
+// Real ifupdown (ifup/ifdown run our hooks), the dhclient hook and the NetworkManager dispatcher
+// script invoked as their callers do, a "reboot" (network namespace recreated, disk kept),
+// joins after a path comes back, 20 flaps, concurrent hooks during an apply, then destroy.
+// The server laptop has strict rp_filter (all = 1, from its own sysctl.d): the asymmetric join
+// only works because the hooks make wlan loose.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectedJoins, HostModel, Model, requireValidConfig, SYNC_PATH } from "../components";
+import { dialAddress, LabHost, LabState, labDown, labExec, labReboot, labSh, labSpawn, labStackConfig, labUp } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
+import { runProgram, StackConfig } from "./harness/program";
+import { CommandProviderSim } from "./harness/provider";
+import { sshRunner, SshRunner } from "./harness/ssh";
+import { counter, endpoints, limits, snapshot, transfer, TransferReport } from "./harness/labtest";
+
+const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: "100mbit" })) };
+const id = `h${Math.random().toString(16).slice(2, 6)}`;
+let lab: LabState;
+let ssh: SshRunner;
+let sim: CommandProviderSim;
+let config: StackConfig;
+let model: Model;
+let privateKey: string;
+const pre = new Map<string, string>();
+const applied = new Map<string, string>();
+const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
+const sh = (name: string, script: string) => labSh(host(name), script);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** /etc/network/interfaces for a laptop: its paths as static interfaces, addresses from the topology. */
+function interfacesFile(name: string, override: Record<string, string> = {}): string {
+  const ends = pathEnds(topology).filter((e) => e.host === name);
+  return ["auto lo", "iface lo inet loopback", ...ends.map((e) => `iface ${e.path} inet static\n  address ${override[e.path] ?? e.address}/${e.prefix}`)].join("\n") + "\n";
+}
+
+/** Puts a laptop's paths under ifupdown: flush what the lab configured, then ifup. */
+function ifupAll(name: string): void {
+  const ifaces = pathEnds(topology).filter((e) => e.host === name).map((e) => e.path);
+  sh(name, `mkdir -p /run/network; for i in ${ifaces.join(" ")}; do ifdown --force "$i" >/dev/null 2>&1 || true; ip addr flush dev "$i"; ifup "$i"; done`);
+}
+
+/** Rules "from ADDRESS" in the laptop's IPv4 policy database. */
+function rulesFrom(name: string, address: string): number {
+  return sh(name, "ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} `)).length;
+}
+
+function wlanEndpointAddress(name: string): string | undefined {
+  return endpoints(host(name)).find((e) => e.dev === "wlan")?.address;
+}
+
+/** Watches `ip mptcp monitor` on a laptop, timestamping SF_ESTABLISHED events. */
+function monitor(h: LabHost) {
+  const events: number[] = [];
+  const p = labSpawn(h, ["ip", "mptcp", "monitor"]);
+  p.stdout.on("data", (d: Buffer) => {
+    for (const line of d.toString().split("\n")) if (line.includes("SF_ESTABLISHED")) events.push(performance.now());
+  });
+  return { events, stop: () => p.kill() };
+}
+
+beforeAll(async () => {
+  lab = await labUp({ dir: mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`)), id, slot: 5, topology });
+  privateKey = readFileSync(lab.privateKeyFile, "utf8");
+  ssh = sshRunner();
+  sim = new CommandProviderSim(ssh.run);
+  // The laptops' own configuration before we come: ifupdown, NetworkManager's dispatcher
+  // directory, and on the server a strict rp_filter from its own sysctl.d.
+  for (const h of lab.hosts) {
+    sh(h.name, `cat > /etc/network/interfaces <<'EOF'\n${interfacesFile(h.name)}EOF\nmkdir -p /etc/NetworkManager/dispatcher.d`);
+    ifupAll(h.name);
+  }
+  sh("server", "echo 'net.ipv4.conf.all.rp_filter = 1' > /etc/sysctl.d/50-admin.conf && sysctl -q -p /etc/sysctl.d/50-admin.conf");
+  const cfg = labStackConfig(lab) as { hosts: any[]; links: any[] };
+  const server = cfg.hosts.find((h) => h.name === "server")!;
+  const client = cfg.hosts.find((h) => h.name === "client")!;
+  server.hooks = true;
+  server.routing = [{ interface: "wlan", mode: "source" }];
+  client.hooks = true;
+  client.endpoints = [{ interface: "lan", flags: [] }, { interface: "wlan", flags: [] }];
+  client.routing = [{ interface: "lan", mode: "source" }, { interface: "wlan", mode: "source", table: 120 }];
+  config = cfg;
+  model = requireValidConfig(config);
+  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
+});
+
+afterAll(async () => {
+  ssh?.close();
+  if (lab) await labDown(lab.dir, lab.id);
+});
+
+describe("hooks: MPTCP state through interface events, address changes and reboots", () => {
+  it("up installs the entry point, hooks and boot unit, with one rule per address", async () => {
+    const steps = await sim.up((await runProgram(config, { privateKey })).commands);
+    console.log(`up: ${steps.map((s) => s.name).join(", ")}`);
+    expect(steps.map((s) => s.name)).toContain("server-hooks");
+    for (const name of ["server", "client"]) {
+      const files = sh(name, `ls -l ${SYNC_PATH} /etc/network/if-up.d/mptcp_up /etc/network/if-post-down.d/mptcp_down /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi /etc/systemd/system/mptcp-pulumi.service; readlink /etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service`);
+      expect(files).toMatch(/^-rwxr-xr-x .* \/usr\/local\/sbin\/mptcp-pulumi-sync$/m);
+      expect(files).toMatch(/^-rw-r--r-- .* \/etc\/dhcp\/dhclient-exit-hooks.d\/mptcp-pulumi$/m);
+      expect(files).toMatch(/^\.\.\/mptcp-pulumi\.service$/m);
+    }
+    expect(rulesFrom("server", "198.51.100.17")).toBe(1);
+    expect(rulesFrom("client", "198.51.100.2")).toBe(1);
+    expect(rulesFrom("client", "198.51.100.18")).toBe(1);
+    expect(sh("server", "ip -4 route show table 100")).toContain("198.51.100.16/28 dev wlan scope link src 198.51.100.17");
+    expect(sh("server", "cat /proc/sys/net/ipv4/conf/wlan/rp_filter").trim()).toBe("2");
+    for (const h of lab.hosts) applied.set(h.name, snapshot(h));
+  });
+
+  it("ifdown/ifup (real ifupdown) removes the endpoints and rules and brings them back", () => {
+    sh("server", "ifdown wlan");
+    expect(wlanEndpointAddress("server")).toBeUndefined();
+    expect(rulesFrom("server", "198.51.100.17")).toBe(0);
+    expect(sh("server", "ip -4 route show table 100")).toBe("");
+    sh("server", "ifup wlan");
+    expect(wlanEndpointAddress("server")).toBe("198.51.100.17");
+    expect(rulesFrom("server", "198.51.100.17")).toBe(1);
+    expect(snapshot(host("server"))).toBe(applied.get("server"));
+  });
+
+  it("address changes: ifupdown, the dhclient hook and the NetworkManager dispatcher make the endpoint and rule follow", () => {
+    const seen: string[] = [];
+    // ifupdown: the interface is re-addressed by its configuration
+    sh("client", `ifdown wlan && cat > /etc/network/interfaces <<'EOF'\n${interfacesFile("client", { wlan: "198.51.100.19" })}EOF\nifup wlan`);
+    seen.push(`ifupdown -> ${wlanEndpointAddress("client")}`);
+    expect(wlanEndpointAddress("client")).toBe("198.51.100.19");
+    expect(rulesFrom("client", "198.51.100.19")).toBe(1);
+    expect(rulesFrom("client", "198.51.100.18")).toBe(0);
+    // dhclient renews with a new address: dhclient-script sources the exit hooks with these variables
+    sh("client", "ip addr del 198.51.100.19/28 dev wlan && ip addr add 198.51.100.21/28 dev wlan && reason=RENEW interface=wlan old_ip_address=198.51.100.19 new_ip_address=198.51.100.21 new_routers='' && . /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi");
+    seen.push(`dhclient RENEW -> ${wlanEndpointAddress("client")}`);
+    expect(wlanEndpointAddress("client")).toBe("198.51.100.21");
+    expect(rulesFrom("client", "198.51.100.21")).toBe(1);
+    expect(rulesFrom("client", "198.51.100.19")).toBe(0);
+    // NetworkManager: dispatcher scripts get the interface and the action as $1 $2
+    sh("client", "ip addr del 198.51.100.21/28 dev wlan && ip addr add 198.51.100.22/28 dev wlan && /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi wlan dhcp4-change");
+    seen.push(`NetworkManager dhcp4-change -> ${wlanEndpointAddress("client")}`);
+    expect(wlanEndpointAddress("client")).toBe("198.51.100.22");
+    expect(rulesFrom("client", "198.51.100.22")).toBe(1);
+    expect(rulesFrom("client", "198.51.100.21")).toBe(0);
+    // dhclient loses the lease
+    sh("client", "reason=EXPIRE interface=wlan && . /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi");
+    expect(wlanEndpointAddress("client")).toBeUndefined();
+    expect(rulesFrom("client", "198.51.100.22")).toBe(0);
+    console.log(`address changes: ${seen.join("; ")}; EXPIRE -> no endpoint, no rule`);
+    // back to the original configuration
+    sh("client", `ip addr flush dev wlan && cat > /etc/network/interfaces <<'EOF'\n${interfacesFile("client")}EOF`);
+    ifupAll("client");
+    expect(snapshot(host("client"))).toBe(applied.get("client"));
+  });
+
+  it("reboot: after the boot sequence (sysctl.d, ifup, our unit's ExecStart) the live state equals the applied state", async () => {
+    // Both laptops reboot first: in the lab a path's veth pair dies with either end.
+    const t0 = performance.now();
+    for (const h of lab.hosts) await labReboot(lab, h.name);
+    for (const h of lab.hosts) expect(snapshot(h), `a reboot loses ${h.name}'s runtime state`).not.toBe(applied.get(h.name));
+    const booted: string[] = [];
+    for (const h of lab.hosts) {
+      const exec = /^ExecStart=(.*)$/m.exec(sh(h.name, "cat /etc/systemd/system/mptcp-pulumi.service"))![1];
+      sh(h.name, "for f in /etc/sysctl.d/*.conf; do sysctl -q -p \"$f\"; done");
+      ifupAll(h.name);
+      // the hooks restored endpoints and routing; the limits are the boot unit's job
+      const want = modelOf(h.name).limits;
+      expect(limits(host(h.name)), `${h.name}: limits before the unit ran`).not.toEqual({ ...limits(host(h.name)), ...want });
+      sh(h.name, exec);
+      expect(limits(host(h.name))).toEqual({ ...limits(host(h.name)), ...want });
+      booted.push(`${h.name} (${exec})`);
+    }
+    console.log(`reboot of ${booted.join(", ")}: back to the applied state in ${(performance.now() - t0).toFixed(0)} ms`);
+    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(applied.get(h.name));
+  });
+
+  async function joinAfterPathReturns(withHooks: boolean): Promise<{ report: TransferReport; joins: number; delay?: number }> {
+    const server = host("server");
+    const client = host("client");
+    const address = dialAddress(topology, "client", "server")!;
+    const joinsBefore = counter(server, "MPTcpExtMPJoinAckRx");
+    // the whole wlan path is down (both ends) when the connection starts
+    for (const name of ["server", "client"]) sh(name, withHooks ? "ifdown wlan" : "ip link set wlan down");
+    const mon = monitor(client);
+    await sleep(200);
+    let upAt = 0;
+    try {
+      const report = await transfer(client, server, address, 4 << 20, {
+        pace: 3,
+        during: async () => {
+          await sleep(800);
+          sh("client", withHooks ? "ifup wlan" : "ip link set wlan up");
+          upAt = performance.now();
+          sh("server", withHooks ? "ifup wlan" : "ip link set wlan up");
+        },
+      });
+      await sleep(100);
+      const joins = counter(server, "MPTcpExtMPJoinAckRx") - joinsBefore;
+      const after = mon.events.filter((t) => t >= upAt);
+      return { report, joins, delay: after.length ? (after[0] - upAt) / 1000 : undefined };
+    } finally {
+      mon.stop();
+    }
+  }
+
+  it("negative control: without the hooks, a path that was down when the connection started never joins", async () => {
+    const { report, joins, delay } = await joinAfterPathReturns(false);
+    console.log(`no hooks (ip link down/up): joins ${joins}, subflows ${report.subflows}, SF_ESTABLISHED after link up: ${delay ?? "never"} (transfer ${report.seconds} s)`);
+    expect(report.server.sha256).toBe(report.sha256);
+    expect(joins).toBe(0);
+    expect(delay).toBeUndefined();
+    for (const name of ["server", "client"]) sh(name, `${SYNC_PATH} wlan up`);
+  });
+
+  it("with the hooks, the path joins once it is back (ifup re-announces the endpoint)", async () => {
+    const { report, joins, delay } = await joinAfterPathReturns(true);
+    const want = expectedJoins(modelOf("client"), modelOf("server"), dialAddress(topology, "client", "server"));
+    console.log(`hooks (ifdown/ifup): joins ${joins} (predicted ${want}), subflows ${report.subflows}, seconds from link up to SF_ESTABLISHED: ${delay?.toFixed(3)} (goal < 2)`);
+    expect(report.server.sha256).toBe(report.sha256);
+    expect(joins).toBe(want);
+    expect(delay).toBeDefined();
+    expect(report.subflows).toBe(want);
+  });
+
+  it("20 ifdown/ifup cycles leave exactly one rule per address and the same endpoints", () => {
+    const t0 = performance.now();
+    sh("server", "for n in $(seq 20); do ifdown wlan && ifup wlan; done");
+    console.log(`20 cycles in ${(performance.now() - t0).toFixed(0)} ms: rules from 198.51.100.17: ${rulesFrom("server", "198.51.100.17")}`);
+    expect(rulesFrom("server", "198.51.100.17")).toBe(1);
+    expect(snapshot(host("server"))).toBe(applied.get("server"));
+  });
+
+  it("two hooks for different interfaces and an apply at once: the final state is right", async () => {
+    const endpointsCmd = [...sim.state.values()].find((c) => c.name === "client-endpoints")!;
+    const hooksCmd = [...sim.state.values()].find((c) => c.name === "client-hooks")!;
+    const client = host("client");
+    const t0 = performance.now();
+    const hook = (iface: string) => new Promise<number>((resolve) => labSpawn(client, ["sh", "-c", `${SYNC_PATH} ${iface} up`]).on("close", (c) => resolve(c ?? -1)));
+    const results = await Promise.all([hook("lan"), hook("wlan"), ssh.run(endpointsCmd, endpointsCmd.create!, "create"), ssh.run(hooksCmd, hooksCmd.create!, "create"), hook("wlan")]);
+    console.log(`concurrent: 3 hooks and 2 applies in ${(performance.now() - t0).toFixed(0)} ms, exits ${results.map((r) => (typeof r === "number" ? r : r.code)).join(",")}`);
+    expect(results.map((r) => (typeof r === "number" ? r : r.code))).toEqual([0, 0, 0, 0, 0]);
+    expect(snapshot(client)).toBe(applied.get("client"));
+  });
+
+  it("destroy removes every hook, unit, rule, route and table entry, and restores rp_filter", async () => {
+    const steps = await sim.destroy();
+    console.log(`destroy: ${steps.map((s) => s.name).join(", ")}`);
+    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+    expect(labExec(host("server"), `test -e ${SYNC_PATH}`).code).not.toBe(0);
+  });
+});
