@@ -203,9 +203,13 @@ function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: s
   const tables = new Map<number, string>();
   const priorities = new Map<number, string>();
   for (const r of host.routing) {
-    const at = r.index !== undefined ? [...h, "routing", r.index] : [...h, "routing"];
-    if (tables.has(r.table)) err([...at, "table"], `table ${r.table} is also used by ${tables.get(r.table)}: give each interface its own table`);
-    if (priorities.has(r.priority)) err([...at, "priority"], `priority ${r.priority} is also used by ${priorities.get(r.priority)}: give each interface its own priority`);
+    // An interface the config does not list gets defaults: the error goes on the routing list.
+    const listed = r.index !== undefined;
+    const at = (key: string) => (listed ? [...h, "routing", r.index!, key] : [...h, "routing"]);
+    const whose = listed ? "" : `${r.interface}'s default `;
+    const fix = (key: string) => (listed ? `give each interface its own ${key}` : `list ${r.interface} under routing with its own table and priority`);
+    if (tables.has(r.table)) err(at("table"), `${whose}table ${r.table} is also used by ${tables.get(r.table)}: ${fix("table")}`);
+    if (priorities.has(r.priority)) err(at("priority"), `${whose}priority ${r.priority} is also used by ${priorities.get(r.priority)}: ${fix("priority")}`);
     tables.set(r.table, r.interface);
     priorities.set(r.priority, r.interface);
   }

@@ -102,6 +102,18 @@ describe("MptcpHost under pulumi mocks", () => {
     expect((err as Error).message).toContain("mptcp:links[1].client");
   });
 
+  it("hooks: a fourth command after endpoints, that reverts first on destroy", async () => {
+    const c = dev();
+    c.hosts[0].hooks = true;
+    const { commands } = await runProgram(c);
+    const hooks = commands.find((x) => x.name === "server-hooks")!;
+    expect(hooks.dependsOn).toEqual(["server-endpoints"]);
+    expect(hooks.deleteBeforeReplace).toBe(true);
+    expect(hooks.create).toMatch(/hooks apply/);
+    expect(hooks.delete).toMatch(/hooks revert/);
+    expect(commands.find((x) => x.name === "client-hooks")).toBeUndefined();
+  });
+
   it("a host without limits or endpoints gets only the concerns it sets", async () => {
     const c = dev();
     delete c.hosts[1].limits;

@@ -186,6 +186,53 @@ const rules: Rule[] = [
     good: (c) => Object.assign(c.hosts[0].sysctl, { enabled: false, pathManager: "kernel", scheduler: "default", closeTimeout: 30 }),
   },
   {
+    rule: "routing without hooks",
+    bad: (c) => (c.hosts[0].routing = [{ interface: "wlan0", mode: "source" }]),
+    path: "mptcp:hosts[0].routing",
+    says: /routing needs hooks: true/,
+    good: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", mode: "source" }] }),
+  },
+  {
+    rule: "routing for an interface without endpoints",
+    bad: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "eth9", mode: "source" }] }),
+    path: "mptcp:hosts[0].routing[0].interface",
+    says: /eth9 has no endpoint on this host.*\(wlan0\)/,
+    good: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0" }] }),
+  },
+  {
+    rule: "two interfaces in one routing table",
+    bad: (c) => {
+      c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 7 }, { interface: "eth0", table: 7 }] });
+    },
+    path: "mptcp:hosts[0].routing[1].table",
+    says: /table 7 is also used by wlan0/,
+    good: (c) => {
+      c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 7 }, { interface: "eth0", table: 8 }] });
+    },
+  },
+  {
+    rule: "a default table that collides with a listed one",
+    bad: (c) => {
+      c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }] });
+    },
+    path: "mptcp:hosts[0].routing",
+    says: /eth0's default table 101 is also used by wlan0: list eth0 under routing/,
+    good: (c) => {
+      c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 150 }] });
+    },
+  },
+  {
+    rule: "a routing table the kernel reserves",
+    bad: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 254 }] }),
+    path: "mptcp:hosts[0].routing[0].table",
+    says: /1\.\.252/,
+    good: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 252, priority: 32765, gateway: "10.22.18.1" }] }),
+  },
+  {
     rule: "a link from a host to itself",
     bad: (c) => (c.links[0].client = "server"),
     path: "mptcp:links[0].server",
