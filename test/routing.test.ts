@@ -1,0 +1,97 @@
+// Routing modes of the entry point on a real kernel: a scratch network namespace with two
+// interfaces, main-table default routes, IPv4 and IPv6; the rendered sync script runs there in a
+// private mount namespace (its state under a tmpfs), so nothing of this machine is touched.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildModel, configSchema, renderSyncScript } from "../components";
+
+const ns = `mptcp-rt-${Math.random().toString(16).slice(2, 6)}`;
+const peer = `${ns}-p`;
+const dir = mkdtempSync(join(tmpdir(), "mptcp-routing-"));
+
+function run(args: string[]): string {
+  const r = spawnSync(args[0], args.slice(1), { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+const inNs = (script: string) => run(["ip", "netns", "exec", ns, "sh", "-c", script]);
+
+function sync(routing: object[], ...calls: string[]): string {
+  const model = buildModel(
+    configSchema.parse({
+      hosts: [{ name: "rt", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "lan" }, { interface: "wlan" }], hooks: true, routing }],
+    }),
+  ).hosts[0];
+  writeFileSync(join(dir, "sync"), renderSyncScript(model), { mode: 0o755 });
+  const body = calls.map((c) => `${join(dir, "sync")} ${c}`).join(" && ");
+  return run(["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", `mount -t tmpfs tmpfs /var/lib && mount -t tmpfs tmpfs /run && ${body}`]);
+}
+
+/** A table's routes ("" when the kernel has no such table). */
+const table = (fam: "-4" | "-6", t: number) => inNs(`ip ${fam} route show table ${t} 2>/dev/null || true`);
+const rules = (fam: "-4" | "-6") => inNs(`ip ${fam} rule show`).split("\n").filter((l) => /\sfrom [0-9a-f:.]+ lookup /.test(l));
+
+beforeAll(() => {
+  run(["ip", "netns", "add", ns]);
+  run(["ip", "netns", "add", peer]);
+  for (const [i, v4, v6] of [["lan", "65", "65"], ["wlan", "81", "81"]]) {
+    run(["ip", "link", "add", i, "netns", ns, "type", "veth", "peer", "name", i, "netns", peer]);
+    inNs(`ip addr add 198.51.100.${v4}/28 dev ${i} && ip addr add 2001:db8:${v6}::1/64 dev ${i} nodad && ip link set ${i} up`);
+    run(["ip", "netns", "exec", peer, "sh", "-c", `ip addr add 198.51.100.${Number(v4) + 1}/28 dev ${i} && ip addr add 2001:db8:${v6}::2/64 dev ${i} nodad && ip link set ${i} up`]);
+  }
+  inNs("ip link set lo up && ip route add default via 198.51.100.66 dev lan metric 100 && ip route add default via 198.51.100.82 dev wlan metric 200 && ip -6 route add default via 2001:db8:81::2 dev wlan metric 200");
+});
+
+afterAll(() => {
+  spawnSync("ip", ["netns", "del", ns]);
+  spawnSync("ip", ["netns", "del", peer]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("routing modes on a real kernel", () => {
+  it("auto: source routing for the interface whose gateway is not the main default; none for the one that is", () => {
+    sync([], "lan up", "wlan up");
+    expect(rules("-4")).toEqual([expect.stringMatching(/^1101:\s+from 198\.51\.100\.81 lookup 101/)]);
+    expect(rules("-6")).toEqual([expect.stringMatching(/^1101:\s+from 2001:db8:81::1 lookup 101/)]);
+    const t4 = table("-4", 101);
+    expect(t4).toContain("default via 198.51.100.82 dev wlan");
+    expect(t4).toContain("198.51.100.80/28 dev wlan scope link src 198.51.100.81");
+    expect(table("-6", 101)).toContain("default via 2001:db8:81::2 dev wlan");
+    expect(table("-4", 100)).toBe("");
+  });
+
+  it("up again and again leaves one rule per address; down removes rules and table", () => {
+    sync([], "wlan up", "wlan up", "wlan change", "lan up");
+    expect(rules("-4")).toHaveLength(1);
+    expect(rules("-6")).toHaveLength(1);
+    sync([], "wlan down");
+    expect(rules("-4")).toEqual([]);
+    expect(rules("-6")).toEqual([]);
+    expect(table("-4", 101)).toBe("");
+  });
+
+  it("source on a connected-only interface: its subnet route, no default; none: nothing", () => {
+    inNs("ip route del default via 198.51.100.66 dev lan");
+    sync([{ interface: "lan", mode: "source", table: 7, priority: 77 }, { interface: "wlan", mode: "none" }], "lan up", "wlan up");
+    expect(rules("-4")).toEqual([expect.stringMatching(/^77:\s+from 198\.51\.100\.65 lookup 7/)]);
+    expect(table("-4", 7)).toBe("198.51.100.64/28 dev lan scope link src 198.51.100.65 \n");
+    sync([{ interface: "lan", mode: "source", table: 7, priority: 77 }, { interface: "wlan", mode: "none" }], "lan down");
+    expect(rules("-4")).toEqual([]);
+  });
+
+  it("auto with the wlan default now first in the main table: none", () => {
+    sync([], "lan up", "wlan up");
+    expect(rules("-4")).toEqual([]);
+  });
+
+  it("a configured gateway wins over the routes, and a hook's gateway hint is used when none is configured", () => {
+    sync([{ interface: "lan", mode: "source", gateway: "198.51.100.70" }], "lan up");
+    expect(table("-4", 100)).toContain("default via 198.51.100.70 dev lan");
+    sync([{ interface: "lan", mode: "source" }], "lan up 198.51.100.71");
+    expect(table("-4", 100)).toContain("default via 198.51.100.71 dev lan");
+    sync([{ interface: "lan", mode: "source" }], "lan down");
+  });
+});
