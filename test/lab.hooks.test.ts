@@ -153,6 +153,28 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(snapshot(host("client"))).toBe(applied.get("client"));
   });
 
+  it("a real DHCP exchange (isc-dhcp-server on the server, dhclient on the client): the endpoint follows the lease", () => {
+    sh("server", `mkdir -p /var/lib/dhcp && : > /var/lib/dhcp/dhcpd.leases && printf 'subnet 198.51.100.16 netmask 255.255.255.240 {\\n  range 198.51.100.25 198.51.100.25;\\n}\\n' > /etc/dhcp/dhcpd-lab.conf && dhcpd -4 -q -cf /etc/dhcp/dhcpd-lab.conf -pf /run/dhcpd.pid -lf /var/lib/dhcp/dhcpd.leases wlan`);
+    const dhclient = "dhclient -pf /run/dhclient.wlan.pid -lf /var/lib/dhcp/dhclient.wlan.leases";
+    try {
+      const t0 = performance.now();
+      sh("client", `ip addr flush dev wlan && mkdir -p /var/lib/dhcp && ${dhclient} -1 wlan`);
+      const bound = wlanEndpointAddress("client");
+      console.log(`DHCP: bound in ${(performance.now() - t0).toFixed(0)} ms, endpoint ${bound}, rules from it ${rulesFrom("client", "198.51.100.25")}`);
+      expect(bound).toBe("198.51.100.25");
+      expect(rulesFrom("client", "198.51.100.25")).toBe(1);
+      expect(rulesFrom("client", "198.51.100.18")).toBe(0);
+      sh("client", `${dhclient} -r wlan`);
+      expect(wlanEndpointAddress("client")).toBeUndefined();
+      expect(rulesFrom("client", "198.51.100.25")).toBe(0);
+    } finally {
+      labExec(host("server"), "kill $(cat /run/dhcpd.pid); rm -f /run/dhcpd.pid /etc/dhcp/dhcpd-lab.conf; rm -rf /var/lib/dhcp");
+      labExec(host("client"), `${dhclient} -x wlan 2>/dev/null; rm -rf /var/lib/dhcp /run/dhclient.wlan.pid`);
+    }
+    ifupAll("client");
+    expect(snapshot(host("client"))).toBe(applied.get("client"));
+  });
+
   it("reboot: after the boot sequence (sysctl.d, ifup, our unit's ExecStart) the live state equals the applied state", async () => {
     // Both laptops reboot first: in the lab a path's veth pair dies with either end.
     const t0 = performance.now();
