@@ -4,20 +4,17 @@
 // joins after a path comes back, 20 flaps, concurrent hooks during an apply, then destroy.
 // The server laptop has strict rp_filter (all = 1, from its own sysctl.d): the asymmetric join
 // only works because the hooks make wlan loose.
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedJoins, HostModel, Model, requireValidConfig, SYNC_PATH } from "../components";
-import { dialAddress, LabHost, LabState, labDown, labExec, labReboot, labSh, labSpawn, labStackConfig, labUp } from "../scripts/lab/lab";
+import { dialAddress, LabHost, LabState, labExec, labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
 import { runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
-import { sshRunner, SshRunner } from "./harness/ssh";
+import { SshRunner } from "./harness/ssh";
+import { startLab, stopLab } from "./harness/fixture";
 import { counter, endpoints, limits, snapshot, transfer, TransferReport } from "./harness/labtest";
 
 const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: "100mbit" })) };
-const id = `h${Math.random().toString(16).slice(2, 6)}`;
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
@@ -63,10 +60,7 @@ function monitor(h: LabHost) {
 }
 
 beforeAll(async () => {
-  lab = await labUp({ dir: mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`)), id, slot: 5, topology });
-  privateKey = readFileSync(lab.privateKeyFile, "utf8");
-  ssh = sshRunner();
-  sim = new CommandProviderSim(ssh.run);
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, 5, "h"));
   // The laptops' own configuration before we come: ifupdown, NetworkManager's dispatcher
   // directory, and on the server a strict rp_filter from its own sysctl.d.
   for (const h of lab.hosts) {
@@ -87,10 +81,7 @@ beforeAll(async () => {
   for (const h of lab.hosts) pre.set(h.name, snapshot(h));
 });
 
-afterAll(async () => {
-  ssh?.close();
-  if (lab) await labDown(lab.dir, lab.id);
-});
+afterAll(() => stopLab({ lab, ssh }));
 
 describe("hooks: MPTCP state through interface events, address changes and reboots", () => {
   it("up installs the entry point, hooks and boot unit, with one rule per address", async () => {

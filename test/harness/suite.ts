@@ -3,16 +3,14 @@
 // transfers. Runs as root (CI is root); fails, never skips, when the lab cannot be built.
 // Every expectation is computed from the stack config, so the suite runs unchanged against any
 // topology and config (the config's ssh sections are filled in from the lab).
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Model, readStackConfig, requireValidConfig, subflowsWanted } from "../../components";
-import { dialAddress, LabHost, LabState, labDown, labExec, labSh, labStackConfig, labUp } from "../../scripts/lab/lab";
+import { dialAddress, LabHost, LabState, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds, readTopology, Topology } from "../../scripts/lab/topology";
 import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
-import { sshRunner, SshRunner } from "./ssh";
+import { SshRunner } from "./ssh";
+import { startLab, stopLab } from "./fixture";
 import { counter, endpoints, limits, run, snapshot, sysctl, transfer, txBytes } from "./labtest";
 
 const PAYLOAD = 4 << 20;
@@ -40,238 +38,229 @@ export function optionsFromEnv(slot: number): LabSuiteOptions {
 }
 
 export function labSuite(opts: LabSuiteOptions): void {
-const { topology } = opts;
-const id = `t${Math.random().toString(16).slice(2, 6)}`;
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let config: StackConfig;
-let model: Model;
-let privateKey: string;
-const pre = new Map<string, string>();
+  const { topology } = opts;
+  let lab: LabState;
+  let ssh: SshRunner;
+  let sim: CommandProviderSim;
+  let config: StackConfig;
+  let model: Model;
+  let privateKey: string;
+  const pre = new Map<string, string>();
 
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
-const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
+  const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+  const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
 
-/** The stack config under test: MPTCP_LAB_CONFIG with ssh filled in from the lab, or the lab's own. */
-function stackConfigFor(state: LabState): StackConfig {
-  const generated = labStackConfig(state);
-  if (!opts.configFile) return generated;
-  const raw = readStackConfig(opts.configFile) as { hosts: any[]; links?: unknown };
-  const ssh = new Map((generated.hosts as any[]).map((h) => [h.name, h.ssh]));
-  return { hosts: raw.hosts.map((h) => ({ ...h, ssh: ssh.get(h.name) ?? h.ssh })), links: raw.links };
-}
+  /** The stack config under test: MPTCP_LAB_CONFIG with ssh filled in from the lab, or the lab's own. */
+  function stackConfigFor(state: LabState): StackConfig {
+    const generated = labStackConfig(state);
+    if (!opts.configFile) return generated;
+    const raw = readStackConfig(opts.configFile) as { hosts: any[]; links?: unknown };
+    const ssh = new Map((generated.hosts as any[]).map((h) => [h.name, h.ssh]));
+    return { hosts: raw.hosts.map((h) => ({ ...h, ssh: ssh.get(h.name) ?? h.ssh })), links: raw.links };
+  }
 
-async function deploy(cfg: StackConfig) {
-  const program = await runProgram(cfg, { privateKey });
-  const before = ssh.connections;
-  const steps = await sim.up(program.commands);
-  return { program, steps, connections: ssh.connections - before };
-}
+  async function deploy(cfg: StackConfig) {
+    const program = await runProgram(cfg, { privateKey });
+    const before = ssh.connections;
+    const steps = await sim.up(program.commands);
+    return { program, steps, connections: ssh.connections - before };
+  }
 
-interface LinkCase {
-  client: LabHost;
-  server: LabHost;
-  address: string;
-  dialledPath: string;
-  joins: number;
-  /** Paths the connection's subflows use (the dialled one plus one per predicted join). */
-  paths: Set<string>;
-}
+  interface LinkCase {
+    client: LabHost;
+    server: LabHost;
+    address: string;
+    dialledPath: string;
+    joins: number;
+    /** Paths the connection's subflows use (the dialled one plus one per predicted join). */
+    paths: Set<string>;
+  }
 
-function linkCases(): LinkCase[] {
-  return model.links.map((l) => {
-    const address = dialAddress(topology, l.client, l.server);
-    if (!address) throw new Error(`no lab path joins ${l.client} and ${l.server}`);
-    const joins = expectedJoins(modelOf(l.client), modelOf(l.server), address);
-    const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === address)!.path;
-    return { client: host(l.client), server: host(l.server), address, dialledPath, joins, paths: expectedPaths(modelOf(l.client), modelOf(l.server), address, dialledPath) };
-  });
-}
+  function linkCases(): LinkCase[] {
+    return model.links.map((l) => {
+      const address = dialAddress(topology, l.client, l.server);
+      if (!address) throw new Error(`no lab path joins ${l.client} and ${l.server}`);
+      const joins = expectedJoins(modelOf(l.client), modelOf(l.server), address);
+      const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === address)!.path;
+      return { client: host(l.client), server: host(l.server), address, dialledPath, joins, paths: expectedPaths(modelOf(l.client), modelOf(l.server), address, dialledPath) };
+    });
+  }
 
-/**
- * Paths a connection's subflows use: the dialled one, one per client subflow endpoint, and one per
- * accepted announcement (lab interfaces are named after their paths). Needs limits that let every
- * wanted subflow through; otherwise which ones the kernel picks is not predictable.
- */
-function expectedPaths(client: HostModel, server: HostModel, address: string, dialledPath: string): Set<string> {
-  const wanted = subflowsWanted(client, server, address);
-  const joins = expectedJoins(client, server, address);
-  if (joins !== wanted) throw new Error(`the lab suite needs limits that admit every wanted subflow (${wanted} wanted, ${joins} admitted)`);
-  const fromClient = client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface);
-  const accepted = Math.min(announcedEndpoints(server, address).length, effectiveLimits(client).addAddrAccepted);
-  const announced = announcedEndpoints(server, address).slice(0, accepted).map((e) => e.interface);
-  return new Set([dialledPath, ...fromClient, ...announced]);
-}
+  /**
+   * Paths a connection's subflows use: the dialled one, one per client subflow endpoint, and one per
+   * accepted announcement (lab interfaces are named after their paths). Needs limits that let every
+   * wanted subflow through; otherwise which ones the kernel picks is not predictable.
+   */
+  function expectedPaths(client: HostModel, server: HostModel, address: string, dialledPath: string): Set<string> {
+    const wanted = subflowsWanted(client, server, address);
+    const joins = expectedJoins(client, server, address);
+    if (joins !== wanted) throw new Error(`the lab suite needs limits that admit every wanted subflow (${wanted} wanted, ${joins} admitted)`);
+    const fromClient = client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface);
+    const accepted = Math.min(announcedEndpoints(server, address).length, effectiveLimits(client).addAddrAccepted);
+    const announced = announcedEndpoints(server, address).slice(0, accepted).map((e) => e.interface);
+    return new Set([dialledPath, ...fromClient, ...announced]);
+  }
 
-async function measuredTransfer(c: LinkCase, opts: Parameters<typeof transfer>[4] = {}) {
-  const clientPaths = pathEnds(topology).filter((e) => e.host === c.client.name && e.peer === c.server.name).map((e) => e.path);
-  const joinsBefore = counter(c.server, "MPTcpExtMPJoinAckRx");
-  const txBefore = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p)]));
-  const report = await transfer(c.client, c.server, c.address, PAYLOAD, opts);
-  const joins = counter(c.server, "MPTcpExtMPJoinAckRx") - joinsBefore;
-  const tx = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p) - txBefore[p]]));
-  const used = new Set(clientPaths.filter((p) => tx[p] >= PAYLOAD * 0.05));
-  return { report, joins, tx, used };
-}
+  async function measuredTransfer(c: LinkCase, opts: Parameters<typeof transfer>[4] = {}) {
+    const clientPaths = pathEnds(topology).filter((e) => e.host === c.client.name && e.peer === c.server.name).map((e) => e.path);
+    const joinsBefore = counter(c.server, "MPTcpExtMPJoinAckRx");
+    const txBefore = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p)]));
+    const report = await transfer(c.client, c.server, c.address, PAYLOAD, opts);
+    const joins = counter(c.server, "MPTcpExtMPJoinAckRx") - joinsBefore;
+    const tx = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p) - txBefore[p]]));
+    const used = new Set(clientPaths.filter((p) => tx[p] >= PAYLOAD * 0.05));
+    return { report, joins, tx, used };
+  }
 
-beforeAll(async () => {
-  const t0 = performance.now();
-  lab = await labUp({ dir: mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`)), id, slot: opts.slot, topology });
-  console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
-  privateKey = readFileSync(lab.privateKeyFile, "utf8");
-  ssh = sshRunner();
-  sim = new CommandProviderSim(ssh.run);
-  config = stackConfigFor(lab);
-  model = requireValidConfig(config);
-  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
-});
-
-afterAll(async () => {
-  ssh?.close();
-  if (lab) await labDown(lab.dir, lab.id);
-});
-
-describe(`lab (${opts.label}): commands on a real MPTCP kernel over real SSH`, () => {
-  it("a value the target rejects fails the apply naming the config path and host, changing nothing", async () => {
-    const bad = structuredClone(config) as { hosts: any[]; links: unknown };
-    for (const h of bad.hosts) h.sysctl = { ...(h.sysctl ?? {}), scheduler: "nosuchsched" };
-    const scratch = new CommandProviderSim(ssh.run);
-    const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
-    console.log(`(bad input) ${err?.message.split("\n")[1]}`);
-    expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
-    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+  beforeAll(async () => {
+    ({ lab, ssh, sim, privateKey } = await startLab(topology, opts.slot, "t"));
+    config = stackConfigFor(lab);
+    model = requireValidConfig(config);
+    for (const h of lab.hosts) pre.set(h.name, snapshot(h));
   });
 
-  it("(a) up: each laptop's live state equals what the config asks", async () => {
-    const t0 = performance.now();
-    const { steps, connections } = await deploy(config);
-    console.log(`(a) up: ${steps.length} commands, ${connections} SSH connections, ${(performance.now() - t0).toFixed(0)} ms`);
-    expect(steps.every((s) => s.phase === "create" && s.reason === "new")).toBe(true);
-    for (const m of model.hosts) {
-      const h = host(m.name);
-      for (const s of m.sysctl) {
-        const knob = s.knob === "path_manager" && labExec(h, "test -e /proc/sys/net/mptcp/path_manager").code !== 0 ? "pm_type" : s.knob;
-        expect(sysctl(h, knob), `${m.name} net.mptcp.${knob}`).toBe(s.value);
+  afterAll(() => stopLab({ lab, ssh }));
+
+  describe(`lab (${opts.label}): commands on a real MPTCP kernel over real SSH`, () => {
+    it("a value the target rejects fails the apply naming the config path and host, changing nothing", async () => {
+      const bad = structuredClone(config) as { hosts: any[]; links: unknown };
+      for (const h of bad.hosts) h.sysctl = { ...(h.sysctl ?? {}), scheduler: "nosuchsched" };
+      const scratch = new CommandProviderSim(ssh.run);
+      const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+      console.log(`(bad input) ${err?.message.split("\n")[1]}`);
+      expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
+      for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+    });
+
+    it("(a) up: each laptop's live state equals what the config asks", async () => {
+      const t0 = performance.now();
+      const { steps, connections } = await deploy(config);
+      console.log(`(a) up: ${steps.length} commands, ${connections} SSH connections, ${(performance.now() - t0).toFixed(0)} ms`);
+      expect(steps.every((s) => s.phase === "create" && s.reason === "new")).toBe(true);
+      for (const m of model.hosts) {
+        const h = host(m.name);
+        for (const s of m.sysctl) {
+          const knob = s.knob === "path_manager" && labExec(h, "test -e /proc/sys/net/mptcp/path_manager").code !== 0 ? "pm_type" : s.knob;
+          expect(sysctl(h, knob), `${m.name} net.mptcp.${knob}`).toBe(s.value);
+        }
+        if (m.sysctl.length) {
+          const conf = labSh(h, "cat /etc/sysctl.d/99-mptcp-pulumi.conf");
+          for (const s of m.sysctl) expect(conf).toContain(`net.mptcp.${s.knob} = ${s.value}`);
+        }
+        const live = limits(h);
+        if (m.limits.subflows !== undefined) expect(live.subflows, `${m.name} subflows`).toBe(m.limits.subflows);
+        if (m.limits.addAddrAccepted !== undefined) expect(live.addAddrAccepted, `${m.name} add_addr_accepted`).toBe(m.limits.addAddrAccepted);
+        if (m.endpoints.length) {
+          const eps = endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: (["signal", "subflow", "backup", "fullmesh"] as const).filter((f) => e[f]), address: e.address }));
+          const want = m.endpoints.map((e) => ({ id: e.id, dev: e.interface, flags: e.flags, address: e.address ?? expect.any(String) }));
+          expect(eps.sort((a, b) => a.id - b.id)).toEqual(want.sort((a, b) => a.id - b.id));
+        }
       }
-      if (m.sysctl.length) {
-        const conf = labSh(h, "cat /etc/sysctl.d/99-mptcp-pulumi.conf");
-        for (const s of m.sysctl) expect(conf).toContain(`net.mptcp.${s.knob} = ${s.value}`);
-      }
-      const live = limits(h);
-      if (m.limits.subflows !== undefined) expect(live.subflows, `${m.name} subflows`).toBe(m.limits.subflows);
-      if (m.limits.addAddrAccepted !== undefined) expect(live.addAddrAccepted, `${m.name} add_addr_accepted`).toBe(m.limits.addAddrAccepted);
-      if (m.endpoints.length) {
-        const eps = endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: (["signal", "subflow", "backup", "fullmesh"] as const).filter((f) => e[f]), address: e.address }));
-        const want = m.endpoints.map((e) => ({ id: e.id, dev: e.interface, flags: e.flags, address: e.address ?? expect.any(String) }));
-        expect(eps.sort((a, b) => a.id - b.id)).toEqual(want.sort((a, b) => a.id - b.id));
-      }
-    }
-  });
+    });
 
-  it("(b) idempotence: every create again exits 0 and leaves a byte-identical state", async () => {
-    const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
-    let ran = 0;
-    for (const c of sim.state.values()) {
-      const r = await ssh.run(c, c.create!, "create");
-      expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
-      ran++;
-    }
-    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(before.get(h.name));
-    const again = await sim.up((await runProgram(config, { privateKey })).commands);
-    console.log(`(b) re-ran ${ran} creates: state byte-identical on ${lab.hosts.length} laptops; a second up ran ${again.length} commands`);
-    expect(again).toEqual([]);
-  });
+    it("(b) idempotence: every create again exits 0 and leaves a byte-identical state", async () => {
+      const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
+      let ran = 0;
+      for (const c of sim.state.values()) {
+        const r = await ssh.run(c, c.create!, "create");
+        expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
+        ran++;
+      }
+      for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(before.get(h.name));
+      const again = await sim.up((await runProgram(config, { privateKey })).commands);
+      console.log(`(b) re-ran ${ran} creates: state byte-identical on ${lab.hosts.length} laptops; a second up ran ${again.length} commands`);
+      expect(again).toEqual([]);
+    });
 
-  it("(e) MPTCP works on every link: identical checksum, predicted joins and subflows, predicted paths used", async () => {
-    for (const c of linkCases()) {
-      const { report, joins, tx, used } = await measuredTransfer(c);
-      console.log(`(e) ${c.client.name} -> ${c.server.name} ${c.address}: ${report.bytes} B in ${report.seconds} s, joins ${joins} (predicted ${c.joins}), subflows client ${report.subflows} server ${report.server.subflows}, client tx bytes ${JSON.stringify(tx)}`);
+    it("(e) MPTCP works on every link: identical checksum, predicted joins and subflows, predicted paths used", async () => {
+      for (const c of linkCases()) {
+        const { report, joins, tx, used } = await measuredTransfer(c);
+        console.log(`(e) ${c.client.name} -> ${c.server.name} ${c.address}: ${report.bytes} B in ${report.seconds} s, joins ${joins} (predicted ${c.joins}), subflows client ${report.subflows} server ${report.server.subflows}, client tx bytes ${JSON.stringify(tx)}`);
+        expect(report.server.sha256).toBe(report.sha256);
+        expect(report.server.bytes).toBe(PAYLOAD);
+        expect(joins).toBe(c.joins);
+        expect(report.subflows).toBe(c.joins);
+        expect(report.server.subflows).toBe(c.joins);
+        expect([...used].sort()).toEqual([...c.paths].sort());
+      }
+    });
+
+    it("(f) negative control: with the client's add_addr_accepted forced to 0, no join from announcements", async () => {
+      const c = linkCases().find((x) => announcedEndpoints(modelOf(x.server.name), x.address).length > 0 && x.joins > 0);
+      expect(c, "the config must predict a join from an announcement on some link").toBeDefined();
+      const client = modelOf(c!.client.name);
+      const deaf = { ...client, limits: { ...client.limits, addAddrAccepted: 0 } };
+      const joinsWithout = expectedJoins(deaf, modelOf(c!.server.name), c!.address);
+      const pathsWithout = new Set([c!.dialledPath, ...client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface)]);
+      expect(joinsWithout).toBeLessThan(c!.joins);
+      const limitsCmd = [...sim.state.values()].find((x) => x.name === `${c!.client.name}-limits`)!;
+      // Validation bypassed: set the kernel limit directly on the laptop.
+      const { subflows } = limits(c!.client);
+      run(c!.client, `ip mptcp limits set subflows ${subflows} add_addr_accepted 0`);
+      try {
+        const { report, joins, tx, used } = await measuredTransfer(c!);
+        console.log(`(f) add_addr_accepted 0: joins ${joins} (predicted ${joinsWithout}, ${c!.joins} with the config), subflows ${report.subflows}, client tx bytes ${JSON.stringify(tx)}`);
+        expect(report.server.sha256).toBe(report.sha256);
+        expect(joins).toBe(joinsWithout);
+        expect(report.subflows).toBe(joinsWithout);
+        expect([...used].sort()).toEqual([...pathsWithout].sort());
+      } finally {
+        const r = await ssh.run(limitsCmd, limitsCmd.create!, "create");
+        expect(r.code).toBe(0);
+      }
+      expect(limits(c!.client).addAddrAccepted).toBe(client.limits.addAddrAccepted);
+    });
+
+    it("(g) failover: the server's announced path goes down mid-transfer and comes back; the transfer completes intact", async () => {
+      const c = linkCases().find((x) => x.joins > 0)!;
+      const announced = announcedEndpoints(modelOf(c.server.name), c.address).map((e) => e.interface);
+      const flapped = announced.find((p) => c.paths.has(p)) ?? [...c.paths].find((p) => p !== c.dialledPath)!;
+      let downAt = 0;
+      let upAt = 0;
+      const t0 = performance.now();
+      const { report, joins } = await measuredTransfer(c, {
+        pace: 2.5,
+        during: async () => {
+          await sleep(700);
+          run(c.server, `ip link set ${flapped} down`);
+          downAt = performance.now() - t0;
+          await sleep(800);
+          run(c.server, `ip link set ${flapped} up`);
+          upAt = performance.now() - t0;
+        },
+      });
+      console.log(`(g) ${flapped} of ${c.server.name} down at ${downAt.toFixed(0)} ms, up at ${upAt.toFixed(0)} ms; transfer of ${report.bytes} B done in ${report.seconds} s, joins ${joins}, checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
+      expect(report.seconds * 1000).toBeGreaterThan(upAt - 200);
       expect(report.server.sha256).toBe(report.sha256);
       expect(report.server.bytes).toBe(PAYLOAD);
-      expect(joins).toBe(c.joins);
-      expect(report.subflows).toBe(c.joins);
-      expect(report.server.subflows).toBe(c.joins);
-      expect([...used].sort()).toEqual([...c.paths].sort());
-    }
-  });
-
-  it("(f) negative control: with the client's add_addr_accepted forced to 0, no join from announcements", async () => {
-    const c = linkCases().find((x) => announcedEndpoints(modelOf(x.server.name), x.address).length > 0 && x.joins > 0);
-    expect(c, "the config must predict a join from an announcement on some link").toBeDefined();
-    const client = modelOf(c!.client.name);
-    const deaf = { ...client, limits: { ...client.limits, addAddrAccepted: 0 } };
-    const joinsWithout = expectedJoins(deaf, modelOf(c!.server.name), c!.address);
-    const pathsWithout = new Set([c!.dialledPath, ...client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface)]);
-    expect(joinsWithout).toBeLessThan(c!.joins);
-    const limitsCmd = [...sim.state.values()].find((x) => x.name === `${c!.client.name}-limits`)!;
-    // Validation bypassed: set the kernel limit directly on the laptop.
-    const { subflows } = limits(c!.client);
-    run(c!.client, `ip mptcp limits set subflows ${subflows} add_addr_accepted 0`);
-    try {
-      const { report, joins, tx, used } = await measuredTransfer(c!);
-      console.log(`(f) add_addr_accepted 0: joins ${joins} (predicted ${joinsWithout}, ${c!.joins} with the config), subflows ${report.subflows}, client tx bytes ${JSON.stringify(tx)}`);
-      expect(report.server.sha256).toBe(report.sha256);
-      expect(joins).toBe(joinsWithout);
-      expect(report.subflows).toBe(joinsWithout);
-      expect([...used].sort()).toEqual([...pathsWithout].sort());
-    } finally {
-      const r = await ssh.run(limitsCmd, limitsCmd.create!, "create");
-      expect(r.code).toBe(0);
-    }
-    expect(limits(c!.client).addAddrAccepted).toBe(client.limits.addAddrAccepted);
-  });
-
-  it("(g) failover: the server's announced path goes down mid-transfer and comes back; the transfer completes intact", async () => {
-    const c = linkCases().find((x) => x.joins > 0)!;
-    const announced = announcedEndpoints(modelOf(c.server.name), c.address).map((e) => e.interface);
-    const flapped = announced.find((p) => c.paths.has(p)) ?? [...c.paths].find((p) => p !== c.dialledPath)!;
-    let downAt = 0;
-    let upAt = 0;
-    const t0 = performance.now();
-    const { report, joins } = await measuredTransfer(c, {
-      pace: 2.5,
-      during: async () => {
-        await sleep(700);
-        run(c.server, `ip link set ${flapped} down`);
-        downAt = performance.now() - t0;
-        await sleep(800);
-        run(c.server, `ip link set ${flapped} up`);
-        upAt = performance.now() - t0;
-      },
     });
-    console.log(`(g) ${flapped} of ${c.server.name} down at ${downAt.toFixed(0)} ms, up at ${upAt.toFixed(0)} ms; transfer of ${report.bytes} B done in ${report.seconds} s, joins ${joins}, checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
-    expect(report.seconds * 1000).toBeGreaterThan(upAt - 200);
-    expect(report.server.sha256).toBe(report.sha256);
-    expect(report.server.bytes).toBe(PAYLOAD);
-  });
 
-  it("(c) update: a changed limit and endpoint flag run only the affected commands, and the state converges", async () => {
-    const next = structuredClone(config) as { hosts: any[]; links: unknown };
-    const clients = new Set(model.links.map((l) => l.client));
-    const client = next.hosts.find((h) => clients.has(h.name) && h.limits?.subflows !== undefined && h.limits.subflows < 8)!;
-    const server = next.hosts.find((h) => h.endpoints?.length)!;
-    client.limits.subflows += 1;
-    server.endpoints[0].flags = [...new Set([...server.endpoints[0].flags, "backup"])];
-    const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
-    const { steps, connections } = await deploy(next);
-    console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} SSH connections)`);
-    expect(steps.map((s) => s.name).sort()).toEqual([`${client.name}-limits`, `${server.name}-endpoints`].sort());
-    expect(steps.every((s) => s.reason === "changed")).toBe(true);
-    expect(limits(host(client.name)).subflows).toBe(client.limits.subflows);
-    const ep = endpoints(host(server.name)).find((e) => e.dev === server.endpoints[0].interface)!;
-    expect(ep.backup).toBe(true);
-    for (const h of lab.hosts.filter((x) => x.name !== client.name && x.name !== server.name)) expect(snapshot(h)).toBe(before.get(h.name));
-    config = next;
-  });
+    it("(c) update: a changed limit and endpoint flag run only the affected commands, and the state converges", async () => {
+      const next = structuredClone(config) as { hosts: any[]; links: unknown };
+      const clients = new Set(model.links.map((l) => l.client));
+      const client = next.hosts.find((h) => clients.has(h.name) && h.limits?.subflows !== undefined && h.limits.subflows < 8)!;
+      const server = next.hosts.find((h) => h.endpoints?.length)!;
+      client.limits.subflows += 1;
+      server.endpoints[0].flags = [...new Set([...server.endpoints[0].flags, "backup"])];
+      const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
+      const { steps, connections } = await deploy(next);
+      console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} SSH connections)`);
+      expect(steps.map((s) => s.name).sort()).toEqual([`${client.name}-limits`, `${server.name}-endpoints`].sort());
+      expect(steps.every((s) => s.reason === "changed")).toBe(true);
+      expect(limits(host(client.name)).subflows).toBe(client.limits.subflows);
+      const ep = endpoints(host(server.name)).find((e) => e.dev === server.endpoints[0].interface)!;
+      expect(ep.backup).toBe(true);
+      for (const h of lab.hosts.filter((x) => x.name !== client.name && x.name !== server.name)) expect(snapshot(h)).toBe(before.get(h.name));
+      config = next;
+    });
 
-  it("(d) destroy: every laptop's MPTCP state and our directories equal the pre-up snapshot", async () => {
-    const steps = await sim.destroy();
-    console.log(`(d) destroy ran ${steps.length} deletes: ${steps.map((s) => s.name).join(", ")}`);
-    expect(steps.length).toBeGreaterThan(0);
-    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+    it("(d) destroy: every laptop's MPTCP state and our directories equal the pre-up snapshot", async () => {
+      const steps = await sim.destroy();
+      console.log(`(d) destroy ran ${steps.length} deletes: ${steps.map((s) => s.name).join(", ")}`);
+      expect(steps.length).toBeGreaterThan(0);
+      for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+    });
   });
-});
 
 }
 

@@ -1,0 +1,31 @@
+// TEST CODE. A lab for one test file: laptops up, the provider simulator over real SSH, and the
+// lab's private key as the stack's mptcp:sshPrivateKey.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LabState, labDown, labUp } from "../../scripts/lab/lab";
+import { Topology } from "../../scripts/lab/topology";
+import { CommandProviderSim } from "./provider";
+import { sshRunner, SshRunner } from "./ssh";
+
+export interface LabFixture {
+  lab: LabState;
+  ssh: SshRunner;
+  sim: CommandProviderSim;
+  privateKey: string;
+}
+
+/** `prefix` + a random suffix names the lab, so runs never collide; `slot` picks its management /27. */
+export async function startLab(topology: Topology, slot: number, prefix: string): Promise<LabFixture> {
+  const id = `${prefix}${Math.random().toString(16).slice(2, 6)}`;
+  const t0 = performance.now();
+  const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`)), id, slot, topology });
+  console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
+  const ssh = sshRunner();
+  return { lab, ssh, sim: new CommandProviderSim(ssh.run), privateKey: readFileSync(lab.privateKeyFile, "utf8") };
+}
+
+export async function stopLab(f: Partial<LabFixture>): Promise<void> {
+  f.ssh?.close();
+  if (f.lab) await labDown(f.lab.dir, f.lab.id);
+}
