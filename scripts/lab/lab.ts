@@ -54,6 +54,23 @@ export function requireRoot(): void {
   }
 }
 
+/** Tools the lab runs, and the Debian package of each. */
+const LAB_TOOLS: [string, string][] = [
+  ["/usr/sbin/sshd", "openssh-server"],
+  ["ssh-keygen", "openssh-client"],
+  ["ip", "iproute2"],
+  ["tc", "iproute2"],
+  ["nsenter", "util-linux"],
+  ["unshare", "util-linux"],
+];
+
+function requireTools(): void {
+  const missing = LAB_TOOLS.filter(([tool]) => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status !== 0);
+  if (missing.length) {
+    throw new Error(`the lab needs ${missing.map(([t]) => t).join(", ")}: apt-get install -y ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
+  }
+}
+
 function run(cmd: string, args: string[], input?: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8", input });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (exit ${r.status}): ${(r.stderr || r.stdout || String(r.error)).trim()}`);
@@ -224,6 +241,7 @@ export function labIsUp(dir: string, topology: Topology): boolean {
 /** Brings the lab up; safe to call when it is already up (returns the running lab). */
 export async function labUp(opts: LabOptions): Promise<LabState> {
   requireRoot();
+  requireTools();
   const existing = readState(opts.dir);
   if (existing) {
     if (labIsUp(opts.dir, opts.topology)) return existing;
