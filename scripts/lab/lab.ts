@@ -4,7 +4,7 @@
 // /usr/local (overlays whose upper layers are the laptop's "disk") plus a tmpfs /run.
 // Paths between laptops are veth pairs, one subnet each, optionally shaped with tbf.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -247,7 +247,9 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     if (labIsUp(opts.dir, opts.topology)) return existing;
     await labDown(opts.dir, opts.id);
   }
-  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  mkdirSync(opts.dir, { recursive: true });
+  // sshd reads authorized_keys as the user logging in (not only root); the private key itself is 0600.
+  chmodSync(opts.dir, 0o755);
   const privateKeyFile = join(opts.dir, "id_ed25519");
   run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `mptcp-lab-${opts.id}`, "-f", privateKeyFile]);
   const state: LabState = {
