@@ -15,8 +15,35 @@ export function endpointTail(e: HostModel["endpoints"][number]): string {
   return [e.port !== undefined ? `port ${e.port}` : "", `id ${e.id}`, ...e.flags, `dev ${e.interface}`].filter(Boolean).join(" ");
 }
 
+/** The endpoint table as a whole: what the endpoints concern's apply and revert both need. */
+export const ENDPOINT_TABLE_LIB = `# shown: the endpoint table as \`ip mptcp endpoint show\` prints it, trailing blanks dropped, sorted,
+# less implicit endpoints: the kernel creates those for subflows' local addresses and owns them
+# (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
+shown() { ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/[[:space:]]*$//' | sort; }
+# add_lines: adds every endpoint line on stdin; a line is exactly the arguments of \`ip mptcp endpoint add\`.
+add_lines() {
+  while read -r line; do
+    [ -n "$line" ] || continue
+    set -f
+    # shellcheck disable=SC2086
+    ip mptcp endpoint add $line || die "ip mptcp endpoint add $line failed"
+    set +f
+  done
+}
+`;
+
+/** Clearing one of our routing tables: what the sync script and the hooks revert both need. */
+const ROUTE_CLEAR_LIB = `# route_clear TABLE: removes every rule to TABLE and all of its routes, IPv4 and IPv6.
+route_clear() {
+  for fam in -4 -6; do
+    while ip "$fam" rule del table "$1" 2>/dev/null; do :; done
+    ip "$fam" route flush table "$1" 2>/dev/null || true
+  done
+}
+`;
+
 /**
- * The host's interface data and the shell functions over it. Needs the prelude (die, keep).
+ * The host's interface data and the shell functions over it (including the two pieces above). Needs the prelude (die, keep).
  * With hooks, an interface without a global address gets no endpoints (announcing an address
  * that cannot be reached makes the peer's join fail for good); the hooks add them when it comes up.
  */
@@ -34,21 +61,7 @@ addr_of() { ip -o "$2" addr show dev "$1" scope global 2>/dev/null | awk '{ sub(
 has_addr() { [ -n "$(addr_of "$1" -4)$(addr_of "$1" -6)" ]; }
 # ifaces: the host's endpoint interfaces.
 ifaces() { printf '%s\\n' "$ENDPOINTS" | cut -d'|' -f1 | awk 'NF && !seen[$0]++'; }
-# shown: the endpoint table as \`ip mptcp endpoint show\` prints it, trailing blanks dropped, sorted,
-# less implicit endpoints: the kernel creates those for subflows' local addresses and owns them
-# (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
-shown() { ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/[[:space:]]*$//' | sort; }
-# add_lines: adds every endpoint line on stdin; a line is exactly the arguments of \`ip mptcp endpoint add\`.
-add_lines() {
-  while read -r line; do
-    [ -n "$line" ] || continue
-    set -f
-    # shellcheck disable=SC2086
-    ip mptcp endpoint add $line || die "ip mptcp endpoint add $line failed"
-    set +f
-  done
-}
-# ep_want IFACE: the endpoint lines the config gives the interface now.
+${ENDPOINT_TABLE_LIB}# ep_want IFACE: the endpoint lines the config gives the interface now.
 ep_want() {
   printf '%s\\n' "$ENDPOINTS" | while IFS='|' read -r i a rest; do
     [ "$i" = "$1" ] || continue
@@ -82,14 +95,7 @@ route_entry() {
 $entry
 EOF
 }
-# route_clear TABLE: removes every rule to TABLE and all of its routes, IPv4 and IPv6.
-route_clear() {
-  for fam in -4 -6; do
-    while ip "$fam" rule del table "$1" 2>/dev/null; do :; done
-    ip "$fam" route flush table "$1" 2>/dev/null || true
-  done
-}
-# via FAMILY IFACE: the gateway of the main table's default route through the interface.
+${ROUTE_CLEAR_LIB}# via FAMILY IFACE: the gateway of the main table's default route through the interface.
 via() { ip "$1" route show default dev "$2" 2>/dev/null | awk '{ for (n = 1; n < NF; n++) if ($n == "via") { print $(n + 1); exit } }'; }
 # route_set IFACE [GATEWAY]: the interface's source routing, from scratch (one rule per address).
 route_set() {
@@ -327,7 +333,7 @@ exec 9>&-
 ${SYNC_PATH} apply
 say "hooks installed"
 `;
-  const revert = `${prelude(host, "hooks", "revert")}${common}${renderLib(host)}lock
+  const revert = `${prelude(host, "hooks", "revert")}${common}${ROUTE_CLEAR_LIB}lock
 if [ -d "$d" ]; then
   if [ -e "$d/tables" ]; then
     while read -r t; do route_clear "$t"; done < "$d/tables"

@@ -5,7 +5,7 @@
 import { HostModel } from "./model";
 import { shq } from "./shell";
 import { ConcernScripts, needIp, prelude, SYSCTL_CONF } from "./script";
-import { renderHooks, renderLib } from "./hooks";
+import { ENDPOINT_TABLE_LIB, renderHooks, renderLib } from "./hooks";
 
 export * from "./script";
 
@@ -143,8 +143,8 @@ export function renderEndpoints(host: HostModel): ConcernScripts {
         })
         .join("\n") + "\n";
   const common = `${needIp}d=$state/endpoints
-${renderLib(host)}`;
-  const apply = `${prelude(host, "endpoints", "apply")}${common}${checks}lock
+`;
+  const apply = `${prelude(host, "endpoints", "apply")}${common}${renderLib(host)}${checks}lock
 # 1. the wanted endpoint table (an address left out in the config: the interface's current one)
 want=$(for i in $(ifaces); do ep_want "$i"; done)
 # 2. capture the original table once, then replace the table only when it differs
@@ -161,7 +161,7 @@ fi
 rm -f "$d/want.tmp"
 ip mptcp endpoint show
 `;
-  const revert = `${prelude(host, "endpoints", "revert")}${common}lock
+  const revert = `${prelude(host, "endpoints", "revert")}${common}${ENDPOINT_TABLE_LIB}lock
 if [ -e "$d/orig" ]; then
   if ! shown | cmp -s - "$d/orig"; then
     ip mptcp endpoint flush

@@ -120,7 +120,7 @@ function mgmtAddresses(slot: number, i: number): { root: string; host: string } 
   return { root: `203.0.113.${base + 1}`, host: `203.0.113.${base + 2}` };
 }
 
-function readState(dir: string): LabState | undefined {
+export function readLabState(dir: string): LabState | undefined {
   const file = join(dir, "state.json");
   return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as LabState) : undefined;
 }
@@ -234,7 +234,7 @@ function writeSshdConfig(h: LabHost, authorizedKeys: string): void {
 
 /** True when the lab in `dir` runs healthy with this topology (up would change nothing). */
 export function labIsUp(dir: string, topology: Topology): boolean {
-  const state = readState(dir);
+  const state = readLabState(dir);
   return !!state && healthy(state) && JSON.stringify(state.topology) === JSON.stringify(topology);
 }
 
@@ -242,7 +242,7 @@ export function labIsUp(dir: string, topology: Topology): boolean {
 export async function labUp(opts: LabOptions): Promise<LabState> {
   requireRoot();
   requireTools();
-  const existing = readState(opts.dir);
+  const existing = readLabState(opts.dir);
   if (existing) {
     if (labIsUp(opts.dir, opts.topology)) return existing;
     await labDown(opts.dir, opts.id);
@@ -297,7 +297,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
 /** Takes the lab down: processes, namespaces, links, mounts (with their namespaces) and files. */
 export async function labDown(dir: string, id: string): Promise<void> {
   requireRoot();
-  const state = readState(dir);
+  const state = readLabState(dir);
   if (state) for (const h of state.hosts) await stopHost(h);
   // Sweep anything of this lab id that a crashed up left without state.
   for (const ns of namespaces().filter((n) => n.startsWith(`mptcp-${id}-`))) {
@@ -318,7 +318,7 @@ export async function labReboot(state: LabState, name: string): Promise<void> {
 }
 
 export function labStatus(dir: string): string {
-  const state = readState(dir);
+  const state = readLabState(dir);
   if (!state) return "lab is down";
   const ns = new Set(namespaces());
   const lines = state.hosts.map((h) => {
@@ -413,7 +413,4 @@ export function removeStackFile(file: string, state: LabState | undefined): void
   if (hosts.length > 0 && hosts.every((h) => h.ssh?.hostKey && ours.has(h.ssh.hostKey))) rmSync(file);
 }
 
-export function readLabState(dir: string): LabState | undefined {
-  return readState(dir);
-}
 

@@ -104,8 +104,3 @@ export async function transfer(client: LabHost, server: LabHost, address: string
   if (code !== 0) throw new Error(`xfer client exited ${code}: ${err}`);
   return JSON.parse(out.trim().split("\n").pop()!);
 }
-
-export function run(h: LabHost, script: string): void {
-  const r = labExec(h, script);
-  if (r.code !== 0) throw new Error(`on ${h.name}: ${script}: ${r.stderr}`);
-}

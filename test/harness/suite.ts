@@ -11,7 +11,7 @@ import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
 import { startLab, stopLab } from "./fixture";
-import { counter, endpoints, limits, run, snapshot, sysctl, transfer, txBytes } from "./labtest";
+import { counter, endpoints, limits, snapshot, sysctl, transfer, txBytes } from "./labtest";
 
 const PAYLOAD = 4 << 20;
 
@@ -164,6 +164,8 @@ export function labSuite(opts: LabSuiteOptions): void {
       for (const c of sim.state.values()) {
         const r = await ssh.run(c, c.create!, "create");
         expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
+        // the endpoint table is left alone (no flush, so live connections keep their subflows)
+        if (c.name.endsWith("-endpoints")) expect(r.stdout).toContain("endpoints unchanged");
         ran++;
       }
       for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(before.get(h.name));
@@ -196,7 +198,7 @@ export function labSuite(opts: LabSuiteOptions): void {
       const limitsCmd = [...sim.state.values()].find((x) => x.name === `${c!.client.name}-limits`)!;
       // Validation bypassed: set the kernel limit directly on the laptop.
       const { subflows } = limits(c!.client);
-      run(c!.client, `ip mptcp limits set subflows ${subflows} add_addr_accepted 0`);
+      labSh(c!.client, `ip mptcp limits set subflows ${subflows} add_addr_accepted 0`);
       try {
         const { report, joins, tx, used } = await measuredTransfer(c!);
         console.log(`(f) add_addr_accepted 0: joins ${joins} (predicted ${joinsWithout}, ${c!.joins} with the config), subflows ${report.subflows}, client tx bytes ${JSON.stringify(tx)}`);
@@ -222,10 +224,10 @@ export function labSuite(opts: LabSuiteOptions): void {
         pace: 2.5,
         during: async () => {
           await sleep(700);
-          run(c.server, `ip link set ${flapped} down`);
+          labSh(c.server, `ip link set ${flapped} down`);
           downAt = performance.now() - t0;
           await sleep(800);
-          run(c.server, `ip link set ${flapped} up`);
+          labSh(c.server, `ip link set ${flapped} up`);
           upAt = performance.now() - t0;
         },
       });
