@@ -17,7 +17,7 @@ export interface Endpoint {
   index: number;
   interface: string;
   address?: string;
-  /** Flags in iproute2's print order: signal, subflow, backup, fullmesh. */
+  /** Flags, each once, in ENDPOINT_FLAGS order (the host scripts compare endpoints with flags sorted, so no order matters there). */
   flags: EndpointFlag[];
   id: number;
   port?: number;

@@ -1,12 +1,25 @@
-// Pieces every rendered host script shares: the prelude (strict mode, messages, the state
-// directory and its helpers), the host-wide lock, and the iproute2 check.
+// Renders host-side scripts from the shell sources under components/sh/. The shell lives in
+// `.sh` files that an editor and shellcheck read as they are: a library of small named functions
+// (sh/lib/*.sh: only comments and function definitions) and one body per script (sh/*.sh).
+// A rendered script is, top to bottom:
+//   a title line naming the host, the script and the config it came from; the body's leading
+//   comment (what the script does); the prologue (set -eu ...); the host's data, only the
+//   variables the chosen code references, each shell-quoted; the library functions the body
+//   calls, directly or through other functions (found by reading the code, not from a list);
+//   the body.
+// TypeScript decides which values go in; it holds no shell of its own.
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { HostModel } from "./model";
 import { shq } from "./shell";
 
+export const SH_DIR = join(__dirname, "sh");
 export const STATE_DIR = "/var/lib/mptcp-pulumi";
 export const SYSCTL_CONF = "/etc/sysctl.d/99-mptcp-pulumi.conf";
 /** Serializes applies and hooks on a host; lives exactly as long as STATE_DIR. */
 export const LOCK_FILE = "/run/mptcp-pulumi.lock";
+export const SYNC_PATH = "/usr/local/sbin/mptcp-pulumi-sync";
+export const UNIT_NAME = "mptcp-pulumi.service";
 
 export type Concern = "sysctl" | "limits" | "endpoints" | "hooks";
 
@@ -16,29 +29,198 @@ export interface ConcernScripts {
   revert: string;
 }
 
-export function prelude(host: HostModel, concern: Concern | "interface sync", action: string): string {
-  return `# mptcp-pulumi: host ${host.name}, ${concern} ${action}, generated from mptcp:hosts[${host.index}]
-set -eu
-umask 022
-host=${shq(host.name)}
-state=${STATE_DIR}
-say() { printf 'mptcp-pulumi[%s]: %s\\n' "$host" "$*"; }
-die() { printf 'mptcp-pulumi[%s]: error: %s\\n' "$host" "$*" >&2; exit 1; }
-# keep FILE CMD...: saves CMD's output as FILE unless FILE exists (the original is captured once).
-# (POSIX sh functions share variables: helpers use _-prefixed names that callers never use.)
-keep() { _keep=$1; shift; [ -e "$_keep" ] && return 0; mkdir -p "\${_keep%/*}"; "$@" > "$_keep.tmp"; mv "$_keep.tmp" "$_keep"; }
-# tidy DIR: removes our state directory once it is empty (and then the lock, which lives as long).
-tidy() { rmdir "$1" 2>/dev/null || true; if rmdir "$state" 2>/dev/null; then rm -f ${LOCK_FILE}; fi; }
-# lock: serializes applies and interface hooks on this host (30 s at most).
-lock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  exec 9>>${LOCK_FILE}
-  flock -w 30 9 || die "another mptcp-pulumi apply or hook has held ${LOCK_FILE} for 30 s: retry, or find it with: fuser -v ${LOCK_FILE}"
-}
-`;
+// ---------------------------------------------------------------- reading the shell sources
+
+export interface ShellFunction {
+  name: string;
+  /** Library file, relative to SH_DIR. */
+  file: string;
+  /** The definition with the comment lines directly above it. */
+  text: string;
+  /** Library functions its code names. */
+  calls: string[];
 }
 
-export const needIp = `command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"
-ip mptcp limits show >/dev/null 2>&1 || die "ip mptcp does not work here: needs iproute2 >= 5.7 and a kernel with MPTCP (>= 5.6)"
-`;
+const DEFINITION = /^([a-z_][a-z0-9_]*)\(\) \{(.*)$/;
 
+/**
+ * The functions of one library file. A library file holds only comments, blank lines and function
+ * definitions: `name() { ...; }` on one line, or `name() {` up to a line that is `}` alone.
+ * Anything else at the top level would silently never reach a host, so it is an error.
+ */
+export function parseLibrary(file: string, text: string): Omit<ShellFunction, "calls">[] {
+  const lines = text.split("\n");
+  const out: Omit<ShellFunction, "calls">[] = [];
+  let doc: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.startsWith("#")) {
+      doc.push(line);
+      continue;
+    }
+    if (line.trim() === "") {
+      doc = [];
+      continue;
+    }
+    const m = DEFINITION.exec(line);
+    if (!m) throw new Error(`${file}:${i + 1}: a library file holds only comments and function definitions, found: ${line}`);
+    const body = [line];
+    if (!m[2].trimEnd().endsWith("}")) {
+      while (++i < lines.length && lines[i] !== "}") body.push(lines[i]);
+      if (i === lines.length) throw new Error(`${file}: function ${m[1]} has no closing "}" line`);
+      body.push("}");
+    }
+    out.push({ name: m[1], file, text: [...doc.filter((l) => !l.startsWith("# shellcheck shell=")), ...body].join("\n") });
+    doc = [];
+  }
+  return out;
+}
+
+/** The code of a shell text without comments: what is scanned for calls and variable references. */
+export function codeOf(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !l.trimStart().startsWith("#"))
+    .map((l) => l.replace(/\s+#\s.*$/, ""))
+    .join("\n");
+}
+
+const wordsOf = (text: string) => new Set(codeOf(text).match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []);
+
+/** Every library function, in library order (base.sh first, then by file name). */
+export function loadLibrary(dir = join(SH_DIR, "lib")): ShellFunction[] {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".sh"))
+    .sort((a, b) => (a === "base.sh" ? -1 : b === "base.sh" ? 1 : a.localeCompare(b)));
+  const fns = files.flatMap((f) => parseLibrary(`lib/${f}`, readFileSync(join(dir, f), "utf8")));
+  const names = new Set<string>();
+  for (const f of fns) {
+    if (names.has(f.name)) throw new Error(`${f.file}: function ${f.name} is defined twice in the library`);
+    names.add(f.name);
+  }
+  return fns.map((f) => ({ ...f, calls: [...wordsOf(f.text)].filter((w) => w !== f.name && names.has(w)) }));
+}
+
+let cachedLibrary: ShellFunction[] | undefined;
+const library = () => (cachedLibrary ??= loadLibrary());
+
+/** The library functions `code` calls, directly or through each other, in library order. */
+export function functionsFor(code: string, lib: ShellFunction[] = library()): ShellFunction[] {
+  const byName = new Map(lib.map((f) => [f.name, f]));
+  const needed = new Set<string>();
+  const visit = (name: string) => {
+    if (needed.has(name)) return;
+    needed.add(name);
+    byName.get(name)!.calls.forEach(visit);
+  };
+  for (const w of wordsOf(code)) if (byName.has(w)) visit(w);
+  return lib.filter((f) => needed.has(f.name));
+}
+
+/** A body source: its leading comment block (what it does) and the rest. */
+export function readSource(name: string, text = readFileSync(join(SH_DIR, name), "utf8")): { about: string[]; code: string } {
+  const lines = text.replace(/\n$/, "").split("\n");
+  const n = lines.findIndex((l) => !l.startsWith("#"));
+  const at = n < 0 ? lines.length : n;
+  return { about: lines.slice(0, at), code: lines.slice(at).join("\n") };
+}
+
+// ---------------------------------------------------------------- the host's data
+
+export interface DataVar {
+  name: string;
+  /** The value (rendered only when the script references the variable). */
+  value: () => string;
+  /** A comment line above the assignment. */
+  note?: string;
+}
+
+const line = (...fields: (string | number | undefined)[]) => fields.map((f) => f ?? "").join("|");
+
+/** Every value a host's scripts may reference; a script gets the ones its code names. */
+export function hostData(host: HostModel): DataVar[] {
+  const e = (name: string, value: () => string, note?: string): DataVar => ({ name, value, note });
+  return [
+    e("HOST", () => host.name),
+    e("AT", () => `mptcp:hosts[${host.index}]`, "config path of this host, for messages"),
+    e("STATE_DIR", () => STATE_DIR),
+    e("LOCK_FILE", () => LOCK_FILE),
+    e("SYSCTL_CONF", () => SYSCTL_CONF),
+    e("MPTCP_PULUMI_SYNC", () => SYNC_PATH),
+    e("UNIT_NAME", () => UNIT_NAME),
+    e("KNOBS", () => host.sysctl.map((s) => line(s.knob, s.key, s.value)).join("\n"), "sysctl: KNOB|CONFIG KEY|VALUE"),
+    e("SUBFLOWS", () => String(host.limits.subflows ?? ""), "limits (empty: keep the host's original)"),
+    e("ADD_ADDR_ACCEPTED", () => String(host.limits.addAddrAccepted ?? "")),
+    e("HOOKS", () => (host.hooks ? "1" : "0"), "interface hooks installed (1) or not (0)"),
+    e(
+      "ENDPOINTS",
+      () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),
+      "endpoints: INDEX|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
+    ),
+    e("ROUTING", () => host.routing.map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
+  ];
+}
+
+/** The words of `ip mptcp endpoint add` besides the address and dev. */
+export function endpointArgs(p: HostModel["endpoints"][number]): string {
+  return [`id ${p.id}`, ...(p.port !== undefined ? [`port ${p.port}`] : []), ...p.flags].join(" ");
+}
+
+const references = (code: string, name: string) => new RegExp(`\\$\\{?${name}(?![A-Za-z0-9_])`).test(code);
+
+// ---------------------------------------------------------------- rendering
+
+export interface ScriptOptions {
+  host: HostModel;
+  /** What the script is, for its title line: "endpoints apply", "ifupdown if-up hook". */
+  title: string;
+  /** Body source under components/sh/. */
+  source: string;
+  /** The body's text instead of the file's (tests render single functions this way). */
+  text?: string;
+  /** Prologue (set -eu, umask, LC_ALL=C). Default true. */
+  strict?: boolean;
+  /** A #!/bin/sh line and a note that we installed the file. */
+  installed?: boolean;
+  /** Data only this script has (e.g. the hooks apply's file list). */
+  data?: DataVar[];
+  /** Code placed between the functions and the body (e.g. the content of files to install). */
+  code?: string;
+}
+
+/** One host-side script, rendered from its body source. */
+export function renderScript(o: ScriptOptions): string {
+  const { about, code: body } = readSource(o.source, o.text);
+  const extra = o.code ?? "";
+  const fns = functionsFor(`${extra}\n${body}`);
+  const code = codeOf([extra, body, ...fns.map((f) => f.text)].join("\n"));
+  const data = [...hostData(o.host), ...(o.data ?? [])].filter((d) => references(code, d.name));
+  const at = `mptcp:hosts[${o.host.index}]`;
+  const out: string[] = [];
+  if (o.installed) out.push("#!/bin/sh");
+  out.push(`# mptcp-pulumi: host ${o.host.name}, ${o.title}, generated from ${at}`);
+  if (o.installed) out.push("# Installed by mptcp-pulumi; pulumi destroy removes it.");
+  out.push(...about);
+  if (o.strict ?? true) out.push(readSource("prologue.sh").code);
+  const sections = fns.length > 0 || extra !== "";
+  if (data.length) {
+    if (sections) out.push("", `# ---- data (from ${at})`);
+    for (const d of data) out.push(...(d.note ? [`# ${d.note}`] : []), `${d.name}=${shq(d.value())}`);
+  }
+  if (fns.length) out.push("", "# ---- functions (components/sh/lib)", fns.map((f) => f.text).join("\n\n"));
+  if (extra) out.push("", extra);
+  if (sections) out.push("", `# ---- ${o.title} (components/sh/${o.source})`);
+  out.push(body);
+  return out.join("\n") + "\n";
+}
+
+/** A non-shell file from components/sh/ with @NAME@ replaced by the host's data. */
+export function renderTemplate(host: HostModel, title: string, source: string): string {
+  const data = new Map(hostData(host).map((d) => [d.name, d]));
+  const text = readFileSync(join(SH_DIR, source), "utf8").replace(/@([A-Z_]+)@/g, (_, name: string) => {
+    const d = data.get(name);
+    if (!d) throw new Error(`${source}: @${name}@ is not a host data variable`);
+    return d.value();
+  });
+  return `# mptcp-pulumi: host ${host.name}, ${title}, generated from mptcp:hosts[${host.index}]\n# Installed by mptcp-pulumi; pulumi destroy removes it.\n${text}`;
+}

@@ -3,7 +3,7 @@
 // with private /etc/sysctl.d and /var/lib, so nothing of this machine is touched.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { buildModel, configSchema, renderSysctl } from "../components";
+import { buildModel, configSchema, renderConcern } from "../components";
 
 const KNOBS_5_15 = { enabled: "1", add_addr_timeout: "120", checksum_enabled: "0", allow_join_initial_addr_port: "1", pm_type: "0", stale_loss_cnt: "4" };
 
@@ -23,7 +23,7 @@ const dump = "echo ---; for f in /proc/sys/net/mptcp/*; do echo \"${f##*/}=$(cat
 
 describe("sysctl on an older kernel (emulated /proc/sys/net/mptcp of 5.15)", () => {
   it("a knob the kernel lacks fails naming the knob and host, and changes nothing", () => {
-    const s = renderSysctl(host({ enabled: false, pathManager: "kernel", blackholeTimeout: 0 }));
+    const s = renderConcern(host({ enabled: false, pathManager: "kernel", blackholeTimeout: 0 }), "sysctl");
     const r = onOldKernel(s.apply, dump);
     expect(r.stdout).toMatch(/rc=1/);
     expect(r.stderr).toMatch(/mptcp-pulumi\[old\]: error: mptcp:hosts\[0\]\.sysctl\.blackholeTimeout: this kernel \(.*\) has no net\.mptcp\.blackhole_timeout: remove blackholeTimeout or upgrade the kernel/);
@@ -34,7 +34,7 @@ describe("sysctl on an older kernel (emulated /proc/sys/net/mptcp of 5.15)", () 
   });
 
   it("pathManager falls back to pm_type, persists it, and revert restores the original", () => {
-    const s = renderSysctl(host({ enabled: true, pathManager: "userspace" }));
+    const s = renderConcern(host({ enabled: true, pathManager: "userspace" }), "sysctl");
     const r = onOldKernel(`${s.apply}\nEOS\n} && echo applied && cat /proc/sys/net/mptcp/pm_type && cat /etc/sysctl.d/99-mptcp-pulumi.conf && { sh -s <<'EOS'\n${s.revert}`, dump);
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/applied\n1\n# Managed by mptcp-pulumi for host old[^\n]*\nnet\.mptcp\.enabled = 1\nnet\.mptcp\.pm_type = 1\n/);

@@ -1,12 +1,31 @@
+// The host-side shell: its sources (components/sh/) and every script rendered from them.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
-import { buildModel, configSchema, HostModel, readStackConfig, renderHookFiles, renderHost, requireValidConfig, shq, wrapScript } from "../components";
+import {
+  buildModel,
+  codeOf,
+  configSchema,
+  functionsFor,
+  HostModel,
+  loadLibrary,
+  parseLibrary,
+  readStackConfig,
+  renderHookFiles,
+  renderHost,
+  renderScript,
+  requireValidConfig,
+  SH_DIR,
+  shq,
+  wrapScript,
+} from "../components";
 
 const ROOT = join(__dirname, "..");
 const devModel = () => requireValidConfig(readStackConfig(join(ROOT, "Pulumi.dev.yaml")));
 
-/** A host that uses every knob, flag kind, an address-less endpoint, IPv6 and a sudo user. */
+/** A host that uses every knob, every flag kind, IPv6, an address-less endpoint, every routing mode, hooks and a sudo user. */
 const wide: HostModel = buildModel(
   configSchema.parse({
     hosts: [
@@ -30,51 +49,156 @@ const wide: HostModel = buildModel(
           { interface: "wlp2s0", address: "2001:db8::2", flags: ["signal", "backup"], port: 8443 },
           { interface: "enp0s31f6", flags: ["subflow", "fullmesh"] },
           { interface: "wwan0", address: "198.51.100.9", flags: ["subflow", "backup"], id: 9 },
+          { interface: "wlp3s0", address: "2001:db8:1::2", flags: ["subflow"] },
         ],
         hooks: true,
-        routing: [{ interface: "wwan0", mode: "source", table: 42, priority: 4242, gateway: "198.51.100.1" }],
+        routing: [
+          { interface: "wwan0", mode: "source", table: 42, priority: 4242, gateway: "198.51.100.1" },
+          { interface: "wlp3s0", mode: "none" },
+        ],
       },
     ],
   }),
 ).hosts[0];
 
-function scripts(): { label: string; text: string; user: string; host: string }[] {
-  const hosts = [...devModel().hosts, wide];
-  return hosts.flatMap((h) =>
-    renderHost(h).flatMap((s) => [
-      { label: `${h.name}-${s.concern}.apply`, text: s.apply, user: h.ssh.user, host: h.name },
-      { label: `${h.name}-${s.concern}.revert`, text: s.revert, user: h.ssh.user, host: h.name },
-    ]),
-  );
+interface Rendered {
+  /** Golden file, relative to test/golden. */
+  golden: string;
+  /** The script as it reaches the host (concerns: wrapped in the command text). */
+  text: string;
+  /** The script itself. */
+  script: string;
+  shell: boolean;
 }
 
-describe("rendered scripts", () => {
-  it("cover every concern of the wide host", () => {
-    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks"]);
+/** Every script the project renders for the dev stack's hosts and the wide host. */
+function rendered(): Rendered[] {
+  const hosts: [string, HostModel][] = [...devModel().hosts.map((h): [string, HostModel] => ["dev", h]), ["wide", wide]];
+  return hosts.flatMap(([dir, h]) => [
+    ...renderHost(h).flatMap((s) => [
+      { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: s.apply, shell: true },
+      { golden: `${dir}/${h.name}-${s.concern}.delete.sh`, text: wrapScript(s.revert, { user: h.ssh.user, host: h.name }), script: s.revert, shell: true },
+    ]),
+    ...(h.hooks ? renderHookFiles(h) : []).map((f) => ({ golden: `${dir}/files${f.path}`, text: f.content, script: f.content, shell: f.source.endsWith(".sh") })),
+  ]);
+}
+
+function shellcheck(text: string, ...opts: string[]): string {
+  const r = spawnSync("shellcheck", ["-s", "sh", "-S", "style", ...opts, "-"], { input: text, encoding: "utf8" });
+  if (r.error) throw r.error;
+  return r.stdout;
+}
+
+/** Names of functions a script defines but never calls. */
+function unusedFunctions(script: string): string[] {
+  const code = codeOf(script);
+  const defined = [...code.matchAll(/^([a-z_][a-z0-9_]*)\(\) \{/gm)].map((m) => m[1]);
+  return defined.filter((name) => (code.match(new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`, "g")) ?? []).length < 2);
+}
+
+const sources = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith(".sh") ? [join(dir, d.name)] : []));
+
+describe("shell sources (components/sh)", () => {
+  const files = sources(SH_DIR);
+
+  it("are there: the library, a body per concern and action, the entry point and each hook", () => {
+    const names = files.map((f) => relative(SH_DIR, f));
+    for (const c of ["sysctl", "limits", "endpoints", "hooks"]) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
+    expect(names).toEqual(expect.arrayContaining(["sync.sh", "ifup.sh", "ifdown.sh", "nm-dispatcher.sh", "dhclient-hook.sh", "prologue.sh", "lib/base.sh"]));
   });
 
-  for (const f of renderHookFiles(wide)) {
-    if (f.path.endsWith(".service")) continue;
-    it(`hook file ${f.path}: sh -n and shellcheck`, () => {
-      expect(spawnSync("sh", ["-n"], { input: f.content, encoding: "utf8" }).status).toBe(0);
-      const sc = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: f.content, encoding: "utf8" });
-      expect(sc.stdout).toBe("");
+  for (const f of files) {
+    it(`${relative(SH_DIR, f)}: shellcheck`, () => {
+      expect(shellcheck(readFileSync(f, "utf8"))).toBe("");
     });
   }
 
-  for (const s of scripts()) {
-    it(`${s.label}: sh -n, shellcheck, and the wrapped command parse`, () => {
-      const n = spawnSync("sh", ["-n"], { input: s.text, encoding: "utf8" });
+  it("shellcheck finds a fault in a source (negative control)", () => {
+    expect(shellcheck(`${readFileSync(join(SH_DIR, "limits.apply.sh"), "utf8")}\nrm -rf $STATE_DIR/*\n`)).toMatch(/SC2115|SC2086/);
+  });
+
+  it("library files hold only comments and function definitions, each name once", () => {
+    const lib = loadLibrary();
+    expect(lib.length).toBeGreaterThan(30);
+    expect(new Set(lib.map((f) => f.name)).size).toBe(lib.length);
+  });
+
+  it("the library parser refuses code outside a function, an unclosed function and a name defined twice", () => {
+    expect(() => parseLibrary("lib/x.sh", "# a comment\nf() { :; }\nrm -rf /tmp/x\n")).toThrow(/lib\/x\.sh:3: a library file holds only comments and function definitions, found: rm -rf/);
+    expect(() => parseLibrary("lib/x.sh", "f() {\n  :\n")).toThrow(/function f has no closing/);
+    expect(parseLibrary("lib/x.sh", "# doc of f\nf() {\n  :\n}\n\n# not attached\n\ng() { f; }\n")).toEqual([
+      { name: "f", file: "lib/x.sh", text: "# doc of f\nf() {\n  :\n}" },
+      { name: "g", file: "lib/x.sh", text: "g() { f; }" },
+    ]);
+  });
+
+  it("a body gets the functions it calls, directly or through others, and no other", () => {
+    const names = (code: string) => functionsFor(code).map((f) => f.name);
+    expect(names("say hello")).toEqual(["say"]);
+    expect(names("# ep_set in a comment pulls in nothing\nsay x")).toEqual(["say"]);
+    const sync = names("iface_sync wlan up");
+    for (const f of ["iface_sync", "ep_set", "ep_want", "ep_normalize", "ep_clear", "ep_add_lines", "route_set", "route_clear", "rp_loose", "state_keep", "die"]) expect(sync).toContain(f);
+    expect(sync).not.toContain("limits_set");
+    expect(sync).not.toContain("file_install");
+  });
+});
+
+describe("rendered scripts", () => {
+  const all = rendered();
+
+  it("cover every concern and every hook file of the wide host", () => {
+    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks"]);
+    expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(6);
+  });
+
+  for (const r of all.filter((x) => x.shell)) {
+    it(`${r.golden}: sh -n, shellcheck (unassigned variables too), no unused function`, () => {
+      const n = spawnSync("sh", ["-n"], { input: r.text, encoding: "utf8" });
       expect(n.stderr).toBe("");
       expect(n.status).toBe(0);
-      const sc = spawnSync("shellcheck", ["-s", "sh", "-S", "style", "-"], { input: s.text, encoding: "utf8" });
-      expect(sc.stdout).toBe("");
-      expect(sc.status).toBe(0);
-      const wrapped = wrapScript(s.text, { user: s.user, host: s.host });
-      expect(spawnSync("sh", ["-n"], { input: wrapped, encoding: "utf8" }).status).toBe(0);
-      expect(s.text.split("\n")[0]).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, (sysctl|limits|endpoints|hooks) (apply|revert), generated from mptcp:hosts\[\d+\]$/);
+      expect(shellcheck(r.script, "-o", "check-unassigned-uppercase")).toBe("");
+      expect(unusedFunctions(r.script)).toEqual([]);
+      expect(r.script.split("\n").find((l) => l.startsWith("# mptcp-pulumi:"))).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, [a-z ()-]+, generated from mptcp:hosts\[\d+\]$/i);
     });
   }
+
+  it("the unused-function and unassigned-variable checks catch one (negative controls)", () => {
+    const s = renderHost(wide)[0].apply;
+    expect(unusedFunctions(`${s}\nnever_called() { :; }\n`)).toEqual(["never_called"]);
+    expect(shellcheck(s.replace(/^HOST=.*$/m, ""), "-o", "check-unassigned-uppercase")).toMatch(/HOST is referenced but not assigned/);
+  });
+
+  it("set LC_ALL=C before any sort or cmp", () => {
+    for (const r of all.filter((x) => x.shell)) {
+      const code = codeOf(r.script);
+      const first = code.search(/(?<![A-Za-z0-9_-])(sort|cmp)(?![A-Za-z0-9_-])/);
+      if (first < 0) continue;
+      const lc = code.indexOf("export LC_ALL=C");
+      expect(lc, r.golden).toBeGreaterThanOrEqual(0);
+      expect(lc, r.golden).toBeLessThan(first);
+    }
+  });
+
+  it("carry only the data their code references", () => {
+    const [sysctl, limits, endpoints] = renderHost(wide);
+    const vars = (s: string) => [...s.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
+    expect(vars(limits.apply)).toEqual(["HOST", "STATE_DIR", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
+    expect(vars(sysctl.revert)).not.toContain("KNOBS");
+    expect(vars(endpoints.apply)).toEqual(expect.arrayContaining(["ENDPOINTS", "HOOKS", "AT"]));
+    expect(vars(endpoints.apply)).not.toContain("ROUTING");
+  });
+
+  it("a data value reaches the script shell-quoted", () => {
+    const s = renderScript({ host: { ...wide, name: "it's" }, title: "t", source: "t.sh", text: 'say "$HOST"' });
+    expect(s).toContain(`HOST='it'\\''s'`);
+    const r = spawnSync("sh", ["-c", s], { encoding: "utf8" });
+    expect(r.stdout).toBe("mptcp-pulumi[it's]: it's\n");
+  });
+
+  it("golden files: every script, as it reaches the host", async () => {
+    for (const r of all) await expect(r.text).toMatchFileSnapshot(`golden/${r.golden}.golden`);
+  });
 
   it("a non-root user goes through sudo -n with a clear message", () => {
     const text = wrapScript("true", { user: "admin", host: "wide-1" });
@@ -87,14 +211,37 @@ describe("rendered scripts", () => {
   it("refuses a script containing the heredoc terminator", () => {
     expect(() => wrapScript("echo\nMPTCP_PULUMI_SCRIPT\n", { user: "root", host: "x" })).toThrow(/terminator/);
   });
+});
 
-  it("golden files for the dev stack", async () => {
-    for (const h of devModel().hosts) {
-      for (const s of renderHost(h)) {
-        await expect(wrapScript(s.apply, { user: h.ssh.user, host: h.name })).toMatchFileSnapshot(`golden/dev/${h.name}-${s.concern}.create.sh`);
-        await expect(wrapScript(s.revert, { user: h.ssh.user, host: h.name })).toMatchFileSnapshot(`golden/dev/${h.name}-${s.concern}.delete.sh`);
+describe("components/*.ts hold no shell", () => {
+  /** String and template literals in a TypeScript file that span more than `lines` source lines or hold more than `lines` newlines. */
+  function longLiterals(file: string, text: string, lines: number): string[] {
+    const src = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
+    const found: string[] = [];
+    const visit = (node: ts.Node) => {
+      if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateExpression(node)) {
+        const raw = node.getText(src);
+        const span = raw.split("\n").length;
+        const escapes = (raw.match(/\\n/g) ?? []).length;
+        if (span > lines || escapes + span - 1 > lines) found.push(`${file}:${src.getLineAndCharacterOfPosition(node.getStart(src)).line + 1}`);
+        return;
       }
-    }
+      ts.forEachChild(node, visit);
+    };
+    visit(src);
+    return found;
+  }
+
+  it("no string or template literal spans more than three lines", () => {
+    const dir = join(ROOT, "components");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".ts"));
+    expect(files.length).toBeGreaterThan(5);
+    expect(files.flatMap((f) => longLiterals(f, readFileSync(join(dir, f), "utf8"), 3))).toEqual([]);
+  });
+
+  it("the check finds a script in a template literal (negative control)", () => {
+    expect(longLiterals("x.ts", "const s = `set -eu\nsay() { :; }\nsay hi\nexit 0\n`;", 3)).toEqual(["x.ts:1"]);
+    expect(longLiterals("x.ts", 'const s = "a\\nb\\nc\\nd\\ne";', 3)).toEqual(["x.ts:1"]);
   });
 });
 

@@ -1,23 +1,17 @@
 // Routing modes of the entry point on a real kernel: a scratch network namespace with two
 // interfaces, main-table default routes, IPv4 and IPv6; the rendered sync script runs there in a
 // private mount namespace (its state under a tmpfs), so nothing of this machine is touched.
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModel, configSchema, renderSyncScript } from "../components";
+import { run, ScratchNs } from "./harness/scratch";
 
-const ns = `mptcp-rt-${Math.random().toString(16).slice(2, 6)}`;
-const peer = `${ns}-p`;
+let ns: ScratchNs;
+let peer: ScratchNs;
 const dir = mkdtempSync(join(tmpdir(), "mptcp-routing-"));
-
-function run(args: string[]): string {
-  const r = spawnSync(args[0], args.slice(1), { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-const inNs = (script: string) => run(["ip", "netns", "exec", ns, "sh", "-c", script]);
+const inNs = (script: string) => ns.sh(script);
 
 function sync(routing: object[], ...calls: string[]): string {
   const model = buildModel(
@@ -26,8 +20,9 @@ function sync(routing: object[], ...calls: string[]): string {
     }),
   ).hosts[0];
   writeFileSync(join(dir, "sync"), renderSyncScript(model), { mode: 0o755 });
-  const body = calls.map((c) => `${join(dir, "sync")} ${c}`).join(" && ");
-  return run(["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", `mount -t tmpfs tmpfs /var/lib && mount -t tmpfs tmpfs /run && ${body}`]);
+  const r = ns.isolated(calls.map((c) => `${join(dir, "sync")} ${c}`).join(" && "));
+  if (r.code !== 0) throw new Error(`sync ${calls.join(", ")}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 /** A table's routes ("" when the kernel has no such table). */
@@ -35,19 +30,19 @@ const table = (fam: "-4" | "-6", t: number) => inNs(`ip ${fam} route show table 
 const rules = (fam: "-4" | "-6") => inNs(`ip ${fam} rule show`).split("\n").filter((l) => /\sfrom [0-9a-f:.]+ lookup /.test(l));
 
 beforeAll(() => {
-  run(["ip", "netns", "add", ns]);
-  run(["ip", "netns", "add", peer]);
+  ns = new ScratchNs("mptcp-rt");
+  peer = new ScratchNs("mptcp-rt-p");
   for (const [i, v4, v6] of [["lan", "65", "65"], ["wlan", "81", "81"]]) {
-    run(["ip", "link", "add", i, "netns", ns, "type", "veth", "peer", "name", i, "netns", peer]);
+    run(["ip", "link", "add", i, "netns", ns.name, "type", "veth", "peer", "name", i, "netns", peer.name]);
     inNs(`ip addr add 198.51.100.${v4}/28 dev ${i} && ip addr add 2001:db8:${v6}::1/64 dev ${i} nodad && ip link set ${i} up`);
-    run(["ip", "netns", "exec", peer, "sh", "-c", `ip addr add 198.51.100.${Number(v4) + 1}/28 dev ${i} && ip addr add 2001:db8:${v6}::2/64 dev ${i} nodad && ip link set ${i} up`]);
+    peer.sh(`ip addr add 198.51.100.${Number(v4) + 1}/28 dev ${i} && ip addr add 2001:db8:${v6}::2/64 dev ${i} nodad && ip link set ${i} up`);
   }
-  inNs("ip link set lo up && ip route add default via 198.51.100.66 dev lan metric 100 && ip route add default via 198.51.100.82 dev wlan metric 200 && ip -6 route add default via 2001:db8:81::2 dev wlan metric 200");
+  inNs("ip route add default via 198.51.100.66 dev lan metric 100 && ip route add default via 198.51.100.82 dev wlan metric 200 && ip -6 route add default via 2001:db8:81::2 dev wlan metric 200");
 });
 
 afterAll(() => {
-  spawnSync("ip", ["netns", "del", ns]);
-  spawnSync("ip", ["netns", "del", peer]);
+  ns?.close();
+  peer?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,6 +1,7 @@
 // TEST CODE. Observations of lab laptops: state snapshots, MIB counters, interface bytes, and
 // MPTCP transfers with tools/fixtures/xfer.py.
 import { join } from "node:path";
+import { EndpointFlag } from "../../components";
 import { LabHost, labExec, labSh, labSpawn } from "../../scripts/lab/lab";
 
 const XFER = join(__dirname, "..", "fixtures", "xfer.py");
@@ -40,13 +41,10 @@ export function limits(h: LabHost): { subflows: number; addAddrAccepted: number 
   return { subflows: get("subflows"), addAddrAccepted: get("add_addr_accepted") };
 }
 
-export interface LiveEndpoint {
+/** An endpoint as `ip -j mptcp endpoint show` prints it: a boolean per flag it has. */
+export interface LiveEndpoint extends Partial<Record<EndpointFlag, boolean>> {
   address: string;
   id: number;
-  signal?: boolean;
-  subflow?: boolean;
-  backup?: boolean;
-  fullmesh?: boolean;
   dev?: string;
   port?: number;
 }

@@ -4,7 +4,7 @@
 // Every expectation is computed from the stack config, so the suite runs unchanged against any
 // topology and config (the config's ssh sections are filled in from the lab).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Model, readStackConfig, requireValidConfig, subflowsWanted } from "../../components";
+import { announcedEndpoints, effectiveLimits, ENDPOINT_FLAGS, expectedJoins, HostModel, Model, readStackConfig, requireValidConfig, subflowsWanted } from "../../components";
 import { dialAddress, LabHost, LabState, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds, readTopology, Topology } from "../../scripts/lab/topology";
 import { runProgram, StackConfig } from "./program";
@@ -151,8 +151,8 @@ export function labSuite(opts: LabSuiteOptions): void {
         if (m.limits.subflows !== undefined) expect(live.subflows, `${m.name} subflows`).toBe(m.limits.subflows);
         if (m.limits.addAddrAccepted !== undefined) expect(live.addAddrAccepted, `${m.name} add_addr_accepted`).toBe(m.limits.addAddrAccepted);
         if (m.endpoints.length) {
-          const eps = endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: (["signal", "subflow", "backup", "fullmesh"] as const).filter((f) => e[f]), address: e.address }));
-          const want = m.endpoints.map((e) => ({ id: e.id, dev: e.interface, flags: e.flags, address: e.address ?? expect.any(String) }));
+          const eps = endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: ENDPOINT_FLAGS.filter((f) => e[f]).sort(), address: e.address }));
+          const want = m.endpoints.map((e) => ({ id: e.id, dev: e.interface, flags: [...e.flags].sort(), address: e.address ?? expect.any(String) }));
           expect(eps.sort((a, b) => a.id - b.id)).toEqual(want.sort((a, b) => a.id - b.id));
         }
       }

@@ -1,0 +1,20 @@
+# Makes the config's endpoints (ENDPOINTS) the host's endpoint table, saving the original table
+# first. The table is replaced only when it differs, so a re-apply leaves live connections alone.
+need_ip
+[ "$HOOKS" = 1 ] || ep_check
+state_lock
+d=$STATE_DIR/endpoints
+# 1. the wanted table (an address left out in the config: the interface's current one)
+want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
+# 2. capture the original table once, then replace the table only when it differs
+state_keep "$d/orig" ep_table
+printf '%s\n' "$want" | ep_normalize | sort > "$d/want.tmp"
+if ep_table | cmp -s - "$d/want.tmp"; then
+  say "endpoints unchanged"
+else
+  ip mptcp endpoint flush
+  ep_add_lines < "$d/want.tmp"
+  say "endpoints set"
+fi
+rm -f "$d/want.tmp"
+ip mptcp endpoint show

@@ -1,0 +1,13 @@
+# Puts back the endpoint table the host had before our first apply.
+need_ip
+state_lock
+d=$STATE_DIR/endpoints
+if [ -e "$d/orig" ]; then
+  if ! ep_table | cmp -s - "$d/orig"; then
+    ip mptcp endpoint flush
+    ep_add_lines < "$d/orig"
+  fi
+  rm -f "$d/orig"
+fi
+state_tidy "$d"
+say "endpoints restored"

@@ -1,0 +1,16 @@
+# Installs the entry point, the interface hooks and the boot unit (FILES: PATH|MODE|ONLY IN THIS
+# DIRECTORY|FUNCTION PRINTING THE CONTENT per line; a hook only where its subsystem is present),
+# enables the unit, then applies every interface's routing through the entry point.
+need_ip
+state_lock
+d=$STATE_DIR/hooks
+mkdir -p "$d"
+printf '%s\n' "$FILES" | while IFS='|' read -r path mode only content; do
+  [ -z "$only" ] || [ -d "$only" ] || continue
+  "$content" | file_install "$d" "$path" "$mode"
+done
+unit_enable "$d"
+# release the lock: the entry point takes it for the routing of every interface
+exec 9>&-
+"$MPTCP_PULUMI_SYNC" apply
+say "hooks installed"

@@ -1,0 +1,42 @@
+# shellcheck shell=sh
+# Messages, the state directory and the host lock: what every rendered script builds on.
+# POSIX sh functions share one set of variables: a helper's own variables start with "_", which
+# no caller uses.
+
+# say MESSAGE...: a line on stdout, prefixed with this host's name.
+say() { printf 'mptcp-pulumi[%s]: %s\n' "$HOST" "$*"; }
+
+# die MESSAGE...: a line on stderr, then exit 1.
+die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$HOST" "$*" >&2; exit 1; }
+
+# need_ip: iproute2 with `ip mptcp` is there, or a clear error.
+need_ip() {
+  command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"
+  ip mptcp limits show >/dev/null 2>&1 || die "ip mptcp does not work here: needs iproute2 >= 5.7 and a kernel with MPTCP (>= 5.6)"
+}
+
+# state_keep FILE COMMAND...: saves COMMAND's output as FILE unless FILE exists, so the original
+# is captured once, at the first apply.
+state_keep() {
+  _keep=$1
+  shift
+  [ -e "$_keep" ] && return 0
+  mkdir -p "${_keep%/*}"
+  "$@" > "$_keep.tmp"
+  mv "$_keep.tmp" "$_keep"
+}
+
+# state_tidy DIR: removes a concern's state directory once it is empty, then our state directory
+# and the lock once they are.
+state_tidy() {
+  rmdir "$1" 2>/dev/null || true
+  if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
+}
+
+# state_lock: serializes applies and interface hooks on this host (30 s at most); held until exit
+# or until fd 9 is closed.
+state_lock() {
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>>"$LOCK_FILE"
+  flock -w 30 9 || die "another mptcp-pulumi apply or hook has held $LOCK_FILE for 30 s: retry, or find it with: fuser -v $LOCK_FILE"
+}

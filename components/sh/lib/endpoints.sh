@@ -1,0 +1,110 @@
+# shellcheck shell=sh
+# ip mptcp endpoints. ENDPOINTS holds the config's endpoints, one per line:
+#   INDEX|INTERFACE|ADDRESS|ARGS
+# INDEX is the position in mptcp:hosts[].endpoints, ADDRESS may be empty (the interface's current
+# address), ARGS are the other words of `ip mptcp endpoint add` (id, port, flags).
+#
+# Endpoints are read from the text of `ip mptcp endpoint show`, not from `ip -j`: the text of a
+# line is exactly the argument list `ip mptcp endpoint add` takes, which is how the original table
+# is saved and replayed, and a target needs no JSON parser (jq, python) for it. ep_normalize puts
+# every line into one form, so no comparison depends on the order iproute2 prints flags in.
+
+# ep_normalize: endpoint lines on stdin (`ip mptcp endpoint show` output, or `ip mptcp endpoint
+# add` arguments) in one form: "ADDRESS id ID [port PORT] [dev IFACE] [FLAG...]", flags sorted.
+# Implicit endpoints are dropped: the kernel creates them for subflows' local addresses and owns
+# them (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
+ep_normalize() {
+  awk '
+    NF == 0 { next }
+    {
+      id = ""; port = ""; dev = ""; nf = 0; implicit = 0
+      for (i = 2; i <= NF; i++) {
+        if ($i == "id") id = $(++i)
+        else if ($i == "port") port = $(++i)
+        else if ($i == "dev") dev = $(++i)
+        else if ($i == "implicit" || $i == "rawflags") implicit = 1
+        else {
+          for (j = nf; j > 0 && flag[j] > $i; j--) flag[j + 1] = flag[j]
+          flag[j + 1] = $i
+          nf++
+        }
+      }
+      if (implicit) next
+      line = $1 " id " id
+      if (port != "") line = line " port " port
+      if (dev != "") line = line " dev " dev
+      for (j = 1; j <= nf; j++) line = line " " flag[j]
+      print line
+    }'
+}
+
+# ep_table: the kernel's endpoint table, normalized and sorted.
+ep_table() { ip mptcp endpoint show | ep_normalize | sort; }
+
+# ep_add_lines: adds every endpoint line on stdin (arguments of `ip mptcp endpoint add`).
+ep_add_lines() {
+  while read -r _line; do
+    [ -n "$_line" ] || continue
+    set -f
+    # shellcheck disable=SC2086 # a line is the argument list, split on purpose (globbing is off)
+    ip mptcp endpoint add $_line || die "ip mptcp endpoint add $_line failed"
+    set +f
+  done
+}
+
+# addr_of IFACE -4|-6: the interface's first global address.
+addr_of() { ip -o "$2" addr show dev "$1" scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'; }
+
+# has_addr IFACE: the interface has a global address.
+has_addr() { [ -n "$(addr_of "$1" -4)$(addr_of "$1" -6)" ]; }
+
+# ep_ifaces: the host's endpoint interfaces, in config order.
+ep_ifaces() { printf '%s\n' "$ENDPOINTS" | cut -d'|' -f2 | awk 'NF && !seen[$0]++'; }
+
+# ep_check: every endpoint can be added now: its interface exists and, without an address in the
+# config, has one. (With hooks, an interface that is absent or down gets its endpoints when it
+# comes up, so this is not needed.)
+ep_check() {
+  while IFS='|' read -r _index _iface _addr _args; do
+    [ -n "$_iface" ] || continue
+    ip link show dev "$_iface" >/dev/null 2>&1 || die "$AT.endpoints[$_index].interface: interface $_iface does not exist on this host: fix the name (ip link lists them)"
+    [ -n "$_addr" ] || has_addr "$_iface" || die "$AT.endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
+  done <<EOF
+$ENDPOINTS
+EOF
+}
+
+# ep_want IFACE: the endpoint lines the config gives the interface now (not normalized). With
+# hooks, an interface without a global address gets none: an announced address that cannot be
+# reached makes the peer's join fail for good, and the hooks add them when it comes up.
+ep_want() {
+  while IFS='|' read -r _index _iface _addr _args; do
+    [ "$_iface" = "$1" ] || continue
+    if [ "$HOOKS" = 1 ] && ! has_addr "$_iface"; then continue; fi
+    [ -n "$_addr" ] || _addr=$(addr_of "$_iface" -4)
+    [ -n "$_addr" ] || _addr=$(addr_of "$_iface" -6)
+    [ -n "$_addr" ] || die "$AT.endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
+    echo "$_addr $_args dev $_iface"
+  done <<EOF
+$ENDPOINTS
+EOF
+}
+
+# ep_have IFACE: the kernel's endpoint lines on the interface (normalized).
+ep_have() { ep_table | awk -v i="$1" '{ for (n = 2; n < NF; n++) if ($n == "dev" && $(n + 1) == i) print }'; }
+
+# ep_clear IFACE: removes the interface's endpoints and any endpoint holding one of its ids.
+ep_clear() {
+  for _id in $( { ep_have "$1"; printf '%s\n' "$ENDPOINTS" | awk -F'|' -v i="$1" '$2 == i { print "x " $4 }'; } | awk '{ for (n = 1; n < NF; n++) if ($n == "id") print $(n + 1) }' | sort -u); do
+    ip mptcp endpoint delete id "$_id" 2>/dev/null || true
+  done
+}
+
+# ep_set IFACE force|ifneeded: (re)creates the interface's endpoints; force re-announces them.
+ep_set() {
+  _want=$(ep_want "$1")
+  _want=$(printf '%s\n' "$_want" | ep_normalize | sort)
+  if [ "$2" != force ] && [ "$_want" = "$(ep_have "$1")" ]; then return 0; fi
+  ep_clear "$1"
+  printf '%s\n' "$_want" | ep_add_lines
+}

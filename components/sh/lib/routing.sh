@@ -1,0 +1,106 @@
+# shellcheck shell=sh
+# Per-interface source routing and reverse-path filtering. ROUTING holds one line per endpoint
+# interface:
+#   INTERFACE|MODE|TABLE|PRIORITY|GATEWAY
+# MODE is auto, source or none; GATEWAY may be empty. Tables are numeric (no rt_tables names).
+# Every table we ever filled is listed in STATE_DIR/hooks/tables, every rp_filter we changed is
+# saved in STATE_DIR/hooks/rp_filter/IFACE: revert reads both back.
+
+# route_entry IFACE: sets rt_mode, rt_table, rt_prio and rt_gw from ROUTING; false when the
+# interface has no entry.
+route_entry() {
+  _entry=$(printf '%s\n' "$ROUTING" | awk -F'|' -v i="$1" '$1 == i')
+  [ -n "$_entry" ] || return 1
+  IFS='|' read -r _ rt_mode rt_table rt_prio rt_gw <<EOF
+$_entry
+EOF
+}
+
+# route_clear TABLE: removes every rule to TABLE and all of its routes, IPv4 and IPv6.
+route_clear() {
+  for _fam in -4 -6; do
+    while ip "$_fam" rule del table "$1" 2>/dev/null; do :; done
+    ip "$_fam" route flush table "$1" 2>/dev/null || true
+  done
+}
+
+# route_record TABLE: lists TABLE among the tables we filled.
+route_record() {
+  mkdir -p "$STATE_DIR/hooks"
+  grep -qx "$1" "$STATE_DIR/hooks/tables" 2>/dev/null || echo "$1" >> "$STATE_DIR/hooks/tables"
+}
+
+# route_clear_unlisted: clears every table we filled that ROUTING no longer names.
+route_clear_unlisted() {
+  [ -e "$STATE_DIR/hooks/tables" ] || return 0
+  while read -r _t; do
+    printf '%s\n' "$ROUTING" | cut -d'|' -f3 | grep -qx "$_t" || route_clear "$_t"
+  done < "$STATE_DIR/hooks/tables"
+}
+
+# route_clear_recorded: clears every table we filled, and forgets the list.
+route_clear_recorded() {
+  [ -e "$STATE_DIR/hooks/tables" ] || return 0
+  while read -r _t; do route_clear "$_t"; done < "$STATE_DIR/hooks/tables"
+  rm -f "$STATE_DIR/hooks/tables"
+}
+
+# route_via -4|-6 IFACE: the gateway of the main table's default route through the interface.
+route_via() { ip "$1" route show default dev "$2" 2>/dev/null | awk '{ for (n = 1; n < NF; n++) if ($n == "via") { print $(n + 1); exit } }'; }
+
+# route_first_dev: the interface of the main table's first IPv4 default route.
+route_first_dev() { ip -4 route show default | awk '{ for (n = 1; n < NF; n++) if ($n == "dev") { print $(n + 1); exit } }'; }
+
+# route_set IFACE [GATEWAY]: the interface's source routing, from scratch: for its first global
+# address of each family (the one its endpoint uses), a rule to its table, which holds the
+# interface's connected routes and a default route through the gateway. GATEWAY is a hint from a
+# hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route over none.
+route_set() {
+  route_entry "$1" || return 0
+  [ -n "$rt_gw" ] || rt_gw=${2:-}
+  [ -n "$rt_gw" ] || rt_gw=$(route_via -4 "$1")
+  if [ "$rt_mode" = auto ]; then
+    rt_mode=none
+    if [ -n "$rt_gw" ] && [ "$(route_first_dev)" != "$1" ]; then rt_mode=source; fi
+  fi
+  route_clear "$rt_table"
+  [ "$rt_mode" = source ] || return 0
+  route_record "$rt_table"
+  for _fam in -4 -6; do
+    _a=$(addr_of "$1" "$_fam")
+    [ -n "$_a" ] || continue
+    for _net in $(ip "$_fam" route show dev "$1" proto kernel | awk '$1 !~ /^fe80/ { print $1 }'); do
+      ip "$_fam" route replace "$_net" dev "$1" src "$_a" table "$rt_table"
+    done
+    if [ "$_fam" = -4 ]; then _g=$rt_gw; else _g=$(route_via -6 "$1"); fi
+    [ -z "$_g" ] || ip "$_fam" route replace default via "$_g" dev "$1" table "$rt_table"
+    ip "$_fam" rule add from "$_a" table "$rt_table" priority "$rt_prio"
+  done
+  rp_loose "$1"
+}
+
+# route_down IFACE: removes the interface's rules and its table's routes.
+route_down() { if route_entry "$1"; then route_clear "$rt_table"; fi; }
+
+# rp_loose IFACE: strict reverse-path filtering (1, on the interface or on all) drops the
+# asymmetric traffic of subflows: makes the interface loose (2), saving its original value once.
+rp_loose() {
+  _rp=/proc/sys/net/ipv4/conf/$1/rp_filter
+  [ -e "$_rp" ] || return 0
+  if [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" = 1 ] || [ "$(cat "$_rp")" = 1 ]; then
+    state_keep "$STATE_DIR/hooks/rp_filter/$1" cat "$_rp"
+    echo 2 > "$_rp"
+  fi
+}
+
+# rp_restore_all: puts back every rp_filter value rp_loose saved, and forgets them.
+rp_restore_all() {
+  [ -d "$STATE_DIR/hooks/rp_filter" ] || return 0
+  for _f in "$STATE_DIR"/hooks/rp_filter/*; do
+    [ -e "$_f" ] || continue
+    _rp=/proc/sys/net/ipv4/conf/${_f##*/}/rp_filter
+    if [ -e "$_rp" ]; then cat "$_f" > "$_rp"; fi
+    rm -f "$_f"
+  done
+  rmdir "$STATE_DIR/hooks/rp_filter"
+}

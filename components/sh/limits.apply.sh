@@ -1,0 +1,6 @@
+# Sets ip mptcp limits to the config's SUBFLOWS and ADD_ADDR_ACCEPTED (a limit left unset is held
+# at the host's original), saving the original first.
+need_ip
+limits_save
+limits_apply
+ip mptcp limits show

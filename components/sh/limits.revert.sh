@@ -1,0 +1,5 @@
+# Puts back the limits the host had before our first apply.
+need_ip
+limits_restore
+state_tidy "$STATE_DIR/limits"
+say "limits restored"

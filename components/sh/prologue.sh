@@ -1,0 +1,3 @@
+set -eu
+umask 022
+export LC_ALL=C

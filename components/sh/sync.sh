@@ -1,0 +1,27 @@
+# Brings interfaces in line with the config: their endpoints, their source routing, rp_filter.
+# The ifupdown, NetworkManager and dhclient hooks and the boot unit only call this.
+# Usage: mptcp-pulumi-sync IFACE up|change|down [GATEWAY]   one interface (called by the hooks)
+#        mptcp-pulumi-sync boot                            limits, then every interface that is up
+#        mptcp-pulumi-sync apply                           routing of every interface (called by pulumi up)
+need_ip
+case "${1:-}" in
+  boot)
+    state_lock
+    if [ -n "$SUBFLOWS$ADD_ADDR_ACCEPTED" ]; then limits_apply; fi
+    for i in $(ep_ifaces); do if has_addr "$i"; then iface_sync "$i" change; fi; done
+    ;;
+  apply)
+    state_lock
+    route_clear_unlisted
+    for i in $(ep_ifaces); do if has_addr "$i"; then route_set "$i"; else route_down "$i"; fi; done
+    ;;
+  ""|-h|--help)
+    awk '/^# Usage: / { u = 1 } u && !/^#/ { exit } u { sub(/^# ?/, ""); print }' "$0"
+    ;;
+  *)
+    [ $# -ge 2 ] || die "usage: $0 IFACE up|change|down [GATEWAY]"
+    ep_ifaces | grep -qx -- "$1" || exit 0
+    state_lock
+    iface_sync "$1" "$2" "${3:-}"
+    ;;
+esac

@@ -1,0 +1,84 @@
+// The endpoint table on a real kernel (a scratch network namespace): endpoint lines are compared
+// in one normalized form, so neither the order the config lists flags in nor the order iproute2
+// prints them in matters; the saved original table replays exactly.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildModel, configSchema, HostModel, renderConcern, renderScript, shq } from "../components";
+import { ScratchNs } from "./harness/scratch";
+
+let ns: ScratchNs;
+
+beforeAll(() => {
+  ns = new ScratchNs("mptcp-ep");
+  ns.sh("ip link add lan type veth peer name lan-p && ip link add wlan type veth peer name wlan-p && ip addr add 198.51.100.65/28 dev lan && ip addr add 198.51.100.81/28 dev wlan && ip -6 addr add 2001:db8:81::1/64 dev wlan nodad && ip link set lan up && ip link set wlan up");
+});
+
+afterAll(() => ns?.close());
+
+const host = (endpoints: object[]): HostModel =>
+  buildModel(configSchema.parse({ hosts: [{ name: "ep", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints }] })).hosts[0];
+
+/** Runs library code (e.g. a function) with stdin in the scratch namespace. */
+function fn(call: string, input: string): string {
+  const script = renderScript({ host: host([]), title: "test", source: "test.sh", text: call });
+  const r = ns.isolated(`printf %s ${shq(input)} | sh -c ${shq(script)}`);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return r.stdout;
+}
+
+function permutations<T>(xs: T[]): T[][] {
+  if (xs.length <= 1) return [xs];
+  return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+}
+
+describe("endpoint lines in one form", () => {
+  it("every order of id, port, dev and the flags gives the same line", () => {
+    const words = [["id", "3"], ["port", "8443"], ["dev", "wlan"], ["signal"], ["backup"]];
+    const lines = permutations(words).map((p) => ["198.51.100.81", ...p.flat()].join(" "));
+    expect(lines).toHaveLength(120);
+    const out = fn("ep_normalize", lines.join("\n") + "\n").trim().split("\n");
+    expect(out).toHaveLength(120);
+    expect(new Set(out)).toEqual(new Set(["198.51.100.81 id 3 port 8443 dev wlan backup signal"]));
+  });
+
+  it("keeps endpoints apart that differ, and drops implicit ones and blank lines (negative control)", () => {
+    const out = fn("ep_normalize", "198.51.100.81 id 3 subflow dev wlan\n198.51.100.81 id 3 subflow backup dev wlan\n\n198.51.100.2 id 4 implicit\n198.51.100.2 id 5 rawflags 10 \n").trim().split("\n");
+    expect(out).toEqual(["198.51.100.81 id 3 dev wlan subflow", "198.51.100.81 id 3 dev wlan backup subflow"]);
+  });
+});
+
+describe("the endpoints concern on a real kernel", () => {
+  // Flags listed against iproute2's print order (it prints signal, subflow, backup, fullmesh).
+  const config = [
+    { interface: "lan", flags: ["fullmesh", "subflow"] },
+    { interface: "wlan", address: "198.51.100.81", flags: ["backup", "signal"], port: 8443 },
+    { interface: "wlan", address: "2001:db8:81::1", flags: ["backup", "subflow"] },
+  ];
+
+  it("a second apply finds the table unchanged, and revert replays the original table exactly", () => {
+    const h = host(config);
+    h.endpoints.forEach((e, i) => (e.flags = config[i].flags as typeof e.flags));
+    const s = renderConcern(h, "endpoints");
+    const original = "ip mptcp endpoint add 198.51.100.200 id 50 subflow backup && ip mptcp endpoint add 198.51.100.201 id 51 signal dev lan";
+    const r = ns.isolated(
+      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh -s <<'EOS' && sh -s <<'EOS' && ip mptcp endpoint show && echo --- && sh -s <<'EOS' && ip mptcp endpoint show | cmp - /run/before && echo same-as-before\n${s.apply}EOS\n${s.apply}EOS\n${s.revert}EOS\n`,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const [applied, reverted] = r.stdout.split("---\n");
+    expect(applied).toMatch(/endpoints set[\s\S]*endpoints unchanged/);
+    expect(applied).toContain("198.51.100.65 id 1 subflow fullmesh dev lan");
+    expect(applied).toContain("198.51.100.81 port 8443 id 2 signal backup dev wlan");
+    expect(reverted).toContain("endpoints restored");
+    expect(reverted).toContain("same-as-before");
+  });
+
+  it("compared as iproute2 prints them, the same table would differ (negative control)", () => {
+    const h = host(config);
+    const wanted = h.endpoints.map((e, i) => `${e.address ?? "198.51.100.65"} id ${e.id} ${e.port ? `port ${e.port} ` : ""}${config[i].flags.join(" ")} dev ${e.interface}`);
+    ns.sh(`ip mptcp endpoint flush && ${wanted.map((w) => `ip mptcp endpoint add ${w}`).join(" && ")}`);
+    const shown = ns.sh("ip mptcp endpoint show").trim().split("\n").map((l) => l.trim());
+    expect(shown.sort()).not.toEqual([...wanted].sort());
+    expect(fn("ep_table", "").trim().split("\n")).toEqual(fn("ep_normalize | sort", wanted.join("\n") + "\n").trim().split("\n"));
+    ns.sh("ip mptcp endpoint flush");
+  });
+});
