@@ -10,7 +10,7 @@ const root = resolve(__dirname, "..");
 const dir = process.env.MPTCP_LAB_DIR ?? join(root, ".lab");
 const stackFile = process.env.MPTCP_LAB_STACK_FILE ?? join(root, "Pulumi.lab.yaml");
 const ID = process.env.MPTCP_LAB_ID ?? "lab";
-const SLOT = Number(process.env.MPTCP_LAB_SLOT ?? "0");
+const SLOT = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -23,7 +23,7 @@ function flag(args: string[], name: string): string | undefined {
 
 async function main(argv: string[]): Promise<void> {
   if (!/^[a-z0-9]{1,8}$/.test(ID)) throw new Error("MPTCP_LAB_ID must be 1 to 8 lowercase letters or digits");
-  if (!Number.isInteger(SLOT) || SLOT < 0 || SLOT > 7) throw new Error("MPTCP_LAB_SLOT must be a whole number 0..7");
+  if (SLOT !== undefined && (!Number.isInteger(SLOT) || SLOT < 0 || SLOT > 7)) throw new Error("MPTCP_LAB_SLOT must be a whole number 0..7 (or unset: the first free slots)");
   const [cmd, ...args] = argv;
   switch (cmd) {
     case "up": {

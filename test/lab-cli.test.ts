@@ -11,28 +11,37 @@ import { namespaces } from "../scripts/lab/lab";
 const ROOT = join(__dirname, "..");
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
 const id = `c${Math.random().toString(16).slice(2, 6)}`;
-const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id, MPTCP_LAB_SLOT: "4" };
-const lab = (args: string[], uid?: number) =>
-  spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "lab.ts"), ...args], { encoding: "utf8", env, uid, cwd: ROOT });
+const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id };
+const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =>
+  spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "lab.ts"), ...args], { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
 
-/** Everything a lab could leave behind: namespaces, links, processes, mounts, files. */
-function leftovers(): string[] {
+/** Everything a lab could leave behind: namespaces, links, processes, mounts, cgroups, slot claims, files. */
+function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LAB_STACK_FILE): string[] {
   const out: string[] = [];
-  out.push(...namespaces().filter((n) => n.startsWith(`mptcp-${id}-`)).map((n) => `netns ${n}`));
+  for (const root of ["/sys/fs/cgroup/systemd/mptcp-lab", "/sys/fs/cgroup/unified/mptcp-lab"]) {
+    if (existsSync(root)) out.push(...readdirSync(root).filter((n) => n.startsWith(`mptcp-${labId}-`)).map((n) => `cgroup ${root}/${n}`));
+  }
+  if (existsSync("/run/mptcp-lab")) {
+    for (const claim of readdirSync("/run/mptcp-lab")) {
+      const owner = join("/run/mptcp-lab", claim, "owner");
+      if (existsSync(owner) && readFileSync(owner, "utf8").trim() === dir) out.push(`claim ${claim}`);
+    }
+  }
+  out.push(...namespaces().filter((n) => n.startsWith(`mptcp-${labId}-`)).map((n) => `netns ${n}`));
   const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
-  out.push(...links.split("\n").filter((l) => l.includes(`-${id}`)).map((l) => `link ${l.split(":")[1]}`));
+  out.push(...links.split("\n").filter((l) => new RegExp(`-${labId}[@:]`).test(l)).map((l) => `link ${l.split(":")[1]}`));
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(env.MPTCP_LAB_DIR)) {
+      if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) {
         if (!/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))) out.push(`process ${pid}`);
       }
-      if (readFileSync(`/proc/${pid}/mountinfo`, "utf8").includes(env.MPTCP_LAB_DIR)) out.push(`mount in ${pid}`);
+      if (readFileSync(`/proc/${pid}/mountinfo`, "utf8").includes(dir)) out.push(`mount in ${pid}`);
     } catch {
       /* gone */
     }
   }
-  if (existsSync(env.MPTCP_LAB_DIR)) out.push(`dir ${env.MPTCP_LAB_DIR}`);
-  if (existsSync(env.MPTCP_LAB_STACK_FILE)) out.push(`file ${env.MPTCP_LAB_STACK_FILE}`);
+  if (existsSync(dir)) out.push(`dir ${dir}`);
+  if (existsSync(stackFile)) out.push(`file ${stackFile}`);
   return out;
 }
 
@@ -55,7 +64,7 @@ describe("npm run lab", () => {
     const took = /lab up in ([\d.]+) s/.exec(up.stdout)?.[1];
     console.log(`lab up of the default topology: ${took} s`);
     expect(took).toBeDefined();
-    const pids = JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { sshdPid: number }) => h.sshdPid);
+    const pids = JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { pid: number }) => h.pid);
     // the live state a user would see
     expect(leftovers().filter((l) => l.startsWith("netns"))).toHaveLength(2);
     const stack = readStackConfig(env.MPTCP_LAB_STACK_FILE);
@@ -64,11 +73,20 @@ describe("npm run lab", () => {
     const again = lab(["up"]);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/lab already up/);
-    expect(JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { sshdPid: number }) => h.sshdPid)).toEqual(pids);
+    expect(JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { pid: number }) => h.pid)).toEqual(pids);
 
     const status = lab(["status"]);
     expect(status.stdout).toMatch(new RegExp(`lab ${id} in .*: up`));
-    expect(status.stdout).toMatch(/server +server +up .*lan.*=198\.51\.100\.1\/28/);
+    expect(status.stdout).toMatch(/server +server +systemd running +ssh root@.*lan.*=198\.51\.100\.1\/28/);
+    expect(status.stdout).toMatch(/client +client +systemd running +ssh root@.*lan.*=198\.51\.100\.2\/28/);
+
+    // another lab asking for the slot this one holds is refused, and builds nothing
+    const slot = JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).slots[0];
+    const other = { MPTCP_LAB_DIR: join(base, "other"), MPTCP_LAB_ID: `${id}x`, MPTCP_LAB_STACK_FILE: join(base, "other.yaml"), MPTCP_LAB_SLOT: String(slot) };
+    const clash = lab(["up"], undefined, other);
+    expect(clash.status).toBe(1);
+    expect(clash.stderr).toMatch(new RegExp(`no 1 free consecutive management slot\\(s\\) from slot ${slot} .*slot ${slot}: ${env.MPTCP_LAB_DIR}`));
+    expect(leftovers(other.MPTCP_LAB_ID, other.MPTCP_LAB_DIR, other.MPTCP_LAB_STACK_FILE)).toEqual([]);
 
     // Pulumi rewrites the stack file (salt, secrets) and drops its comments: down still knows it.
     const doc = parse(readFileSync(env.MPTCP_LAB_STACK_FILE, "utf8"));

@@ -2,4 +2,4 @@
 // MPTCP_LAB_TOPOLOGY with MPTCP_LAB_CONFIG when they are set.
 import { labSuite, optionsFromEnv } from "./harness/suite";
 
-labSuite(optionsFromEnv(1));
+labSuite(optionsFromEnv());

@@ -1,7 +1,8 @@
 // A non-root SSH user: everything runs through `sudo -n`; without a NOPASSWD rule the apply fails
-// with a clear message and changes nothing. The user exists only in one laptop's private /etc.
+// with a clear message and changes nothing. Every laptop has the lab's login user (LAB_USER) with
+// such a rule, in its own /etc; the first test takes the rule away.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LAB_USER, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
@@ -15,11 +16,9 @@ let privateKey: string;
 let config: StackConfig;
 
 beforeAll(async () => {
-  ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, 6, "s"));
-  // a login user with no password (not locked) and no home on this machine
-  labSh(lab.hosts[1], "useradd -M -d /nonexistent -s /bin/sh admin && usermod -p '*' admin");
+  ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, "s"));
   const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
-  cfg.hosts[1].ssh.user = "admin";
+  cfg.hosts[1].ssh.user = LAB_USER;
   config = cfg;
 });
 
@@ -27,22 +26,23 @@ afterAll(() => stopLab({ lab, ssh }));
 
 describe("a non-root SSH user", () => {
   it("without a NOPASSWD sudo rule: a clear error, nothing changed", async () => {
+    labSh(lab.hosts[1], "mv /etc/sudoers.d/mptcp-lab-user /root/sudo-rule");
     const before = snapshot(lab.hosts[1]);
     const sim = new CommandProviderSim(ssh.run);
     const err = await sim.up((await runProgram(config, { privateKey })).commands).then(() => undefined, (e: Error) => e);
-    expect(err?.message).toMatch(/mptcp-pulumi\[client\]: error: user admin cannot run sudo without a password: add a NOPASSWD sudoers rule/);
+    expect(err?.message).toContain(`mptcp-pulumi[client]: error: user ${LAB_USER} cannot run sudo without a password: add a NOPASSWD sudoers rule`);
     expect(snapshot(lab.hosts[1])).toBe(before);
     await sim.destroy();
   });
 
   it("with a NOPASSWD sudo rule: applies through sudo -n and destroy restores", async () => {
     const host = lab.hosts[1];
-    labSh(host, "echo 'admin ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/admin && chmod 440 /etc/sudoers.d/admin");
+    labSh(host, "mv /root/sudo-rule /etc/sudoers.d/mptcp-lab-user");
     const before = snapshot(host);
     const sim = new CommandProviderSim(ssh.run);
     const steps = await sim.up((await runProgram(config, { privateKey })).commands);
     const client = steps.filter((s) => s.name.startsWith("client-"));
-    console.log(`sudo: ${client.map((s) => s.name).join(", ")} applied as admin; limits now ${JSON.stringify(limits(host))}`);
+    console.log(`sudo: ${client.map((s) => s.name).join(", ")} applied as ${LAB_USER}; limits now ${JSON.stringify(limits(host))}`);
     expect(client.length).toBeGreaterThan(0);
     expect(limits(host)).toEqual((config.hosts as { limits: object }[])[1].limits);
     await sim.destroy();

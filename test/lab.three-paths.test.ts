@@ -9,5 +9,4 @@ labSuite({
   label: "three paths",
   topology: readTopology(join(fixtures, "three-paths.topology.yaml")),
   configFile: join(fixtures, "Pulumi.three-paths.yaml"),
-  slot: 2,
 });

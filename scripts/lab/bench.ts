@@ -47,7 +47,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   if (!(opts.seconds >= 1)) throw new Error("--seconds must be >= 1");
   const perLink = rateMbit(opts.rate);
   const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: opts.rate })) };
-  const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", slot: 3, topology });
+  const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", topology });
   try {
     const model = requireValidConfig(labStackConfig(lab));
     for (const h of model.hosts) {

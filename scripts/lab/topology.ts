@@ -1,10 +1,19 @@
-// The lab topology file: which laptops exist and which paths (veth pairs) join them.
+// The lab topology file: which laptops exist and which paths (veth pairs) join them. A path has
+// an IPv4 subnet inside 198.51.100.0/24, an IPv6 /64 inside 2001:db8::/32, or one of each
+// (dual-stack); the first host of `between` gets the subnet's first address, the second the next.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { parse } from "yaml";
 import { z } from "zod";
-import { formatErrors, HOST_NAME_RE, INTERFACE_RE, ConfigError } from "../../components";
+import { canonicalAddress, formatErrors, HOST_NAME_RE, INTERFACE_RE, ConfigError } from "../../components";
 
 const RATE_RE = /^[1-9][0-9]{0,5}(kbit|mbit|gbit)$/;
+const V4_RE = /^198\.51\.100\.([0-9]{1,3})\/(2[4-9]|30)$/;
+/** Laptops in one lab: the management range holds 128 /31 links. */
+export const MAX_HOSTS = 128;
+const SUBNET_HELP = "must be a subnet inside 198.51.100.0/24 with prefix /24 to /30 (e.g. 198.51.100.16/28), or an IPv6 /64 inside 2001:db8::/32 (e.g. 2001:db8:1::/64)";
+
+const subnetSchema = z.string().refine((s) => V4_RE.test(s) || v6Subnet(s) !== undefined, { error: SUBNET_HELP });
 
 export const topologySchema = z.strictObject({
   hosts: z
@@ -16,14 +25,14 @@ export const topologySchema = z.strictObject({
       }),
     )
     .min(2, { error: "needs at least two hosts" })
-    .max(8, { error: "at most 8 hosts" }),
+    .max(MAX_HOSTS, { error: `at most ${MAX_HOSTS} hosts` }),
   paths: z
     .array(
       z.strictObject({
         /** Interface name on both ends. */
         name: z.string().regex(INTERFACE_RE, { error: "must be an interface name" }),
-        /** IPv4 subnet inside 198.51.100.0/24; the first host gets .1, the second .2. */
-        subnet: z.string().regex(/^198\.51\.100\.([0-9]{1,3})\/(2[4-9]|30)$/, { error: "must be a subnet inside 198.51.100.0/24, prefix /24 to /30 (e.g. 198.51.100.16/28)" }),
+        /** One subnet, or an IPv4 and an IPv6 one (dual-stack). */
+        subnet: z.union([subnetSchema, z.array(subnetSchema).min(1).max(2)]),
         /** The two hosts this path joins. */
         between: z.tuple([z.string(), z.string()]),
         /** Optional tbf rate on both ends, e.g. 20mbit. */
@@ -35,19 +44,40 @@ export const topologySchema = z.strictObject({
 
 export type Topology = z.infer<typeof topologySchema>;
 
-export interface PathEnd {
-  path: string;
-  host: string;
+export interface EndAddress {
   address: string;
   prefix: number;
-  peer: string;
   peerAddress: string;
 }
 
-function subnetBase(subnet: string): { base: number; prefix: number } {
-  const [net, p] = subnet.split("/");
-  const last = Number(net.split(".")[3]);
-  return { base: last, prefix: Number(p) };
+export interface PathEnd extends EndAddress {
+  path: string;
+  host: string;
+  peer: string;
+  /** Every address of this end: IPv4 first on a dual-stack path. `address` is the first. */
+  addresses: EndAddress[];
+}
+
+/** The first four groups of an IPv6 /64 inside 2001:db8::/32, or undefined. */
+function v6Subnet(subnet: string): number[] | undefined {
+  const [net, prefix] = subnet.split("/");
+  if (prefix !== "64" || isIP(net) !== 6) return undefined;
+  const [head, tail = ""] = net.split("::");
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t].map((g) => parseInt(g, 16));
+  if (groups[0] !== 0x2001 || groups[1] !== 0xdb8 || groups.slice(4).some((g) => g !== 0)) return undefined;
+  return groups.slice(0, 4);
+}
+
+const subnetsOf = (p: Topology["paths"][number]): string[] => (Array.isArray(p.subnet) ? p.subnet : [p.subnet]);
+
+/** The k-th host address of a subnet (k = 1, 2, ...) and the prefix. */
+function hostAddress(subnet: string, k: number): { address: string; prefix: number } {
+  const v4 = V4_RE.exec(subnet);
+  if (v4) return { address: `198.51.100.${Number(v4[1]) + k}`, prefix: Number(v4[2]) };
+  const g = v6Subnet(subnet)!;
+  return { address: canonicalAddress(`${g.map((x) => x.toString(16)).join(":")}::${k.toString(16)}`), prefix: 64 };
 }
 
 export function validateTopology(raw: unknown): Topology {
@@ -65,15 +95,30 @@ export function validateTopology(raw: unknown): Topology {
     names.add(h.name);
   });
   const ranges: [number, number, number][] = [];
+  const v6 = new Map<string, number>();
   const ifaces = new Set<string>();
   topo.paths.forEach((p, i) => {
-    const { base, prefix } = subnetBase(p.subnet);
-    const size = 2 ** (32 - prefix);
-    if (base % size !== 0) errors.push({ path: at(["paths", i, "subnet"]), message: `${p.subnet} is not a network address (use 198.51.100.${base - (base % size)}/${prefix})` });
-    ranges.forEach(([b, s, j]) => {
-      if (base < b + s && b < base + size) errors.push({ path: at(["paths", i, "subnet"]), message: `overlaps topology:paths[${j}].subnet` });
+    const subnets = subnetsOf(p);
+    const where = Array.isArray(p.subnet) ? (k: number) => ["paths", i, "subnet", k] : () => ["paths", i, "subnet"];
+    if (subnets.filter((x) => V4_RE.test(x)).length > 1 || subnets.filter((x) => !V4_RE.test(x)).length > 1) {
+      errors.push({ path: at(["paths", i, "subnet"]), message: "a path has at most one IPv4 and one IPv6 subnet" });
+    }
+    subnets.forEach((subnet, k) => {
+      const m = V4_RE.exec(subnet);
+      if (!m) {
+        const key = v6Subnet(subnet)!.join(":");
+        if (v6.has(key)) errors.push({ path: at(where(k)), message: `overlaps the subnet of topology:paths[${v6.get(key)}]` });
+        v6.set(key, i);
+        return;
+      }
+      const base = Number(m[1]);
+      const size = 2 ** (32 - Number(m[2]));
+      if (base % size !== 0) errors.push({ path: at(where(k)), message: `${subnet} is not a network address (use 198.51.100.${base - (base % size)}/${m[2]})` });
+      ranges.forEach(([b, sz, j]) => {
+        if (base < b + sz && b < base + size) errors.push({ path: at(where(k)), message: `overlaps the subnet of topology:paths[${j}]` });
+      });
+      ranges.push([base, size, i]);
     });
-    ranges.push([base, size, i]);
     p.between.forEach((h, k) => {
       if (!names.has(h)) errors.push({ path: at(["paths", i, "between", k]), message: `unknown host "${h}"` });
       const key = `${h}/${p.name}`;
@@ -90,16 +135,17 @@ export function readTopology(file: string): Topology {
   return validateTopology(parse(readFileSync(file, "utf8")));
 }
 
-/** Both ends of every path, with addresses (.1 for the first host, .2 for the second). */
+/** Both ends of every path, with their addresses (IPv4 first on a dual-stack path). */
 export function pathEnds(topo: Topology): PathEnd[] {
   return topo.paths.flatMap((p) => {
-    const { base, prefix } = subnetBase(p.subnet);
-    const addr = (k: number) => `198.51.100.${base + 1 + k}`;
-    return p.between.map((host, k) => ({ path: p.name, host, address: addr(k), prefix, peer: p.between[1 - k], peerAddress: addr(1 - k) }));
+    const subnets = [...subnetsOf(p)].sort((a, b) => Number(!V4_RE.test(a)) - Number(!V4_RE.test(b)));
+    return p.between.map((host, k) => {
+      const addresses = subnets.map((s) => ({ ...hostAddress(s, 1 + k), peerAddress: hostAddress(s, 2 - k).address }));
+      return { path: p.name, host, peer: p.between[1 - k], ...addresses[0], addresses };
+    });
   });
 }
 
-/** The seed scenario: laptops "server" and "client", each with lan and wlan. */
 export const DEFAULT_TOPOLOGY: Topology = {
   hosts: [
     { name: "server", role: "server" },

@@ -15,11 +15,16 @@ export interface LabFixture {
   privateKey: string;
 }
 
-/** `prefix` + a random suffix names the lab, so runs never collide; `slot` picks its management /27. */
-export async function startLab(topology: Topology, slot: number, prefix: string): Promise<LabFixture> {
-  const id = `${prefix}${Math.random().toString(16).slice(2, 6)}`;
+/**
+ * `prefix` + a random suffix names the lab and the lab claims free management slots, so suites
+ * running at once never collide; MPTCP_LAB_ID, MPTCP_LAB_SLOT and MPTCP_LAB_DIR override them.
+ */
+export async function startLab(topology: Topology, prefix: string): Promise<LabFixture> {
+  const id = process.env.MPTCP_LAB_ID ?? `${prefix}${Math.random().toString(16).slice(2, 6)}`;
+  const slot = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
+  const dir = process.env.MPTCP_LAB_DIR ?? mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`));
   const t0 = performance.now();
-  const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`)), id, slot, topology });
+  const lab = await labUp({ dir, id, slot, topology });
   console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
   const ssh = sshRunner();
   return { lab, ssh, sim: new CommandProviderSim(ssh.run), privateKey: readFileSync(lab.privateKeyFile, "utf8") };

@@ -1,10 +1,12 @@
 // TEST CODE. Observations of lab laptops: state snapshots, MIB counters, interface bytes, and
 // MPTCP transfers with tools/fixtures/xfer.py.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EndpointFlag } from "../../components";
 import { LabHost, labExec, labSh, labSpawn } from "../../scripts/lab/lab";
 
-const XFER = join(__dirname, "..", "fixtures", "xfer.py");
+/** The transfer program, as text: a laptop sees none of this machine's /tmp, where a checkout may live. */
+const XFER = readFileSync(join(__dirname, "..", "fixtures", "xfer.py"), "utf8");
 
 /** Directories our components may write; snapshots cover every file under them. */
 export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
@@ -79,7 +81,7 @@ let nextPort = 5201;
  */
 export async function transfer(client: LabHost, server: LabHost, address: string, bytes: number, opts: { pace?: number; during?: () => Promise<void> } = {}): Promise<TransferReport> {
   const port = nextPort++;
-  const srv = labSpawn(server, ["python3", XFER, "server", address, String(port)]);
+  const srv = labSpawn(server, ["python3", "-c", XFER, "server", address, String(port)]);
   let srvOut = "";
   let srvErr = "";
   srv.stderr.on("data", (d) => (srvErr += d));
@@ -90,7 +92,7 @@ export async function transfer(client: LabHost, server: LabHost, address: string
     });
     srv.on("close", (code) => reject(new Error(`xfer server exited ${code} before listening: ${srvErr}`)));
   });
-  const cli = labSpawn(client, ["python3", XFER, "client", address, String(port), String(bytes), String(opts.pace ?? 0)]);
+  const cli = labSpawn(client, ["python3", "-c", XFER, "client", address, String(port), String(bytes), String(opts.pace ?? 0)]);
   let out = "";
   let err = "";
   cli.stdout.on("data", (d) => (out += d));

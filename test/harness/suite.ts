@@ -21,19 +21,16 @@ export interface LabSuiteOptions {
   topology: Topology;
   /** A Pulumi.<stack>.yaml; default: the lab's generated stack config. */
   configFile?: string;
-  /** Management /27 of this lab (distinct per suite file, so suites run in parallel). */
-  slot: number;
 }
 
 /** The suite's topology and config from MPTCP_LAB_TOPOLOGY / MPTCP_LAB_CONFIG, else the defaults. */
-export function optionsFromEnv(slot: number): LabSuiteOptions {
+export function optionsFromEnv(): LabSuiteOptions {
   return {
     label: process.env.MPTCP_LAB_TOPOLOGY ?? "default topology",
     topology: process.env.MPTCP_LAB_TOPOLOGY
       ? readTopology(process.env.MPTCP_LAB_TOPOLOGY)
       : { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: "100mbit" })) },
     configFile: process.env.MPTCP_LAB_CONFIG,
-    slot,
   };
 }
 
@@ -113,7 +110,7 @@ export function labSuite(opts: LabSuiteOptions): void {
   }
 
   beforeAll(async () => {
-    ({ lab, ssh, sim, privateKey } = await startLab(topology, opts.slot, "t"));
+    ({ lab, ssh, sim, privateKey } = await startLab(topology, "t"));
     config = stackConfigFor(lab);
     model = requireValidConfig(config);
     for (const h of lab.hosts) pre.set(h.name, snapshot(h));
