@@ -65,10 +65,12 @@ function article(word: string): string {
 const familyOf = (address: string) => (isIP(address) === 6 ? "IPv6" : "IPv4");
 
 /** Addresses we know a host has: explicit endpoint addresses and an SSH host given as an IP. */
+/**
+ * The data-path addresses the config states for a host: its endpoints' addresses. The SSH
+ * address is left out: management often runs on its own network (IPv4 management, IPv6 paths).
+ */
 function knownAddresses(host: HostModel): string[] {
-  const out = host.endpoints.map((e) => e.address).filter((a): a is string => a !== undefined);
-  if (isIP(host.ssh.host)) out.push(host.ssh.host);
-  return out;
+  return host.endpoints.map((e) => e.address).filter((a): a is string => a !== undefined);
 }
 
 /**

@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<void> {
       const topology = file ? readTopology(file) : DEFAULT_TOPOLOGY;
       const t0 = performance.now();
       const wasUp = labIsUp(dir, topology);
-      const state = await labUp({ dir, id: ID, slot: SLOT, topology });
+      const state = await labUp({ dir, id: ID, slot: SLOT, topology, progress: (m) => console.log(`  ${m}`) });
       writeStackFile(state, stackFile);
       console.log(wasUp ? "lab already up" : `lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       console.log(labStatus(dir));

@@ -138,14 +138,14 @@ const rules: Rule[] = [
     good: (c) => (c.links[0].server = "server"),
   },
   {
-    rule: "an endpoint address whose family matches no address of the peer",
-    bad: (c) => (c.hosts[0].endpoints[0].address = "2001:db8:18::33"),
+    rule: "an endpoint address whose family matches no endpoint address of the peer (the SSH address is management, not evidence)",
+    bad: (c) => {
+      c.hosts[0].endpoints[0].address = "2001:db8:18::33";
+      c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34" }];
+    },
     path: "mptcp:hosts[0].endpoints[0].address",
     says: /IPv6 but peer "client" has only IPv4/,
-    good: (c) => {
-      c.hosts[0].endpoints[0].address = "2001:db8:18::33";
-      c.hosts[1].endpoints = [{ interface: "wlan0", address: "2001:db8:18::34" }];
-    },
+    good: (c) => (c.hosts[0].endpoints[0].address = "2001:db8:18::33"),
   },
   {
     rule: "a signal endpoint on a host that is only ever a client",

@@ -72,6 +72,8 @@ export interface LabOptions {
   /** The first management slot (0..7); default: the first free run of slots on this machine. */
   slot?: number;
   topology: Topology;
+  /** Told each phase and how long it took. */
+  progress?: (message: string) => void;
 }
 
 export function requireRoot(): void {
@@ -100,6 +102,24 @@ function requireTools(): void {
   }
   if (!existsSync(join(CGROUP_V1, "cgroup.procs")) || !existsSync(join(CGROUP_V2, "cgroup.procs"))) {
     throw new Error(`the lab boots systemd laptops on the hybrid cgroup layout (${CGROUP_V1} and ${CGROUP_V2}); this machine has another layout, which the lab does not support yet`);
+  }
+}
+
+/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1). */
+const INOTIFY_PER_LAPTOP = 4;
+
+/**
+ * Every laptop's processes run as this machine's root, and the kernel counts inotify instances
+ * per user across the machine: a lab that would pass fs.inotify.max_user_instances makes systemd
+ * fail to start. Checked before anything is built; the lab does not change the limit itself.
+ */
+function requireInotify(laptops: number): void {
+  const max = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+  const used = Number(spawnSync("sh", ["-c", "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l"], { encoding: "utf8" }).stdout.trim());
+  const need = used + INOTIFY_PER_LAPTOP * laptops;
+  if (need > max) {
+    const want = 2 ** Math.ceil(Math.log2(2 * need));
+    throw new Error(`${laptops} laptops need about ${INOTIFY_PER_LAPTOP * laptops} inotify instances (${INOTIFY_PER_LAPTOP} each) and ${used} are in use, but fs.inotify.max_user_instances is ${max}: raise it first (sysctl -w fs.inotify.max_user_instances=${want}; put it in /etc/sysctl.d to keep it), or use fewer laptops`);
   }
 }
 
@@ -259,7 +279,7 @@ function prepareDisk(h: LabHost, authorizedKey: string): void {
   const d = join(h.dir, "disk");
   const sys = join(d, "systemd-system");
   const etc = join(d, "etc", "upper");
-  for (const dir of [join(sys, "multi-user.target.wants"), join(sys, "systemd-sysctl.service.d"), join(d, "generators"), join(etc, "ssh", "mptcp-lab"), join(etc, "network"), join(etc, "sudoers.d"), join(d, "root", ".ssh"), join(d, "home")]) {
+  for (const dir of [join(sys, "multi-user.target.wants"), join(sys, "systemd-sysctl.service.d"), join(d, "generators"), join(etc, "ssh", "mptcp-lab"), join(etc, "network"), join(etc, "sudoers.d"), join(etc, "sysctl.d"), join(d, "root", ".ssh"), join(d, "home")]) {
     mkdirSync(dir, { recursive: true });
   }
   for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) symlink("/dev/null", join(sys, unit));
@@ -275,6 +295,9 @@ function prepareDisk(h: LabHost, authorizedKey: string): void {
   writeFileSync(join(etc, "hosts"), `${readFileSync("/etc/hosts", "utf8").trimEnd()}\n127.0.1.1 ${h.name}\n`);
   writeFileSync(join(etc, "machine-id"), `${crypto.randomUUID().replace(/-/g, "")}\n`);
   writeFileSync(join(etc, "fstab"), "");
+  // The lab addresses paths itself and nothing re-adds an address after a flap: keep IPv6
+  // addresses over `ip link set down` as IPv4 does (a real laptop's network manager re-adds them).
+  writeFileSync(join(etc, "sysctl.d", "50-mptcp-lab.conf"), "net.ipv6.conf.all.keep_addr_on_down = 1\n");
   writeFileSync(join(etc, "network", "interfaces"), "auto lo\niface lo inet loopback\n");
   writeFileSync(join(etc, "sudoers.d", "mptcp-lab-user"), `${LAB_USER} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
   run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", join(etc, "ssh", "mptcp-lab", "ssh_host_ed25519_key")]);
@@ -315,7 +338,7 @@ async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
   closeSync(log);
   launcher.unref();
   const consoleText = () => (existsSync(console) ? readFileSync(console, "utf8").trim().split("\n").slice(-5).join("\n") : "");
-  await waitFor(`the init of ${h.name}`, 5000, () => {
+  await waitFor(`the init of ${h.name}`, timeoutMs, () => {
     if (!processAlive(launcher.pid!)) throw new Error(`${h.name} did not boot: ${consoleText()}`);
     const children = readFileSync(`/proc/${launcher.pid}/task/${launcher.pid}/children`, "utf8").trim();
     if (children) h.pid = Number(children.split(" ")[0]);
@@ -329,7 +352,7 @@ async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
 
 async function killAll(pids: number[]): Promise<void> {
   for (const pid of pids) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
-  await waitFor("processes to exit", 5000, () => pids.every((p) => !processAlive(p)));
+  await waitFor(`processes ${pids.join(" ")} to exit`, 30_000, () => pids.every((p) => !processAlive(p)));
 }
 
 function netnsPids(netns: string): number[] {
@@ -375,6 +398,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     if (labIsUp(opts.dir, opts.topology)) return existing;
     await labDown(opts.dir, opts.id);
   }
+  requireInotify(opts.topology.hosts.length);
   const created = !existsSync(opts.dir);
   mkdirSync(opts.dir, { recursive: true });
   let slots: number[];
@@ -409,6 +433,11 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     }),
   };
   const save = () => writeFileSync(join(opts.dir, "state.json"), JSON.stringify(state, null, 2));
+  let t = performance.now();
+  const phase = (what: string) => {
+    opts.progress?.(`${what} in ${((performance.now() - t) / 1000).toFixed(2)} s`);
+    t = performance.now();
+  };
   try {
     save();
     const key = readFileSync(`${privateKeyFile}.pub`, "utf8");
@@ -417,12 +446,15 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       prepareDisk(h, key);
       createNetns(h);
     }
+    phase(`${state.hosts.length} disks and network namespaces`);
     createPaths(state);
+    phase(`${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
+    phase(`${state.hosts.length} laptops booted (systemd, sshd answering)`);
   } catch (e) {
     save();
-    await labDown(opts.dir, opts.id);
-    throw e;
+    const cleanup = await labDown(opts.dir, opts.id).then(() => "", (d: Error) => `; then taking the lab down failed too (run down again): ${d.message}`);
+    throw new Error(`${(e as Error).message}${cleanup}`);
   }
   writeFileSync(state.knownHostsFile, state.hosts.map((h) => `${h.mgmtAddress} ${h.hostKey}`).join("\n") + "\n");
   save();
@@ -433,11 +465,11 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
 export async function labDown(dir: string, id: string): Promise<void> {
   requireRoot();
   const state = readLabState(dir);
-  if (state) for (const h of state.hosts) await stopHost(h);
+  if (state) await Promise.all(state.hosts.map((h) => stopHost(h)));
   // Sweep anything of this lab id that a crashed up left without state.
   for (const ns of namespaces().filter((n) => n.startsWith(`mptcp-${id}-`))) {
     await killAll(netnsPids(ns));
-    run("ip", ["netns", "del", ns]);
+    if (namespaces().includes(ns)) run("ip", ["netns", "del", ns]);
   }
   for (const root of [CGROUP_V1, CGROUP_V2]) {
     const labs = join(root, "mptcp-lab");

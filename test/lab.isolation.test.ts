@@ -1,0 +1,86 @@
+// Booting lab laptops leaves this machine alone: its files in /tmp, /var/tmp, /run, /home and
+// /root (a laptop's systemd once wiped this machine's /tmp), its hostname, and every kernel
+// setting outside the laptops' network namespaces. Each laptop runs systemd with nothing failed.
+import { randomBytes } from "node:crypto";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LabState, labExec, labSh, MASKED_UNITS } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { run } from "./harness/scratch";
+import { startLab, stopLab } from "./harness/fixture";
+
+const PRIVATE_DIRS = ["/tmp", "/var/tmp", "/run", "/home", "/root"];
+const tag = randomBytes(4).toString("hex");
+const sentinels = PRIVATE_DIRS.map((d) => ({ path: join(d, `.mptcp-lab-sentinel-${tag}`), content: `${d} ${tag}\n` }));
+
+/** Every readable kernel setting outside /proc/sys/net, as "key value" lines. */
+function kernelSettings(): Map<string, string> {
+  const out = run(["sh", "-c", "find /proc/sys -path /proc/sys/net -prune -o -type f -perm -u=r -print | while read -r f; do printf '%s %s\\n' \"$f\" \"$(head -c 300 \"$f\" 2>/dev/null | tr '\\n\\t' '  ')\"; done"]);
+  return new Map(out.split("\n").filter(Boolean).map((l) => [l.slice(0, l.indexOf(" ")), l.slice(l.indexOf(" ") + 1)]));
+}
+
+/** Keys whose values differ between two maps. */
+const changed = (a: Map<string, string>, b: Map<string, string>) => [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k));
+
+let lab: LabState;
+let settingsBefore: Map<string, string>;
+let volatile: Set<string>;
+const hostnameBefore = hostname();
+
+beforeAll(async () => {
+  for (const s of sentinels) writeFileSync(s.path, s.content);
+  // two readings a moment apart: what changes on its own (counters, entropy) is not compared
+  settingsBefore = kernelSettings();
+  await new Promise((r) => setTimeout(r, 300));
+  volatile = new Set(changed(settingsBefore, kernelSettings()));
+  for (const k of settingsBefore.keys()) if (/dentry-state|inode-|file-nr|\/random\/|ns_last_pid|pty\/nr|aio-nr|\/fs\/quota\//.test(k)) volatile.add(k);
+  ({ lab } = await startLab(DEFAULT_TOPOLOGY, "i"));
+});
+
+afterAll(async () => {
+  await stopLab({ lab });
+  for (const s of sentinels) rmSync(s.path, { force: true });
+});
+
+describe("lab laptops boot systemd without touching this machine", () => {
+  it("each laptop's systemd is running with no failed unit, and the units that reach this machine are masked", () => {
+    const masked = Object.values(MASKED_UNITS).flatMap((u) => u.split(" "));
+    for (const h of lab.hosts) {
+      expect(labSh(h, "systemctl is-system-running --wait || true").trim(), h.name).toBe("running");
+      expect(labSh(h, "systemctl --failed --no-legend --plain")).toBe("");
+      const states = labSh(h, `systemctl is-enabled ${masked.join(" ")} 2>/dev/null || true`).trim().split("\n");
+      expect(new Set(states), h.name).toEqual(new Set(["masked"]));
+      expect(labSh(h, "cat /proc/1/comm; hostname").trim().split("\n")).toEqual(["systemd", h.name]);
+    }
+  });
+
+  it("this machine's /tmp, /var/tmp, /run, /home and /root: every sentinel is still there, unchanged, and no laptop sees it", () => {
+    for (const s of sentinels) expect(readFileSync(s.path, "utf8"), s.path).toBe(s.content);
+    for (const h of lab.hosts) {
+      for (const s of sentinels) expect(labExec(h, `test -e ${s.path}`).code, `${h.name} sees ${s.path}`).not.toBe(0);
+      // control: the same check does see a file of this machine that the laptop shares (read-only)
+      expect(labExec(h, "test -e /usr/bin/env").code).toBe(0);
+    }
+  });
+
+  it("kernel settings outside the network namespace are unchanged, and a laptop cannot change them", () => {
+    const diff = changed(settingsBefore, kernelSettings()).filter((k) => !volatile.has(k));
+    console.log(`${settingsBefore.size} kernel settings compared (${volatile.size} volatile ones left out): ${diff.length} changed`);
+    expect(settingsBefore.size).toBeGreaterThan(100);
+    expect(diff).toEqual([]);
+    for (const h of lab.hosts) {
+      const denied = labExec(h, "cat /proc/sys/kernel/pid_max > /proc/sys/kernel/pid_max");
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toMatch(/Read-only file system/);
+      // control: the same kind of write inside the laptop's own network namespace works
+      expect(labExec(h, "cat /proc/sys/net/mptcp/enabled > /proc/sys/net/mptcp/enabled").code).toBe(0);
+    }
+    expect(labExec(lab.hosts[0], "touch /usr/.mptcp-lab-write-test").stderr).toMatch(/Read-only file system/);
+  });
+
+  it("this machine keeps its hostname", () => {
+    expect(hostname()).toBe(hostnameBefore);
+  });
+});
