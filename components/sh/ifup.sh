@@ -1,6 +1,6 @@
 # ifupdown sets IFACE, MODE, PHASE, ADDRFAM, METHOD and IF_<option> (IF_GATEWAY ...).
-# NetworkManager's 01-ifupdown bridge runs this too (ADDRFAM=NetworkManager): our dispatcher
-# script handles those.
+# Debian's NetworkManager bridge (dispatcher.d/01-ifupdown) runs this too, with
+# METHOD=NetworkManager and ADDRFAM=inet or inet6: our dispatcher script handles those events.
 case "${IFACE:-}" in ""|lo|--all) exit 0 ;; esac
-[ "${ADDRFAM:-}" != NetworkManager ] || exit 0
+[ "${METHOD:-}" != NetworkManager ] || exit 0
 exec "$MPTCP_PULUMI_SYNC" "$IFACE" up "${IF_GATEWAY:-}"

@@ -40,6 +40,8 @@ export const MASKED_UNITS: Record<string, string> = {
 export interface LabHost {
   name: string;
   role: "server" | "client";
+  /** What configures the laptop's interfaces: ifupdown's networking.service, or NetworkManager. */
+  network: "ifupdown" | "networkmanager";
   netns: string;
   /** Root-namespace end of the management veth. */
   mgmtLink: string;
@@ -95,8 +97,9 @@ const LAB_TOOLS: [string, string][] = [
   ["sudo", "sudo"],
 ];
 
-function requireTools(): void {
-  const missing = LAB_TOOLS.filter(([tool]) => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status !== 0);
+function requireTools(topology: Topology): void {
+  const tools = topology.hosts.some((h) => h.network === "networkmanager") ? [...LAB_TOOLS, ["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : LAB_TOOLS;
+  const missing = tools.filter(([tool]) => spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status !== 0);
   if (missing.length) {
     throw new Error(`the lab needs ${missing.map(([t]) => t).join(", ")}: apt-get install -y ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
   }
@@ -289,7 +292,16 @@ function prepareDisk(h: LabHost, authorizedKey: string): void {
   writeFileSync(join(sys, "systemd-sysctl.service.d", "net-only.conf"), readFileSync(join(LAPTOP_FILES, "sysctl-net-only.conf")));
   writeFileSync(join(sys, "mptcp-lab-sshd.service"), readFileSync(join(LAPTOP_FILES, "mptcp-lab-sshd.service")));
   symlink("../mptcp-lab-sshd.service", join(sys, "multi-user.target.wants", "mptcp-lab-sshd.service"));
-  if (existsSync("/lib/systemd/system/networking.service")) symlink("/lib/systemd/system/networking.service", join(sys, "multi-user.target.wants", "networking.service"));
+  if (h.network === "networkmanager") {
+    // what `systemctl enable NetworkManager` does: the unit, its D-Bus names, the dispatcher's
+    symlink("/lib/systemd/system/NetworkManager.service", join(sys, "multi-user.target.wants", "NetworkManager.service"));
+    symlink("/lib/systemd/system/NetworkManager.service", join(sys, "dbus-org.freedesktop.NetworkManager.service"));
+    symlink("/lib/systemd/system/NetworkManager-dispatcher.service", join(sys, "dbus-org.freedesktop.nm-dispatcher.service"));
+    mkdirSync(join(etc, "NetworkManager", "conf.d"), { recursive: true });
+    writeFileSync(join(etc, "NetworkManager", "conf.d", "90-mptcp-lab.conf"), readFileSync(join(LAPTOP_FILES, "NetworkManager.conf")));
+  } else if (existsSync("/lib/systemd/system/networking.service")) {
+    symlink("/lib/systemd/system/networking.service", join(sys, "multi-user.target.wants", "networking.service"));
+  }
   symlink("/lib/systemd/system/multi-user.target", join(sys, "default.target"));
   writeFileSync(join(etc, "hostname"), `${h.name}\n`);
   writeFileSync(join(etc, "hosts"), `${readFileSync("/etc/hosts", "utf8").trimEnd()}\n127.0.1.1 ${h.name}\n`);
@@ -392,7 +404,7 @@ const bootTimeout = (laptops: number) => 20_000 + 1_000 * laptops;
 /** Brings the lab up; safe to call when it is already up (returns the running lab). */
 export async function labUp(opts: LabOptions): Promise<LabState> {
   requireRoot();
-  requireTools();
+  requireTools(opts.topology);
   const existing = readLabState(opts.dir);
   if (existing) {
     if (labIsUp(opts.dir, opts.topology)) return existing;
@@ -422,6 +434,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       return {
         name: t.name,
         role: t.role,
+        network: t.network ?? "ifupdown",
         netns: `mptcp-${opts.id}-${t.name}`,
         mgmtLink: `mpl${slots[0]}-${i}-${opts.id}`.slice(0, 15),
         mgmtAddress: m.host,
@@ -503,7 +516,7 @@ export function labStatus(dir: string): string {
   const lines = state.hosts.map((h) => {
     const up = ns.has(h.netns) && processAlive(h.pid);
     const probe = up ? labExec(h, "systemctl is-system-running; ip -br addr show | awk '$1 != \"lo\" { for (i = 3; i <= NF; i++) if ($i !~ /^fe80/) printf \"%s=%s \", $1, $i }'").stdout.trim().split("\n") : [];
-    return `${h.name.padEnd(10)} ${h.role.padEnd(7)} ${up ? `systemd ${(probe[0] ?? "?").padEnd(8)}` : "DOWN            "} ssh root@${h.mgmtAddress} (netns ${h.netns}, init ${h.pid}) ${probe[1] ?? ""}`;
+    return `${h.name.padEnd(10)} ${h.role.padEnd(7)} ${up ? `systemd ${(probe[0] ?? "?").padEnd(8)}` : "DOWN            "} ssh root@${h.mgmtAddress} (netns ${h.netns}, init ${h.pid}, ${h.network}) ${probe[1] ?? ""}`;
   });
   return [`lab ${state.id} in ${dir} (slots ${state.slots.join(",")}): ${healthy(state) ? "up" : "DEGRADED (run down, then up)"}`, ...lines].join("\n");
 }

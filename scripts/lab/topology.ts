@@ -22,6 +22,8 @@ export const topologySchema = z.strictObject({
         name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }),
         /** server accepts MPTCP connections; client opens them. */
         role: z.enum(["server", "client"]),
+        /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default) or NetworkManager. */
+        network: z.enum(["ifupdown", "networkmanager"]).optional(),
       }),
     )
     .min(2, { error: "needs at least two hosts" })
