@@ -24,10 +24,14 @@ export const topologySchema = z.strictObject({
         role: z.enum(["server", "client"]),
         /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default) or NetworkManager. */
         network: z.enum(["ifupdown", "networkmanager"]).optional(),
+        /** SSH reaches the laptop through this router, over the (IPv4) path between them, instead of a management link. */
+        ssh: z.strictObject({ via: z.string() }).optional(),
       }),
     )
     .min(2, { error: "needs at least two hosts" })
     .max(MAX_HOSTS, { error: `at most ${MAX_HOSTS} hosts` }),
+  /** Router namespaces (IP forwarding on, a link to this machine): paths may join them and laptops. */
+  routers: z.array(z.strictObject({ name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }) })).max(8).optional(),
   paths: z
     .array(
       z.strictObject({
@@ -96,6 +100,18 @@ export function validateTopology(raw: unknown): Topology {
     if (names.has(h.name)) errors.push({ path: at(["hosts", i, "name"]), message: `duplicate host "${h.name}"` });
     names.add(h.name);
   });
+  const routers = new Set<string>();
+  (topo.routers ?? []).forEach((r, i) => {
+    if (names.has(r.name)) errors.push({ path: at(["routers", i, "name"]), message: `"${r.name}" is already a host or router name` });
+    names.add(r.name);
+    routers.add(r.name);
+  });
+  topo.hosts.forEach((h, i) => {
+    if (!h.ssh) return;
+    const path = topo.paths.find((p) => p.between.includes(h.name) && p.between.includes(h.ssh!.via));
+    if (!routers.has(h.ssh.via)) errors.push({ path: at(["hosts", i, "ssh", "via"]), message: `unknown router "${h.ssh.via}"` });
+    else if (!path || !subnetsOf(path).some((x) => V4_RE.test(x))) errors.push({ path: at(["hosts", i, "ssh", "via"]), message: `no IPv4 path joins ${h.name} and ${h.ssh.via}: add one for SSH to arrive on` });
+  });
   const ranges: [number, number, number][] = [];
   const v6 = new Map<string, number>();
   const ifaces = new Set<string>();
@@ -122,7 +138,7 @@ export function validateTopology(raw: unknown): Topology {
       ranges.push([base, size, i]);
     });
     p.between.forEach((h, k) => {
-      if (!names.has(h)) errors.push({ path: at(["paths", i, "between", k]), message: `unknown host "${h}"` });
+      if (!names.has(h)) errors.push({ path: at(["paths", i, "between", k]), message: `unknown host or router "${h}"` });
       const key = `${h}/${p.name}`;
       if (ifaces.has(key)) errors.push({ path: at(["paths", i, "name"]), message: `host "${h}" already has an interface ${p.name}` });
       ifaces.add(key);
@@ -135,6 +151,12 @@ export function validateTopology(raw: unknown): Topology {
 
 export function readTopology(file: string): Topology {
   return validateTopology(parse(readFileSync(file, "utf8")));
+}
+
+/** The IPv4 path a laptop's SSH arrives on through its router (topology.hosts[].ssh.via). */
+export function sshPath(topo: Topology, host: string): PathEnd | undefined {
+  const via = topo.hosts.find((h) => h.name === host)?.ssh?.via;
+  return via === undefined ? undefined : pathEnds(topo).find((e) => e.host === host && e.peer === via && !e.address.includes(":"));
 }
 
 /** Both ends of every path, with their addresses (IPv4 first on a dual-stack path). */

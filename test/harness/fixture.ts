@@ -15,6 +15,9 @@ export interface LabFixture {
   privateKey: string;
 }
 
+/** Every lab this test file started, finished booting or not: stopLab takes them all down. */
+const started: { dir: string; id: string }[] = [];
+
 /**
  * `prefix` + a random suffix names the lab and the lab claims free management slots, so suites
  * running at once never collide; MPTCP_LAB_ID, MPTCP_LAB_SLOT and MPTCP_LAB_DIR override them.
@@ -23,6 +26,7 @@ export async function startLab(topology: Topology, prefix: string): Promise<LabF
   const id = process.env.MPTCP_LAB_ID ?? `${prefix}${Math.random().toString(16).slice(2, 6)}`;
   const slot = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
   const dir = process.env.MPTCP_LAB_DIR ?? mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`));
+  started.push({ dir, id });
   const t0 = performance.now();
   const lab = await labUp({ dir, id, slot, topology });
   console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
@@ -30,7 +34,8 @@ export async function startLab(topology: Topology, prefix: string): Promise<LabF
   return { lab, ssh, sim: new CommandProviderSim(ssh.run), privateKey: readFileSync(lab.privateKeyFile, "utf8") };
 }
 
+/** Takes down every lab this file started, including one whose start timed out in a hook. */
 export async function stopLab(f: Partial<LabFixture>): Promise<void> {
   f.ssh?.close();
-  if (f.lab) await labDown(f.lab.dir, f.lab.id);
+  for (const { dir, id } of started.splice(0)) await labDown(dir, id);
 }
