@@ -371,8 +371,8 @@ async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
   const [v1, v2] = cgroups(h);
   mkdirSync(v1, { recursive: true });
   mkdirSync(v2, { recursive: true });
-  const console = join(h.dir, "console.log");
-  const log = openSync(console, "a");
+  const consoleLog = join(h.dir, "console.log");
+  const log = openSync(consoleLog, "a");
   const launcher = spawn(
     "sh",
     ["-c", 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec ip netns exec "$3" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private sh "$4" "$5" "$6"', "boot", v1, v2, h.netns, join(LAPTOP_FILES, "boot.sh"), join(h.dir, "disk"), h.name],
@@ -380,14 +380,14 @@ async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
   );
   closeSync(log);
   launcher.unref();
-  const consoleText = () => (existsSync(console) ? readFileSync(console, "utf8").trim().split("\n").slice(-5).join("\n") : "");
+  const consoleText = () => (existsSync(consoleLog) ? readFileSync(consoleLog, "utf8").trim().split("\n").slice(-5).join("\n") : "");
   await waitFor(`the init of ${h.name}`, timeoutMs, () => {
     if (!processAlive(launcher.pid!)) throw new Error(`${h.name} did not boot: ${consoleText()}`);
     const children = readFileSync(`/proc/${launcher.pid}/task/${launcher.pid}/children`, "utf8").trim();
     if (children) h.pid = Number(children.split(" ")[0]);
     return !!children;
   });
-  await waitFor(`sshd of ${h.name} on ${h.mgmtAddress}:22 (console: ${console})`, timeoutMs, async () => {
+  await waitFor(`sshd of ${h.name} on ${h.mgmtAddress}:22 (console: ${consoleLog})`, timeoutMs, async () => {
     if (!processAlive(h.pid)) throw new Error(`${h.name}'s systemd exited: ${consoleText()}`);
     return portOpen(h.mgmtAddress, 22);
   });
@@ -411,7 +411,7 @@ async function removeCgroup(root: string): Promise<void> {
     for (const dir of dirs) try { rmdirSync(dir); } catch { /* still busy */ }
     return !existsSync(root);
   });
-  for (const parent of [join(root, "..")]) try { rmdirSync(parent); } catch { /* other laptops */ }
+  try { rmdirSync(join(root, "..")); } catch { /* other laptops still have theirs */ }
 }
 
 /** Stops a laptop: kills its init (and so its PID namespace) and deletes its network namespace and cgroup; its disk stays. */
