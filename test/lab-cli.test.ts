@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { readStackConfig, validateConfig } from "../components";
-import { namespaces } from "../scripts/lab/lab";
+import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
+import { Topology } from "../scripts/lab/topology";
 
 const ROOT = join(__dirname, "..");
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
@@ -110,6 +111,25 @@ describe("npm run lab", () => {
     expect(lab(["down"]).status).toBe(0);
     expect(leftovers()).toEqual([`file ${env.MPTCP_LAB_STACK_FILE}`]);
     rmSync(env.MPTCP_LAB_STACK_FILE);
+  });
+
+  it("refuses a lab that would pass this machine's inotify limit, saying what to raise, building nothing", () => {
+    const pairs = (n: number): Topology => ({
+      hosts: Array.from({ length: n }, (_, i) => ({ name: `h${i}`, role: i % 2 ? "client" : "server", ...(i === 1 ? { network: "networkmanager" as const } : {}) })),
+      paths: [{ name: "lan", subnet: "198.51.100.0/28", between: ["h0", "h1"] }],
+    });
+    expect(inotifyShortfall(pairs(2), 100, 128)).toBeUndefined();
+    expect(inotifyShortfall(pairs(2), 119, 128)).toMatch(/2 laptops need about 10 inotify instances .* 119 are in use, but fs\.inotify\.max_user_instances is 128: raise it first \(sysctl -w fs\.inotify\.max_user_instances=512;/);
+    // for real, sized from this machine's limit (CI's Debian: 128, so 33 laptops)
+    const max = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
+    const n = Math.floor(max / 4) + 1;
+    expect(n, "this machine's inotify limit is too high to show the refusal with at most 128 laptops").toBeLessThanOrEqual(128);
+    const file = join(base, "big.yaml");
+    writeFileSync(file, stringify(pairs(n)));
+    const r = lab(["up", "--topology", file]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${n} laptops need about \\d+ inotify instances .* fs\\.inotify\\.max_user_instances is ${max}: raise it first`));
+    expect(leftovers()).toEqual([]);
   });
 
   it("rejects a bad topology file with its path, building nothing", () => {

@@ -118,22 +118,27 @@ function requireTools(topology: Topology): void {
   }
 }
 
-/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1). */
-const INOTIFY_PER_LAPTOP = 4;
+/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more). */
+const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : 4);
 
 /**
  * Every laptop's processes run as this machine's root, and the kernel counts inotify instances
  * per user across the machine: a lab that would pass fs.inotify.max_user_instances makes systemd
  * fail to start. Checked before anything is built; the lab does not change the limit itself.
  */
-function requireInotify(laptops: number): void {
+function requireInotify(topology: Topology): void {
   const max = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
   const used = Number(spawnSync("sh", ["-c", "find /proc/[0-9]*/fd -lname 'anon_inode:inotify' 2>/dev/null | wc -l"], { encoding: "utf8" }).stdout.trim());
-  const need = used + INOTIFY_PER_LAPTOP * laptops;
-  if (need > max) {
-    const want = 2 ** Math.ceil(Math.log2(2 * need));
-    throw new Error(`${laptops} laptops need about ${INOTIFY_PER_LAPTOP * laptops} inotify instances (${INOTIFY_PER_LAPTOP} each) and ${used} are in use, but fs.inotify.max_user_instances is ${max}: raise it first (sysctl -w fs.inotify.max_user_instances=${want}; put it in /etc/sysctl.d to keep it), or use fewer laptops`);
-  }
+  const problem = inotifyShortfall(topology, used, max);
+  if (problem) throw new Error(problem);
+}
+
+/** Why a lab of this topology would not fit in the inotify limit (undefined when it fits). */
+export function inotifyShortfall(topology: Topology, used: number, max: number): string | undefined {
+  const lab = topology.hosts.reduce((n, h) => n + inotifyOf(h), 0);
+  if (used + lab <= max) return undefined;
+  const want = 2 ** Math.ceil(Math.log2(2 * (used + lab)));
+  return `${topology.hosts.length} laptops need about ${lab} inotify instances (4 each, 6 with NetworkManager) and ${used} are in use, but fs.inotify.max_user_instances is ${max}: raise it first (sysctl -w fs.inotify.max_user_instances=${want}; put it in /etc/sysctl.d to keep it), or use fewer laptops`;
 }
 
 function run(cmd: string, args: string[], input?: string): string {
@@ -441,7 +446,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     if (labIsUp(opts.dir, opts.topology)) return existing;
     await labDown(opts.dir, opts.id);
   }
-  requireInotify(opts.topology.hosts.length);
+  requireInotify(opts.topology);
   const created = !existsSync(opts.dir);
   mkdirSync(opts.dir, { recursive: true });
   let slots: number[];
