@@ -1,6 +1,8 @@
 // npm run validate -- Pulumi.<stack>.yaml: the stack config's checks without Pulumi.
 // Exits 0 when valid, 1 with every error listed, 2 on usage errors.
-import { formatErrors, readStackConfig, validateConfig } from "../components";
+// Only the modules it needs: the components barrel would load Pulumi (about a second) for nothing.
+import { readStackConfig } from "../components/stackfile";
+import { formatErrors, validateConfig } from "../components/validate";
 
 const file = process.argv[2];
 if (!file || process.argv.length > 3) {

@@ -4,7 +4,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { renderHost, requireValidConfig } from "../../components";
+import { renderHost } from "../../components/render";
+import { requireValidConfig } from "../../components/validate";
 import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
 import { DEFAULT_TOPOLOGY } from "./topology";
 

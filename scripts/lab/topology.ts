@@ -5,7 +5,10 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { parse } from "yaml";
 import { z } from "zod";
-import { canonicalAddress, formatErrors, HOST_NAME_RE, INTERFACE_RE, ConfigError } from "../../components";
+// Only the modules it needs: the components barrel would load Pulumi (about a second) at every lab command.
+import { canonicalAddress } from "../../components/model";
+import { HOST_NAME_RE, INTERFACE_RE } from "../../components/schema";
+import { ConfigError, formatErrors } from "../../components/validate";
 
 const RATE_RE = /^[1-9][0-9]{0,5}(kbit|mbit|gbit)$/;
 const V4_RE = /^198\.51\.100\.([0-9]{1,3})\/(2[4-9]|30)$/;
