@@ -1,5 +1,5 @@
 // TEST CODE. Observations of lab laptops: state snapshots, MIB counters, interface bytes, and
-// MPTCP transfers with tools/fixtures/xfer.py.
+// MPTCP transfers with test/fixtures/xfer.py.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { EndpointFlag } from "../../components";
