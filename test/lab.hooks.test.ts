@@ -6,10 +6,10 @@
 // The server laptop has strict rp_filter (all = 1, from its own sysctl.d): the asymmetric join
 // only works because the hooks make wlan loose.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectedJoins, HostModel, Model, requireValidConfig, SYNC_PATH } from "../components";
+import { expectedJoins, HostModel, LOCK_FILE, Model, requireValidConfig, SYNC_PATH } from "../components";
 import { dialAddress, LabHost, LabState, labExec, labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
-import { runProgram, StackConfig } from "./harness/program";
+import { RecordedCommand, runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { startLab, stopLab } from "./harness/fixture";
@@ -269,6 +269,35 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     const results = await Promise.all([hook("lan"), hook("wlan"), ssh.run(endpointsCmd, endpointsCmd.create!, "create"), ssh.run(hooksCmd, hooksCmd.create!, "create"), hook("wlan")]);
     console.log(`concurrent: 3 hooks and 2 applies in ${(performance.now() - t0).toFixed(0)} ms, exits ${results.map((r) => (typeof r === "number" ? r : r.code)).join(",")}`);
     expect(results.map((r) => (typeof r === "number" ? r : r.code))).toEqual([0, 0, 0, 0, 0]);
+    expect(snapshot(client)).toBe(applied.get("client"));
+  });
+
+  it("every apply and revert waits for the host lock; a command that takes no lock does not (control)", async () => {
+    const client = host("client");
+    /** Holds the host lock on the client for `ms`; resolves once it is held. */
+    const holdLock = async (ms: number) => {
+      labSpawn(client, ["flock", LOCK_FILE, "sleep", String(ms / 1000)]);
+      while (labExec(client, `flock -n ${LOCK_FILE} true`).code === 0) await sleep(10);
+    };
+    const timed = async (text: string, c: RecordedCommand) => {
+      await holdLock(800);
+      const t0 = performance.now();
+      const r = await ssh.run(c, text, "create");
+      return { code: r.code, ms: performance.now() - t0, err: r.stderr };
+    };
+    const waited: string[] = [];
+    for (const c of [...sim.state.values()].filter((x) => x.name.startsWith("client-"))) {
+      for (const [phase, text] of [["revert", c.delete!], ["apply", c.create!]] as const) {
+        const r = await timed(text, c);
+        expect(r.code, `${c.name} ${phase}: ${r.err}`).toBe(0);
+        expect(r.ms, `${c.name} ${phase} waited`).toBeGreaterThan(600);
+        waited.push(`${c.name} ${phase} ${r.ms.toFixed(0)} ms`);
+      }
+    }
+    const control = await timed("true", [...sim.state.values()][0]);
+    console.log(`with the lock held for 800 ms: ${waited.join(", ")}; a plain ssh true: ${control.ms.toFixed(0)} ms`);
+    expect(control.ms).toBeLessThan(600);
+    await sleep(900);
     expect(snapshot(client)).toBe(applied.get("client"));
   });
 

@@ -13,6 +13,7 @@ function onOldKernel(script: string, after: string): { code: number; stdout: str
     ...Object.entries(KNOBS_5_15).map(([k, v]) => `echo ${v} > /proc/sys/net/mptcp/${k}`),
     "mount -t tmpfs tmpfs /etc/sysctl.d",
     "mount -t tmpfs tmpfs /var/lib",
+    "mount -t tmpfs tmpfs /run",
   ].join(" && ");
   const r = spawnSync("unshare", ["--mount", "--propagation", "private", "sh", "-c", `${setup} && { sh -s <<'EOS'\n${script}\nEOS\n} ; echo "rc=$?"; ${after}`], { encoding: "utf8" });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };

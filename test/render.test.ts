@@ -118,6 +118,23 @@ describe("shell sources (components/sh)", () => {
     expect(shellcheck(`${readFileSync(join(SH_DIR, "limits.apply.sh"), "utf8")}\nrm -rf $STATE_DIR/*\n`)).toMatch(/SC2115|SC2086/);
   });
 
+  /** Whether a body takes the host lock (a line `state_lock`) before it writes anything. */
+  const locksFirst = (code: string) => {
+    const lines = codeOf(code).split("\n").map((l) => l.trim());
+    const lock = lines.indexOf("state_lock");
+    const write = lines.findIndex((l) => /(^|[^2])>|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all)\b/.test(l));
+    return lock >= 0 && (write < 0 || lock < write);
+  };
+
+  it("every apply and revert takes the host lock before its first change", () => {
+    const bodies = files.filter((f) => /\.(apply|revert)\.sh$/.test(f));
+    expect(bodies).toHaveLength(8);
+    for (const f of bodies) expect(locksFirst(readFileSync(f, "utf8")), relative(SH_DIR, f)).toBe(true);
+    // control: the check notices a body that writes before it locks, or never locks
+    expect(locksFirst("need_ip\nlimits_save\nstate_lock\n")).toBe(false);
+    expect(locksFirst("need_ip\nlimits_apply\n")).toBe(false);
+  });
+
   it("library files hold only comments and function definitions, each name once", () => {
     const lib = loadLibrary();
     expect(lib.length).toBeGreaterThan(30);
@@ -183,7 +200,7 @@ describe("rendered scripts", () => {
   it("carry only the data their code references", () => {
     const [sysctl, limits, endpoints] = renderHost(wide);
     const vars = (s: string) => [...s.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
-    expect(vars(limits.apply)).toEqual(["HOST", "STATE_DIR", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
+    expect(vars(limits.apply)).toEqual(["HOST", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
     expect(vars(sysctl.revert)).not.toContain("KNOBS");
     expect(vars(endpoints.apply)).toEqual(expect.arrayContaining(["ENDPOINTS", "HOOKS", "AT"]));
     expect(vars(endpoints.apply)).not.toContain("ROUTING");

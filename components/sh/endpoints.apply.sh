@@ -8,13 +8,13 @@ d=$STATE_DIR/endpoints
 want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
 # 2. capture the original table once, then replace the table only when it differs
 state_keep "$d/orig" ep_table
-printf '%s\n' "$want" | ep_normalize | sort > "$d/want.tmp"
-if ep_table | cmp -s - "$d/want.tmp"; then
+printf '%s\n' "$want" | ep_normalize | sort > "$d/want.$$"
+if ep_table | cmp -s - "$d/want.$$"; then
   say "endpoints unchanged"
 else
   ip mptcp endpoint flush
-  ep_add_lines < "$d/want.tmp"
+  ep_add_lines < "$d/want.$$"
   say "endpoints set"
 fi
-rm -f "$d/want.tmp"
+rm -f "$d/want.$$"
 ip mptcp endpoint show

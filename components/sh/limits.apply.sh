@@ -1,6 +1,7 @@
 # Sets ip mptcp limits to the config's SUBFLOWS and ADD_ADDR_ACCEPTED (a limit left unset is held
 # at the host's original), saving the original first.
 need_ip
+state_lock
 limits_save
 limits_apply
 ip mptcp limits show

@@ -1,5 +1,6 @@
 # Puts back the limits the host had before our first apply.
 need_ip
+state_lock
 limits_restore
 state_tidy "$STATE_DIR/limits"
 say "limits restored"

@@ -5,6 +5,7 @@ knob_need_mptcp
 d=$STATE_DIR/sysctl
 # 1. check everything the config asks for; "KNOB VALUE" lines as this kernel takes them
 wanted=$(printf '%s\n' "$KNOBS" | while IFS='|' read -r knob key value; do knob_resolve "$knob" "$key" "$value"; done)
+state_lock
 # 2. capture the originals once, then apply live
 printf '%s\n' "$wanted" | while read -r knob value; do
   state_keep "$d/knobs/$knob" cat "/proc/sys/net/mptcp/$knob"

@@ -1,5 +1,6 @@
 # Puts back every net.mptcp knob we changed and what stood at our sysctl.d file's path before.
 knob_need_mptcp
+state_lock
 d=$STATE_DIR/sysctl
 if [ -d "$d/knobs" ]; then
   for f in "$d"/knobs/*; do

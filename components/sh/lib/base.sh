@@ -16,14 +16,14 @@ need_ip() {
 }
 
 # state_keep FILE COMMAND...: saves COMMAND's output as FILE unless FILE exists, so the original
-# is captured once, at the first apply.
+# is captured once, at the first apply. (Callers hold the lock; the temporary file is per run.)
 state_keep() {
   _keep=$1
   shift
   [ -e "$_keep" ] && return 0
   mkdir -p "${_keep%/*}"
-  "$@" > "$_keep.tmp"
-  mv "$_keep.tmp" "$_keep"
+  "$@" > "$_keep.tmp.$$"
+  mv "$_keep.tmp.$$" "$_keep"
 }
 
 # state_tidy DIR: removes a concern's state directory once it is empty, then our state directory
@@ -33,8 +33,8 @@ state_tidy() {
   if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
 }
 
-# state_lock: serializes applies and interface hooks on this host (30 s at most); held until exit
-# or until fd 9 is closed.
+# state_lock: serializes every apply, revert and interface hook on this host (30 s at most);
+# held until exit or until fd 9 is closed.
 state_lock() {
   command -v flock >/dev/null 2>&1 || return 0
   exec 9>>"$LOCK_FILE"

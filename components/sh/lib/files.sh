@@ -15,12 +15,12 @@ file_remember() {
 # already equal to it is left alone.
 file_install() {
   file_remember "$1" "$2"
-  cat > "$2.tmp"
-  chmod "$3" "$2.tmp"
-  if cmp -s "$2.tmp" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
-    rm -f "$2.tmp"
+  cat > "$2.tmp.$$"
+  chmod "$3" "$2.tmp.$$"
+  if cmp -s "$2.tmp.$$" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
+    rm -f "$2.tmp.$$"
   else
-    mv "$2.tmp" "$2"
+    mv "$2.tmp.$$" "$2"
     say "wrote $2"
   fi
 }
