@@ -3,12 +3,11 @@
 need_ip
 state_lock
 d=$STATE_DIR/hooks
-if [ -d "$d" ]; then
-  route_clear_recorded
-  rp_restore_all
-  file_restore_all "$d"
-  dir_remove_created "$d"
-  systemd_reload
-fi
+state_need "interface hooks" "$d/files"
+route_clear_recorded
+rp_restore_all
+file_restore_all "$d"
+dir_remove_created "$d"
+systemd_reload
 state_tidy "$d"
 say "hooks removed"

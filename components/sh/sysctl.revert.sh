@@ -2,13 +2,12 @@
 knob_need_mptcp
 state_lock
 d=$STATE_DIR/sysctl
-if [ -d "$d/knobs" ]; then
-  for f in "$d"/knobs/*; do
-    [ -e "$f" ] || continue
-    knob_restore "${f##*/}"
-  done
-  rmdir "$d/knobs"
-fi
+state_need "net.mptcp settings" "$d/knobs"
+for f in "$d"/knobs/*; do
+  [ -e "$f" ] || continue
+  knob_restore "${f##*/}"
+done
+rmdir "$d/knobs"
 file_restore_all "$d"
 state_tidy "$d"
 say "sysctl restored"

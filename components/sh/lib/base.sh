@@ -26,6 +26,12 @@ state_keep() {
   mv "$_keep.tmp.$$" "$_keep"
 }
 
+# state_need CONCERN PATH: a revert can restore only what the apply saved under PATH; without it
+# (our state directory removed by hand) it must fail, never claim it restored anything.
+state_need() {
+  [ -e "$2" ] || die "cannot restore $1: $2 is missing (was $STATE_DIR removed by hand?), so the host's original $1 is unknown and the host keeps what mptcp-pulumi applied. Put the $1 back by hand, then remove this command from the stack (pulumi state delete with its URN)"
+}
+
 # state_tidy DIR: removes a concern's state directory once it is empty, then our state directory
 # and the lock once they are.
 state_tidy() {

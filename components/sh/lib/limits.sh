@@ -47,7 +47,6 @@ limits_apply() {
 
 # limits_restore: puts back the saved original limits, and forgets them.
 limits_restore() {
-  [ -e "$STATE_DIR/limits/orig" ] || return 0
   limits_orig
   limits_set "$osf" "$oaa"
   rm -f "$STATE_DIR/limits/orig"

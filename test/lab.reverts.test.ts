@@ -1,0 +1,57 @@
+// A revert that cannot restore fails, saying what it cannot restore and how to recover; it never
+// claims success. Control: with the saved originals in place, the same reverts restore exactly.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STATE_DIR } from "../components";
+import { labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { startLab, stopLab } from "./harness/fixture";
+import { runProgram, StackConfig } from "./harness/program";
+import { CommandProviderSim } from "./harness/provider";
+import { SshRunner } from "./harness/ssh";
+import { snapshot } from "./harness/labtest";
+
+let lab: LabState;
+let ssh: SshRunner;
+let sim: CommandProviderSim;
+let privateKey: string;
+let config: StackConfig;
+const pre = new Map<string, string>();
+
+beforeAll(async () => {
+  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "v"));
+  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  Object.assign(cfg.hosts[1], { hooks: true, endpoints: [{ interface: "wlan", flags: [] }] });
+  config = cfg;
+  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
+  await sim.up((await runProgram(config, { privateKey })).commands);
+});
+
+afterAll(() => stopLab({ lab, ssh }));
+
+const commandsOf = (host: string) => [...sim.state.values()].filter((c) => c.name.startsWith(`${host}-`)).reverse();
+
+describe("reverts never claim what they cannot do", () => {
+  it(`with ${STATE_DIR} removed by hand, every revert fails naming what it cannot restore and how to recover`, async () => {
+    const client = lab.hosts.find((h) => h.name === "client")!;
+    labSh(client, `rm -rf ${STATE_DIR}`);
+    const reverts = commandsOf("client");
+    expect(reverts.map((c) => c.name)).toEqual(["client-hooks", "client-endpoints", "client-limits", "client-sysctl"]);
+    for (const c of reverts) {
+      const r = await ssh.run(c, c.delete!, "delete");
+      console.log(`${c.name} revert: exit ${r.code}: ${r.stderr.split(": ").slice(1, 3).join(": ")}`);
+      expect(r.code, c.name).toBe(1);
+      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (interface hooks|endpoint table|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
+      expect(r.stdout).not.toMatch(/restored|removed/);
+    }
+  });
+
+  it("control: with the saved originals in place, the same reverts succeed and restore the pre-up state exactly", async () => {
+    const server = lab.hosts.find((h) => h.name === "server")!;
+    for (const c of commandsOf("server")) {
+      const r = await ssh.run(c, c.delete!, "delete");
+      expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/restored|removed/);
+    }
+    expect(snapshot(server)).toBe(pre.get("server"));
+  });
+});
