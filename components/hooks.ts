@@ -38,8 +38,8 @@ export interface HookFile {
   content: string;
 }
 
-export function renderHookFiles(host: HostModel): HookFile[] {
-  return HOOK_SOURCES.map((s) => ({
+function renderHookFile(host: HostModel, s: HookSource): HookFile {
+  return {
     path: s.path,
     mode: s.mode,
     onlyIn: s.onlyIn,
@@ -47,12 +47,16 @@ export function renderHookFiles(host: HostModel): HookFile[] {
     content: s.source.endsWith(".sh")
       ? renderScript({ host, title: s.title, source: s.source, strict: s.strict ?? false, installed: s.executable })
       : renderTemplate(host, s.title, s.source),
-  }));
+  };
+}
+
+export function renderHookFiles(host: HostModel): HookFile[] {
+  return HOOK_SOURCES.map((s) => renderHookFile(host, s));
 }
 
 /** SYNC_PATH as installed on the host. */
 export function renderSyncScript(host: HostModel): string {
-  return renderHookFiles(host).find((f) => f.path === SYNC_PATH)!.content;
+  return renderHookFile(host, HOOK_SOURCES.find((s) => s.path === SYNC_PATH)!).content;
 }
 
 const FILE_MARK = "MPTCP_PULUMI_FILE";

@@ -198,9 +198,7 @@ export function renderScript(o: ScriptOptions): string {
   const at = `mptcp:hosts[${o.host.index}]`;
   const out: string[] = [];
   if (o.installed) out.push("#!/bin/sh");
-  out.push(`# mptcp-pulumi: host ${o.host.name}, ${o.title}, generated from ${at}`);
-  if (o.installed) out.push("# Installed by mptcp-pulumi; pulumi destroy removes it.");
-  out.push(...about);
+  out.push(...titleLines(o.host, o.title, !!o.installed), ...about);
   if (o.strict ?? true) out.push(readSource("prologue.sh").code);
   const sections = fns.length > 0 || extra !== "";
   if (data.length) {
@@ -214,6 +212,11 @@ export function renderScript(o: ScriptOptions): string {
   return out.join("\n") + "\n";
 }
 
+/** The first comment lines of every rendered file: host, what it is, the config it came from. */
+function titleLines(host: HostModel, title: string, installed: boolean): string[] {
+  return [`# mptcp-pulumi: host ${host.name}, ${title}, generated from mptcp:hosts[${host.index}]`, ...(installed ? ["# Installed by mptcp-pulumi; pulumi destroy removes it."] : [])];
+}
+
 /** A non-shell file from components/sh/ with @NAME@ replaced by the host's data. */
 export function renderTemplate(host: HostModel, title: string, source: string): string {
   const data = new Map(hostData(host).map((d) => [d.name, d]));
@@ -222,5 +225,5 @@ export function renderTemplate(host: HostModel, title: string, source: string): 
     if (!d) throw new Error(`${source}: @${name}@ is not a host data variable`);
     return d.value();
   });
-  return `# mptcp-pulumi: host ${host.name}, ${title}, generated from mptcp:hosts[${host.index}]\n# Installed by mptcp-pulumi; pulumi destroy removes it.\n${text}`;
+  return [...titleLines(host, title, true), text].join("\n");
 }

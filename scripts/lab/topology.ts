@@ -79,7 +79,8 @@ function v6Subnet(subnet: string): number[] | undefined {
   return groups.slice(0, 4);
 }
 
-const subnetsOf = (p: Topology["paths"][number]): string[] => (Array.isArray(p.subnet) ? p.subnet : [p.subnet]);
+/** A path's subnets, one or two. */
+export const subnetsOf = (p: Topology["paths"][number]): string[] => (Array.isArray(p.subnet) ? p.subnet : [p.subnet]);
 
 /** The k-th host address of a subnet (k = 1, 2, ...) and the prefix. */
 function hostAddress(subnet: string, k: number): { address: string; prefix: number } {
