@@ -8,6 +8,7 @@ import {
   HostConfig,
   KERNEL_DEFAULT_LIMITS,
   MptcpConfig,
+  ServiceConfig,
   SYSCTL_KNOBS,
   SysctlConfig,
 } from "./schema";
@@ -42,6 +43,11 @@ export interface Routing {
   index?: number;
 }
 
+export interface Service extends ServiceConfig {
+  /** Position in mptcp:hosts[].services (for error paths). */
+  index: number;
+}
+
 export interface HostModel {
   index: number;
   name: string;
@@ -56,11 +62,22 @@ export interface HostModel {
   routing: Routing[];
   /** mptcp:hosts[].routing as written (for validation). */
   routingConfig: HostConfig["routing"];
+  /** systemd units made MPTCP by our drop-in. */
+  services: Service[];
+}
+
+export interface Link {
+  /** Position in mptcp:links (for error paths). */
+  index: number;
+  client: string;
+  server: string;
+  /** The server address the client dials: the link's address, else the server's ssh.host when it is an IP address. */
+  address?: string;
 }
 
 export interface Model {
   hosts: HostModel[];
-  links: { client: string; server: string }[];
+  links: Link[];
 }
 
 function sysctlValue(value: boolean | number | string): string {
@@ -109,6 +126,7 @@ export function buildHost(h: HostConfig, index: number): HostModel {
     hooks: h.hooks,
     routing: h.hooks ? routingFor(h) : [],
     routingConfig: h.routing,
+    services: h.services.map((s, i) => ({ ...s, index: i })),
   };
 }
 
@@ -128,10 +146,15 @@ export function routingFor(h: HostConfig): Routing[] {
 }
 
 export function buildModel(config: MptcpConfig): Model {
-  return {
-    hosts: config.hosts.map(buildHost),
-    links: config.links.map((l) => ({ client: l.client, server: l.server })),
-  };
+  const hosts = config.hosts.map(buildHost);
+  return { hosts, links: config.links.map((l, index) => buildLink(l, index, hosts)) };
+}
+
+/** A link with the address its client dials filled in. */
+export function buildLink(l: MptcpConfig["links"][number], index: number, hosts: HostModel[]): Link {
+  const sshHost = hosts.find((h) => h.name === l.server)?.ssh.host;
+  const address = l.address ?? (sshHost !== undefined && isIP(sshHost) ? sshHost : undefined);
+  return { index, client: l.client, server: l.server, ...(address !== undefined ? { address: canonicalAddress(address) } : {}) };
 }
 
 /** Limits in force on the host after apply, assuming kernel defaults where the config is silent. */
@@ -167,4 +190,24 @@ export function subflowsWanted(client: HostModel, server: HostModel, dialled?: s
 /** Subflows a connection from client to server ends up with (joins), after both hosts' limits. */
 export function expectedJoins(client: HostModel, server: HostModel, dialled?: string): number {
   return Math.min(subflowsWanted(client, server, dialled), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
+}
+
+export interface LinkPrediction {
+  client: string;
+  server: string;
+  /** The address the client dials (absent: not known from the config). */
+  address?: string;
+  /** Subflows that join the connection after the first (MPJoin handshakes; MPTCP_INFO's subflows). */
+  joins: number;
+  /** Subflows the connection has in all: the first plus the joins. */
+  subflows: number;
+}
+
+/** What each link's connections should get, from the config alone (stack outputs, verify). */
+export function predictLinks(model: Model): LinkPrediction[] {
+  const byName = new Map(model.hosts.map((h) => [h.name, h]));
+  return model.links.map((l) => {
+    const joins = expectedJoins(byName.get(l.client)!, byName.get(l.server)!, l.address);
+    return { client: l.client, server: l.server, ...(l.address !== undefined ? { address: l.address } : {}), joins, subflows: joins + 1 };
+  });
 }

@@ -25,6 +25,7 @@ export function concernsOf(host: HostModel): Concern[] {
   if (host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined) out.push("limits");
   if (host.endpoints.length) out.push("endpoints");
   if (host.hooks) out.push("hooks");
+  if (host.services.length) out.push("services");
   return out;
 }
 

@@ -121,6 +121,20 @@ export const routingSchema = z.strictObject({
   gateway: ipAddress.optional(),
 });
 
+export const SERVICE_MODES = ["preload", "godebug", "socket"] as const;
+export const RESTART_POLICIES = ["ifRunning", "never"] as const;
+/** systemd unit names: letters, digits and `: _ . -`, `@` before a template instance; the type suffix; at most 255 characters. */
+export const UNIT_NAME_RE = /^(?=.{1,255}$)[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]+)?\.(service|socket)$/;
+
+export const serviceSchema = z.strictObject({
+  /** The systemd unit whose sockets become MPTCP: a .service (preload, godebug) or a .socket (socket). */
+  unit: z.string().regex(UNIT_NAME_RE, { error: "must be a systemd unit name ending in .service or .socket, such as iperf3.service (a template needs its instance: name@instance.service)" }),
+  /** preload: LD_PRELOAD libmptcpwrap (from mptcpize); godebug: GODEBUG=multipathtcp=1 (Go programs); socket: SocketProtocol=mptcp (socket units, systemd >= 256). Defaults to preload. */
+  mode: z.enum(SERVICE_MODES, { error: `must be one of ${SERVICE_MODES.join(", ")}` }).default("preload"),
+  /** ifRunning: restart the unit when its drop-in changes and it was running, so its sockets are re-made; never: leave that to you. Defaults to ifRunning. */
+  restart: z.enum(RESTART_POLICIES, { error: `must be one of ${RESTART_POLICIES.join(", ")}` }).default("ifRunning"),
+});
+
 export const hostSchema = z.strictObject({
   /** Unique host name: used in resource names. */
   name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes (e.g. server, laptop-1)" }),
@@ -132,6 +146,8 @@ export const hostSchema = z.strictObject({
   hooks: z.boolean({ error: "must be true or false" }).default(false),
   /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
   routing: z.array(routingSchema).default([]),
+  /** systemd units whose sockets become MPTCP, through a drop-in we own. Defaults to []. */
+  services: z.array(serviceSchema).default([]),
 });
 
 export const linkSchema = z.strictObject({
@@ -139,6 +155,8 @@ export const linkSchema = z.strictObject({
   client: z.string(),
   /** Host name that accepts them. */
   server: z.string(),
+  /** The server address the client dials (predictions and npm run verify). Defaults to the server's ssh.host when that is an IP address. */
+  address: ipAddress.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -153,6 +171,7 @@ export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type HostConfig = z.infer<typeof hostSchema>;
 export type LinkConfig = z.infer<typeof linkSchema>;
 export type RoutingConfig = z.infer<typeof routingSchema>;
+export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type MptcpConfig = z.infer<typeof configSchema>;
 
 /** camelCase config key -> kernel knob under /proc/sys/net/mptcp, and how to render the value. */

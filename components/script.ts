@@ -20,8 +20,10 @@ export const SYSCTL_CONF = "/etc/sysctl.d/99-mptcp-pulumi.conf";
 export const LOCK_FILE = "/run/mptcp-pulumi.lock";
 export const SYNC_PATH = "/usr/local/sbin/mptcp-pulumi-sync";
 export const UNIT_NAME = "mptcp-pulumi.service";
+/** Our drop-in in /etc/systemd/system/UNIT.d/: sorts after `systemctl edit`'s override.conf. */
+export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 
-export type Concern = "sysctl" | "limits" | "endpoints" | "hooks";
+export type Concern = "sysctl" | "limits" | "endpoints" | "hooks" | "services";
 
 export interface ConcernScripts {
   concern: Concern;
@@ -157,6 +159,8 @@ export function hostData(host: HostModel): DataVar[] {
       () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),
       "endpoints: INDEX|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
+    e("DROPIN", () => SERVICE_DROPIN),
+    e("SERVICES", () => host.services.map((s) => line(s.index, s.unit, s.mode, s.restart)).join("\n"), "services: INDEX|UNIT|MODE|RESTART"),
     e("ROUTING", () => host.routing.map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
   ];
 }

@@ -3,7 +3,7 @@
 // all errors are reported together. Nothing here touches a host.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { buildHost, buildModel, announcedEndpoints, effectiveLimits, HostModel, Model, subflowsWanted } from "./model";
+import { buildHost, buildLink, buildModel, announcedEndpoints, effectiveLimits, HostModel, Link, Model, subflowsWanted } from "./model";
 import { configSchema, hostSchema, KERNEL_DEFAULT_LIMITS, linkSchema, MAX_ENDPOINTS } from "./schema";
 
 export interface ConfigError {
@@ -129,12 +129,15 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
     }
   }
 
-  for (const host of model.hosts) checkRouting(host, err);
+  for (const host of model.hosts) {
+    checkRouting(host, err);
+    checkServices(host, err);
+  }
 
   const servers = new Set<string>();
   const clients = new Set<string>();
   const seenLinks = new Map<string, number>();
-  const linked: { index: number; client: HostModel; server: HostModel }[] = [];
+  const linked: { link: Link; client: HostModel; server: HostModel }[] = [];
   model.links.forEach((link, index) => {
     const l = ["links", index];
     if (!link.client || !link.server || failedHosts.has(link.client) || failedHosts.has(link.server)) return;
@@ -155,7 +158,7 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
     seenLinks.set(key, index);
     clients.add(client.name);
     servers.add(server.name);
-    linked.push({ index, client, server });
+    linked.push({ link, client, server });
   });
 
   // A signal endpoint on a host that only ever dials makes its peers try to dial it.
@@ -166,14 +169,14 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
     }
   }
 
-  for (const { client, server } of linked) {
-    const announced = announcedEndpoints(server).length;
+  for (const { link, client, server } of linked) {
+    const announced = announcedEndpoints(server, link.address).length;
     const accepted = effectiveLimits(client).addAddrAccepted;
     if (announced > accepted) {
       const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
       err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
     }
-    const wanted = subflowsWanted(client, server);
+    const wanted = subflowsWanted(client, server, link.address);
     const clientLimit = effectiveLimits(client).subflows;
     if (wanted > clientLimit) {
       err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection: set subflows to at least ${wanted}`);
@@ -217,6 +220,18 @@ function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: s
   }
 }
 
+function checkServices(host: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+  const seen = new Map<string, number>();
+  for (const s of host.services) {
+    const at = ["hosts", host.index, "services", s.index];
+    const socket = s.unit.endsWith(".socket");
+    if (s.mode === "socket" && !socket) err([...at, "unit"], `mode socket sets SocketProtocol=mptcp in a socket unit, but ${s.unit} is not one: name its .socket unit, or use mode preload (or godebug for a Go program)`);
+    if (s.mode !== "socket" && socket) err([...at, "mode"], `${s.unit} is a socket unit: use mode socket, or name the .service it starts for mode ${s.mode}`);
+    if (seen.has(s.unit)) err([...at, "unit"], `${s.unit} is also listed at mptcp:hosts[${host.index}].services[${seen.get(s.unit)}]: keep one entry`);
+    else seen.set(s.unit, s.index);
+  }
+}
+
 function checkFamilies(host: HostModel, peer: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
   const peerFamilies = new Set(knownAddresses(peer).map(familyOf));
   if (peerFamilies.size === 0) return;
@@ -249,7 +264,7 @@ export function validateConfig(raw: { hosts: unknown; links?: unknown }): Valida
     if (r.success) hosts.push(buildHost(r.data, i));
     else if (h && typeof (h as { name?: unknown }).name === "string") failed.add((h as { name: string }).name);
   });
-  const links = ((raw.links ?? []) as unknown[]).map((l) => linkSchema.safeParse(l)).map((r) => (r.success ? r.data : { client: "", server: "" }));
+  const links = ((raw.links ?? []) as unknown[]).map((l, i) => buildLink(linkSchema.safeParse(l).data ?? { client: "", server: "" }, i, hosts));
   errors.push(...crossHostErrors({ hosts, links }, failed));
   return { ok: false, errors };
 }

@@ -65,12 +65,28 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(new Set(urns).size).toBe(urns.length);
   });
 
-  it("exports per-host outputs of what each concern applied", async () => {
-    const { outputs } = await runProgram(dev());
+  it("exports per-host outputs of what each concern applied, and per link the predicted joins and subflows", async () => {
+    const c = dev();
+    c.hosts[0].services = [{ unit: "iperf3.service" }];
+    const { outputs } = await runProgram(c);
     expect(outputs).toEqual({
-      server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", endpoints: "server-endpoints: applied" },
-      client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied" },
+      hosts: {
+        server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", endpoints: "server-endpoints: applied", services: "server-services: applied" },
+        client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied" },
+      },
+      links: [{ client: "client", server: "server", address: "10.22.17.33", joins: 1, subflows: 2 }],
     });
+  });
+
+  it("services: a command after the host's other concerns, that reverts first on destroy", async () => {
+    const c = dev();
+    c.hosts[0].hooks = true;
+    c.hosts[0].services = [{ unit: "iperf3.service" }];
+    const { commands } = await runProgram(c);
+    const services = commands.find((x) => x.name === "server-services")!;
+    expect(services.dependsOn).toEqual(["server-hooks"]);
+    expect(services.create).toMatch(/services apply/);
+    expect(services.delete).toMatch(/services revert/);
   });
 
   it("a non-root user gets sudo -n", async () => {

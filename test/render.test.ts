@@ -56,6 +56,11 @@ const wide: HostModel = buildModel(
           { interface: "wwan0", mode: "source", table: 42, priority: 4242, gateway: "198.51.100.1" },
           { interface: "wlp3s0", mode: "none" },
         ],
+        services: [
+          { unit: "iperf3.service" },
+          { unit: "caddy.service", mode: "godebug", restart: "never" },
+          { unit: "web@8080.socket", mode: "socket" },
+        ],
       },
     ],
   }),
@@ -122,13 +127,13 @@ describe("shell sources (components/sh)", () => {
   const locksFirst = (code: string) => {
     const lines = codeOf(code).split("\n").map((l) => l.trim());
     const lock = lines.indexOf("state_lock");
-    const write = lines.findIndex((l) => /(^|[^2])>|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all)\b/.test(l));
+    const write = lines.findIndex((l) => /(^|[^2])>|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all|file_remember|dir_create|svc_release|systemctl (restart|daemon-reload))\b/.test(l));
     return lock >= 0 && (write < 0 || lock < write);
   };
 
   it("every apply and revert takes the host lock before its first change", () => {
     const bodies = files.filter((f) => /\.(apply|revert)\.sh$/.test(f));
-    expect(bodies).toHaveLength(8);
+    expect(bodies).toHaveLength(10);
     for (const f of bodies) expect(locksFirst(readFileSync(f, "utf8")), relative(SH_DIR, f)).toBe(true);
     // control: the check notices a body that writes before it locks, or never locks
     expect(locksFirst("need_ip\nlimits_save\nstate_lock\n")).toBe(false);
@@ -165,7 +170,7 @@ describe("rendered scripts", () => {
   const all = rendered();
 
   it("cover every concern and every hook file of the wide host", () => {
-    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks"]);
+    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks", "services"]);
     expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(6);
   });
 

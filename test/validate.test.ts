@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { expectedJoins, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components";
+import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components";
 
 const ROOT = join(__dirname, "..");
 const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
@@ -186,6 +186,48 @@ const rules: Rule[] = [
     good: (c) => Object.assign(c.hosts[0].sysctl, { enabled: false, pathManager: "kernel", scheduler: "default", closeTimeout: 30 }),
   },
   {
+    rule: "a service unit name a shell would expand",
+    bad: (c) => (c.hosts[0].services = [{ unit: "iperf3.service;reboot" }]),
+    path: "mptcp:hosts[0].services[0].unit",
+    says: /must be a systemd unit name ending in \.service or \.socket/,
+    good: (c) => (c.hosts[0].services = [{ unit: "iperf3.service" }]),
+  },
+  {
+    rule: "a template unit without its instance",
+    bad: (c) => (c.hosts[0].services = [{ unit: "web@.service" }]),
+    path: "mptcp:hosts[0].services[0].unit",
+    says: /a template needs its instance/,
+    good: (c) => (c.hosts[0].services = [{ unit: "web@8080.service" }]),
+  },
+  {
+    rule: "mode socket on a service unit",
+    bad: (c) => (c.hosts[0].services = [{ unit: "web.service", mode: "socket" }]),
+    path: "mptcp:hosts[0].services[0].unit",
+    says: /web\.service is not one: name its \.socket unit/,
+    good: (c) => (c.hosts[0].services = [{ unit: "web.socket", mode: "socket" }]),
+  },
+  {
+    rule: "a socket unit with an environment mode",
+    bad: (c) => (c.hosts[0].services = [{ unit: "web.socket", mode: "godebug" }]),
+    path: "mptcp:hosts[0].services[0].mode",
+    says: /web\.socket is a socket unit: use mode socket/,
+    good: (c) => (c.hosts[0].services = [{ unit: "web.service", mode: "godebug" }]),
+  },
+  {
+    rule: "a service listed twice",
+    bad: (c) => (c.hosts[0].services = [{ unit: "web.service" }, { unit: "web.service", mode: "godebug" }]),
+    path: "mptcp:hosts[0].services[1].unit",
+    says: /also listed at mptcp:hosts\[0\]\.services\[0\]/,
+    good: (c) => (c.hosts[0].services = [{ unit: "web.service" }, { unit: "api.service", mode: "godebug", restart: "never" }]),
+  },
+  {
+    rule: "a link address that is not an IP address",
+    bad: (c) => (c.links[0].address = "server.lan"),
+    path: "mptcp:links[0].address",
+    says: /must be an IPv4 or IPv6 address/,
+    good: (c) => (c.links[0].address = "10.22.17.33"),
+  },
+  {
     rule: "routing without hooks",
     bad: (c) => (c.hosts[0].routing = [{ interface: "wlan0", mode: "source" }]),
     path: "mptcp:hosts[0].routing",
@@ -299,6 +341,16 @@ describe("model", () => {
     base.hosts[1].limits.subflows = 8;
     [server, client] = m(base);
     expect(subflowsWanted(client, server)).toBe(2); // fullmesh: to the initial address and to the announced one
+  });
+
+  it("links dial the server's ssh.host (an IP) unless they name an address; an announced dial address is no join", () => {
+    const base = dev();
+    expect(predictLinks(buildModel(configSchema.parse(base)))).toEqual([{ client: "client", server: "server", address: "10.22.17.33", joins: 1, subflows: 2 }]);
+    base.links[0].address = "10.22.18.33"; // the address the server signals
+    expect(predictLinks(buildModel(configSchema.parse(base)))).toEqual([{ client: "client", server: "server", address: "10.22.18.33", joins: 0, subflows: 1 }]);
+    base.hosts[0].ssh.host = "server.lan";
+    delete base.links[0].address;
+    expect(predictLinks(buildModel(configSchema.parse(base)))[0]).toEqual({ client: "client", server: "server", joins: 1, subflows: 2 });
   });
 });
 

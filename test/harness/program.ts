@@ -113,7 +113,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   const warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async (msg: string) => {
     logs.push(msg);
   });
-  let program: { hosts: Record<string, pulumi.Output<unknown>> };
+  let program: Record<string, unknown>;
   try {
     program = await import("../../index");
     await settings.waitForRPCs();
@@ -122,8 +122,9 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   }
   const outputs: Record<string, unknown> = {};
   if (!opts.preview) {
-    for (const [name, out] of Object.entries(program.hosts)) {
-      outputs[name] = await new Promise((resolve) => out.apply((v) => { resolve(v); return v; }));
+    // every stack output, resolved as `pulumi stack output --json` shows it
+    for (const [name, value] of Object.entries(program)) {
+      outputs[name] = await new Promise((resolve) => pulumi.output(value).apply((v) => { resolve(v); return v; }));
     }
   }
   const byUrn = new Map(resources.map((r) => [r.urn, r]));

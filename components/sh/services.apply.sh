@@ -1,0 +1,55 @@
+# Makes each unit in SERVICES (INDEX|UNIT|MODE|RESTART per line) open MPTCP sockets through a
+# drop-in we own, and puts back the units managed before but no longer in the config. systemd
+# reloads once; a unit whose drop-in changed is restarted when it is running and its RESTART is
+# ifRunning, so its sockets are made again. Everything is checked before anything changes.
+svc_systemd
+state_lock
+d=$STATE_DIR/services
+# 1. every unit exists and every drop-in can be made (libmptcpwrap, systemd version)
+while IFS='|' read -r index unit mode restart; do
+  [ -n "$unit" ] || continue
+  svc_check "$index" "$unit"
+  svc_dropin "$index" "$unit" "$mode" > /dev/null
+done <<EOF
+$SERVICES
+EOF
+# 2. write the drop-ins that differ, remembering what stood at each path before us
+pending=""
+while IFS='|' read -r index unit mode restart; do
+  [ -n "$unit" ] || continue
+  u=$d/$unit
+  path=$(svc_dropin_path "$unit")
+  want=$(svc_dropin "$index" "$unit" "$mode")
+  mkdir -p "$u"
+  echo "$restart" > "$u/restart"
+  file_remember "$u" "$path"
+  if [ "$(cat "$path" 2>/dev/null)" = "$want" ]; then
+    say "$unit: drop-in unchanged"
+    continue
+  fi
+  dir_create "$u" "${path%/*}"
+  printf '%s\n' "$want" | file_install "$u" "$path" 644
+  pending="$pending$unit|$restart
+"
+done <<EOF
+$SERVICES
+EOF
+# 3. units managed before but no longer in the config go back to what they were
+for u in "$d"/*; do
+  [ -d "$u" ] || continue
+  printf '%s\n' "$SERVICES" | cut -d'|' -f2 | grep -qxF -e "${u##*/}" && continue
+  pending="$pending$(svc_release "$u")
+"
+  say "${u##*/}: drop-in removed"
+done
+# 4. systemd reads the drop-ins again; changed units that run are restarted
+if [ -n "$pending" ]; then
+  systemctl daemon-reload
+  svc_restart_all "$pending"
+fi
+state_tidy "$d"
+while IFS='|' read -r index unit mode restart; do
+  [ -z "$unit" ] || say "$unit: $mode ($(systemctl is-active -- "$unit" || true)): $(grep -v '^#' "$(svc_dropin_path "$unit")" | tr '\n' ' ')"
+done <<EOF
+$SERVICES
+EOF
