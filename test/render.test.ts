@@ -127,7 +127,7 @@ describe("shell sources (components/sh)", () => {
   const locksFirst = (code: string) => {
     const lines = codeOf(code).split("\n").map((l) => l.trim());
     const lock = lines.indexOf("state_lock");
-    const write = lines.findIndex((l) => /(^|[^2])>|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all|file_remember|dir_create|svc_release|systemctl (restart|daemon-reload))\b/.test(l));
+    const write = lines.findIndex((l) => /(^|[^2])>(?!\s*\/dev\/null)|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all|file_remember|dir_create|svc_release|systemctl (restart|daemon-reload))\b/.test(l));
     return lock >= 0 && (write < 0 || lock < write);
   };
 

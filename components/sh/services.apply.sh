@@ -3,8 +3,6 @@
 # reloads once; a unit whose drop-in changed is restarted when it is running and its RESTART is
 # ifRunning, so its sockets are made again. Everything is checked before anything changes.
 svc_systemd
-state_lock
-d=$STATE_DIR/services
 # 1. every unit exists and every drop-in can be made (libmptcpwrap, systemd version)
 while IFS='|' read -r index unit mode restart; do
   [ -n "$unit" ] || continue
@@ -13,6 +11,8 @@ while IFS='|' read -r index unit mode restart; do
 done <<EOF
 $SERVICES
 EOF
+state_lock
+d=$STATE_DIR/services
 # 2. write the drop-ins that differ, remembering what stood at each path before us
 pending=""
 while IFS='|' read -r index unit mode restart; do

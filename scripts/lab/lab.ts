@@ -606,15 +606,19 @@ export function dialAddress(topology: Topology, client: string, server: string):
  * every server announcing its addresses on all paths but the one clients dial, and limits
  * that let every announcement become a subflow.
  */
-export function labStackConfig(state: LabState): { hosts: unknown[]; links: { client: string; server: string }[] } {
+export function labStackConfig(state: LabState): { hosts: unknown[]; links: { client: string; server: string; address: string }[] } {
   const ends = pathEnds(state.topology);
   const servers = state.hosts.filter((h) => h.role === "server");
   const clients = state.hosts.filter((h) => h.role === "client");
-  const links = clients.flatMap((c) => servers.filter((s) => ends.some((e) => e.host === s.name && e.peer === c.name)).map((s) => ({ client: c.name, server: s.name })));
+  // SSH runs over the management links, so each link names the address its client dials
+  const links = clients.flatMap((c) => servers.flatMap((s) => {
+    const address = dialAddress(state.topology, c.name, s.name);
+    return address === undefined ? [] : [{ client: c.name, server: s.name, address }];
+  }));
   const signals = new Map(
     servers.map((s) => {
       const mine = ends.filter((e) => e.host === s.name);
-      const dialled = new Set(links.filter((l) => l.server === s.name).map((l) => dialAddress(state.topology, l.client, s.name)));
+      const dialled = new Set(links.filter((l) => l.server === s.name).map((l) => l.address));
       return [s.name, mine.filter((e) => !dialled.has(e.address)).slice(0, 8)];
     }),
   );

@@ -16,20 +16,19 @@ export function snapshot(h: LabHost): string {
   return labSh(
     h,
     `set -e
-for f in /proc/sys/net/mptcp/*; do case $f in */available_*) continue;; esac; echo "sysctl \${f##*/} $(cat "$f")"; done
+grep -H . /proc/sys/net/mptcp/* | grep -v /available_ | sed 's|^/proc/sys/net/mptcp/|sysctl |'
 echo "limits $(ip mptcp limits show)"
 # implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
 ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/^/endpoint /' || true
 ip -4 rule show | sed 's/^/rule4 /'; ip -6 rule show | sed 's/^/rule6 /'
 # routes are a set: a link flap re-adds them in another order
 ip -4 route show table all | sort | sed 's/^/route4 /'; ip -6 route show table all | grep -v '^local\\|fe80' | sort | sed 's/^/route6 /' || true
-for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo "rp_filter $f $(cat "$f")"; done
-for d in ${WATCHED_DIRS.join(" ")}; do
-  [ -e "$d" ] || { echo "absent $d"; continue; }
-  find "$d" -xdev | sort | while read -r f; do
-    if [ -f "$f" ]; then echo "file $f $(stat -c %a "$f") $(sha256sum < "$f" | cut -c1-16)"; else echo "dir $f $(stat -c %a "$f")"; fi
-  done
-done`,
+grep -H . /proc/sys/net/ipv4/conf/*/rp_filter | sed 's/^/rp_filter /'
+# files: type, mode, link target and content hash of everything under the watched paths (few processes: this runs often)
+dirs=""
+for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; else echo "absent $d"; fi; done
+[ -z "$dirs" ] || find $dirs -xdev -printf 'entry %y %m %p %l\\n' | sort
+[ -z "$dirs" ] || find $dirs -xdev -type f -exec sha256sum {} + | awk '{ print "sha256", $2, substr($1, 1, 16) }' | sort`,
   );
 }
 

@@ -124,7 +124,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   if (!opts.preview) {
     // every stack output, resolved as `pulumi stack output --json` shows it
     for (const [name, value] of Object.entries(program)) {
-      outputs[name] = await new Promise((resolve) => pulumi.output(value).apply((v) => { resolve(v); return v; }));
+      outputs[name] = await new Promise((resolve) => (pulumi.output(value) as pulumi.Output<unknown>).apply((v: unknown) => { resolve(v); return v; }));
     }
   }
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
