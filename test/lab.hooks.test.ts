@@ -13,9 +13,11 @@ import { RecordedCommand, runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { startLab, stopLab } from "./harness/fixture";
-import { counter, endpoints, limits, snapshot, transfer, TransferReport } from "./harness/labtest";
+import { counter, endpoints, limits, snapshot } from "./harness/labtest";
+import { connectAll } from "../scripts/verify/ssh";
+import { transfer, TransferReport } from "../scripts/verify/verify";
 
-const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: "100mbit" })) };
+const topology = DEFAULT_TOPOLOGY;
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
@@ -212,10 +214,13 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     // the whole wlan path is down (both ends) when the connection starts
     for (const name of ["server", "client"]) sh(name, withHooks ? "ifdown wlan" : "ip link set wlan down");
     const mon = monitor(client);
+    // the product's transfer (npm run verify's) over SSH sessions of its own: laptops reboot in this file
+    const { sessions } = await connectAll([modelOf("client"), modelOf("server")], { privateKey });
     await sleep(200);
     let upAt = 0;
     try {
-      const report = await transfer(client, server, address, 4 << 20, {
+      const report = await transfer(sessions.get("client")!, sessions.get("server")!, address, {
+        bytes: 4 << 20,
         pace: 3,
         during: async () => {
           await sleep(800);
@@ -230,6 +235,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
       return { report, joins, delay: after.length ? (after[0] - upAt) / 1000 : undefined };
     } finally {
       mon.stop();
+      for (const s of sessions.values()) s.close();
     }
   }
 

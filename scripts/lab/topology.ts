@@ -180,7 +180,9 @@ export const DEFAULT_TOPOLOGY: Topology = {
     { name: "client", role: "client" },
   ],
   paths: [
-    { name: "lan", subnet: "198.51.100.0/28", between: ["server", "client"] },
-    { name: "wlan", subnet: "198.51.100.16/28", between: ["server", "client"] },
+    // shaped like real links: on an unshaped veth the first subflow is never full, so the
+    // scheduler leaves the other paths idle and no path-level check means anything
+    { name: "lan", subnet: "198.51.100.0/28", between: ["server", "client"], rate: "100mbit" },
+    { name: "wlan", subnet: "198.51.100.16/28", between: ["server", "client"], rate: "100mbit" },
   ],
 };

@@ -1,12 +1,7 @@
-// TEST CODE. Observations of lab laptops: state snapshots, MIB counters, interface bytes, and
-// MPTCP transfers with test/fixtures/xfer.py.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+// TEST CODE. Observations of lab laptops from this machine (nsenter): state snapshots, MIB
+// counters, interface bytes. Transfers use the product's verification (scripts/verify).
 import { EndpointFlag } from "../../components";
-import { LabHost, labExec, labSh, labSpawn } from "../../scripts/lab/lab";
-
-/** The transfer program, as text: a laptop sees none of this machine's /tmp, where a checkout may live. */
-const XFER = readFileSync(join(__dirname, "..", "fixtures", "xfer.py"), "utf8");
+import { LabHost, labSh } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
 export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
@@ -58,48 +53,4 @@ export function counter(h: LabHost, name: string): number {
   const out = labSh(h, `nstat -asz ${name}`);
   const line = out.split("\n").find((l) => l.startsWith(name + " "));
   return line ? Number(line.split(/\s+/)[1]) : 0;
-}
-
-export function txBytes(h: LabHost, iface: string): number {
-  return Number(labSh(h, `cat /sys/class/net/${iface}/statistics/tx_bytes`).trim());
-}
-
-export interface TransferReport {
-  sha256: string;
-  bytes: number;
-  subflows: number;
-  seconds: number;
-  server: { sha256: string; bytes: number; subflows: number };
-}
-
-let nextPort = 5201;
-
-/**
- * One MPTCP transfer client -> server at `address`. `during` runs while the transfer is in
- * flight (e.g. a link flap).
- */
-export async function transfer(client: LabHost, server: LabHost, address: string, bytes: number, opts: { pace?: number; during?: () => Promise<void> } = {}): Promise<TransferReport> {
-  const port = nextPort++;
-  const srv = labSpawn(server, ["python3", "-c", XFER, "server", address, String(port)]);
-  let srvOut = "";
-  let srvErr = "";
-  srv.stderr.on("data", (d) => (srvErr += d));
-  await new Promise<void>((resolve, reject) => {
-    srv.stdout.on("data", (d) => {
-      srvOut += d;
-      if (srvOut.includes("listening")) resolve();
-    });
-    srv.on("close", (code) => reject(new Error(`xfer server exited ${code} before listening: ${srvErr}`)));
-  });
-  const cli = labSpawn(client, ["python3", "-c", XFER, "client", address, String(port), String(bytes), String(opts.pace ?? 0)]);
-  let out = "";
-  let err = "";
-  cli.stdout.on("data", (d) => (out += d));
-  cli.stderr.on("data", (d) => (err += d));
-  const done = new Promise<number>((resolve) => cli.on("close", (code) => resolve(code ?? -1)));
-  if (opts.during) await opts.during();
-  const code = await done;
-  await new Promise<void>((resolve) => (srv.exitCode !== null ? resolve() : srv.on("close", () => resolve())));
-  if (code !== 0) throw new Error(`xfer client exited ${code}: ${err}`);
-  return JSON.parse(out.trim().split("\n").pop()!);
 }

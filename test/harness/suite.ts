@@ -4,14 +4,16 @@
 // Every expectation is computed from the stack config, so the suite runs unchanged against any
 // topology and config (the config's ssh sections are filled in from the lab).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcedEndpoints, effectiveLimits, ENDPOINT_FLAGS, expectedJoins, HostModel, Model, readStackConfig, requireValidConfig, subflowsWanted } from "../../components";
-import { dialAddress, LabHost, LabState, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
+import { announcedEndpoints, ENDPOINT_FLAGS, expectedJoins, HostModel, Link, Model, readStackConfig, requireValidConfig } from "../../components";
+import { LabHost, LabState, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
+import { connectAll, Session } from "../../scripts/verify/ssh";
+import { formatReports, transfer, verifyLink } from "../../scripts/verify/verify";
 import { DEFAULT_TOPOLOGY, pathEnds, readTopology, Topology } from "../../scripts/lab/topology";
 import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
 import { startLab, stopLab } from "./fixture";
-import { counter, endpoints, limits, snapshot, sysctl, transfer, txBytes } from "./labtest";
+import { endpoints, limits, snapshot, sysctl } from "./labtest";
 
 const PAYLOAD = 4 << 20;
 
@@ -29,7 +31,7 @@ export function optionsFromEnv(): LabSuiteOptions {
     label: process.env.MPTCP_LAB_TOPOLOGY ?? "default topology",
     topology: process.env.MPTCP_LAB_TOPOLOGY
       ? readTopology(process.env.MPTCP_LAB_TOPOLOGY)
-      : { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: "100mbit" })) },
+      : DEFAULT_TOPOLOGY,
     configFile: process.env.MPTCP_LAB_CONFIG,
   };
 }
@@ -42,18 +44,20 @@ export function labSuite(opts: LabSuiteOptions): void {
   let config: StackConfig;
   let model: Model;
   let privateKey: string;
+  let sessions: Map<string, Session>;
   const pre = new Map<string, string>();
 
   const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
   const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
 
-  /** The stack config under test: MPTCP_LAB_CONFIG with ssh filled in from the lab, or the lab's own. */
+  /** The stack config under test: MPTCP_LAB_CONFIG with ssh (and links' dial addresses) filled in from the lab, or the lab's own. */
   function stackConfigFor(state: LabState): StackConfig {
     const generated = labStackConfig(state);
     if (!opts.configFile) return generated;
-    const raw = readStackConfig(opts.configFile) as { hosts: any[]; links?: unknown };
+    const raw = readStackConfig(opts.configFile) as { hosts: any[]; links?: any[] };
     const ssh = new Map((generated.hosts as any[]).map((h) => [h.name, h.ssh]));
-    return { hosts: raw.hosts.map((h) => ({ ...h, ssh: ssh.get(h.name) ?? h.ssh })), links: raw.links };
+    const dial = (l: { client: string; server: string }) => generated.links.find((g) => g.client === l.client && g.server === l.server)?.address;
+    return { hosts: raw.hosts.map((h) => ({ ...h, ssh: ssh.get(h.name) ?? h.ssh })), links: raw.links?.map((l) => ({ ...l, address: l.address ?? dial(l) })) };
   }
 
   async function deploy(cfg: StackConfig) {
@@ -63,50 +67,11 @@ export function labSuite(opts: LabSuiteOptions): void {
     return { program, steps, connections: ssh.connections - before };
   }
 
-  interface LinkCase {
-    client: LabHost;
-    server: LabHost;
-    address: string;
-    dialledPath: string;
-    joins: number;
-    /** Paths the connection's subflows use (the dialled one plus one per predicted join). */
-    paths: Set<string>;
-  }
-
-  function linkCases(): LinkCase[] {
-    return model.links.map((l) => {
-      const address = dialAddress(topology, l.client, l.server);
-      if (!address) throw new Error(`no lab path joins ${l.client} and ${l.server}`);
-      const joins = expectedJoins(modelOf(l.client), modelOf(l.server), address);
-      const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === address)!.path;
-      return { client: host(l.client), server: host(l.server), address, dialledPath, joins, paths: expectedPaths(modelOf(l.client), modelOf(l.server), address, dialledPath) };
-    });
-  }
-
-  /**
-   * Paths a connection's subflows use: the dialled one, one per client subflow endpoint, and one per
-   * accepted announcement (lab interfaces are named after their paths). Needs limits that let every
-   * wanted subflow through; otherwise which ones the kernel picks is not predictable.
-   */
-  function expectedPaths(client: HostModel, server: HostModel, address: string, dialledPath: string): Set<string> {
-    const wanted = subflowsWanted(client, server, address);
-    const joins = expectedJoins(client, server, address);
-    if (joins !== wanted) throw new Error(`the lab suite needs limits that admit every wanted subflow (${wanted} wanted, ${joins} admitted)`);
-    const fromClient = client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface);
-    const accepted = Math.min(announcedEndpoints(server, address).length, effectiveLimits(client).addAddrAccepted);
-    const announced = announcedEndpoints(server, address).slice(0, accepted).map((e) => e.interface);
-    return new Set([dialledPath, ...fromClient, ...announced]);
-  }
-
-  async function measuredTransfer(c: LinkCase, opts: Parameters<typeof transfer>[4] = {}) {
-    const clientPaths = pathEnds(topology).filter((e) => e.host === c.client.name && e.peer === c.server.name).map((e) => e.path);
-    const joinsBefore = counter(c.server, "MPTcpExtMPJoinAckRx");
-    const txBefore = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p)]));
-    const report = await transfer(c.client, c.server, c.address, PAYLOAD, opts);
-    const joins = counter(c.server, "MPTcpExtMPJoinAckRx") - joinsBefore;
-    const tx = Object.fromEntries(clientPaths.map((p) => [p, txBytes(c.client, p) - txBefore[p]]));
-    const used = new Set(clientPaths.filter((p) => tx[p] >= PAYLOAD * 0.05));
-    return { report, joins, tx, used };
+  /** The links whose paths the lab can tell apart (interfaces are named after paths). */
+  function linkOf(l: Link) {
+    const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === l.address)?.path;
+    if (!dialledPath) throw new Error(`mptcp:links[${l.index}]: ${l.address} is no lab address of ${l.server}`);
+    return { link: l, client: host(l.client), server: host(l.server), address: l.address!, dialledPath, joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address) };
   }
 
   beforeAll(async () => {
@@ -114,9 +79,16 @@ export function labSuite(opts: LabSuiteOptions): void {
     config = stackConfigFor(lab);
     model = requireValidConfig(config);
     for (const h of lab.hosts) pre.set(h.name, snapshot(h));
+    // the product's verification (npm run verify) over its own SSH sessions
+    const connected = await connectAll(model.hosts, { privateKey });
+    expect(Object.fromEntries(connected.unreachable)).toEqual({});
+    sessions = connected.sessions;
   });
 
-  afterAll(() => stopLab({ lab, ssh }));
+  afterAll(async () => {
+    for (const s of sessions?.values() ?? []) s.close();
+    await stopLab({ lab, ssh });
+  });
 
   describe(`lab (${opts.label}): commands on a real MPTCP kernel over real SSH`, () => {
     it("a value the target rejects fails the apply naming the config path and host, changing nothing", async () => {
@@ -171,38 +143,37 @@ export function labSuite(opts: LabSuiteOptions): void {
       expect(again).toEqual([]);
     });
 
-    it("(e) MPTCP works on every link: identical checksum, predicted joins and subflows, predicted paths used", async () => {
-      for (const c of linkCases()) {
-        const { report, joins, tx, used } = await measuredTransfer(c);
-        console.log(`(e) ${c.client.name} -> ${c.server.name} ${c.address}: ${report.bytes} B in ${report.seconds} s, joins ${joins} (predicted ${c.joins}), subflows client ${report.subflows} server ${report.server.subflows}, client tx bytes ${JSON.stringify(tx)}`);
-        expect(report.server.sha256).toBe(report.sha256);
-        expect(report.server.bytes).toBe(PAYLOAD);
-        expect(joins).toBe(c.joins);
-        expect(report.subflows).toBe(c.joins);
-        expect(report.server.subflows).toBe(c.joins);
-        expect([...used].sort()).toEqual([...c.paths].sort());
+    it("(e) MPTCP works on every link: npm run verify's check passes (identical checksum, predicted joins and subflows, predicted paths carry data)", async () => {
+      for (const l of model.links) {
+        const r = await verifyLink(model, l, sessions);
+        console.log(`(e) ${formatReports([r])}`);
+        expect(r.problems).toEqual([]);
+        expect(r.ok).toBe(true);
+        expect(r.joins!.observed).toBeGreaterThan(0);
+        // in the lab nothing else moves data: exactly the predicted paths carry it
+        expect(r.paths!.carried).toEqual(r.paths!.predicted);
       }
     });
 
-    it("(f) negative control: with the client's add_addr_accepted forced to 0, no join from announcements", async () => {
-      const c = linkCases().find((x) => announcedEndpoints(modelOf(x.server.name), x.address).length > 0 && x.joins > 0);
+    it("(f) negative control: with the client's add_addr_accepted forced to 0, the verification fails: fewer joins, the announced path idle", async () => {
+      const c = model.links.map(linkOf).find((x) => announcedEndpoints(modelOf(x.server.name), x.address).length > 0 && x.joins > 0);
       expect(c, "the config must predict a join from an announcement on some link").toBeDefined();
       const client = modelOf(c!.client.name);
       const deaf = { ...client, limits: { ...client.limits, addAddrAccepted: 0 } };
       const joinsWithout = expectedJoins(deaf, modelOf(c!.server.name), c!.address);
-      const pathsWithout = new Set([c!.dialledPath, ...client.endpoints.filter((e) => e.flags.includes("subflow")).map((e) => e.interface)]);
       expect(joinsWithout).toBeLessThan(c!.joins);
       const limitsCmd = [...sim.state.values()].find((x) => x.name === `${c!.client.name}-limits`)!;
       // Validation bypassed: set the kernel limit directly on the laptop.
       const { subflows } = limits(c!.client);
       labSh(c!.client, `ip mptcp limits set subflows ${subflows} add_addr_accepted 0`);
       try {
-        const { report, joins, tx, used } = await measuredTransfer(c!);
-        console.log(`(f) add_addr_accepted 0: joins ${joins} (predicted ${joinsWithout}, ${c!.joins} with the config), subflows ${report.subflows}, client tx bytes ${JSON.stringify(tx)}`);
-        expect(report.server.sha256).toBe(report.sha256);
-        expect(joins).toBe(joinsWithout);
-        expect(report.subflows).toBe(joinsWithout);
-        expect([...used].sort()).toEqual([...pathsWithout].sort());
+        const r = await verifyLink(model, c!.link, sessions);
+        console.log(`(f) add_addr_accepted 0: ${formatReports([r])}`);
+        expect(r.ok).toBe(false);
+        expect(r.transfer!.server.sha256).toBe(r.transfer!.sha256);
+        expect(r.joins).toEqual({ observed: joinsWithout, predicted: c!.joins });
+        expect(r.problems).toContain(`${joinsWithout} subflow${joinsWithout === 1 ? "" : "s"} joined, ${c!.joins} predicted`);
+        expect(r.problems.some((p) => /carried no data \(predicted to\)/.test(p))).toBe(true);
       } finally {
         const r = await ssh.run(limitsCmd, limitsCmd.create!, "create");
         expect(r.code).toBe(0);
@@ -211,13 +182,14 @@ export function labSuite(opts: LabSuiteOptions): void {
     });
 
     it("(g) failover: the server's announced path goes down mid-transfer and comes back; the transfer completes intact", async () => {
-      const c = linkCases().find((x) => x.joins > 0)!;
+      const c = model.links.map(linkOf).find((x) => x.joins > 0)!;
       const announced = announcedEndpoints(modelOf(c.server.name), c.address).map((e) => e.interface);
-      const flapped = announced.find((p) => c.paths.has(p)) ?? [...c.paths].find((p) => p !== c.dialledPath)!;
+      const flapped = announced[0] ?? modelOf(c.client.name).endpoints.find((e) => e.flags.includes("subflow"))!.interface;
       let downAt = 0;
       let upAt = 0;
       const t0 = performance.now();
-      const { report, joins } = await measuredTransfer(c, {
+      const report = await transfer(sessions.get(c.client.name)!, sessions.get(c.server.name)!, c.address, {
+        bytes: PAYLOAD,
         pace: 2.5,
         during: async () => {
           await sleep(700);
@@ -228,7 +200,7 @@ export function labSuite(opts: LabSuiteOptions): void {
           upAt = performance.now() - t0;
         },
       });
-      console.log(`(g) ${flapped} of ${c.server.name} down at ${downAt.toFixed(0)} ms, up at ${upAt.toFixed(0)} ms; transfer of ${report.bytes} B done in ${report.seconds} s, joins ${joins}, checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
+      console.log(`(g) ${flapped} of ${c.server.name} down at ${downAt.toFixed(0)} ms, up at ${upAt.toFixed(0)} ms; transfer of ${report.bytes} B done in ${report.seconds} s, checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
       expect(report.seconds * 1000).toBeGreaterThan(upAt - 200);
       expect(report.server.sha256).toBe(report.sha256);
       expect(report.server.bytes).toBe(PAYLOAD);

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""One MPTCP transfer (IPPROTO_MPTCP, 262) of random bytes, checksummed at both ends. Run as
+`python3 -c "$(cat xfer.py)" ...` over SSH: it writes no file and exits by itself.
+
+  server FAMILY PORT [WAIT_S]          listen on the wildcard address of FAMILY (4 or 6; joins
+                                       arrive at the server's other addresses, and a listener
+                                       bound to one address answers them with RST) at PORT (0:
+                                       a free one), print "listening PORT PID", accept one
+                                       connection (giving up after WAIT_S seconds, default 30),
+                                       read to EOF, reply with a JSON report
+                                       {sha256, bytes, subflows}, print it, exit
+  client ADDR PORT BYTES [PACE_S [SUBFLOWS]]
+                                       wait (3 s at most) until the connection has SUBFLOWS
+                                       additional subflows, so a fast transfer does not end
+                                       before the joins; then send BYTES random bytes (spread
+                                       over PACE_S seconds when not 0), print
+                                       {sha256, bytes, subflows, seconds, server}
+subflows is mptcpi_subflows from MPTCP_INFO (additional subflows), read before close; null when
+the connection fell back to plain TCP (no MPTCP_INFO).
+"""
+import hashlib, json, os, socket, sys, time
+
+IPPROTO_MPTCP, SOL_MPTCP, MPTCP_INFO = 262, 284, 1
+
+
+def subflows(s):
+    try:
+        info = s.getsockopt(SOL_MPTCP, MPTCP_INFO, 64)
+    except OSError:
+        return None
+    return info[0] if len(info) else None
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def server(fam, port, wait):
+    ls = socket.socket(socket.AF_INET6 if fam == "6" else socket.AF_INET, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("::" if fam == "6" else "0.0.0.0", port))
+    ls.listen(1)
+    ls.settimeout(wait)
+    print("listening", ls.getsockname()[1], os.getpid(), flush=True)
+    c, _ = ls.accept()
+    ls.close()
+    c.settimeout(wait)
+    h, n = hashlib.sha256(), 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+    report = {"sha256": h.hexdigest(), "bytes": n, "subflows": subflows(c)}
+    c.sendall(json.dumps(report).encode())
+    c.shutdown(socket.SHUT_WR)
+    c.recv(1)
+    c.close()
+    print(json.dumps(report), flush=True)
+
+
+def client(addr, port, total, pace, want):
+    s = socket.socket(family(addr), socket.SOCK_STREAM, IPPROTO_MPTCP)
+    s.settimeout(30)
+    s.connect((addr, port))
+    deadline = time.monotonic() + 3
+    while want and (subflows(s) or 0) < want and time.monotonic() < deadline:
+        time.sleep(0.01)
+    h, sent, chunk = hashlib.sha256(), 0, 1 << 16
+    start = time.monotonic()
+    while sent < total:
+        b = os.urandom(min(chunk, total - sent))
+        s.sendall(b)
+        h.update(b)
+        sent += len(b)
+        if pace:
+            ahead = start + pace * sent / total - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+    mine = subflows(s)
+    s.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        reply += b
+    s.close()
+    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, "seconds": round(time.monotonic() - start, 3), "server": json.loads(reply)}), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "server":
+        server(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 30)
+    else:
+        client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) > 5 else 0, int(sys.argv[6]) if len(sys.argv) > 6 else 0)
