@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { HostModel } from "./model";
-import { Concern, renderHost } from "./render";
+import { commandName, Concern, renderHost } from "./render";
 import { wrapScript } from "./shell";
 
 export interface MptcpHostArgs {
@@ -42,7 +42,7 @@ export class MptcpHost extends pulumi.ComponentResource {
     let previous: pulumi.Resource | undefined;
     for (const scripts of renderHost(host)) {
       const command = new remote.Command(
-        `${name}-${scripts.concern}`,
+        commandName(name, scripts.concern),
         {
           connection,
           create: wrapScript(scripts.apply, { user: host.ssh.user, host: host.name }),

@@ -25,6 +25,16 @@ export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 
 export type Concern = "sysctl" | "limits" | "endpoints" | "hooks" | "services";
 
+/** The name of a host's command resource for one concern (its URN ends in it). */
+export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
+
+/** The concern that manages a config path under mptcp:hosts[i] (routing belongs to the hooks command). */
+export function concernOfPath(path: string): Concern | undefined {
+  const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
+  if (key === "routing") return "hooks";
+  return (["sysctl", "limits", "endpoints", "hooks", "services"] as const).find((c) => c === key);
+}
+
 export interface ConcernScripts {
   concern: Concern;
   apply: string;
@@ -195,9 +205,11 @@ export interface ScriptOptions {
 /** One host-side script, rendered from its body source. */
 export function renderScript(o: ScriptOptions): string {
   const { about, code: body } = readSource(o.source, o.text);
+  // `code` (file contents in quoted heredocs) is text to install, not code that runs here: it
+  // neither calls library functions nor reads the host's data
   const extra = o.code ?? "";
-  const fns = functionsFor(`${extra}\n${body}`);
-  const code = codeOf([extra, body, ...fns.map((f) => f.text)].join("\n"));
+  const fns = functionsFor(body);
+  const code = codeOf([body, ...fns.map((f) => f.text)].join("\n"));
   const data = [...hostData(o.host), ...(o.data ?? [])].filter((d) => references(code, d.name));
   const at = `mptcp:hosts[${o.host.index}]`;
   const out: string[] = [];

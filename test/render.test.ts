@@ -14,6 +14,7 @@ import {
   parseLibrary,
   readStackConfig,
   renderHookFiles,
+  renderCheck,
   renderHost,
   renderScript,
   requireValidConfig,
@@ -85,6 +86,7 @@ function rendered(): Rendered[] {
       { golden: `${dir}/${h.name}-${s.concern}.delete.sh`, text: wrapScript(s.revert, { user: h.ssh.user, host: h.name }), script: s.revert, shell: true },
     ]),
     ...(h.hooks ? renderHookFiles(h) : []).map((f) => ({ golden: `${dir}/files${f.path}`, text: f.content, script: f.content, shell: f.source.endsWith(".sh") })),
+    { golden: `${dir}/${h.name}-check.sh`, text: renderCheck(h), script: renderCheck(h), shell: true },
   ]);
 }
 
@@ -109,7 +111,7 @@ describe("shell sources (components/sh)", () => {
 
   it("are there: the library, a body per concern and action, the entry point and each hook", () => {
     const names = files.map((f) => relative(SH_DIR, f));
-    for (const c of ["sysctl", "limits", "endpoints", "hooks"]) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
+    for (const c of ["sysctl", "limits", "endpoints", "hooks", "services"]) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
     expect(names).toEqual(expect.arrayContaining(["sync.sh", "ifup.sh", "ifdown.sh", "nm-dispatcher.sh", "dhclient-hook.sh", "prologue.sh", "lib/base.sh"]));
   });
 

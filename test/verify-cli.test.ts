@@ -1,7 +1,9 @@
-// npm run verify against a lab's stack file and key, as a user runs it: it fails before the stack
-// is applied (negative control), passes after, prints JSON for machines, reaches hosts as a
-// non-root user through sudo, exits 2 when a host cannot be reached or presents another host key,
-// and leaves no process or file behind on the laptops.
+// npm run verify and npm run check against a lab's stack file and key, as a user runs them.
+// verify fails before the stack is applied (negative control), passes after, prints JSON for
+// machines, reaches hosts as a non-root user through sudo, exits 2 when a host cannot be reached
+// or presents another host key, and leaves no process or file behind on the laptops. check finds
+// a hand-made change in every concern (while pulumi up would run nothing), and is in step again
+// after the drifted commands are replaced.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +17,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
+import { snapshot } from "./harness/labtest";
 
 const ROOT = join(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "mptcp-verify-"));
@@ -100,5 +103,73 @@ describe("npm run verify", () => {
     const r = cli("verify", stackFile("bad", bad));
     expect(r.code).toBe(2);
     expect(r.err).toContain("mptcp:hosts[1].limits.addAddrAccepted");
+  });
+});
+
+describe("npm run check", () => {
+  let hooked: typeof config;
+
+  it("after up with hooks, routing and a service: exit 0, every host in step, nothing changed", async () => {
+    hooked = structuredClone(config);
+    const server = hooked.hosts.find((h) => h.name === "server");
+    Object.assign(server, { hooks: true, routing: [{ interface: "wlan", mode: "source" }], services: [{ unit: "iperf3.service" }] });
+    await sim.up((await runProgram(hooked, { privateKey })).commands);
+    const before = lab.hosts.map(snapshot);
+    const r = cli("check", stackFile("lab", hooked));
+    console.log(r.out);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("server: in step\nclient: in step\n");
+    expect(lab.hosts.map(snapshot)).toEqual(before);
+  });
+
+  it("hand-made changes in every concern: exit 1, each named by its config path; pulumi up would run nothing; replacing the drifted commands repairs it", async () => {
+    const [server, client] = ["server", "client"].map((n) => lab.hosts.find((h) => h.name === n)!);
+    labSh(server, `echo 0 > /proc/sys/net/mptcp/allow_join_initial_addr_port
+echo 0 > /proc/sys/net/mptcp/enabled
+echo '# edited by hand' >> /etc/sysctl.d/99-mptcp-pulumi.conf
+ip mptcp endpoint flush
+echo '# edited by hand' >> /usr/local/sbin/mptcp-pulumi-sync
+ip -4 rule del table 100
+rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
+    labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
+    const again = await sim.up((await runProgram(hooked, { privateKey })).commands);
+    expect(again).toEqual([]); // what the issue says: drift is invisible to pulumi up
+    const r = cli("check", stackFile("lab", hooked), "--json");
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out);
+    const paths = report.hosts.flatMap((h: any) => h.differences.map((d: any) => d.path));
+    console.log(report.hosts.flatMap((h: any) => h.differences.map((d: any) => `${d.path}: ${d.message}`)).join("\n"));
+    expect(report.inStep).toBe(false);
+    // the config sets enabled only; a knob it does not set is not ours to check
+    expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
+    for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
+    const table = cli("check", stackFile("lab", hooked));
+    expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
+    // what pulumi up --replace does to each drifted command: its delete, then its create
+    labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
+    for (const name of ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"]) {
+      const c = sim.state.get(name)!;
+      for (const [phase, text] of [["delete", c.delete!], ["create", c.create!]] as const) {
+        const x = await ssh.run(c, text, phase);
+        expect(x.code, `${name} ${phase}: ${x.stderr}`).toBe(0);
+      }
+    }
+    const repaired = cli("check", stackFile("lab", hooked));
+    expect(repaired.code).toBe(0);
+  });
+
+  it("a host that cannot be reached: exit 2", () => {
+    const refused = structuredClone(hooked);
+    refused.hosts[0].ssh.port = 2;
+    const r = cli("check", stackFile("refused", refused));
+    expect(r.code).toBe(2);
+    expect(r.out).toMatch(/^server: unreachable\n  server \(root@[0-9.]+:2, mptcp:hosts\[0\]\.ssh\): .*ECONNREFUSED/m);
+  });
+
+  it("after destroy: the hosts are reported as not applied", async () => {
+    await sim.destroy();
+    const r = cli("check", stackFile("lab", hooked));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
   });
 });

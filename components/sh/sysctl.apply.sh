@@ -21,8 +21,5 @@ for f in "$d"/knobs/*; do
 done
 # 4. persist in our own sysctl.d file
 [ -d /etc/sysctl.d ] || die "/etc/sysctl.d is missing: cannot persist sysctl settings on this host"
-{
-  echo "# Managed by mptcp-pulumi for host $HOST; pulumi destroy removes it."
-  printf '%s\n' "$wanted" | while read -r knob value; do echo "net.mptcp.$knob = $value"; done
-} | file_install "$d" "$SYSCTL_CONF" 644
+knob_conf "$wanted" | file_install "$d" "$SYSCTL_CONF" 644
 printf '%s\n' "$wanted" | while read -r knob value; do echo "net.mptcp.$knob = $(cat "/proc/sys/net/mptcp/$knob")"; done

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Client, ClientChannel } from "ssh2";
 import { HostModel } from "../../components/model";
-import { shq } from "../../components/shell";
+import { shq, wrapScript } from "../../components/shell";
 
 export interface ExecResult {
   code: number;
@@ -19,6 +19,8 @@ export interface Session {
   exec(command: string): Promise<ExecResult>;
   /** Starts a command and hands over its channel (stdout, stderr, close). */
   start(command: string): Promise<ClientChannel>;
+  /** Runs a rendered host script delivered as `pulumi up` delivers it (wrapScript: sh -s, sudo -n for another user). */
+  script(text: string): Promise<ExecResult>;
   close(): void;
 }
 
@@ -41,28 +43,29 @@ export class UnreachableError extends Error {}
 /** Whether a host key the server presents (its wire blob) is the one the config pins. */
 export function hostKeyMatches(host: HostModel, blob: Buffer): boolean {
   if (!host.ssh.hostKey) return host.ssh.insecureIgnoreHostKey;
-  return host.ssh.hostKey.split(" ")[1] === blob.toString("base64");
+  return Buffer.from(host.ssh.hostKey.split(" ")[1], "base64").equals(blob);
 }
 
 export function connect(host: HostModel, creds: Credentials): Promise<Session> {
   const at = `${host.name} (${host.ssh.user}@${host.ssh.host}:${host.ssh.port}, mptcp:hosts[${host.index}].ssh)`;
   const client = new Client();
   const wrap = (command: string) => (host.ssh.user === "root" ? command : `sudo -n sh -c ${shq(command)}`);
-  const start = (command: string) =>
-    new Promise<ClientChannel>((resolve, reject) => client.exec(wrap(command), (err, ch) => (err ? reject(err) : resolve(ch))));
+  const open = (text: string) => new Promise<ClientChannel>((resolve, reject) => client.exec(text, (err, ch) => (err ? reject(err) : resolve(ch))));
+  const collect = async (text: string): Promise<ExecResult> => {
+    const ch = await open(text);
+    return new Promise((resolve) => {
+      let stdout = "";
+      let stderr = "";
+      ch.on("data", (d: Buffer) => (stdout += d));
+      ch.stderr.on("data", (d: Buffer) => (stderr += d));
+      ch.on("close", (code: number | null) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  };
   const session: Session = {
     host,
-    start,
-    exec: async (command) => {
-      const ch = await start(command);
-      return new Promise((resolve) => {
-        let stdout = "";
-        let stderr = "";
-        ch.on("data", (d: Buffer) => (stdout += d));
-        ch.stderr.on("data", (d: Buffer) => (stderr += d));
-        ch.on("close", (code: number | null) => resolve({ code: code ?? -1, stdout, stderr }));
-      });
-    },
+    start: (command) => open(wrap(command)),
+    exec: (command) => collect(wrap(command)),
+    script: (text) => collect(wrapScript(text, { user: host.ssh.user, host: host.name })),
     close: () => client.end(),
   };
   return new Promise((resolve, reject) => {

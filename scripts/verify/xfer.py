@@ -42,8 +42,9 @@ def server(fam, port, wait):
     ls.listen(1)
     ls.settimeout(wait)
     print("listening", ls.getsockname()[1], os.getpid(), flush=True)
+    # the listener stays open until the transfer ends: joins (MP_JOIN SYNs) arrive at it, and a
+    # closed listener answers them with RST
     c, _ = ls.accept()
-    ls.close()
     c.settimeout(wait)
     h, n = hashlib.sha256(), 0
     while True:
@@ -57,6 +58,7 @@ def server(fam, port, wait):
     c.shutdown(socket.SHUT_WR)
     c.recv(1)
     c.close()
+    ls.close()
     print(json.dumps(report), flush=True)
 
 

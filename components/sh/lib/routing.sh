@@ -51,18 +51,24 @@ route_via() { ip "$1" route show default dev "$2" 2>/dev/null | awk '{ for (n = 
 # route_first_dev: the interface of the main table's first IPv4 default route.
 route_first_dev() { ip -4 route show default | awk '{ for (n = 1; n < NF; n++) if ($n == "dev") { print $(n + 1); exit } }'; }
 
-# route_set IFACE [GATEWAY]: the interface's source routing, from scratch: for its first global
-# address of each family (the one its endpoint uses), a rule to its table, which holds the
-# interface's connected routes and a default route through the gateway. GATEWAY is a hint from a
-# hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route over none.
-route_set() {
-  route_entry "$1" || return 0
+# route_resolve IFACE [GATEWAY]: route_entry, with the gateway and an auto mode decided: source
+# when the interface has a gateway that is not the main table's first default route, else none.
+route_resolve() {
+  route_entry "$1" || return 1
   [ -n "$rt_gw" ] || rt_gw=${2:-}
   [ -n "$rt_gw" ] || rt_gw=$(route_via -4 "$1")
   if [ "$rt_mode" = auto ]; then
     rt_mode=none
     if [ -n "$rt_gw" ] && [ "$(route_first_dev)" != "$1" ]; then rt_mode=source; fi
   fi
+}
+
+# route_set IFACE [GATEWAY]: the interface's source routing, from scratch: for its first global
+# address of each family (the one its endpoint uses), a rule to its table, which holds the
+# interface's connected routes and a default route through the gateway. GATEWAY is a hint from a
+# hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route over none.
+route_set() {
+  route_resolve "$1" "${2:-}" || return 0
   route_clear "$rt_table"
   [ "$rt_mode" = source ] || return 0
   route_record "$rt_table"

@@ -22,6 +22,12 @@ knob_resolve() {
   echo "$1 $3"
 }
 
+# knob_conf WANTED: our sysctl.d file for the "KNOB VALUE" lines of WANTED.
+knob_conf() {
+  echo "# Managed by mptcp-pulumi for host $HOST; pulumi destroy removes it."
+  printf '%s\n' "$1" | while read -r _knob _value; do echo "net.mptcp.$_knob = $_value"; done
+}
+
 # knob_write KNOB VALUE: sets net.mptcp.KNOB where it differs.
 knob_write() {
   if [ "$(cat "/proc/sys/net/mptcp/$1")" != "$2" ]; then

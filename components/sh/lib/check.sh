@@ -1,0 +1,56 @@
+# shellcheck shell=sh
+# Drift: the host's live state compared with the config, changing nothing. Each difference is one
+# line "CONFIG PATH|WHAT DIFFERS" on stdout.
+
+# drift PATH MESSAGE...: reports one difference.
+drift() {
+  _at=$1
+  shift
+  printf '%s|%s\n' "$_at" "$*"
+}
+
+# chk_lines PATH WHAT WANT HAVE: the lines of WANT missing from HAVE and those HAVE has besides
+# (both sorted), each as a difference.
+chk_lines() {
+  printf '%s\n' "$3" | grep -v '^$' | while read -r _l; do
+    printf '%s\n' "$4" | grep -qxF -e "$_l" || drift "$1" "$2 missing: $_l"
+  done
+  printf '%s\n' "$4" | grep -v '^$' | while read -r _l; do
+    printf '%s\n' "$3" | grep -qxF -e "$_l" || drift "$1" "$2 not in the config: $_l"
+  done
+}
+
+# chk_file PATH FILE MODE: FILE has the content on stdin and MODE.
+chk_file() {
+  if [ ! -e "$2" ]; then
+    drift "$1" "$2 is missing"
+  elif ! cmp -s - "$2"; then
+    drift "$1" "$2 differs from what mptcp-pulumi writes"
+  elif [ "$(stat -c %a "$2")" != "$3" ]; then
+    drift "$1" "$2 has mode $(stat -c %a "$2"), not $3"
+  fi
+}
+
+# chk_routing IFACE: the interface's rules and table as route_set leaves them.
+# shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
+chk_routing() {
+  route_resolve "$1" || return 0
+  _at="$AT.routing"
+  for _fam in -4 -6; do
+    _a=$(addr_of "$1" "$_fam")
+    _n=$(ip "$_fam" rule show | grep -c " lookup $rt_table\$" || true)
+    if [ "$rt_mode" != source ] || [ -z "$_a" ]; then
+      [ "$_n" = 0 ] || drift "$_at" "$1: $_n ip $_fam rule(s) to table $rt_table, none expected (mode $rt_mode)"
+      continue
+    fi
+    ip "$_fam" rule show | grep -q "^$rt_prio:[[:space:]]*from $_a lookup $rt_table\$" || drift "$_at" "$1: no ip $_fam rule \"from $_a lookup $rt_table\" at priority $rt_prio"
+    [ "$_n" = 1 ] || drift "$_at" "$1: $_n ip $_fam rules to table $rt_table, 1 expected"
+    if [ "$_fam" = -4 ] && [ -n "$rt_gw" ] && ! ip -4 route show table "$rt_table" default | grep -q "via $rt_gw "; then
+      drift "$_at" "$1: table $rt_table has no default route via $rt_gw"
+    fi
+  done
+  _rp=$(cat "/proc/sys/net/ipv4/conf/$1/rp_filter" 2>/dev/null || echo 0)
+  if [ "$rt_mode" = source ] && [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" -le 1 ] && { [ "$_rp" = 1 ] || [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)$_rp" = 10 ]; }; then
+    drift "$_at" "$1: rp_filter is strict: subflows arriving asymmetrically are dropped"
+  fi
+}

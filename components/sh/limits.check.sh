@@ -1,0 +1,6 @@
+# limits: the ones the config sets.
+limits_read
+# shellcheck disable=SC2154 # sf and aa: set by limits_read
+[ -z "$SUBFLOWS" ] || [ "$sf" = "$SUBFLOWS" ] || drift "$AT.limits.subflows" "ip mptcp limits: subflows is $sf, the config says $SUBFLOWS"
+# shellcheck disable=SC2154
+[ -z "$ADD_ADDR_ACCEPTED" ] || [ "$aa" = "$ADD_ADDR_ACCEPTED" ] || drift "$AT.limits.addAddrAccepted" "ip mptcp limits: add_addr_accepted is $aa, the config says $ADD_ADDR_ACCEPTED"

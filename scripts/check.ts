@@ -1,0 +1,69 @@
+// npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]
+// Drift: each host's live MPTCP state (knobs, limits, endpoints, hook files, routing, service
+// drop-ins) against the config, read-only. `pulumi up` cannot see a change made by hand (command
+// resources are not refreshed); this can. Exits 0 when every host is in step, 1 on drift, 2 when
+// a host cannot be reached (or on usage errors). See README, "Drift".
+import { readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parse } from "yaml";
+import { commandName, concernOfPath, renderCheck } from "../components/render";
+import { closeAll, startCli } from "./verify/cli";
+
+const USAGE = "npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]";
+
+export interface HostDrift {
+  host: string;
+  /** unreachable: could not connect; error: the check itself failed. */
+  status: "in step" | "drift" | "unreachable" | "error";
+  differences: { path: string; message: string }[];
+  error?: string;
+}
+
+/** The URNs of the commands that manage each drifted config path (command resources are children of mptcp:index:Host). */
+function repairUrns(file: string, results: HostDrift[]): string[] {
+  const project = (parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8")) as { name: string }).name;
+  const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(basename(file))?.[1] ?? "STACK";
+  const urns = new Set<string>();
+  for (const r of results) {
+    for (const d of r.differences) {
+      const concern = concernOfPath(d.path);
+      if (concern) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
+    }
+  }
+  return [...urns];
+}
+
+async function main(): Promise<number> {
+  const run = await startCli(USAGE);
+  try {
+    const results: HostDrift[] = await Promise.all(
+      run.model.hosts.map(async (h): Promise<HostDrift> => {
+        const s = run.sessions.get(h.name);
+        if (!s) return { host: h.name, status: "unreachable", differences: [], error: run.unreachable.get(h.name) };
+        const r = await s.script(renderCheck(h));
+        if (r.code !== 0) return { host: h.name, status: "error", differences: [], error: r.stderr.trim() || `exit ${r.code}` };
+        const differences = r.stdout.split("\n").filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
+        return { host: h.name, status: differences.length ? "drift" : "in step", differences };
+      }),
+    );
+    if (run.json) console.log(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));
+    else {
+      for (const r of results) {
+        console.log(`${r.host}: ${r.status}${r.status === "drift" ? ` (${r.differences.length} difference${r.differences.length === 1 ? "" : "s"})` : ""}`);
+        for (const d of r.differences) console.log(`  ${d.path}: ${d.message}`);
+        if (r.error) console.log(`  ${r.error}`);
+      }
+      const urns = repairUrns(run.file, results);
+      if (urns.length) console.log(`\nTo repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${urns.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
+    }
+    if (results.some((r) => r.status === "unreachable" || r.status === "error")) return 2;
+    return results.some((r) => r.status === "drift") ? 1 : 0;
+  } finally {
+    closeAll(run);
+  }
+}
+
+main().then((code) => process.exit(code), (e: Error) => {
+  console.error(`check: ${e.message}`);
+  process.exit(2);
+});
