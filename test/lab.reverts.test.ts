@@ -21,6 +21,7 @@ beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "v"));
   const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
   Object.assign(cfg.hosts[1], { hooks: true, endpoints: [{ interface: "wlan", flags: [] }] });
+  for (const h of cfg.hosts) h.services = [{ unit: "iperf3.service" }];
   config = cfg;
   for (const h of lab.hosts) pre.set(h.name, snapshot(h));
   await sim.up((await runProgram(config, { privateKey })).commands);
@@ -35,12 +36,12 @@ describe("reverts never claim what they cannot do", () => {
     const client = lab.hosts.find((h) => h.name === "client")!;
     labSh(client, `rm -rf ${STATE_DIR}`);
     const reverts = commandsOf("client");
-    expect(reverts.map((c) => c.name)).toEqual(["client-hooks", "client-endpoints", "client-limits", "client-sysctl"]);
+    expect(reverts.map((c) => c.name)).toEqual(["client-services", "client-hooks", "client-endpoints", "client-limits", "client-sysctl"]);
     for (const c of reverts) {
       const r = await ssh.run(c, c.delete!, "delete");
       console.log(`${c.name} revert: exit ${r.code}: ${r.stderr.split(": ").slice(1, 3).join(": ")}`);
       expect(r.code, c.name).toBe(1);
-      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (interface hooks|endpoint table|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
+      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (service drop-ins|interface hooks|endpoint table|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
       expect(r.stdout).not.toMatch(/restored|removed/);
     }
   });
