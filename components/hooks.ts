@@ -4,7 +4,7 @@
 // unit only call it. The endpoints concern uses the same library functions, so "which endpoints
 // an interface should have" has one implementation.
 import { HostModel } from "./model";
-import { DataVar, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
+import { contentFunctions, DataVar, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
 
 interface HookSource {
   /** Source under components/sh/. */
@@ -59,14 +59,11 @@ export function renderSyncScript(host: HostModel): string {
   return renderHookFile(host, HOOK_SOURCES.find((s) => s.path === SYNC_PATH)!).content;
 }
 
-const FILE_MARK = "MPTCP_PULUMI_FILE";
-
 /** The hooks apply's own data and code: the files to install, each printed by a function. */
 export function hooksApplyExtras(host: HostModel): { data: DataVar[]; code: string } {
   const files = renderHookFiles(host).map((f) => ({ ...f, fn: `content_${f.source.replace(/[.-]/g, "_")}` }));
-  for (const f of files) if (f.content.split("\n").includes(FILE_MARK)) throw new Error(`${f.path} contains ${FILE_MARK}`);
   return {
     data: [{ name: "FILES", value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn].join("|")).join("\n"), note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT" }],
-    code: [`# ---- the files (rendered from components/sh/)`, ...files.map((f) => `${f.fn}() { cat <<'${FILE_MARK}'\n${f.content}${FILE_MARK}\n}`)].join("\n"),
+    code: [`# ---- the files (rendered from components/sh/)`, contentFunctions(files, "MPTCP_PULUMI_FILE")].join("\n"),
   };
 }

@@ -39,21 +39,26 @@ export class MptcpHost extends pulumi.ComponentResource {
     // A different target host must revert the old one and apply the new one (replace), not update.
     const triggers = [host.ssh.host, host.ssh.port, host.ssh.user];
     const applied: Partial<Record<Concern, pulumi.Output<string>>> = {};
+    const wrap = (script: string) => wrapScript(script, { user: host.ssh.user, host: host.name });
     let previous: pulumi.Resource | undefined;
     for (const scripts of renderHost(host)) {
       const command = new remote.Command(
         commandName(name, scripts.concern),
-        {
-          connection,
-          create: wrapScript(scripts.apply, { user: host.ssh.user, host: host.name }),
-          delete: wrapScript(scripts.revert, { user: host.ssh.user, host: host.name }),
-          triggers,
-          addPreviousOutputInEnv: false,
-        },
+        { connection, create: wrap(scripts.apply), delete: wrap(scripts.revert), triggers, addPreviousOutputInEnv: false },
         { parent: this, dependsOn: previous ? [previous] : [], deleteBeforeReplace: true },
       );
       applied[scripts.concern] = command.stdout;
       previous = command;
+      if (scripts.confirm) {
+        // A second command, so a second SSH connection made after the change: only that proves
+        // the management path still works. Its triggers hold the apply's output (which names the
+        // rollback it armed), so it runs again after every apply that armed one.
+        previous = new remote.Command(
+          `${commandName(name, scripts.concern)}-confirm`,
+          { connection, create: wrap(scripts.confirm.create), delete: wrap(scripts.confirm.delete), triggers: [...triggers, command.stdout], addPreviousOutputInEnv: false },
+          { parent: this, dependsOn: [command], deleteBeforeReplace: true },
+        );
+      }
     }
     this.applied = pulumi.output(applied);
     this.registerOutputs({ applied: this.applied });

@@ -64,6 +64,8 @@ export interface HostModel {
   routingConfig: HostConfig["routing"];
   /** systemd units made MPTCP by our drop-in. */
   services: Service[];
+  /** Seconds within which a risky apply must be confirmed, else it is undone on the host (0: off). */
+  confirmTimeout: number;
 }
 
 export interface Link {
@@ -127,6 +129,7 @@ export function buildHost(h: HostConfig, index: number): HostModel {
     routing: h.hooks ? routingFor(h) : [],
     routingConfig: h.routing,
     services: h.services.map((s, i) => ({ ...s, index: i })),
+    confirmTimeout: h.confirmTimeout,
   };
 }
 

@@ -5,19 +5,33 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, ConcernScripts, renderScript, SH_DIR } from "./script";
+import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, SH_DIR } from "./script";
 import { hooksApplyExtras } from "./hooks";
 
 export * from "./script";
 
-/** One concern's apply and revert. */
+/** Whether a concern's applies on this host are armed with a rollback and confirmed by a second command. */
+export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && GUARDED.includes(concern);
+
+/**
+ * One concern's apply and revert; for a guarded concern also its confirmation. A guarded apply
+ * carries its revert (what undoes a first apply) and its confirmation carries the apply (kept on
+ * the host as the last confirmed one, what undoes the next): see sh/lib/rollback.sh.
+ */
 export function renderConcern(host: HostModel, concern: Concern): ConcernScripts {
-  const extras = concern === "hooks" ? hooksApplyExtras(host) : {};
-  return {
-    concern,
-    apply: renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, ...extras }),
-    revert: renderScript({ host, title: `${concern} revert`, source: `${concern}.revert.sh` }),
-  };
+  const revert = renderScript({ host, title: `${concern} revert`, source: `${concern}.revert.sh` });
+  const guarded = isGuarded(host, concern);
+  const hooks = concern === "hooks" ? hooksApplyExtras(host) : undefined;
+  const undo = guarded ? [`# ---- what undoes this apply before any was confirmed: the revert`, contentFunctions([{ fn: "content_revert", content: revert }], "MPTCP_PULUMI_UNDO")].join("\n") : "";
+  const code = [hooks?.code, undo].filter((c) => c).join("\n");
+  const apply = renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, data: hooks?.data, ...(code ? { code } : {}) });
+  const confirm = guarded
+    ? {
+        create: renderScript({ host, title: `${concern} confirm`, source: `${concern}.confirm.sh`, code: [`# ---- the apply being confirmed, kept as the last confirmed one`, contentFunctions([{ fn: "content_apply", content: apply }], "MPTCP_PULUMI_CONFIRMED")].join("\n") }),
+        delete: renderScript({ host, title: `${concern} confirm delete`, source: "disarm.sh", data: [{ name: "CONCERN", value: () => concern }] }),
+      }
+    : undefined;
+  return { concern, apply, revert, ...(confirm ? { confirm } : {}) };
 }
 
 /** The concerns a host's config asks for, in apply order. Unset concerns are left alone. */

@@ -146,6 +146,12 @@ export const hostSchema = z.strictObject({
   hooks: z.boolean({ error: "must be true or false" }).default(false),
   /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
   routing: z.array(routingSchema).default([]),
+  /** Seconds after an apply of endpoints or hooks/routing within which a new SSH connection must confirm it, else the host undoes it by itself (like netplan try). 0 turns this off. Defaults to 120. */
+  confirmTimeout: z
+    .number({ error: "must be a whole number of seconds" })
+    .int({ error: "must be a whole number of seconds" })
+    .refine((n) => n === 0 || (n >= 3 && n <= 3600), { error: "must be 0 (off) or 3..3600 seconds" })
+    .default(120),
   /** systemd units whose sockets become MPTCP, through a drop-in we own. Defaults to []. */
   services: z.array(serviceSchema).default([]),
 });

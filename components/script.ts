@@ -28,6 +28,9 @@ export type Concern = "sysctl" | "limits" | "endpoints" | "hooks" | "services";
 /** The name of a host's command resource for one concern (its URN ends in it). */
 export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
 
+/** Concerns whose apply can cut the management path: armed with a rollback, confirmed by a second command. */
+export const GUARDED: readonly Concern[] = ["endpoints", "hooks"];
+
 /** The concern that manages a config path under mptcp:hosts[i] (routing belongs to the hooks command). */
 export function concernOfPath(path: string): Concern | undefined {
   const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
@@ -39,6 +42,8 @@ export interface ConcernScripts {
   concern: Concern;
   apply: string;
   revert: string;
+  /** Guarded concerns: the command that confirms the apply over a new connection, and its delete. */
+  confirm?: { create: string; delete: string };
 }
 
 // ---------------------------------------------------------------- reading the shell sources
@@ -169,6 +174,7 @@ export function hostData(host: HostModel): DataVar[] {
       () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),
       "endpoints: INDEX|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
+    e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
     e("SERVICES", () => host.services.map((s) => line(s.index, s.unit, s.mode, s.restart)).join("\n"), "services: INDEX|UNIT|MODE|RESTART"),
     e("ROUTING", () => host.routing.map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
@@ -226,6 +232,16 @@ export function renderScript(o: ScriptOptions): string {
   if (sections) out.push("", `# ---- ${o.title} (components/sh/${o.source})`);
   out.push(body);
   return out.join("\n") + "\n";
+}
+
+/**
+ * Shell functions that print texts (files to install, scripts to keep on the host), each a quoted
+ * heredoc ending in MARK: nothing in them is expanded. Texts nest when each level has its own MARK.
+ */
+export function contentFunctions(items: { fn: string; content: string }[], mark: string): string {
+  for (const i of items) if (i.content.split("\n").includes(mark)) throw new Error(`${i.fn}: its text contains ${mark}`);
+  const lines = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
+  return items.map((i) => `${i.fn}() { cat <<'${mark}'\n${lines(i.content)}${mark}\n}`).join("\n");
 }
 
 /** The first comment lines of every rendered file: host, what it is, the config it came from. */

@@ -14,7 +14,7 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(components.map((c) => c.name)).toEqual(["server", "client"]);
     // Under mocks there is no stack resource: components sit at the root.
     expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
-    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-endpoints", "client-sysctl", "client-limits"].sort());
+    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits"].sort());
     for (const c of commands) {
       const host = c.name.split("-")[0];
       expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
@@ -24,6 +24,7 @@ describe("MptcpHost under pulumi mocks", () => {
       "server-sysctl": [],
       "server-limits": ["server-sysctl"],
       "server-endpoints": ["server-limits"],
+      "server-endpoints-confirm": ["server-endpoints"],
       "client-sysctl": [],
       "client-limits": ["client-sysctl"],
     });
@@ -31,7 +32,7 @@ describe("MptcpHost under pulumi mocks", () => {
 
   it("every command has a create and a delete, deleteBeforeReplace, host triggers, no previous output in env", async () => {
     const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
-    for (const c of commands) {
+    for (const c of commands.filter((x) => !x.name.endsWith("-confirm"))) {
       expect(c.create, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ apply/);
       expect(c.delete, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ revert/);
       expect(c.deleteBeforeReplace, c.name).toBe(true);
@@ -84,7 +85,7 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].services = [{ unit: "iperf3.service" }];
     const { commands } = await runProgram(c);
     const services = commands.find((x) => x.name === "server-services")!;
-    expect(services.dependsOn).toEqual(["server-hooks"]);
+    expect(services.dependsOn).toEqual(["server-hooks-confirm"]);
     expect(services.create).toMatch(/services apply/);
     expect(services.delete).toMatch(/services revert/);
   });
@@ -118,12 +119,33 @@ describe("MptcpHost under pulumi mocks", () => {
     expect((err as Error).message).toContain("mptcp:links[1].client");
   });
 
-  it("hooks: a fourth command after endpoints, that reverts first on destroy", async () => {
+  it("endpoints and hooks: each apply is confirmed by a second command (a new SSH connection) that re-runs whenever the apply's output changes; confirmTimeout 0 drops them", async () => {
+    const c = dev();
+    c.hosts[0].hooks = true;
+    const { commands } = await runProgram(c);
+    for (const concern of ["endpoints", "hooks"]) {
+      const confirm = commands.find((x) => x.name === `server-${concern}-confirm`)!;
+      expect(confirm.dependsOn).toEqual([`server-${concern}`]);
+      expect(confirm.triggers).toEqual([confirm.connection.host, 22, "root", `server-${concern}: applied`]); // the apply's stdout, under mocks
+      expect(confirm.create).toMatch(new RegExp(`${concern} confirm[\\s\\S]*rb_confirm ${concern} content_apply`));
+      expect(confirm.create).toContain(commands.find((x) => x.name === `server-${concern}`)!.create!.split("\n").slice(1, -1).join("\n"));
+      expect(confirm.delete).toMatch(/confirm delete[\s\S]*CONCERN=/);
+    }
+    expect(commands.find((x) => x.name === "server-hooks")!.dependsOn).toEqual(["server-endpoints-confirm"]);
+    c.hosts[0].confirmTimeout = 0;
+    const off = await runProgram(c);
+    expect(off.commands.filter((x) => x.name.endsWith("-confirm"))).toEqual([]);
+    const apply = off.commands.find((x) => x.name === "server-endpoints")!.create!;
+    expect(apply).toContain("\nCONFIRM_TIMEOUT=0\n"); // rb_arm returns at once
+    expect(apply).not.toContain("content_revert() {");
+  });
+
+  it("hooks: a command after endpoints, that reverts first on destroy", async () => {
     const c = dev();
     c.hosts[0].hooks = true;
     const { commands } = await runProgram(c);
     const hooks = commands.find((x) => x.name === "server-hooks")!;
-    expect(hooks.dependsOn).toEqual(["server-endpoints"]);
+    expect(hooks.dependsOn).toEqual(["server-endpoints-confirm"]);
     expect(hooks.deleteBeforeReplace).toBe(true);
     expect(hooks.create).toMatch(/hooks apply/);
     expect(hooks.delete).toMatch(/hooks revert/);

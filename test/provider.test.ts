@@ -85,4 +85,26 @@ describe("provider simulator (remote.Command 1.2.1 lifecycle)", () => {
   it("detects dependency cycles", () => {
     expect(() => topoOrder([cmd("a", { dependsOn: ["b"] }), cmd("b", { dependsOn: ["a"] })])).toThrow(/cycle/);
   });
+
+  it("a trigger holding a dependency's stdout is resolved when the dependency has run: the dependent re-runs only when that output changed", async () => {
+    let n = 0;
+    const ran: string[] = [];
+    const sim = new CommandProviderSim(async (c, text, phase: Phase) => {
+      ran.push(`${phase} ${c.name}`);
+      return { stdout: c.name === "apply" ? `armed ${text.includes("v1") ? ++n : "nothing"}` : "", stderr: "", code: 0 };
+    });
+    const apply = (v: string) => cmd("apply", { create: `apply ${v}` });
+    const confirm = cmd("confirm", { dependsOn: ["apply"], triggers: ["h1", "apply: applied"] });
+    await sim.up([apply("v1"), confirm]);
+    expect(ran).toEqual(["create apply", "create confirm"]);
+    ran.length = 0;
+    expect(await sim.up([apply("v1"), confirm])).toEqual([]); // nothing changed, nothing runs
+    await sim.up([apply("v1 again"), confirm]); // the apply re-runs and prints something new
+    expect(ran).toEqual(["create apply", "delete confirm", "create confirm"]);
+    ran.length = 0;
+    await sim.up([apply("v2"), confirm]); // re-runs, prints "armed nothing" (new again)
+    ran.length = 0;
+    await sim.up([apply("v3"), confirm]); // re-runs, prints the same: the confirm stays
+    expect(ran).toEqual(["create apply"]);
+  });
 });

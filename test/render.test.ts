@@ -84,6 +84,12 @@ function rendered(): Rendered[] {
     ...renderHost(h).flatMap((s) => [
       { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: s.apply, shell: true },
       { golden: `${dir}/${h.name}-${s.concern}.delete.sh`, text: wrapScript(s.revert, { user: h.ssh.user, host: h.name }), script: s.revert, shell: true },
+      ...(s.confirm
+        ? [
+            { golden: `${dir}/${h.name}-${s.concern}-confirm.create.sh`, text: wrapScript(s.confirm.create, { user: h.ssh.user, host: h.name }), script: s.confirm.create, shell: true },
+            { golden: `${dir}/${h.name}-${s.concern}-confirm.delete.sh`, text: wrapScript(s.confirm.delete, { user: h.ssh.user, host: h.name }), script: s.confirm.delete, shell: true },
+          ]
+        : []),
     ]),
     ...(h.hooks ? renderHookFiles(h) : []).map((f) => ({ golden: `${dir}/files${f.path}`, text: f.content, script: f.content, shell: f.source.endsWith(".sh") })),
     { golden: `${dir}/${h.name}-check.sh`, text: renderCheck(h), script: renderCheck(h), shell: true },

@@ -1,5 +1,6 @@
 # Makes the config's endpoints (ENDPOINTS) the host's endpoint table, saving the original table
-# first. The table is replaced only when it differs, so a re-apply leaves live connections alone.
+# first. The table is replaced only when it differs, so a re-apply leaves live connections alone;
+# a change arms a rollback first (lib/rollback.sh), which the confirm command disarms.
 need_ip
 [ "$HOOKS" = 1 ] || ep_check
 state_lock
@@ -12,6 +13,7 @@ printf '%s\n' "$want" | ep_normalize | sort > "$d/want.$$"
 if ep_table | cmp -s - "$d/want.$$"; then
   say "endpoints unchanged"
 else
+  rb_arm endpoints content_revert
   ip mptcp endpoint flush
   ep_add_lines < "$d/want.$$"
   say "endpoints set"

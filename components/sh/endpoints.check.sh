@@ -4,3 +4,4 @@ if want=$(for i in $(ep_ifaces); do ep_want "$i"; done 2>&1); then
 else
   drift "$AT.endpoints" "${want##*error: }"
 fi
+chk_rolled_back endpoints "$AT.endpoints"

@@ -4,6 +4,8 @@
 need_ip
 state_lock
 d=$STATE_DIR/hooks
+# anything to change (files, unit, routing)? then arm the rollback first (lib/rollback.sh)
+if [ -n "$(chk_hooks)" ]; then rb_arm hooks content_revert; fi
 mkdir -p "$d"
 printf '%s\n' "$FILES" | while IFS='|' read -r path mode only content; do
   [ -z "$only" ] || [ -d "$only" ] || continue

@@ -61,9 +61,18 @@ export function topoOrder(commands: RecordedCommand[]): RecordedCommand[] {
   return out;
 }
 
+interface Planned {
+  step: Step;
+  command: RecordedCommand;
+  /** A replace's delete that runs at the end (no deleteBeforeReplace). */
+  deferred?: boolean;
+}
+
 export class CommandProviderSim {
   /** What the provider stored after the last successful step of each command. */
   readonly state = new Map<string, RecordedCommand>();
+  /** The stdout each command printed when it last ran (an output other commands' inputs may hold). */
+  private readonly stdout = new Map<string, string>();
 
   constructor(private readonly runner: Runner) {}
 
@@ -72,45 +81,67 @@ export class CommandProviderSim {
     return this.plan(commands).map(({ step }) => step);
   }
 
-  private plan(commands: RecordedCommand[]): { step: Step; command: RecordedCommand; deferred?: boolean }[] {
-    const plan: { step: Step; command: RecordedCommand; deferred?: boolean }[] = [];
-    const deferred: { step: Step; command: RecordedCommand; deferred?: boolean }[] = [];
-    for (const c of topoOrder(commands)) {
-      const old = this.state.get(c.name);
-      if (!old) {
-        plan.push({ step: { name: c.name, phase: "create", reason: "new" }, command: c });
-      } else if (!same(old.triggers, c.triggers)) {
-        const del = { step: { name: c.name, phase: "delete" as Phase, reason: "replace" as const }, command: old };
-        const create = { step: { name: c.name, phase: "create" as Phase, reason: "replace" as const }, command: c };
-        if (c.deleteBeforeReplace) plan.push(del, create);
-        else {
-          plan.push(create);
-          deferred.unshift({ ...del, deferred: true });
-        }
-      } else if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) {
-        plan.push({ step: { name: c.name, phase: c.update !== undefined ? "update" : "create", reason: "changed" }, command: c });
-      }
+  /** The steps one command needs against what is stored. */
+  private stepsFor(c: RecordedCommand): Planned[] {
+    const old = this.state.get(c.name);
+    if (!old) return [{ step: { name: c.name, phase: "create", reason: "new" }, command: c }];
+    if (!same(old.triggers, c.triggers)) {
+      const del = { step: { name: c.name, phase: "delete" as Phase, reason: "replace" as const }, command: old };
+      const create = { step: { name: c.name, phase: "create" as Phase, reason: "replace" as const }, command: c };
+      return c.deleteBeforeReplace ? [del, create] : [create, { ...del, deferred: true }];
     }
-    const names = new Set(commands.map((c) => c.name));
-    const removed = topoOrder([...this.state.values()].filter((c) => !names.has(c.name))).reverse();
-    for (const c of removed) plan.push({ step: { name: c.name, phase: "delete", reason: "removed" }, command: c });
-    return [...plan, ...deferred];
+    if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) return [{ step: { name: c.name, phase: c.update !== undefined ? "update" : "create", reason: "changed" }, command: c }];
+    return [];
   }
 
-  /** `pulumi up`: runs the plan; stops at the first failing command (as its dependents would). */
+  /** Commands the stack no longer has, dependents first. */
+  private removed(commands: RecordedCommand[]): Planned[] {
+    const names = new Set(commands.map((c) => c.name));
+    return topoOrder([...this.state.values()].filter((c) => !names.has(c.name)))
+      .reverse()
+      .map((c) => ({ step: { name: c.name, phase: "delete", reason: "removed" }, command: c }));
+  }
+
+  private plan(commands: RecordedCommand[]): Planned[] {
+    const planned = topoOrder(commands).flatMap((c) => this.stepsFor(c));
+    return [...planned.filter((p) => !p.deferred), ...this.removed(commands), ...planned.filter((p) => p.deferred).reverse()];
+  }
+
+  /**
+   * An input the engine knows only once a dependency has run: under mocks a command's stdout is
+   * "NAME: applied"; in a trigger it stands for the stdout the dependency really printed.
+   */
+  private resolve(c: RecordedCommand): RecordedCommand {
+    if (!c.triggers?.length) return c;
+    const triggers = c.triggers.map((t) => {
+      const dep = c.dependsOn.find((d) => t === `${d}: applied`);
+      return dep !== undefined && this.stdout.has(dep) ? this.stdout.get(dep) : t;
+    });
+    return { ...c, triggers, inputs: { ...c.inputs, triggers } };
+  }
+
+  /** `pulumi up`: each command's steps decided when its turn comes (after its dependencies ran, as the engine resolves inputs); stops at the first failing command (as its dependents would). */
   async up(commands: RecordedCommand[]): Promise<Step[]> {
     const steps: Step[] = [];
-    const current = new Map(commands.map((c) => [c.name, c]));
-    for (const { step, command } of this.plan(commands)) {
+    const deferred: Planned[] = [];
+    const run = async ({ step, command }: Planned) => {
       await this.exec(step, command);
       steps.push(step);
       if (step.phase === "delete") {
         // A replaced command's new state is stored by its create; a removed one is forgotten.
         if (step.reason === "removed" || (step.reason === "replace" && this.state.get(step.name) === command)) this.state.delete(step.name);
       } else {
-        this.state.set(step.name, current.get(step.name)!);
+        this.state.set(step.name, command);
+        this.stdout.set(step.name, step.result!.stdout);
+      }
+    };
+    for (const c of topoOrder(commands)) {
+      for (const p of this.stepsFor(this.resolve(c))) {
+        if (p.deferred) deferred.unshift(p);
+        else await run(p);
       }
     }
+    for (const p of [...this.removed(commands), ...deferred]) await run(p);
     return steps;
   }
 

@@ -54,3 +54,22 @@ chk_routing() {
     drift "$_at" "$1: rp_filter is strict: subflows arriving asymmetrically are dropped"
   fi
 }
+
+# chk_hooks: the files the hooks apply installs (FILES, each printed by its function), the boot
+# unit's enablement, and each endpoint interface's routing.
+chk_hooks() {
+  printf '%s\n' "$FILES" | while IFS='|' read -r _path _mode _only _content; do
+    [ -z "$_only" ] || [ -d "$_only" ] || continue
+    "$_content" | chk_file "$AT.hooks" "$_path" "$_mode"
+  done
+  if [ -d /etc/systemd/system ] && [ "$(readlink "/etc/systemd/system/multi-user.target.wants/$UNIT_NAME" 2>/dev/null)" != "../$UNIT_NAME" ]; then
+    drift "$AT.hooks" "$UNIT_NAME is not enabled (multi-user.target.wants)"
+  fi
+  for _i in $(ep_ifaces); do chk_routing "$_i"; done
+}
+
+# chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
+chk_rolled_back() {
+  _when=$(rb_rolled_back "$1")
+  [ -z "$_when" ] || drift "$2" "the last apply of $1 was rolled back at $_when: the host could not be reached to confirm it; it is not in step with the config"
+}

@@ -1,0 +1,191 @@
+// An apply that cuts the management path undoes itself (like `netplan try`). SSH reaches the
+// client only through router r1, over its uplink; the client routes its uplink by source. A wrong
+// gateway there sends SSH replies nowhere: the laptop becomes unreachable, rolls back by itself
+// within confirmTimeout, is reachable again, and the up (and the next one, and npm run check) says
+// the apply was rolled back. Also: a cut of the management path right after an apply; destroy after
+// a rollback; a no-op apply arms nothing; negative control: without the rollback, the laptop stays
+// unreachable.
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
+import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { readTopology } from "../scripts/lab/topology";
+import { startLab, stopLab } from "./harness/fixture";
+import { run } from "./harness/scratch";
+import { RecordedCommand, runProgram } from "./harness/program";
+import { CommandProviderSim, Runner } from "./harness/provider";
+import { SshRunner } from "./harness/ssh";
+import { snapshot } from "./harness/labtest";
+
+const topology = readTopology(join(__dirname, "fixtures", "router.topology.yaml"));
+const TIMEOUT = 4;
+const GATEWAY = "198.51.100.33"; // r1 on the uplink
+const WRONG = "198.51.100.40"; // nobody
+let lab: LabState;
+let ssh: SshRunner;
+let sim: CommandProviderSim;
+let privateKey: string;
+let client: LabHost;
+let pre: string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
+function stack(gateway: string, confirmTimeout = TIMEOUT, table = 100) {
+  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
+    hooks: true,
+    confirmTimeout,
+    endpoints: [{ interface: "uplink", flags: [] }],
+    routing: [{ interface: "uplink", mode: "source", gateway, table }],
+  });
+  return cfg;
+}
+
+/** A probe over SSH to the client, as the command provider would connect. */
+function probeCommand(): RecordedCommand {
+  const c = (labStackConfig(lab).hosts as { name: string; ssh: object }[]).find((h) => h.name === "client")!;
+  return { name: "probe", urn: "", connection: { ...c.ssh, privateKey }, dependsOn: [], deleteBeforeReplace: false, inputs: {} };
+}
+
+/**
+ * Polls SSH to the client every 250 ms, each probe a new connection, timestamping when it started.
+ * A probe counts as reaching the laptop when it succeeds within a second (one started during a cut
+ * may succeed later, when its retransmitted SYN gets through).
+ */
+function reachability() {
+  const probes: { at: number; ok: boolean }[] = [];
+  let stop = false;
+  const loop = (async () => {
+    const pending: Promise<void>[] = [];
+    while (!stop) {
+      const at = performance.now();
+      pending.push(ssh.run(probeCommand(), "true", "create").then((r) => void probes.push({ at, ok: r.code === 0 && performance.now() - at < 1000 })));
+      await sleep(250);
+    }
+    await Promise.all(pending);
+  })();
+  return {
+    async stop() {
+      stop = true;
+      await loop;
+      probes.sort((a, b) => a.at - b.at);
+      const cut = probes.find((p) => !p.ok);
+      const back = cut && probes.find((p) => p.ok && p.at > cut.at);
+      return { cut: cut?.at, back: back?.at, probes };
+    },
+  };
+}
+
+const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
+
+beforeAll(async () => {
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b"));
+  client = lab.hosts.find((h) => h.name === "client")!;
+  pre = snapshot(client);
+});
+
+afterAll(() => stopLab({ lab, ssh }));
+
+describe("applies that cut the management path undo themselves", () => {
+  it("a good gateway: the apply is confirmed over a new connection, nothing is pending; a no-op re-apply arms nothing", async () => {
+    const steps = await sim.up((await runProgram(stack(GATEWAY), { privateKey })).commands);
+    const names = steps.map((s) => s.name);
+    expect(names.indexOf("client-hooks-confirm")).toBe(names.indexOf("client-hooks") + 1);
+    const apply = steps.find((s) => s.name === "client-hooks")!.result!.stdout;
+    const confirm = steps.find((s) => s.name === "client-hooks-confirm")!.result!.stdout;
+    console.log(`apply: ${apply.split("\n").find((l) => l.includes("armed"))}\nconfirm: ${confirm}`);
+    expect(apply).toMatch(/hooks: rollback armed at \S+: undone in 4 s unless confirmed over a new SSH connection/);
+    expect(confirm).toContain("hooks: confirmed over a new SSH connection: rollback disarmed");
+    expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
+    await sleep((TIMEOUT + 1) * 1000);
+    expect(labSh(client, `ls ${STATE_DIR}/hooks`)).not.toMatch(/rollback|rolled-back/);
+    expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
+    const c = sim.state.get("client-hooks")!;
+    const again = await ssh.run(c, c.create!, "create");
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain("rollback armed");
+    expect(labSh(client, `ls ${STATE_DIR}/hooks`)).not.toContain("rollback");
+  });
+
+  it("a wrong gateway on the SSH interface: the laptop becomes unreachable, undoes the apply by itself within the timeout, is reachable again, and up says so (again on the next up, and in npm run check)", async () => {
+    const watch = reachability();
+    await sleep(500);
+    const err = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    await sleep(500);
+    const { cut, back, probes } = await watch.stop();
+    console.log(`wrong gateway: SSH cut, reachable again ${cut && back ? ((back - cut) / 1000).toFixed(1) : "?"} s later (${probes.filter((p) => !p.ok).length} failed probes); up: ${err?.message.split("\n")[1]}`);
+    expect(cut).toBeDefined();
+    expect(back).toBeDefined();
+    expect((back! - cut!) / 1000).toBeLessThan(TIMEOUT + 5); // the timeout, the undo itself, probe spacing; under load
+    expect(err?.message).toMatch(/create of client-hooks-confirm failed/);
+    expect(err?.message).toMatch(/mptcp-pulumi\[client\]: error: mptcp:hosts\[1\]\.routing, mptcp:hosts\[1\]\.hooks: the last apply of hooks was rolled back at \S+ .*within 4 s .*not in step with the config/);
+    // undone: back to the last confirmed apply (the good gateway)
+    expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
+    expect(routeRule()).not.toContain(WRONG);
+    // the next up does not pretend the host is in step
+    const again = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    expect(again?.message).toMatch(/the last apply of hooks was rolled back at/);
+    // npm run check shows it too
+    const model = requireValidConfig(stack(WRONG)).hosts.find((h) => h.name === "client")!;
+    const check = await ssh.run(probeCommand(), wrapScript(renderCheck(model), { user: "root", host: "client" }), "create");
+    expect(check.stdout).toMatch(/^mptcp:hosts\[1\]\.routing\|the last apply of hooks was rolled back at/m);
+  });
+
+  it("a cut of the management path right after an apply (and every SSH session killed): no confirmation arrives, the host undoes the apply by itself", async () => {
+    const forwarding = (v: number) => run(["ip", "netns", "exec", lab.routers[0].netns, "sysctl", "-qw", `net.ipv4.ip_forward=${v}`]);
+    // the runner cuts r1's forwarding just before the confirmation connects
+    let applied = "";
+    let job = "";
+    const cutting: Runner = async (c, text, phase) => {
+      if (c.name === "client-hooks-confirm" && phase === "create") {
+        // the armed job is a unit of its own, outside every SSH session: every session dies (sshd
+        // restarted with its control group) and it still fires
+        job = labSh(client, "systemctl show -p ControlGroup -p ActiveState mptcp-pulumi-rollback-hooks.service; systemctl restart mptcp-lab-sshd.service");
+        forwarding(0);
+      }
+      const r = await ssh.run(c, text, phase);
+      if (c.name === "client-hooks") applied = r.stdout;
+      return r;
+    };
+    const cutSim = new CommandProviderSim(cutting);
+    for (const [name, c] of sim.state) cutSim.state.set(name, c);
+    try {
+      const err = await cutSim.up((await runProgram(stack(GATEWAY, TIMEOUT, 110), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/create of client-hooks-confirm failed/);
+      // the apply ran (table 110) and armed; the confirmation never connected (ConnectTimeout 5 s)
+      expect(applied).toMatch(/hooks: rollback armed at/);
+      expect(job).toContain("ControlGroup=/system.slice/mptcp-pulumi-rollback-hooks.service");
+      expect(job).toContain("ActiveState=active");
+      await sleep(1500);
+      expect(labSh(client, `cat ${STATE_DIR}/hooks/rolled-back`)).toMatch(/^\S+ \(undo exit 0\)/);
+      expect(labSh(client, "ip -4 rule show")).not.toContain("lookup 110");
+      expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
+    } finally {
+      forwarding(1);
+    }
+    for (const [name, c] of cutSim.state) sim.state.set(name, c);
+  });
+
+  it("destroy after rolled-back applies restores the laptop as it was before the first up", async () => {
+    await sim.destroy();
+    expect(snapshot(client)).toBe(pre);
+  });
+
+  it("negative control: the same wrong gateway without the rollback (confirmTimeout 0) leaves the laptop unreachable", async () => {
+    const model = requireValidConfig(stack(WRONG, 0)).hosts.find((h) => h.name === "client")!;
+    const { renderHost } = await import("../components");
+    const scripts = renderHost(model);
+    expect(scripts.some((s) => s.confirm)).toBe(false);
+    // applied from this machine (nsenter), not over the SSH it cuts
+    for (const s of scripts) labSh(client, s.apply);
+    await sleep(500);
+    const watch = reachability();
+    await sleep((TIMEOUT + 1) * 1000);
+    const { probes } = await watch.stop();
+    console.log(`no rollback: ${probes.length} probes over ${TIMEOUT + 1} s, ${probes.filter((p) => p.ok).length} reached the laptop`);
+    expect(probes.filter((p) => p.ok)).toEqual([]);
+    for (const s of [...scripts].reverse()) labSh(client, s.revert);
+    expect((await ssh.run(probeCommand(), "true", "create")).code).toBe(0);
+    expect(snapshot(client)).toBe(pre);
+  });
+});
