@@ -72,6 +72,21 @@ describe("the endpoints concern on a real kernel", () => {
     expect(reverted).toContain("same-as-before");
   });
 
+  it("rollback without systemd (a setsid job, as on this machine): an unconfirmed apply is undone after confirmTimeout; a confirmed one stays; the job never holds the lock", () => {
+    const h = { ...host(config), confirmTimeout: 3 };
+    const s = renderConcern(h, "endpoints");
+    const original = "ip mptcp endpoint add 198.51.100.200 id 50 subflow";
+    const script = (confirm: boolean) =>
+      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh -s <<'EOS' && ${confirm ? "sh -s <<'EOC' && " : ""}flock -w 1 /run/mptcp-pulumi.lock true && echo lock-free && sleep 4 && ip mptcp endpoint show | cmp -s - /run/before && echo undone || echo kept; cat /var/lib/mptcp-pulumi/endpoints/rolled-back 2>/dev/null || echo no-rollback-recorded\n${s.apply}EOS\n${confirm ? `${s.confirm!.create}EOC\n` : ""}`;
+    const unconfirmed = ns.isolated(script(false));
+    expect(unconfirmed.stdout).toMatch(/endpoints: rollback armed at/);
+    expect(unconfirmed.stdout).toContain("lock-free");
+    expect(unconfirmed.stdout).toMatch(/undone\n\S+ \(undo exit 0\)/);
+    const confirmed = ns.isolated(script(true));
+    expect(confirmed.stdout).toContain("endpoints: confirmed over a new SSH connection: rollback disarmed");
+    expect(confirmed.stdout).toMatch(/kept\nno-rollback-recorded/);
+  });
+
   it("compared as iproute2 prints them, the same table would differ (negative control)", () => {
     const h = host(config);
     const wanted = h.endpoints.map((e, i) => `${e.address ?? "198.51.100.65"} id ${e.id} ${e.port ? `port ${e.port} ` : ""}${config[i].flags.join(" ")} dev ${e.interface}`);

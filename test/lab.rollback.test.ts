@@ -171,6 +171,16 @@ describe("applies that cut the management path undo themselves", () => {
     expect(snapshot(client)).toBe(pre);
   });
 
+  it("a first apply with the wrong gateway is undone by the revert (nothing was confirmed before); destroy then finds nothing left and says so", async () => {
+    const err = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/the last apply of hooks was rolled back at/);
+    expect(labSh(client, "ip -4 rule show")).not.toContain("lookup 100");
+    expect(labSh(client, "ls /usr/local/sbin")).not.toContain("mptcp-pulumi-sync");
+    const steps = await sim.destroy();
+    expect(steps.find((x) => x.name === "client-hooks")!.result!.stdout).toMatch(/hooks: already restored by its rollback at \S+/);
+    expect(snapshot(client)).toBe(pre);
+  });
+
   it("negative control: the same wrong gateway without the rollback (confirmTimeout 0) leaves the laptop unreachable", async () => {
     const model = requireValidConfig(stack(WRONG, 0)).hosts.find((h) => h.name === "client")!;
     const { renderHost } = await import("../components");

@@ -2,14 +2,7 @@
 need_ip
 state_lock
 d=$STATE_DIR/endpoints
-rolled=$(rb_rolled_back endpoints)
-rb_forget endpoints
-# the rollback of a first apply was this revert: nothing is left to restore
-if [ -n "$rolled" ] && [ ! -e "$d/orig" ]; then
-  state_tidy "$d"
-  say "endpoints: already restored by the rollback"
-  exit 0
-fi
+rb_settle endpoints "$d/orig"
 state_need "endpoint table" "$d/orig"
 if ! ep_table | cmp -s - "$d/orig"; then
   ip mptcp endpoint flush

@@ -3,14 +3,7 @@
 need_ip
 state_lock
 d=$STATE_DIR/hooks
-rolled=$(rb_rolled_back hooks)
-rb_forget hooks
-# the rollback of a first apply was this revert: nothing is left to restore
-if [ -n "$rolled" ] && [ ! -e "$d/files" ]; then
-  state_tidy "$d"
-  say "hooks: already removed by the rollback"
-  exit 0
-fi
+rb_settle hooks "$d/files"
 state_need "interface hooks" "$d/files"
 route_clear_recorded
 rp_restore_all

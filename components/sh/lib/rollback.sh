@@ -35,7 +35,8 @@ EOF
   if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
     systemd-run --quiet --collect --unit "$(rb_unit "$1")" /bin/sh "$_rb/job.sh"
   else
-    setsid /bin/sh "$_rb/job.sh" < /dev/null > /dev/null 2>&1 &
+    # fd 9 is the host lock: the job must not hold it while it sleeps
+    setsid /bin/sh "$_rb/job.sh" < /dev/null > /dev/null 2>&1 9>&- &
     echo $! > "$_rb/pid"
   fi
   say "$1: rollback armed at $(cat "$_rb/armed"): undone in $CONFIRM_TIMEOUT s unless confirmed over a new SSH connection"
@@ -72,4 +73,16 @@ rb_forget() {
   [ -z "${MPTCP_PULUMI_ROLLBACK:-}" ] || return 0
   rb_disarm "$1" || true
   rm -rf "$STATE_DIR/$1/rollback" "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/rolled-back"
+}
+
+# rb_settle CONCERN SAVED: starts a revert: forgets the concern's rollback files; when its
+# rollback already reverted a first apply (SAVED, what the revert restores from, is gone), nothing
+# is left to do: says so and ends the script.
+rb_settle() {
+  _rolled=$(rb_rolled_back "$1")
+  rb_forget "$1"
+  [ -n "$_rolled" ] && [ ! -e "$2" ] || return 0
+  state_tidy "$STATE_DIR/$1"
+  say "$1: already restored by its rollback at $_rolled"
+  exit 0
 }
