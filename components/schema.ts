@@ -26,9 +26,19 @@ export const KERNEL_DEFAULT_LIMITS = { subflows: 2, addAddrAccepted: 0 } as cons
 export const MAX_LIMIT = 8;
 export const MAX_ENDPOINTS = 8;
 
-const ipAddress = z.string().refine((s) => isIP(s) !== 0, {
-  error: "must be an IPv4 or IPv6 address without prefix length (e.g. 198.51.100.2 or 2001:db8::2)",
-});
+const ipAddress = z
+  .string()
+  .refine((s) => !s.includes("%"), { error: "must be an address without a zone id (%IFACE): the interface is named by its own field", abort: true })
+  .refine((s) => isIP(s) !== 0, { error: "must be an IPv4 or IPv6 address without prefix length (e.g. 198.51.100.2 or 2001:db8::2)" });
+
+/** Key types whose public-key blob starts with their own name (RFC 4253 6.6, RFC 5656, OpenSSH PROTOCOL.u2f). */
+function blobNamesType(line: string): boolean {
+  const [type, b64] = line.split(" ");
+  const blob = Buffer.from(b64, "base64");
+  if (blob.length < 4 + type.length + 4) return false;
+  const n = blob.readUInt32BE(0);
+  return n === type.length && blob.subarray(4, 4 + n).toString("latin1") === type;
+}
 
 const sshHost = z.string().refine((s) => isIP(s) !== 0 || DNS_NAME_RE.test(s), {
   error: "must be an IP address or a DNS name",
@@ -51,7 +61,8 @@ export const sshSchema = z.strictObject({
   /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column). Required. */
   hostKey: z
     .string()
-    .regex(HOST_KEY_RE, { error: "must be one public key line such as \"ssh-ed25519 AAAAC3Nz...\" (ssh-keyscan output without the host name)" })
+    .regex(HOST_KEY_RE, { error: "must be one public key line such as \"ssh-ed25519 AAAAC3Nz...\" (ssh-keyscan output without the host name)", abort: true })
+    .refine(blobNamesType, { error: "is not a key of the type it names: its base64 blob does not start with that type (copy the line from ssh-keyscan -t TYPE HOST again, without the host name)" })
     .optional(),
   /** Set true to connect without checking the host key (never in production). Defaults to false. */
   insecureIgnoreHostKey: z.boolean().default(false),
@@ -118,7 +129,7 @@ export const routingSchema = z.strictObject({
   /** Rule priority 1..32765. Defaults to 1000 + table. */
   priority: z.number().int().min(1).max(32765, { error: "must be a rule priority 1..32765 (32766 is main)" }).optional(),
   /** IPv4 gateway for the table's default route. Defaults to what DHCP or ifupdown report, else the main table's default route via this interface. */
-  gateway: ipAddress.optional(),
+  gateway: ipAddress.refine((s) => isIP(s) === 4, { error: "must be an IPv4 address: the table's IPv6 default route follows the main table's route through the interface" }).optional(),
 });
 
 export const SERVICE_MODES = ["preload", "godebug", "socket"] as const;
@@ -158,9 +169,9 @@ export const hostSchema = z.strictObject({
 
 export const linkSchema = z.strictObject({
   /** Host name that opens MPTCP connections. */
-  client: z.string(),
+  client: z.string().min(1, { error: "must name a host of mptcp:hosts" }),
   /** Host name that accepts them. */
-  server: z.string(),
+  server: z.string().min(1, { error: "must name a host of mptcp:hosts" }),
   /** The server address the client dials (predictions and npm run verify). Defaults to the server's ssh.host when that is an IP address. */
   address: ipAddress.optional(),
 });

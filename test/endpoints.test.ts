@@ -46,6 +46,24 @@ describe("endpoint lines in one form", () => {
   });
 });
 
+describe("which address an interface gives its endpoint and rule", () => {
+  it("never a tentative (DAD running), deprecated or dadfailed IPv6 address; the same interface with a usable address gives that one (control)", () => {
+    // t0's peer is down, so its IPv6 address stays tentative; d0 holds a deprecated one (preferred_lft 0, no DAD)
+    ns.sh("ip link add t0 type veth peer name t0p && ip link set t0 up && ip -6 addr add 2001:db8:70::1/64 dev t0 && ip link add d0 type veth peer name d0p && ip link set d0 up && ip -6 addr add 2001:db8:71::1/64 dev d0 preferred_lft 0 nodad");
+    try {
+      expect(ns.sh("ip -6 addr show dev t0")).toContain("tentative");
+      expect(ns.sh("ip -6 addr show dev d0")).toContain("deprecated");
+      expect(fn("addr_of t0 -6; echo end", "")).toBe("end\n");
+      expect(fn("addr_of d0 -6; echo end", "")).toBe("end\n");
+      ns.sh("ip -6 addr add 2001:db8:70::2/64 dev t0 nodad && ip -6 addr add 2001:db8:71::2/64 dev d0 nodad");
+      expect(fn("addr_of t0 -6", "")).toBe("2001:db8:70::2\n");
+      expect(fn("addr_of d0 -6", "")).toBe("2001:db8:71::2\n");
+    } finally {
+      ns.sh("ip link del t0; ip link del d0");
+    }
+  });
+});
+
 describe("the endpoints concern on a real kernel", () => {
   // Flags listed against iproute2's print order (it prints signal, subflow, backup, fullmesh).
   const config = [

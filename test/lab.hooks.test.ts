@@ -118,6 +118,25 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(snapshot(host("server"))).toBe(applied.get("server"));
   });
 
+  it("a failing entry point never fails ifup: the interface comes up, the failure is in the journal (control: a failing if-up.d script does fail ifup)", () => {
+    const server = host("server");
+    // control: what interfaces(5) says, on this laptop's ifupdown
+    sh("server", "ifdown wlan && printf '#!/bin/sh\\nexit 1\\n' > /etc/network/if-up.d/zz-fails && chmod +x /etc/network/if-up.d/zz-fails");
+    expect(labExec(server, "ifup wlan").code).not.toBe(0);
+    sh("server", "rm /etc/network/if-up.d/zz-fails && ifdown --force wlan; ip link set wlan down");
+    // our hook with an entry point that fails
+    sh("server", `mv ${SYNC_PATH} ${SYNC_PATH}.off && printf '#!/bin/sh\\nexit 3\\n' > ${SYNC_PATH} && chmod +x ${SYNC_PATH}`);
+    try {
+      const r = labExec(server, "ifup wlan");
+      expect(r.code, r.stderr).toBe(0);
+      expect(sh("server", "ip -4 addr show dev wlan")).toContain("198.51.100.17");
+      expect(sh("server", "journalctl -t mptcp-pulumi --no-pager")).toMatch(/mptcp-pulumi-sync wlan up\s*failed \(exit 3\)/);
+    } finally {
+      sh("server", `mv ${SYNC_PATH}.off ${SYNC_PATH} && ifdown wlan && ifup wlan`);
+    }
+    expect(snapshot(server)).toBe(applied.get("server"));
+  });
+
   it("address changes: ifupdown, the dhclient hook and the NetworkManager dispatcher make the endpoint and rule follow", () => {
     const seen: string[] = [];
     // ifupdown: the interface is re-addressed by its configuration

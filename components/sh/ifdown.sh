@@ -1,4 +1,4 @@
 # ifupdown runs this after an interface is deconfigured (see ifup.sh for the variables).
 case "${IFACE:-}" in ""|lo|--all) exit 0 ;; esac
 [ "${METHOD:-}" != NetworkManager ] || exit 0
-exec "$MPTCP_PULUMI_SYNC" "$IFACE" down
+hook_sync "$IFACE" down

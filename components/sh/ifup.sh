@@ -3,4 +3,4 @@
 # METHOD=NetworkManager and ADDRFAM=inet or inet6: our dispatcher script handles those events.
 case "${IFACE:-}" in ""|lo|--all) exit 0 ;; esac
 [ "${METHOD:-}" != NetworkManager ] || exit 0
-exec "$MPTCP_PULUMI_SYNC" "$IFACE" up "${IF_GATEWAY:-}"
+hook_sync "$IFACE" up "${IF_GATEWAY:-}"

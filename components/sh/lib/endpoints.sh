@@ -52,8 +52,9 @@ ep_add_lines() {
   done
 }
 
-# addr_of IFACE -4|-6: the interface's first global address.
-addr_of() { ip -o "$2" addr show dev "$1" scope global 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'; }
+# addr_of IFACE -4|-6: the interface's first global address that is usable: not tentative (DAD still
+# running), dadfailed or deprecated (preferred lifetime over), so no endpoint or rule gets one.
+addr_of() { ip -o "$2" addr show dev "$1" scope global -tentative -dadfailed -deprecated 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'; }
 
 # has_addr IFACE: the interface has a global address.
 has_addr() { [ -n "$(addr_of "$1" -4)$(addr_of "$1" -6)" ]; }

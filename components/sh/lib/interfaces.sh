@@ -12,3 +12,15 @@ iface_sync() {
     *) die "unknown event $2 (up, change or down)" ;;
   esac
 }
+
+# hook_sync ARGS...: runs the entry point for an interface event. A failure is logged (syslog
+# through logger, and stderr) and never fails the caller: ifupdown aborts `ifup` when an if-up.d
+# script fails (interfaces(5)), which would leave the interface down because of us.
+hook_sync() {
+  "$MPTCP_PULUMI_SYNC" "$@" && return 0
+  _hook_rc=$?
+  _hook_msg="$MPTCP_PULUMI_SYNC $* failed (exit $_hook_rc): the interface keeps going without its MPTCP endpoints or routing; run that command by hand to see why"
+  if command -v logger >/dev/null 2>&1; then logger -t mptcp-pulumi -p daemon.warning -- "$_hook_msg" || true; fi
+  printf 'mptcp-pulumi: %s\n' "$_hook_msg" >&2
+  return 0
+}
