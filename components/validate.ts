@@ -32,6 +32,8 @@ export function configPath(segments: readonly PropertyKey[]): string {
   let out = "mptcp:";
   segments.forEach((s, i) => {
     if (typeof s === "number") out += `[${s}]`;
+    // a key that is not a plain name (an empty or odd unknown key) is quoted: mptcp:links[0][""]
+    else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(String(s))) out += `[${JSON.stringify(String(s))}]`;
     else out += i === 0 ? String(s) : `.${String(s)}`;
   });
   return out;

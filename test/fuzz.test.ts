@@ -1,0 +1,135 @@
+// The whole config, fuzzed (fast-check): validation never crashes, every error names a config path
+// and says something, and every accepted config renders host scripts (applies, reverts,
+// confirmations, drift checks, hook files) that `sh -n` accepts.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, describe, expect, it } from "vitest";
+import { renderCheck, renderHookFiles, renderHost, validateConfig, wrapScript } from "../components";
+
+const ED25519 = `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`;
+/** Values a user could plausibly write, good and bad, per field. */
+const pick = <T>(...xs: T[]) => fc.constantFrom(...xs);
+const junk = fc.oneof(fc.string({ maxLength: 12 }), fc.integer({ min: -3, max: 70000 }), fc.boolean(), fc.constant(null), fc.constant(undefined));
+const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: arb }, { weight: 1, arbitrary: junk as fc.Arbitrary<unknown> });
+const names = pick("server", "client", "laptop-1", "laptop-2", "Bad Name", "");
+const address = pick("198.51.100.1", "198.51.100.17", "2001:db8::2", "2001:DB8:0::9", "fe80::1%wlan0", "10.0.0.300", "198.51.100.1/24", "host.example.net", "");
+const iface = pick("lan", "wlan", "wlp2s0", "eth0.100", "wlan0;reboot", "a-very-long-interface-name", "");
+
+const endpoint = fc.record(
+  {
+    interface: maybe(iface),
+    address: maybe(address),
+    flags: maybe(fc.subarray(["signal", "subflow", "backup", "fullmesh", "laser"] as const)),
+    id: maybe(fc.integer({ min: 0, max: 256 })),
+    port: maybe(fc.integer({ min: 0, max: 65536 })),
+  },
+  { requiredKeys: ["interface"] },
+);
+
+const host = fc.record(
+  {
+    name: names,
+    ssh: fc.record(
+      {
+        host: maybe(address),
+        port: maybe(fc.integer({ min: 0, max: 65536 })),
+        user: maybe(pick("root", "admin", "Admin!", "")),
+        hostKey: maybe(pick(ED25519, ED25519.replace("ssh-ed25519", "ssh-rsa"), "ssh-ed25519 AAAA", "not a key")),
+        insecureIgnoreHostKey: maybe(fc.boolean()),
+      },
+      { requiredKeys: ["host"] },
+    ),
+    sysctl: maybe(
+      fc.record(
+        { enabled: maybe(fc.boolean()), pathManager: maybe(pick("kernel", "userspace", "fast")), scheduler: maybe(pick("default", "blest", "rm -rf /")), addAddrTimeout: maybe(fc.integer({ min: -1, max: 3000 })) },
+        { requiredKeys: [] },
+      ),
+    ),
+    limits: maybe(fc.record({ subflows: maybe(fc.integer({ min: -1, max: 9 })), addAddrAccepted: maybe(fc.integer({ min: -1, max: 9 })) }, { requiredKeys: [] })),
+    endpoints: maybe(fc.array(endpoint, { maxLength: 9 })),
+    hooks: maybe(fc.boolean()),
+    routing: maybe(fc.array(fc.record({ interface: maybe(iface), mode: maybe(pick("auto", "source", "none", "magic")), table: maybe(fc.integer({ min: 0, max: 300 })), priority: maybe(fc.integer({ min: 0, max: 40000 })), gateway: maybe(address) }, { requiredKeys: ["interface"] }), { maxLength: 3 })),
+    services: maybe(fc.array(fc.record({ unit: maybe(pick("iperf3.service", "web@8080.service", "web@.service", "echo.socket", "x.service;reboot")), mode: maybe(pick("preload", "godebug", "socket", "ebpf")), restart: maybe(pick("ifRunning", "never", "always")) }, { requiredKeys: ["unit"] }), { maxLength: 3 })),
+    confirmTimeout: maybe(fc.integer({ min: -1, max: 4000 })),
+  },
+  { requiredKeys: ["name", "ssh"] },
+);
+
+const link = fc.record({ client: maybe(names), server: maybe(names), address: maybe(address) }, { requiredKeys: ["client", "server"] });
+const config = fc.record({ hosts: fc.oneof({ weight: 9, arbitrary: fc.array(host, { minLength: 1, maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }), links: fc.oneof({ weight: 9, arbitrary: fc.array(link, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }) });
+
+/** The same shapes, but only values that pass the field checks: most such configs are accepted. */
+const goodHost = (name: string) =>
+  fc.record({
+    name: fc.constant(name),
+    ssh: fc.record({ host: pick("198.51.100.1", "2001:db8::2", "host.example.net"), hostKey: fc.constant(ED25519), user: pick("root", "admin") }),
+    sysctl: fc.record({ enabled: fc.boolean(), scheduler: pick("default", "blest") }, { requiredKeys: [] }),
+    limits: fc.record({ subflows: fc.integer({ min: 0, max: 8 }), addAddrAccepted: fc.integer({ min: 0, max: 8 }) }),
+    endpoints: fc.array(fc.record({ interface: pick("lan", "wlan", "lte"), address: pick("198.51.100.1", "198.51.100.17", "198.51.100.33", undefined), flags: fc.subarray(["signal", "subflow", "backup"] as const) }, { requiredKeys: ["interface", "flags"] }), { maxLength: 3 }),
+    hooks: fc.boolean(),
+    services: fc.array(fc.record({ unit: pick("iperf3.service", "web@8080.service"), mode: pick("preload", "godebug"), restart: pick("ifRunning", "never") }), { maxLength: 1 }),
+    confirmTimeout: pick(0, 3, 120),
+  });
+const goodConfig = fc.record({ hosts: fc.tuple(goodHost("server"), goodHost("client")), links: fc.constant([{ client: "client", server: "server" }]) });
+
+const dir = mkdtempSync(join(tmpdir(), "mptcp-fuzz-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Every script a valid config renders, as it reaches a host (or is installed). */
+function scriptsOf(raw: { hosts: unknown; links?: unknown }): string[] {
+  const r = validateConfig(raw);
+  if (!r.ok) return [];
+  return r.model.hosts.flatMap((h) => [
+    ...renderHost(h).flatMap((s) => [s.apply, s.revert, ...(s.confirm ? [s.confirm.create, s.confirm.delete] : [])].map((t) => wrapScript(t, { user: h.ssh.user, host: h.name }))),
+    renderCheck(h),
+    ...(h.hooks ? renderHookFiles(h).filter((f) => f.source.endsWith(".sh")).map((f) => f.content) : []),
+  ]);
+}
+
+describe("the whole config, fuzzed", () => {
+  it("validation never crashes; every error names a config path and says what to do (2000 configs)", () => {
+    let rejected = 0;
+    fc.assert(
+      fc.property(config, (raw) => {
+        const r = validateConfig(raw as { hosts: unknown; links?: unknown });
+        if (r.ok) return;
+        rejected++;
+        expect(r.errors.length).toBeGreaterThan(0);
+        for (const e of r.errors) {
+          expect(e.path).toMatch(/^mptcp:(hosts|links)(\[\d+\]|\[".*"\]|\.[A-Za-z_][A-Za-z0-9_]*)*$/);
+          expect(e.message.length).toBeGreaterThan(8);
+          expect(e.message).not.toMatch(/undefined|\[object Object\]|NaN/);
+        }
+      }),
+      { numRuns: 2000, seed: 20261126 },
+    );
+    expect(rejected).toBeGreaterThan(700); // the generator does reach the errors
+  });
+
+  it("every accepted config renders scripts that sh -n accepts (100 configs)", () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(goodConfig, (raw) => {
+        const scripts = scriptsOf(raw);
+        if (!scripts.length) return;
+        accepted++;
+        scripts.forEach((s, i) => writeFileSync(join(dir, `s${i}.sh`), s));
+        const r = spawnSync("sh", ["-c", `for f in "$1"/s*.sh; do sh -n "$f" || { echo "$f"; exit 1; }; done; rm -f "$1"/s*.sh`, "sh", dir], { encoding: "utf8" });
+        expect(r.stderr + r.stdout).toBe("");
+        expect(r.status).toBe(0);
+      }),
+      { numRuns: 100, seed: 20261126 },
+    );
+    expect(accepted).toBeGreaterThan(25); // not vacuous
+  });
+
+  it("the sh -n check fails on a broken script (negative control)", () => {
+    writeFileSync(join(dir, "s0.sh"), "if true; then\n  echo unterminated\n");
+    const r = spawnSync("sh", ["-c", `for f in "$1"/s*.sh; do sh -n "$f" || { echo "$f"; exit 1; }; done`, "sh", dir], { encoding: "utf8" });
+    expect(r.status).not.toBe(0);
+    rmSync(join(dir, "s0.sh"));
+  });
+});
