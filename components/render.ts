@@ -1,7 +1,9 @@
-// The scripts of each concern of a host (sysctl, limits, endpoints, hooks): an idempotent `apply`
-// and a `revert` that puts back what the host had before our first apply. Originals are saved on
-// the host itself under STATE_DIR before anything changes, so revert needs nothing from Pulumi's
-// state, the environment or previous output. The shell is in components/sh/<concern>.<action>.sh.
+// The scripts of each concern of a host (sysctl, limits, endpoints, hooks, services): an
+// idempotent `apply` and a `revert` that puts back what the host had before our first apply, a
+// confirmation for the applies that can cut the management path, and the host's drift check.
+// Originals are saved on the host itself under STATE_DIR before anything changes, so revert needs
+// nothing from Pulumi's state, the environment or previous output. The shell is in
+// components/sh/<concern>.<action>.sh.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
