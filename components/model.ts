@@ -176,23 +176,40 @@ export function announcedEndpoints(server: HostModel, dialled?: string): Endpoin
 }
 
 /**
- * Additional subflows the client's kernel path manager tries to open on one connection,
- * before any limit other than add_addr_accepted applies:
+ * Additional subflows the client's kernel path manager tries to open on one connection, before
+ * any limit other than add_addr_accepted applies (measured on 6.18 against MPJoin counters,
+ * test/lab.predictions.test.ts):
  * - each `subflow` endpoint without fullmesh opens one subflow to the server's initial address;
  * - each accepted announcement opens one subflow (from the routed source address), or, when the
  *   client has fullmesh endpoints, one from each of them;
- * - fullmesh endpoints also open one subflow each to the initial address.
+ * - fullmesh endpoints also open one subflow each to the initial address;
+ * - but no subflow joins from the address the connection started on to the address it started
+ *   to: the endpoint on `initialInterface` (the client interface the first subflow leaves
+ *   through) opens one subflow fewer.
+ * `initialInterface` unknown (undefined): taken to have no subflow endpoint (the upper bound).
  */
-export function subflowsWanted(client: HostModel, server: HostModel, dialled?: string): number {
+export function subflowsWanted(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string): number {
   const accepted = Math.min(announcedEndpoints(server, dialled).length, effectiveLimits(client).addAddrAccepted);
-  const plain = client.endpoints.filter((e) => has(e, "subflow") && !has(e, "fullmesh")).length;
-  const fullmesh = client.endpoints.filter((e) => has(e, "subflow") && has(e, "fullmesh")).length;
-  return plain + (fullmesh > 0 ? fullmesh * (1 + accepted) : accepted);
+  const subflow = client.endpoints.filter((e) => has(e, "subflow"));
+  const plain = subflow.filter((e) => !has(e, "fullmesh")).length;
+  const fullmesh = subflow.filter((e) => has(e, "fullmesh")).length;
+  const initial = subflow.some((e) => e.interface === initialInterface) ? 1 : 0;
+  return plain + (fullmesh > 0 ? fullmesh * (1 + accepted) : accepted) - initial;
+}
+
+/**
+ * The fewest subflows the client may want when the interface its first subflow leaves through is
+ * not known: one of its subflow endpoints may be on it. Validation asks limits to cover this, so
+ * it never rejects a config that works.
+ */
+export function subflowsWantedAtLeast(client: HostModel, server: HostModel, dialled?: string): number {
+  const first = client.endpoints.find((e) => has(e, "subflow"));
+  return subflowsWanted(client, server, dialled, first?.interface);
 }
 
 /** Subflows a connection from client to server ends up with (joins), after both hosts' limits. */
-export function expectedJoins(client: HostModel, server: HostModel, dialled?: string): number {
-  return Math.min(subflowsWanted(client, server, dialled), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
+export function expectedJoins(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string): number {
+  return Math.min(subflowsWanted(client, server, dialled, initialInterface), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
 }
 
 export interface LinkPrediction {

@@ -3,7 +3,7 @@
 // all errors are reported together. Nothing here touches a host.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { buildHost, buildLink, buildModel, announcedEndpoints, effectiveLimits, HostModel, Link, Model, subflowsWanted } from "./model";
+import { buildHost, buildLink, buildModel, announcedEndpoints, effectiveLimits, HostModel, Link, Model, subflowsWanted, subflowsWantedAtLeast } from "./model";
 import { configSchema, hostSchema, KERNEL_DEFAULT_LIMITS, linkSchema, MAX_ENDPOINTS } from "./schema";
 
 export interface ConfigError {
@@ -178,10 +178,15 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
       const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
       err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
     }
+    // Which client interface the first subflow leaves through is not in the config, and the
+    // endpoint on it opens one subflow fewer. A limit below the most the client may want can
+    // silently drop a path, so limits must cover that; the message gives both numbers.
     const wanted = subflowsWanted(client, server, link.address);
+    const fewest = subflowsWantedAtLeast(client, server, link.address);
     const clientLimit = effectiveLimits(client).subflows;
     if (wanted > clientLimit) {
-      err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection: set subflows to at least ${wanted}`);
+      const unless = fewest < wanted ? ` (${fewest} when the connection starts on an interface that has one of its subflow endpoints: that one opens no subflow to the address it dialled)` : "";
+      err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection${unless}: set subflows to at least ${wanted}`);
     }
     const joins = Math.min(wanted, clientLimit);
     const serverLimit = effectiveLimits(server).subflows;

@@ -186,6 +186,21 @@ const rules: Rule[] = [
     good: (c) => Object.assign(c.hosts[0].sysctl, { enabled: false, pathManager: "kernel", scheduler: "default", closeTimeout: 30 }),
   },
   {
+    rule: "client subflows below what its endpoints may want: the message also gives the count when the connection starts on an endpoint interface",
+    bad: (c) => {
+      c.hosts[0].limits.subflows = 8;
+      c.hosts[1].limits.subflows = 2;
+      c.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags: ["subflow"] }, { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+    },
+    path: "mptcp:hosts[1].limits.subflows",
+    says: /want 3 additional subflows per connection \(2 when the connection starts on an interface that has one of its subflow endpoints.*\): set subflows to at least 3/,
+    good: (c) => {
+      c.hosts[0].limits.subflows = 8;
+      c.hosts[1].limits.subflows = 3;
+      c.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags: ["subflow"] }, { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+    },
+  },
+  {
     rule: "an endpoint address with an IPv6 zone id (it crashed address canonicalization)",
     bad: (c) => (c.hosts[1].endpoints = [{ interface: "wlan0", address: "fe80::1%wlan0" }]),
     path: "mptcp:hosts[1].endpoints[0].address",
@@ -376,6 +391,22 @@ describe("model", () => {
     base.hosts[1].limits.subflows = 8;
     [server, client] = m(base);
     expect(subflowsWanted(client, server)).toBe(2); // fullmesh: to the initial address and to the announced one
+  });
+
+  it("no subflow joins from the interface the connection started on to the address it started to (measured on 6.18)", () => {
+    const base = dev();
+    base.hosts[0].limits.subflows = 8;
+    base.hosts[1].limits.subflows = 8;
+    const m = (flags: string[]) => {
+      base.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags }, { interface: "wlan0", address: "10.22.18.34", flags }];
+      return buildModel(configSchema.parse(base)).hosts;
+    };
+    let [server, client] = m(["subflow"]);
+    expect(subflowsWanted(client, server, "10.22.17.33", "eth0")).toBe(2); // wlan0 -> initial, eth0 -> announced: kernel 2
+    expect(subflowsWanted(client, server, "10.22.17.33")).toBe(3); // unknown first interface: the upper bound
+    [server, client] = m(["subflow", "fullmesh"]);
+    expect(subflowsWanted(client, server, "10.22.17.33", "eth0")).toBe(3); // 2 x 2 less eth0 -> initial: kernel 3
+    expect(subflowsWanted(client, server, "10.22.17.33", "lte0")).toBe(4); // the first subflow leaves elsewhere
   });
 
   it("links dial the server's ssh.host (an IP) unless they name an address; an announced dial address is no join", () => {

@@ -71,7 +71,8 @@ export function labSuite(opts: LabSuiteOptions): void {
   function linkOf(l: Link) {
     const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === l.address)?.path;
     if (!dialledPath) throw new Error(`mptcp:links[${l.index}]: ${l.address} is no lab address of ${l.server}`);
-    return { link: l, client: host(l.client), server: host(l.server), address: l.address!, dialledPath, joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address) };
+    // lab interfaces are named after their paths: the client's first subflow leaves through dialledPath
+    return { link: l, client: host(l.client), server: host(l.server), address: l.address!, dialledPath, joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address, dialledPath) };
   }
 
   beforeAll(async () => {
@@ -161,7 +162,7 @@ export function labSuite(opts: LabSuiteOptions): void {
       expect(c, "the config must predict a join from an announcement on some link").toBeDefined();
       const client = modelOf(c!.client.name);
       const deaf = { ...client, limits: { ...client.limits, addAddrAccepted: 0 } };
-      const joinsWithout = expectedJoins(deaf, modelOf(c!.server.name), c!.address);
+      const joinsWithout = expectedJoins(deaf, modelOf(c!.server.name), c!.address, c!.dialledPath);
       expect(joinsWithout).toBeLessThan(c!.joins);
       const limitsCmd = [...sim.state.values()].find((x) => x.name === `${c!.client.name}-limits`)!;
       // Validation bypassed: set the kernel limit directly on the laptop.
