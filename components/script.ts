@@ -23,7 +23,9 @@ export const UNIT_NAME = "mptcp-pulumi.service";
 /** Our drop-in in /etc/systemd/system/UNIT.d/: sorts after `systemctl edit`'s override.conf. */
 export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 
-export type Concern = "sysctl" | "limits" | "endpoints" | "hooks" | "services";
+/** The concerns of a host, in apply order. */
+export const CONCERNS = ["sysctl", "limits", "endpoints", "hooks", "services"] as const;
+export type Concern = (typeof CONCERNS)[number];
 
 /** The name of a host's command resource for one concern (its URN ends in it). */
 export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
@@ -35,7 +37,7 @@ export const GUARDED: readonly Concern[] = ["endpoints", "hooks"];
 export function concernOfPath(path: string): Concern | undefined {
   const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
   if (key === "routing") return "hooks";
-  return (["sysctl", "limits", "endpoints", "hooks", "services"] as const).find((c) => c === key);
+  return CONCERNS.find((c) => c === key);
 }
 
 export interface ConcernScripts {

@@ -7,7 +7,7 @@
 // unreachable.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
+import { renderCheck, renderHost, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { readTopology } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
@@ -183,7 +183,6 @@ describe("applies that cut the management path undo themselves", () => {
 
   it("negative control: the same wrong gateway without the rollback (confirmTimeout 0) leaves the laptop unreachable", async () => {
     const model = requireValidConfig(stack(WRONG, 0)).hosts.find((h) => h.name === "client")!;
-    const { renderHost } = await import("../components");
     const scripts = renderHost(model);
     expect(scripts.some((s) => s.confirm)).toBe(false);
     // applied from this machine (nsenter), not over the SSH it cuts

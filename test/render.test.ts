@@ -14,6 +14,7 @@ import {
   parseLibrary,
   readStackConfig,
   renderHookFiles,
+  CONCERNS,
   renderCheck,
   renderHost,
   renderScript,
@@ -117,7 +118,7 @@ describe("shell sources (components/sh)", () => {
 
   it("are there: the library, a body per concern and action, the entry point and each hook", () => {
     const names = files.map((f) => relative(SH_DIR, f));
-    for (const c of ["sysctl", "limits", "endpoints", "hooks", "services"]) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
+    for (const c of CONCERNS) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
     expect(names).toEqual(expect.arrayContaining(["sync.sh", "ifup.sh", "ifdown.sh", "nm-dispatcher.sh", "dhclient-hook.sh", "prologue.sh", "lib/base.sh"]));
   });
 

@@ -38,6 +38,13 @@ function cli(tool: "verify" | "check", file: string, ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
+/** The stack with one host's SSH pointed at a closed port: it cannot be reached. */
+function refusing(cfg: typeof config, index: number): typeof config {
+  const out = structuredClone(cfg);
+  out.hosts[index].ssh.port = 2;
+  return out;
+}
+
 /** Processes and files a tool could leave on a laptop. */
 const traces = () => lab.hosts.map((h) => labSh(h, "ps -e -o args= | grep -v -e '^ps ' -e '^grep ' | grep -e python3 -e xfer || true; find /tmp /var/tmp /root /home /run -xdev | sort")).join("\n");
 
@@ -85,8 +92,7 @@ describe("npm run verify", () => {
   });
 
   it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", () => {
-    const refused = structuredClone(config);
-    refused.hosts[1].ssh.port = 2;
+    const refused = refusing(config, 1);
     const r1 = cli("verify", stackFile("refused", refused));
     expect(r1.code).toBe(2);
     expect(r1.out).toMatch(new RegExp(`unreachable: ${refused.hosts[1].name} \\(root@[0-9.]+:2, mptcp:hosts\\[1\\]\\.ssh\\): .*ECONNREFUSED`));
@@ -159,9 +165,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
   });
 
   it("a host that cannot be reached: exit 2", () => {
-    const refused = structuredClone(hooked);
-    refused.hosts[0].ssh.port = 2;
-    const r = cli("check", stackFile("refused", refused));
+    const r = cli("check", stackFile("refused", refusing(hooked, 0)));
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/^server: unreachable\n  server \(root@[0-9.]+:2, mptcp:hosts\[0\]\.ssh\): .*ECONNREFUSED/m);
   });

@@ -6,8 +6,7 @@ svc_systemd
 # 1. every unit exists and every drop-in can be made (libmptcpwrap, systemd version)
 while IFS='|' read -r index unit mode restart; do
   [ -n "$unit" ] || continue
-  svc_check "$index" "$unit"
-  svc_dropin "$index" "$unit" "$mode" > /dev/null
+  svc_check "$index" "$unit" "$mode"
 done <<EOF
 $SERVICES
 EOF
@@ -19,7 +18,7 @@ while IFS='|' read -r index unit mode restart; do
   [ -n "$unit" ] || continue
   u=$d/$unit
   path=$(svc_dropin_path "$unit")
-  want=$(svc_dropin "$index" "$unit" "$mode")
+  want=$(svc_dropin "$unit" "$mode")
   mkdir -p "$u"
   echo "$restart" > "$u/restart"
   file_remember "$u" "$path"

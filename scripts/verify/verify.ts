@@ -118,13 +118,19 @@ export interface LinkReport {
   paths?: { predicted?: PathPrediction; carried: PathPrediction; note?: string };
 }
 
-/** The interface a host routes packets to `to` through. */
-async function routeDev(s: Session, to: string): Promise<string | undefined> {
-  return /\bdev (\S+)/.exec((await s.exec(`ip -o route get ${shq(to)}`)).stdout)?.[1];
+/** The interface a host routes packets to each address through, in one command (one SSH round trip). */
+async function routeDevs(s: Session, to: string[]): Promise<Map<string, string>> {
+  const r = await s.exec(to.map((a) => `ip -o route get ${shq(a)} 2>/dev/null || echo`).join("; "));
+  const lines = r.stdout.split("\n");
+  return new Map(to.flatMap((a, i) => {
+    const dev = /\bdev (\S+)/.exec(lines[i] ?? "")?.[1];
+    return dev ? [[a, dev] as [string, string]] : [];
+  }));
 }
 
 /** Which interfaces should carry data, from the config and the hosts' live addresses and routes; undefined when the limits leave the choice to the kernel. */
-async function predictPaths(client: Session, server: Session, c: HostModel, s: HostModel, address: string, initial?: string): Promise<{ paths?: PathPrediction; note?: string }> {
+async function predictPaths(server: Session, c: HostModel, s: HostModel, address: string, routes: Map<string, string>): Promise<{ paths?: PathPrediction; note?: string }> {
+  const initial = routes.get(address);
   const wanted = subflowsWanted(c, s, address, initial);
   if (expectedJoins(c, s, address, initial) < wanted) return { note: `the limits admit fewer subflows than the endpoints want (${wanted}): which paths carry data is up to the kernel` };
   const accepted = announcedEndpoints(s, address).slice(0, effectiveLimits(c).addAddrAccepted);
@@ -132,13 +138,12 @@ async function predictPaths(client: Session, server: Session, c: HostModel, s: H
   const addrs = await server.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'`);
   const dialIface = addrs.stdout.split("\n").map((l) => l.split(" ")).find((w) => w[1] === address)?.[0];
   if (!dialIface) return { note: `${s.name} has no interface with ${address}` };
-  const route = (to: string) => routeDev(client, to);
   // a subflow from an address the client marks backup is a backup subflow too: it carries data only when the others fail
   const backup = new Set(c.endpoints.filter((e) => e.flags.includes("backup")).map((e) => e.interface));
-  const clientIfaces = [await route(address), ...c.endpoints.filter((e) => e.flags.includes("subflow") && !e.flags.includes("backup")).map((e) => e.interface)];
+  const clientIfaces = [initial, ...c.endpoints.filter((e) => e.flags.includes("subflow") && !e.flags.includes("backup")).map((e) => e.interface)];
   const server_ = [dialIface];
   for (const e of joinsTo) {
-    const from = e.address ? await route(e.address) : undefined;
+    const from = e.address ? routes.get(e.address) : undefined;
     if (from !== undefined && backup.has(from)) continue;
     clientIfaces.push(from);
     server_.push(e.interface);
@@ -158,10 +163,11 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   const server = sessions.get(s.name);
   if (!client || !server) return fail(`${!client ? c.name : s.name} cannot be reached`);
   const bytes = opts.bytes ?? DEFAULT_BYTES;
-  // the client interface the first subflow leaves through: its endpoint opens no subflow to the dialled address
-  const initial = await routeDev(client, link.address);
-  const predictedJoins = expectedJoins(c, s, link.address, initial);
-  const paths = await predictPaths(client, server, c, s, link.address, initial);
+  // the client's routes to the dialled and the announced addresses; the interface the first subflow
+  // leaves through has an endpoint that opens no subflow to the dialled address
+  const routes = await routeDevs(client, [link.address, ...announcedEndpoints(s, link.address).flatMap((e) => (e.address ? [e.address] : []))]);
+  const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address));
+  const paths = await predictPaths(server, c, s, link.address, routes);
   const [sb, cb] = await Promise.all([observe(server), observe(client)]);
   let t: TransferReport;
   try {

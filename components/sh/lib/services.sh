@@ -55,31 +55,37 @@ svc_env() {
 # svc_quote VALUE: VALUE as one double-quoted systemd word (\ " and the specifier % escaped).
 svc_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g')"; }
 
-# svc_dropin INDEX UNIT MODE: prints the drop-in that makes UNIT's sockets MPTCP, keeping what the
-# unit already sets: libmptcpwrap appended to its LD_PRELOAD, multipathtcp=1 merged into its
-# GODEBUG (replacing any multipathtcp setting), or SocketProtocol=mptcp in a socket unit.
-svc_dropin() {
-  printf '# Managed by mptcp-pulumi for host %s; pulumi destroy removes it.\n' "$HOST"
-  case $3 in
-    preload)
-      _wrap=$(svc_wrap)
-      [ -n "$_wrap" ] || die "$AT.services[$1]: libmptcpwrap is not installed on this host, so $2 cannot be preloaded with it: install the mptcpize package (Debian/Ubuntu: apt-get install mptcpize; Fedora: dnf install mptcpd)"
-      _words=$(svc_env "$2" LD_PRELOAD | tr ':' ' ' | tr ' ' '\n' | grep -v -x -F -e "$_wrap" -e '' | tr '\n' ' ')
-      printf '[Service]\nEnvironment=%s\n' "$(svc_quote "LD_PRELOAD=$_words$_wrap")" ;;
-    godebug)
-      _words=$(svc_env "$2" GODEBUG | tr ',' '\n' | grep -v -e '^multipathtcp=' -e '^$' | tr '\n' ',')
-      printf '[Service]\nEnvironment=%s\n' "$(svc_quote "GODEBUG=${_words}multipathtcp=1")" ;;
-    socket)
-      _v=$(svc_version)
-      [ "${_v:-0}" -ge 256 ] || die "$AT.services[$1].mode: socket needs SocketProtocol=mptcp, which systemd ${_v:-?} on this host does not have (systemd >= 256 does): use mode preload on the .service this socket starts, or upgrade systemd"
-      printf '[Socket]\nSocketProtocol=mptcp\n' ;;
-  esac
-}
-
-# svc_check INDEX UNIT: the unit exists on this host, or a clear error.
+# svc_check INDEX UNIT MODE: the unit exists on this host and its drop-in can be made (libmptcpwrap
+# for preload, systemd >= 256 for socket), or a clear error.
 svc_check() {
   _load=$(systemctl show -p LoadState --value -- "$2" 2>/dev/null || true)
   [ "$_load" = loaded ] || die "$AT.services[$1].unit: $2 is ${_load:-unknown} on this host (systemctl show -p LoadState $2): install the unit first, or fix the name"
+  case $3 in
+    preload)
+      [ -n "$(svc_wrap)" ] || die "$AT.services[$1]: libmptcpwrap is not installed on this host, so $2 cannot be preloaded with it: install the mptcpize package (Debian/Ubuntu: apt-get install mptcpize; Fedora: dnf install mptcpd)" ;;
+    socket)
+      _v=$(svc_version)
+      [ "${_v:-0}" -ge 256 ] || die "$AT.services[$1].mode: socket needs SocketProtocol=mptcp, which systemd ${_v:-?} on this host does not have (systemd >= 256 does): use mode preload on the .service this socket starts, or upgrade systemd" ;;
+  esac
+}
+
+# svc_dropin UNIT MODE: prints the drop-in that makes UNIT's sockets MPTCP (after svc_check),
+# keeping what the unit already sets: libmptcpwrap appended to its LD_PRELOAD, multipathtcp=1
+# merged into its GODEBUG (replacing any multipathtcp setting), or SocketProtocol=mptcp in a
+# socket unit.
+svc_dropin() {
+  printf '# Managed by mptcp-pulumi for host %s; pulumi destroy removes it.\n' "$HOST"
+  case $2 in
+    preload)
+      _wrap=$(svc_wrap)
+      _words=$(svc_env "$1" LD_PRELOAD | tr ':' ' ' | tr ' ' '\n' | grep -v -x -F -e "$_wrap" -e '' | tr '\n' ' ')
+      printf '[Service]\nEnvironment=%s\n' "$(svc_quote "LD_PRELOAD=$_words$_wrap")" ;;
+    godebug)
+      _words=$(svc_env "$1" GODEBUG | tr ',' '\n' | grep -v -e '^multipathtcp=' -e '^$' | tr '\n' ',')
+      printf '[Service]\nEnvironment=%s\n' "$(svc_quote "GODEBUG=${_words}multipathtcp=1")" ;;
+    socket)
+      printf '[Socket]\nSocketProtocol=mptcp\n' ;;
+  esac
 }
 
 # svc_restart_all LINES: restarts each UNIT of the UNIT|POLICY lines whose POLICY is ifRunning and
