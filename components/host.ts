@@ -31,7 +31,7 @@ export class MptcpHost extends pulumi.ComponentResource {
 
   constructor(name: string, args: MptcpHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("mptcp:index:Host", name, {}, opts);
-    const { host } = args;
+    const host = { ...args.host, stack: `${pulumi.getProject()}/${pulumi.getStack()}` };
     if (host.ssh.insecureIgnoreHostKey && !host.ssh.hostKey) {
       pulumi.log.warn(`mptcp:hosts[${host.index}].ssh: insecureIgnoreHostKey is set: the host key of ${host.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
     }

@@ -66,6 +66,8 @@ export interface HostModel {
   services: Service[];
   /** Seconds within which a risky apply must be confirmed, else it is undone on the host (0: off). */
   confirmTimeout: number;
+  /** The Pulumi project/stack that manages the host, recorded on it (set by MptcpHost, not by the config). */
+  stack?: string;
 }
 
 export interface Link {

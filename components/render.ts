@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, SH_DIR } from "./script";
+import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, SH_DIR } from "./script";
 import { hooksApplyExtras } from "./hooks";
 
 export * from "./script";
@@ -16,20 +16,21 @@ export * from "./script";
 export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && GUARDED.includes(concern);
 
 /**
- * One concern's apply and revert; for a guarded concern also its confirmation. A guarded apply
- * carries its revert (what undoes a first apply) and its confirmation carries the apply (kept on
- * the host as the last confirmed one, what undoes the next): see sh/lib/rollback.sh.
+ * One concern's apply and revert; for a guarded concern also its confirmation. An apply is a
+ * transaction (sh/lib/txn.sh): it carries its revert (what undoes a first apply) and keeps its own
+ * text on the host as the last completed apply (what undoes the next, and what a confirmation
+ * keeps as the last confirmed one: sh/lib/rollback.sh).
  */
 export function renderConcern(host: HostModel, concern: Concern): ConcernScripts {
   const revert = renderScript({ host, title: `${concern} revert`, source: `${concern}.revert.sh` });
   const guarded = isGuarded(host, concern);
   const hooks = concern === "hooks" ? hooksApplyExtras(host) : undefined;
-  const undo = guarded ? [`# ---- what undoes this apply before any was confirmed: the revert`, contentFunctions([{ fn: "content_revert", content: revert }], "MPTCP_PULUMI_UNDO")].join("\n") : "";
+  const undo = [`# ---- what undoes this apply when no earlier one completed: the revert`, contentFunctions([{ fn: "content_revert", content: revert }], "MPTCP_PULUMI_UNDO")].join("\n");
   const code = [hooks?.code, undo].filter((c) => c).join("\n");
-  const apply = renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, data: hooks?.data, ...(code ? { code } : {}) });
+  const apply = selfKeeping(renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, data: hooks?.data, code }));
   const confirm = guarded
     ? {
-        create: renderScript({ host, title: `${concern} confirm`, source: `${concern}.confirm.sh`, code: [`# ---- the apply being confirmed, kept as the last confirmed one`, contentFunctions([{ fn: "content_apply", content: apply }], "MPTCP_PULUMI_CONFIRMED")].join("\n") }),
+        create: renderScript({ host, title: `${concern} confirm`, source: `${concern}.confirm.sh` }),
         delete: renderScript({ host, title: `${concern} confirm delete`, source: "disarm.sh", data: [{ name: "CONCERN", value: () => concern }] }),
       }
     : undefined;

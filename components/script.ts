@@ -162,6 +162,8 @@ export function hostData(host: HostModel): DataVar[] {
   return [
     e("HOST", () => host.name),
     e("AT", () => `mptcp:hosts[${host.index}]`, "config path of this host, for messages"),
+    e("STACK", () => host.stack ?? "", "the Pulumi project/stack that manages this host"),
+    e("TARGET", () => `${host.ssh.user}@${host.ssh.host}:${host.ssh.port}`, "how the stack reaches it"),
     e("STATE_DIR", () => STATE_DIR),
     e("LOCK_FILE", () => LOCK_FILE),
     e("SYSCTL_CONF", () => SYSCTL_CONF),
@@ -244,6 +246,36 @@ export function contentFunctions(items: { fn: string; content: string }[], mark:
   for (const i of items) if (i.content.split("\n").includes(mark)) throw new Error(`${i.fn}: its text contains ${mark}`);
   const lines = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
   return items.map((i) => `${i.fn}() { cat <<'${mark}'\n${lines(i.content)}${mark}\n}`).join("\n");
+}
+
+export const SELF_MARK = "MPTCP_PULUMI_SELF";
+
+/**
+ * A script that knows its own text: it runs `script` from the variable MPTCP_PULUMI_SELF, so an
+ * apply can keep itself on the host as the last completed apply (sh/lib/txn.sh) without carrying
+ * its text twice. Its first line is the script's title line.
+ */
+export function selfKeeping(script: string): string {
+  if (script.split("\n").includes(SELF_MARK)) throw new Error(`script contains ${SELF_MARK}`);
+  const title = script.slice(0, script.indexOf("\n"));
+  return [
+    title,
+    "# The script below is kept in MPTCP_PULUMI_SELF and run from there, so it can keep its own text.",
+    `MPTCP_PULUMI_SELF=$(cat <<'${SELF_MARK}'`,
+    script.replace(/\n$/, ""),
+    SELF_MARK,
+    ")",
+    'eval "$MPTCP_PULUMI_SELF"',
+    "",
+  ].join("\n");
+}
+
+/** The script a selfKeeping text runs. */
+export function selfText(wrapped: string): string {
+  const start = wrapped.indexOf(`<<'${SELF_MARK}'\n`);
+  if (start < 0) return wrapped;
+  const from = start + SELF_MARK.length + 5;
+  return wrapped.slice(from, wrapped.indexOf(`\n${SELF_MARK}\n`, from)) + "\n";
 }
 
 /** The first comment lines of every rendered file: host, what it is, the config it came from. */

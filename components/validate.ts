@@ -3,7 +3,7 @@
 // all errors are reported together. Nothing here touches a host.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { buildHost, buildLink, buildModel, announcedEndpoints, effectiveLimits, HostModel, Link, Model, subflowsWanted, subflowsWantedAtLeast } from "./model";
+import { buildHost, buildLink, buildModel, announcedEndpoints, canonicalAddress, effectiveLimits, HostModel, Link, Model, subflowsWanted, subflowsWantedAtLeast } from "./model";
 import { configSchema, hostSchema, KERNEL_DEFAULT_LIMITS, linkSchema, MAX_ENDPOINTS } from "./schema";
 
 export interface ConfigError {
@@ -84,8 +84,16 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
   const err = (segments: PropertyKey[], message: string) => errors.push({ path: configPath(segments), message });
   const byName = new Map<string, HostModel>();
 
+  const targets = new Map<string, HostModel>();
   for (const host of model.hosts) {
     const h = ["hosts", host.index];
+    const target = `${isIP(host.ssh.host) ? canonicalAddress(host.ssh.host) : host.ssh.host.toLowerCase().replace(/\.$/, "")}:${host.ssh.port}`;
+    const same = targets.get(target);
+    if (same) {
+      err([...h, "ssh", "host"], `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`);
+    } else {
+      targets.set(target, host);
+    }
     if (byName.has(host.name)) {
       err([...h, "name"], `duplicate host name "${host.name}" (also mptcp:hosts[${byName.get(host.name)!.index}]): give every host its own name`);
     } else {

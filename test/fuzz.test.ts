@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderCheck, renderHookFiles, renderHost, validateConfig, wrapScript } from "../components";
+import { renderCheck, renderHookFiles, renderHost, selfText, validateConfig, wrapScript } from "../components";
 
 const ED25519 = `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`;
 /** Values a user could plausibly write, good and bad, per field. */
@@ -65,7 +65,8 @@ const config = fc.record({ hosts: fc.oneof({ weight: 9, arbitrary: fc.array(host
 const goodHost = (name: string) =>
   fc.record({
     name: fc.constant(name),
-    ssh: fc.record({ host: pick("198.51.100.1", "2001:db8::2", "host.example.net"), hostKey: fc.constant(ED25519), user: pick("root", "admin") }),
+    // distinct ports: two entries with one SSH target are refused (a rule the first generator covers)
+    ssh: fc.record({ host: pick("198.51.100.1", "2001:db8::2", "host.example.net"), port: fc.constant(name === "server" ? 22 : 2222), hostKey: fc.constant(ED25519), user: pick("root", "admin") }),
     sysctl: fc.record({ enabled: fc.boolean(), scheduler: pick("default", "blest") }, { requiredKeys: [] }),
     limits: fc.record({ subflows: fc.integer({ min: 0, max: 8 }), addAddrAccepted: fc.integer({ min: 0, max: 8 }) }),
     endpoints: fc.array(fc.record({ interface: pick("lan", "wlan", "lte"), address: pick("198.51.100.1", "198.51.100.17", "198.51.100.33", undefined), flags: fc.subarray(["signal", "subflow", "backup"] as const) }, { requiredKeys: ["interface", "flags"] }), { maxLength: 3 }),
@@ -84,6 +85,8 @@ function scriptsOf(raw: { hosts: unknown; links?: unknown }): string[] {
   if (!r.ok) return [];
   return r.model.hosts.flatMap((h) => [
     ...renderHost(h).flatMap((s) => [s.apply, s.revert, ...(s.confirm ? [s.confirm.create, s.confirm.delete] : [])].map((t) => wrapScript(t, { user: h.ssh.user, host: h.name }))),
+    // an apply runs the script it keeps in a variable: sh -n of the command text does not parse that
+    ...renderHost(h).map((s) => selfText(s.apply)),
     renderCheck(h),
     ...(h.hooks ? renderHookFiles(h).filter((f) => f.source.endsWith(".sh")).map((f) => f.content) : []),
   ]);

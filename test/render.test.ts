@@ -22,6 +22,7 @@ import {
   SH_DIR,
   shq,
   wrapScript,
+  selfText,
 } from "../components";
 
 const ROOT = join(__dirname, "..");
@@ -83,7 +84,7 @@ function rendered(): Rendered[] {
   const hosts: [string, HostModel][] = [...devModel().hosts.map((h): [string, HostModel] => ["dev", h]), ["wide", wide]];
   return hosts.flatMap(([dir, h]) => [
     ...renderHost(h).flatMap((s) => [
-      { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: s.apply, shell: true },
+      { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: selfText(s.apply), shell: true },
       { golden: `${dir}/${h.name}-${s.concern}.delete.sh`, text: wrapScript(s.revert, { user: h.ssh.user, host: h.name }), script: s.revert, shell: true },
       ...(s.confirm
         ? [
@@ -185,9 +186,11 @@ describe("rendered scripts", () => {
 
   for (const r of all.filter((x) => x.shell)) {
     it(`${r.golden}: sh -n, shellcheck (unassigned variables too), no unused function`, () => {
-      const n = spawnSync("sh", ["-n"], { input: r.text, encoding: "utf8" });
-      expect(n.stderr).toBe("");
-      expect(n.status).toBe(0);
+      for (const input of [r.text, r.script]) {
+        const n = spawnSync("sh", ["-n"], { input, encoding: "utf8" });
+        expect(n.stderr).toBe("");
+        expect(n.status).toBe(0);
+      }
       expect(shellcheck(r.script, "-o", "check-unassigned-uppercase")).toBe("");
       expect(unusedFunctions(r.script)).toEqual([]);
       expect(r.script.split("\n").find((l) => l.startsWith("# mptcp-pulumi:"))).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, [a-z ()-]+, generated from mptcp:hosts\[\d+\]$/i);
@@ -195,7 +198,7 @@ describe("rendered scripts", () => {
   }
 
   it("the unused-function and unassigned-variable checks catch one (negative controls)", () => {
-    const s = renderHost(wide)[0].apply;
+    const s = selfText(renderHost(wide)[0].apply);
     expect(unusedFunctions(`${s}\nnever_called() { :; }\n`)).toEqual(["never_called"]);
     expect(shellcheck(s.replace(/^HOST=.*$/m, ""), "-o", "check-unassigned-uppercase")).toMatch(/HOST is referenced but not assigned/);
   });
@@ -213,8 +216,9 @@ describe("rendered scripts", () => {
 
   it("carry only the data their code references", () => {
     const [sysctl, limits, endpoints] = renderHost(wide);
-    const vars = (s: string) => [...s.matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
-    expect(vars(limits.apply)).toEqual(["HOST", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
+    // the data section: the assignments before the functions (the embedded revert has its own)
+    const vars = (s: string) => [...s.split("# ---- functions")[0].matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
+    expect(vars(selfText(limits.apply))).toEqual(["HOST", "AT", "STACK", "TARGET", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
     expect(vars(sysctl.revert)).not.toContain("KNOBS");
     expect(vars(endpoints.apply)).toEqual(expect.arrayContaining(["ENDPOINTS", "HOOKS", "AT"]));
     expect(vars(endpoints.apply)).not.toContain("ROUTING");

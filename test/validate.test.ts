@@ -110,6 +110,16 @@ const rules: Rule[] = [
     },
   },
   {
+    rule: "two entries with one SSH target",
+    bad: (c) => (c.hosts[1].ssh.host = c.hosts[0].ssh.host),
+    path: "mptcp:hosts[1].ssh.host",
+    says: /port 22 is also the SSH target of mptcp:hosts\[0\] \("server"\): two entries for one machine would undo each other's changes; merge them/,
+    good: (c) => {
+      c.hosts[1].ssh.host = c.hosts[0].ssh.host;
+      c.hosts[1].ssh.port = 2222;
+    },
+  },
+  {
     rule: "duplicate endpoint ids",
     bad: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33", id: 1 }, { interface: "eth1", address: "10.22.19.33", id: 1 }),
     path: "mptcp:hosts[0].endpoints[2].id",

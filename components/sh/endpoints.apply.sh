@@ -4,19 +4,20 @@
 need_ip
 [ "$HOOKS" = 1 ] || ep_check
 state_lock
+txn_begin endpoints "$AT.endpoints" content_revert
 d=$STATE_DIR/endpoints
 # 1. the wanted table (an address left out in the config: the interface's current one)
 want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
 # 2. capture the original table once, then replace the table only when it differs
 state_keep "$d/orig" ep_table
-printf '%s\n' "$want" | ep_normalize | sort > "$d/want.$$"
-if ep_table | cmp -s - "$d/want.$$"; then
+want=$(printf '%s\n' "$want" | ep_normalize | sort)
+if [ "$(ep_table)" = "$want" ]; then
   say "endpoints unchanged"
 else
   rb_arm endpoints content_revert
   ip mptcp endpoint flush
-  ep_add_lines < "$d/want.$$"
+  printf '%s\n' "$want" | ep_add_lines
   say "endpoints set"
 fi
-rm -f "$d/want.$$"
 ip mptcp endpoint show
+txn_commit endpoints

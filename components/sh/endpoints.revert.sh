@@ -2,7 +2,7 @@
 need_ip
 state_lock
 d=$STATE_DIR/endpoints
-rb_settle endpoints "$d/orig"
+revert_begin endpoints "$d/orig"
 state_need "endpoint table" "$d/orig"
 if ! ep_table | cmp -s - "$d/orig"; then
   ip mptcp endpoint flush

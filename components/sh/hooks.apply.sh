@@ -3,6 +3,7 @@
 # enables the unit, then applies every interface's routing through the entry point.
 need_ip
 state_lock
+txn_begin hooks "$AT.hooks, $AT.routing" content_revert
 d=$STATE_DIR/hooks
 # anything to change (files, unit, routing)? then arm the rollback first (lib/rollback.sh)
 if [ -n "$(chk_hooks)" ]; then rb_arm hooks content_revert; fi
@@ -12,7 +13,7 @@ printf '%s\n' "$FILES" | while IFS='|' read -r path mode only content; do
   "$content" | file_install "$d" "$path" "$mode"
 done
 unit_enable "$d"
-# release the lock: the entry point takes it for the routing of every interface
-exec 9>&-
-"$MPTCP_PULUMI_SYNC" apply
+# the entry point applies the routing of every interface, under our lock
+MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply
 say "hooks installed"
+txn_commit hooks

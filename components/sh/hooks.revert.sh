@@ -3,7 +3,7 @@
 need_ip
 state_lock
 d=$STATE_DIR/hooks
-rb_settle hooks "$d/files"
+revert_begin hooks "$d/files"
 state_need "interface hooks" "$d/files"
 route_clear_recorded
 rp_restore_all

@@ -2,6 +2,8 @@
 # at the host's original), saving the original first.
 need_ip
 state_lock
+txn_begin limits "$AT.limits" content_revert
 limits_save
 limits_apply
 ip mptcp limits show
+txn_commit limits

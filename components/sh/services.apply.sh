@@ -11,6 +11,7 @@ done <<EOF
 $SERVICES
 EOF
 state_lock
+txn_begin services "$AT.services" content_revert
 d=$STATE_DIR/services
 # 2. write the drop-ins that differ, remembering what stood at each path before us
 pending=""
@@ -52,3 +53,4 @@ while IFS='|' read -r index unit mode restart; do
 done <<EOF
 $SERVICES
 EOF
+txn_commit services

@@ -4,6 +4,7 @@
 svc_systemd
 state_lock
 d=$STATE_DIR/services
+revert_begin services "$d"
 state_need "service drop-ins" "$d"
 pending=""
 for u in "$d"/*; do

@@ -6,6 +6,7 @@ d=$STATE_DIR/sysctl
 # 1. check everything the config asks for; "KNOB VALUE" lines as this kernel takes them
 wanted=$(printf '%s\n' "$KNOBS" | while IFS='|' read -r knob key value; do knob_resolve "$knob" "$key" "$value"; done)
 state_lock
+txn_begin sysctl "$AT.sysctl" content_revert
 # 2. capture the originals once, then apply live
 printf '%s\n' "$wanted" | while read -r knob value; do
   state_keep "$d/knobs/$knob" cat "/proc/sys/net/mptcp/$knob"
@@ -23,3 +24,4 @@ done
 [ -d /etc/sysctl.d ] || die "/etc/sysctl.d is missing: cannot persist sysctl settings on this host"
 knob_conf "$wanted" | file_install "$d" "$SYSCTL_CONF" 644
 printf '%s\n' "$wanted" | while read -r knob value; do echo "net.mptcp.$knob = $(cat "/proc/sys/net/mptcp/$knob")"; done
+txn_commit sysctl

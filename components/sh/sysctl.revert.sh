@@ -2,6 +2,7 @@
 knob_need_mptcp
 state_lock
 d=$STATE_DIR/sysctl
+revert_begin sysctl "$d/knobs"
 state_need "net.mptcp settings" "$d/knobs"
 for f in "$d"/knobs/*; do
   [ -e "$f" ] || continue

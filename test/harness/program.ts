@@ -65,7 +65,7 @@ export interface StackConfig {
 }
 
 /** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
-export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string } = {}): Promise<ProgramRun> {
+export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string } = {}): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
   const pending = new Map<string, Omit<RecordedResource, "inputs">>();
@@ -82,7 +82,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
       },
     },
     "mptcp",
-    "test",
+    opts.stack ?? "test",
     !!opts.preview,
   );
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -22,14 +22,16 @@ state_keep() {
   shift
   [ -e "$_keep" ] && return 0
   mkdir -p "${_keep%/*}"
-  "$@" > "$_keep.tmp.$$"
-  mv "$_keep.tmp.$$" "$_keep"
+  { "$@" > "$_keep.tmp.$$" && mv "$_keep.tmp.$$" "$_keep"; } || { rm -f "$_keep.tmp.$$"; die "cannot save $_keep"; }
 }
 
 # state_need CONCERN PATH: a revert can restore only what the apply saved under PATH; without it
 # (our state directory removed by hand) it must fail, never claim it restored anything.
 state_need() {
-  [ -e "$2" ] || die "cannot restore $1: $2 is missing (was $STATE_DIR removed by hand?), so the host's original $1 is unknown and the host keeps what mptcp-pulumi applied. Put the $1 back by hand, then remove this command from the stack (pulumi state delete with its URN)"
+  [ -e "$2" ] && return 0
+  # an undo of an apply that failed before it saved anything: nothing had changed
+  undoing && exit 0
+  die "cannot restore $1: $2 is missing (was $STATE_DIR removed by hand?), so the host's original $1 is unknown and the host keeps what mptcp-pulumi applied. Put the $1 back by hand, then remove this command from the stack (pulumi state delete with its URN)"
 }
 
 # state_tidy DIR: removes a concern's state directory once it is empty, then our state directory
@@ -40,9 +42,17 @@ state_tidy() {
 }
 
 # state_lock: serializes every apply, revert and interface hook on this host (30 s at most);
-# held until exit or until fd 9 is closed.
+# held until exit or until fd 9 is closed. Not taken again under a caller that holds it
+# (MPTCP_PULUMI_LOCKED set). The last revert removes the file (state_tidy) while others may wait
+# on it: whoever then gets the lock of a file no longer at LOCK_FILE locks the new one instead.
 state_lock() {
+  [ -z "${MPTCP_PULUMI_LOCKED:-}" ] || return 0
   command -v flock >/dev/null 2>&1 || return 0
-  exec 9>>"$LOCK_FILE"
-  flock -w 30 9 || die "another mptcp-pulumi apply or hook has held $LOCK_FILE for 30 s: retry, or find it with: fuser -v $LOCK_FILE"
+  while :; do
+    exec 9>>"$LOCK_FILE"
+    flock -w 30 9 || die "another mptcp-pulumi apply or hook has held $LOCK_FILE for 30 s: retry, or find it with: fuser -v $LOCK_FILE"
+    # (where /proc cannot show our descriptor, e.g. entered with nsenter, the check is skipped)
+    _held=$(stat -L -c %d:%i /proc/self/fd/9 2>/dev/null) || return 0
+    [ "$_held" != "$(stat -c %d:%i "$LOCK_FILE" 2>/dev/null)" ] || return 0
+  done
 }

@@ -15,12 +15,11 @@ file_remember() {
 # already equal to it is left alone.
 file_install() {
   file_remember "$1" "$2"
-  cat > "$2.tmp.$$"
-  chmod "$3" "$2.tmp.$$"
+  { cat > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
   if cmp -s "$2.tmp.$$" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
     rm -f "$2.tmp.$$"
   else
-    mv "$2.tmp.$$" "$2"
+    mv "$2.tmp.$$" "$2" || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
     say "wrote $2"
   fi
 }

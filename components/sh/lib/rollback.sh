@@ -3,7 +3,8 @@
 # `netplan try`: before the first change the apply arms a job, detached from the SSH session,
 # that undoes the apply after CONFIRM_TIMEOUT seconds; a confirmation over a new SSH connection,
 # made after the change, disarms it. Undoing means re-running the last confirmed apply of the
-# concern (saved at confirmation), or, before any confirmation, the concern's revert. Per concern,
+# concern (its last completed apply, lib/txn.sh, kept at confirmation), or, before any
+# confirmation, the concern's revert. Per concern,
 # under STATE_DIR/CONCERN/rollback/: undo.sh (what undoes), job.sh (the timer), armed (present
 # while armed; whoever renames it first, the job or the confirmation, wins), log; and
 # STATE_DIR/CONCERN/confirmed.sh, STATE_DIR/CONCERN/rolled-back (when and why it fired).
@@ -12,10 +13,10 @@
 rb_unit() { echo "mptcp-pulumi-rollback-$1"; }
 
 # rb_arm CONCERN UNDO_FN: arms the rollback of this apply (UNDO_FN prints the revert, used when
-# nothing was confirmed before). Does nothing when CONFIRM_TIMEOUT is 0 (rollback off) or when
-# run by a rollback itself (MPTCP_PULUMI_ROLLBACK set).
+# nothing was confirmed before). Does nothing when CONFIRM_TIMEOUT is 0 (rollback off) or in an
+# undo.
 rb_arm() {
-  [ "$CONFIRM_TIMEOUT" != 0 ] && [ -z "${MPTCP_PULUMI_ROLLBACK:-}" ] || return 0
+  [ "$CONFIRM_TIMEOUT" != 0 ] && ! undoing || return 0
   _rb=$STATE_DIR/$1/rollback
   rb_disarm "$1" || true
   mkdir -p "$_rb"
@@ -24,9 +25,11 @@ rb_arm() {
   cat > "$_rb/job.sh" <<EOF
 sleep $CONFIRM_TIMEOUT
 mv "$_rb/armed" "$_rb/firing" 2>/dev/null || exit 0
-MPTCP_PULUMI_ROLLBACK=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
+MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
 rc=\$?
 mkdir -p "$STATE_DIR/$1"
+# the host is now as the last confirmed apply left it (a revert forgets the last completed one)
+[ \$rc != 0 ] || [ ! -e "$STATE_DIR/$1/confirmed.sh" ] || cp "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/.applied.sh"
 echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) (undo exit \$rc)" > "$STATE_DIR/$1/rolled-back"
 rm -f "$_rb/firing"
 EOF
@@ -54,35 +57,21 @@ rb_disarm() {
 # rb_rolled_back CONCERN: prints when the concern's last apply was rolled back (nothing if not).
 rb_rolled_back() { cat "$STATE_DIR/$1/rolled-back" 2>/dev/null || true; }
 
-# rb_confirm CONCERN APPLY_FN PATHS: run over a new SSH connection after the apply: the management
-# path works, so disarm the rollback and save the apply (APPLY_FN prints it) as the last confirmed
+# rb_confirm CONCERN PATHS: run over a new SSH connection after the apply: the management path
+# works, so disarm the rollback and keep the apply (the last completed one) as the last confirmed
 # one. Fails, naming when and the config PATHS, when the rollback fired (or is firing) instead.
 rb_confirm() {
   _when=$(rb_rolled_back "$1")
-  [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$3: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
-  [ -z "$_when" ] || die "$3: the last apply of $1 was rolled back at $_when: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $3 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command"
+  [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$2: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
+  [ -z "$_when" ] || die "$2: the last apply of $1 was rolled back at $_when: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command"
   if rb_disarm "$1"; then say "$1: confirmed over a new SSH connection: rollback disarmed"; else say "$1: confirmed (no rollback was armed)"; fi
-  mkdir -p "$STATE_DIR/$1"
-  "$2" > "$STATE_DIR/$1/confirmed.sh.tmp.$$"
-  mv "$STATE_DIR/$1/confirmed.sh.tmp.$$" "$STATE_DIR/$1/confirmed.sh"
+  [ -e "$STATE_DIR/$1/.applied.sh" ] || die "$2: $HOST has no completed apply of $1 to confirm ($STATE_DIR/$1/.applied.sh is missing): run pulumi up --replace on the $1 command"
+  cp "$STATE_DIR/$1/.applied.sh" "$STATE_DIR/$1/confirmed.sh.tmp.$$" && mv "$STATE_DIR/$1/confirmed.sh.tmp.$$" "$STATE_DIR/$1/confirmed.sh"
 }
 
-# rb_forget CONCERN: removes every rollback file of the concern (revert; not when the revert is
-# itself the rollback).
+# rb_forget CONCERN: removes every rollback file of the concern (revert; not in an undo).
 rb_forget() {
-  [ -z "${MPTCP_PULUMI_ROLLBACK:-}" ] || return 0
+  undoing && return 0
   rb_disarm "$1" || true
   rm -rf "$STATE_DIR/$1/rollback" "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/rolled-back"
-}
-
-# rb_settle CONCERN SAVED: starts a revert: forgets the concern's rollback files; when its
-# rollback already reverted a first apply (SAVED, what the revert restores from, is gone), nothing
-# is left to do: says so and ends the script.
-rb_settle() {
-  _rolled=$(rb_rolled_back "$1")
-  rb_forget "$1"
-  [ -n "$_rolled" ] && [ ! -e "$2" ] || return 0
-  state_tidy "$STATE_DIR/$1"
-  say "$1: already restored by its rollback at $_rolled"
-  exit 0
 }

@@ -3,7 +3,7 @@
 # interface:
 #   INTERFACE|MODE|TABLE|PRIORITY|GATEWAY
 # MODE is auto, source or none; GATEWAY may be empty. Tables are numeric (no rt_tables names).
-# Every table we ever filled is listed in STATE_DIR/hooks/tables, every rp_filter we changed is
+# Every table we filled and the config still names is listed in STATE_DIR/hooks/tables, every rp_filter we changed is
 # saved in STATE_DIR/hooks/rp_filter/IFACE: revert reads both back.
 
 # route_entry IFACE: sets rt_mode, rt_table, rt_prio and rt_gw from ROUTING; false when the
@@ -30,12 +30,16 @@ route_record() {
   grep -qx "$1" "$STATE_DIR/hooks/tables" 2>/dev/null || echo "$1" >> "$STATE_DIR/hooks/tables"
 }
 
-# route_clear_unlisted: clears every table we filled that ROUTING no longer names.
+# route_clear_unlisted: clears every table we filled that ROUTING no longer names, and forgets it.
 route_clear_unlisted() {
-  [ -e "$STATE_DIR/hooks/tables" ] || return 0
+  _list=$STATE_DIR/hooks/tables
+  [ -e "$_list" ] || return 0
+  _keep=""
   while read -r _t; do
-    printf '%s\n' "$ROUTING" | cut -d'|' -f3 | grep -qx "$_t" || route_clear "$_t"
-  done < "$STATE_DIR/hooks/tables"
+    if printf '%s\n' "$ROUTING" | cut -d'|' -f3 | grep -qx "$_t"; then _keep="$_keep$_t
+"; else route_clear "$_t"; fi
+  done < "$_list"
+  if [ -n "$_keep" ]; then printf '%s' "$_keep" > "$_list"; else rm -f "$_list"; fi
 }
 
 # route_clear_recorded: clears every table we filled, and forgets the list.

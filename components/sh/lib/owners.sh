@@ -1,0 +1,37 @@
+# shellcheck shell=sh
+# Who manages each concern on this host: STATE_DIR/CONCERN/.owners, one line per host entry whose
+# apply of the concern completed, "STACK|HOST|TARGET" (STACK: the Pulumi project/stack, HOST: the
+# entry's name, TARGET: user@address:port it connects to). Renaming an entry creates the new
+# name's commands and deletes the old name's at the end of the same update: the old revert must
+# then leave the host to the new name, so a revert restores the originals only when the last
+# manager lets go. Another stack, or another entry of this stack that reaches this machine
+# through another SSH target, is refused before anything changes.
+
+# owner_check CONCERN: fails, naming who holds it, when another stack or another entry of this
+# stack (through another SSH target) manages the concern here.
+owner_check() {
+  [ -e "$STATE_DIR/$1/.owners" ] || return 0
+  while IFS='|' read -r _st _h _tg; do
+    [ "$_st|$_h" != "$STACK|$HOST" ] || continue
+    [ "$_st" = "$STACK" ] || die "$AT: this machine's $1 is managed by stack $_st (its host entry $_h, through $_tg), and two stacks must not manage one machine: each would undo the other. Remove it from one stack (pulumi destroy there, or drop the entry and pulumi up there), then pulumi up here"
+    [ "$_tg" = "$TARGET" ] || die "$AT: this machine's $1 is managed by host entry $_h of this stack through $_tg, and $HOST reaches the same machine through $TARGET: two entries for one machine undo each other. Keep one entry (to rename an entry, keep its ssh settings unchanged in the same pulumi up)"
+  done < "$STATE_DIR/$1/.owners"
+}
+
+# owner_line: this host entry's line in an owners file.
+owner_line() { printf '%s|%s|%s\n' "$STACK" "$HOST" "$TARGET"; }
+
+# owner_set CONCERN LINE: makes LINE the only line of its entry (STACK|HOST) among the concern's owners.
+owner_set() {
+  _f=$STATE_DIR/$1/.owners
+  _entry=${2%|*}
+  { [ ! -e "$_f" ] || awk -F'|' -v e="$_entry" '$1 "|" $2 != e' "$_f"; printf '%s\n' "$2"; } > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
+}
+
+# owner_release CONCERN: this host entry lets go of the concern; prints the managers left.
+owner_release() {
+  _f=$STATE_DIR/$1/.owners
+  [ -e "$_f" ] || return 0
+  awk -F'|' -v e="$STACK|$HOST" '$1 "|" $2 != e' "$_f" > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
+  if [ -s "$_f" ]; then cat "$_f"; else rm -f "$_f"; fi
+}

@@ -1,0 +1,91 @@
+// Who manages a machine (components/sh/lib/owners.sh). Renaming a host entry creates the new
+// name's commands and deletes the old name's at the end of the same update; the old reverts must
+// leave the host to the new name, not put it back under it. A second stack reaching a machine
+// the first manages is refused before anything changes. (Two entries with one SSH target in one
+// stack are a validation error: test/validate.test.ts.)
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STATE_DIR } from "../components";
+import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { startLab, stopLab } from "./harness/fixture";
+import { runProgram } from "./harness/program";
+import { CommandProviderSim } from "./harness/provider";
+import { SshRunner } from "./harness/ssh";
+import { endpoints, limits, snapshot } from "./harness/labtest";
+
+let lab: LabState;
+let ssh: SshRunner;
+let sim: CommandProviderSim;
+let privateKey: string;
+let server: LabHost;
+let cfg: { hosts: any[]; links: any[] };
+let pre: string;
+
+beforeAll(async () => {
+  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "i"));
+  server = lab.hosts.find((h) => h.name === "server")!;
+  cfg = labStackConfig(lab) as typeof cfg;
+  pre = snapshot(server);
+});
+
+afterAll(() => stopLab({ lab, ssh }));
+
+/** The server's live state, without what names the entry (our state directory, our sysctl.d file's header). */
+const live = () =>
+  snapshot(server)
+    .split("\n")
+    .filter((l) => !l.includes(STATE_DIR) && !l.startsWith("sha256 /etc/sysctl.d/99-mptcp-pulumi.conf"))
+    .join("\n");
+
+function renamed(): typeof cfg {
+  const c = structuredClone(cfg);
+  c.hosts[0].name = "srv";
+  for (const l of c.links) if (l.server === "server") l.server = "srv";
+  return c;
+}
+
+describe("identity: who manages a machine", () => {
+  it("renaming a host entry: the new name's applies take over, the old name's reverts leave the host to it, destroy restores", async () => {
+    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    const applied = live();
+    const wanted = { subflows: cfg.hosts[0].limits.subflows, addAddrAccepted: cfg.hosts[0].limits.addAddrAccepted };
+    expect(limits(server)).toEqual(wanted);
+    const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
+    const deletes = steps.filter((s) => s.phase === "delete");
+    expect(deletes.map((s) => s.name).sort()).toEqual(["server-endpoints", "server-endpoints-confirm", "server-limits", "server-sysctl"]);
+    // the old name's deletes ran after the new name's creates, and each left the host alone
+    const lastCreate = steps.map((s) => `${s.phase} ${s.name}`).lastIndexOf("create srv-endpoints-confirm");
+    expect(steps.findIndex((s) => s.phase === "delete")).toBeGreaterThan(lastCreate);
+    for (const d of deletes.filter((s) => !s.name.endsWith("-confirm"))) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
+    expect(live()).toBe(applied);
+    expect(limits(server)).toEqual(wanted);
+    expect(endpoints(server).map((e) => e.address)).toEqual(cfg.hosts[0].endpoints.map((e: { address: string }) => e.address));
+    await sim.destroy();
+    expect(snapshot(server)).toBe(pre);
+  });
+
+  it("control: the old name's revert with no other manager recorded puts the limits back under the new name (what a rename did before)", async () => {
+    const limitsOf = async (c: typeof cfg) => (await runProgram(c, { privateKey })).commands.find((x) => x.name.endsWith("-limits") && x.name.startsWith(c.hosts[0].name))!;
+    const [old, now] = [await limitsOf(cfg), await limitsOf(renamed())];
+    for (const c of [old, now]) expect((await ssh.run(c, c.create!, "create")).code).toBe(0);
+    const wanted = { subflows: cfg.hosts[0].limits.subflows, addAddrAccepted: cfg.hosts[0].limits.addAddrAccepted };
+    expect(limits(server)).toEqual(wanted);
+    labSh(server, `sed -i '/|srv|/d' ${STATE_DIR}/limits/.owners`);
+    const r = await ssh.run(old, old.delete!, "delete");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/limits restored/);
+    expect(limits(server)).not.toEqual(wanted);
+    expect(snapshot(server)).toBe(pre);
+  });
+
+  it("a second stack reaching a machine the first manages is refused before anything changes, naming the stack", async () => {
+    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    const before = snapshot(server);
+    const other = new CommandProviderSim(ssh.run);
+    const cmds = (await runProgram(cfg, { privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
+    await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: mptcp:hosts\[0\]: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
+    expect(snapshot(server)).toBe(before);
+    await sim.destroy();
+    expect(snapshot(server)).toBe(pre);
+  });
+});

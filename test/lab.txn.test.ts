@@ -1,0 +1,223 @@
+// Applies are transactions (components/sh/lib/txn.sh). An apply that fails half-way (a command
+// failing, the SSH session cut) puts the host back as it was before it began and says what failed,
+// on which host, for which config path; one killed outright is put back by the next apply or
+// revert on the host. Faults are real: a laptop-local wrapper in /usr/local/sbin (the laptop's own
+// overlay, first in root's PATH) makes one command fail, hang or stall, the way a full disk, an
+// old iproute2 or a dropped link would. Control: the same fault with the transaction turned off
+// leaves the host half-changed, so the snapshot comparison can fail.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
+import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { startLab, stopLab } from "./harness/fixture";
+import { RecordedCommand, runProgram } from "./harness/program";
+import { CommandProviderSim } from "./harness/provider";
+import { sshArgs, SshRunner } from "./harness/ssh";
+import { snapshot } from "./harness/labtest";
+
+let lab: LabState;
+let ssh: SshRunner;
+let sim: CommandProviderSim;
+let privateKey: string;
+let client: LabHost;
+let cfg: { hosts: any[]; links: unknown };
+/** The client before anything of ours, with an endpoint of its own (what a flush would lose). */
+let before: string;
+const keyDir = mkdtempSync(join(tmpdir(), "mptcp-txn-"));
+
+beforeAll(async () => {
+  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "t"));
+  client = lab.hosts.find((h) => h.name === "client")!;
+  const lan = labSh(client, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
+  labSh(client, `ip mptcp endpoint add ${lan} dev lan id 50 signal`);
+  cfg = labStackConfig(lab) as typeof cfg;
+  cfg.hosts[0].limits.subflows = 3;
+  Object.assign(cfg.hosts[1], {
+    sysctl: { enabled: true, addAddrTimeout: 60 },
+    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
+    limits: { subflows: 3, addAddrAccepted: 1 },
+    hooks: true,
+    services: [{ unit: "iperf3.service" }],
+    confirmTimeout: 10,
+  });
+  before = snapshot(client);
+});
+
+afterAll(async () => {
+  rmSync(keyDir, { recursive: true, force: true });
+  await stopLab({ lab, ssh });
+});
+
+type Action = "fail" | "hang" | "stall";
+
+/**
+ * Makes `cmd` on the laptop misbehave once, the first time its arguments contain `match`: fail
+ * (exit 7), hang (until killed; its process group id in /run/lab-fault.pgid) or stall (2 s, then
+ * run). Once, so that the undo, which may run the same command, is not hit. Returns what removes
+ * the wrapper.
+ */
+function fault(h: LabHost, cmd: string, match: string, action: Action): () => void {
+  const real = labSh(h, `command -v ${cmd}`).trim();
+  const act = { fail: `echo "lab fault: ${cmd} $*" >&2; exit 7`, hang: "cut -d' ' -f5 /proc/$$/stat > /run/lab-fault.tmp; mv /run/lab-fault.tmp /run/lab-fault.pgid; sleep 120", stall: "sleep 2" }[action];
+  labSh(h, `cat > /usr/local/sbin/${cmd} <<'LAB_FAULT'
+#!/bin/sh
+case "$*" in *'${match}'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
+exec ${real} "$@"
+LAB_FAULT
+chmod 755 /usr/local/sbin/${cmd}; hash -r`);
+  return () => labSh(h, `rm -f /usr/local/sbin/${cmd} /run/lab-fault.pgid /run/lab-fault.fired`);
+}
+
+/** Per concern, a command that fails after the apply's first change: in a first apply, and in a later one (the changed config). */
+const FAULTS: { concern: string; path: string; first: [string, string]; later: [string, string] }[] = [
+  { concern: "sysctl", path: "sysctl", first: ["mv", "99-mptcp-pulumi.conf"], later: ["mv", "99-mptcp-pulumi.conf"] },
+  { concern: "endpoints", path: "endpoints", first: ["ip", "mptcp endpoint add"], later: ["ip", "mptcp endpoint add"] },
+  // files are installed, then the unit enabled; later, the files are updated, then the new table's rule added
+  { concern: "hooks", path: "hooks, mptcp:hosts[1].routing", first: ["ln", "mptcp-pulumi.service"], later: ["ip", "rule add from"] },
+  // the drop-in is written, then systemd reloaded
+  { concern: "services", path: "services", first: ["systemctl", "daemon-reload"], later: ["systemctl", "daemon-reload"] },
+];
+
+async function clientCommands(config = cfg): Promise<RecordedCommand[]> {
+  return (await runProgram(config, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+}
+const named = (cmds: RecordedCommand[], name: string) => cmds.find((c) => c.name === `client-${name}`)!;
+
+/** Runs a command's create over SSH, optionally with the transaction off (the negative control). */
+async function create(c: RecordedCommand, opts: { noTxn?: boolean } = {}) {
+  return ssh.run(c, (opts.noTxn ? "export MPTCP_PULUMI_UNDO=1\n" : "") + c.create!, "create");
+}
+
+/** Starts a create with our own ssh client, so the test can kill it. */
+function startCreate(c: RecordedCommand) {
+  const child = spawn("ssh", [...sshArgs(c.connection, keyDir), "--", c.create!], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (d) => (err += d));
+  const done = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
+  return { child, done, stderr: () => err };
+}
+
+async function until(what: string, ok: () => boolean, ms = 10000) {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+/** Runs a shell command on the client over SSH (systemctl needs a session inside the laptop). */
+async function onClient(script: string): Promise<string> {
+  const r = await ssh.run(named(await clientCommands(), "limits"), script, "create");
+  if (r.code !== 0) throw new Error(`${script}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+const exists = (h: LabHost, path: string) => labSh(h, `[ -e ${path} ] && echo yes || true`).trim() === "yes";
+
+describe("an apply that fails half-way puts the host back as it was before it began", () => {
+  for (const f of FAULTS) {
+    it(`${f.concern}: a first apply (${f.first[0]} failing after the first changes) leaves the host exactly as before, naming host and config path`, async () => {
+      const heal = fault(client, ...f.first, "fail");
+      const r = await create(named(await clientCommands(), f.concern));
+      heal();
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`lab fault: ${f.first[0]}`);
+      expect(r.stderr).toContain(`mptcp-pulumi[client]: error: mptcp:hosts[1].${f.path}: the ${f.concern} apply failed (exit`);
+      expect(r.stderr).toContain("client was put back as it was before this apply began");
+      expect(snapshot(client)).toBe(before);
+      // the rollback the failed apply armed (endpoints, hooks) was disarmed with it
+      expect(await onClient("systemctl list-units --all --no-legend 'mptcp-pulumi-rollback-*'")).toBe("");
+    });
+  }
+
+  it("after a completed up, a changed config whose apply fails leaves each concern as the last up left it", async () => {
+    await sim.up(await clientCommands());
+    const applied = snapshot(client);
+    expect(applied).not.toBe(before);
+    const changed = structuredClone(cfg);
+    Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"] }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
+    const cmds = await clientCommands(changed);
+    for (const f of FAULTS) {
+      const heal = fault(client, ...f.later, "fail");
+      const r = await create(named(cmds, f.concern));
+      heal();
+      expect(r.code, f.concern).not.toBe(0);
+      expect(r.stderr).toContain("client was put back as it was before this apply began");
+      expect(snapshot(client), f.concern).toBe(applied);
+    }
+    // control: the same faults with the transaction off leave the host half-changed
+    for (const f of FAULTS) {
+      const heal = fault(client, ...f.later, "fail");
+      const r = await create(named(cmds, f.concern), { noTxn: true });
+      heal();
+      expect(r.code, f.concern).not.toBe(0);
+      expect(r.stderr).not.toContain("put back");
+      expect(snapshot(client), f.concern).not.toBe(applied);
+      // the completed apply puts it right again (and its confirmation disarms what it armed)
+      const again = await clientCommands();
+      for (const c of [named(again, f.concern), named(again, `${f.concern}-confirm`)].filter((x) => x)) {
+        const ok = await create(c);
+        expect(ok.code, ok.stderr).toBe(0);
+      }
+    }
+    expect(snapshot(client)).toBe(applied);
+  });
+});
+
+describe("an apply killed outright is put back by the next apply or revert on the host", () => {
+  it("the SSH session cut mid-apply: the apply notices (SIGPIPE), puts the host back and exits", async () => {
+    const applied = snapshot(client);
+    const changed = structuredClone(cfg);
+    changed.hosts[1].endpoints[1].flags = ["subflow", "backup"];
+    const heal = fault(client, "ip", "mptcp endpoint add", "stall");
+    const run = startCreate(named(await clientCommands(changed), "endpoints"));
+    await until("the endpoints apply to begin", () => exists(client, `${STATE_DIR}/endpoints/.txn/undo.sh`));
+    run.child.kill("SIGKILL");
+    await run.done;
+    await until("the cut apply to put the host back", () => !exists(client, `${STATE_DIR}/endpoints/.txn`));
+    heal();
+    expect(snapshot(client)).toBe(applied);
+  });
+
+  it("killed with SIGKILL (no trap runs): the check reports it, the next apply of another concern puts it back first", async () => {
+    const applied = snapshot(client);
+    const changed = structuredClone(cfg);
+    changed.hosts[1].endpoints[1].flags = ["subflow", "backup"];
+    const heal = fault(client, "ip", "mptcp endpoint add", "hang");
+    const run = startCreate(named(await clientCommands(changed), "endpoints"));
+    await until("the endpoints apply to hang", () => exists(client, "/run/lab-fault.pgid"));
+    labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
+    await run.done;
+    heal();
+    // half-applied: the table was flushed
+    expect(snapshot(client)).not.toBe(applied);
+    expect(exists(client, `${STATE_DIR}/endpoints/.txn/undo.sh`)).toBe(true);
+    const model = requireValidConfig(cfg).hosts[1];
+    const check = await ssh.run(named(await clientCommands(), "limits"), wrapScript(renderCheck(model), { user: "root", host: "client" }), "create");
+    expect(check.stdout).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
+    const next = await create(named(await clientCommands(), "limits"));
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/mptcp-pulumi\[client\]: endpoints: an apply that began at \S+ was interrupted: putting it back first/);
+    expect(snapshot(client)).toBe(applied);
+  });
+
+  it("a first apply killed, then destroy: every revert succeeds and the host is exactly as before", async () => {
+    // destroy what the last up applied, then a first endpoints apply that is killed
+    await sim.destroy();
+    expect(snapshot(client)).toBe(before);
+    const heal = fault(client, "ip", "mptcp endpoint add", "hang");
+    const cmds = await clientCommands();
+    const run = startCreate(named(cmds, "endpoints"));
+    await until("the endpoints apply to hang", () => exists(client, "/run/lab-fault.pgid"));
+    labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
+    await run.done;
+    heal();
+    expect(snapshot(client)).not.toBe(before);
+    const r = await ssh.run(named(cmds, "endpoints"), named(cmds, "endpoints").delete!, "delete");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/endpoints: already restored by putting back its interrupted apply/);
+    expect(snapshot(client)).toBe(before);
+  });
+});
