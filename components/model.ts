@@ -77,7 +77,12 @@ export interface Link {
   server: string;
   /** The server address the client dials: the link's address, else the server's ssh.host when it is an IP address. */
   address?: string;
+  /** mptcp:links[].reaches, canonical: the announced addresses the client can reach (absent: all). */
+  reaches?: string[];
 }
+
+/** A link's `reaches` as a Reachable (undefined when the config does not say). */
+export const reachableOf = (link: Link): Reachable | undefined => (link.reaches ? (a: string) => link.reaches!.includes(canonicalAddress(a)) : undefined);
 
 export interface Model {
   hosts: HostModel[];
@@ -159,7 +164,7 @@ export function buildModel(config: MptcpConfig): Model {
 export function buildLink(l: MptcpConfig["links"][number], index: number, hosts: HostModel[]): Link {
   const sshHost = hosts.find((h) => h.name === l.server)?.ssh.host;
   const address = l.address ?? (sshHost !== undefined && isIP(sshHost) ? sshHost : undefined);
-  return { index, client: l.client, server: l.server, ...(address !== undefined ? { address: canonicalAddress(address) } : {}) };
+  return { index, client: l.client, server: l.server, ...(address !== undefined ? { address: canonicalAddress(address) } : {}), ...(l.reaches ? { reaches: l.reaches.map(canonicalAddress) } : {}) };
 }
 
 /** Limits in force on the host after apply, assuming kernel defaults where the config is silent. */
@@ -172,9 +177,20 @@ export function effectiveLimits(host: HostModel): { subflows: number; addAddrAcc
 
 const has = (e: Endpoint, f: EndpointFlag) => e.flags.includes(f);
 
-/** Server endpoints announced (ADD_ADDR) to a client, less the address the client dialled. */
-export function announcedEndpoints(server: HostModel, dialled?: string): Endpoint[] {
-  return server.endpoints.filter((e) => has(e, "signal") && (dialled === undefined || e.address !== dialled));
+/**
+ * Whether the client has a route to an address (known from its routing table, or, in the lab, from
+ * the topology). Absent: every address is taken to be reachable (the config alone cannot tell).
+ */
+export type Reachable = (address: string) => boolean;
+
+/**
+ * Server endpoints announced (ADD_ADDR) to a client, less the address the client dialled. With
+ * `reachable`, also less the addresses the client has no route to: the kernel's connect to one
+ * fails at once and does not count against add_addr_accepted (measured on 6.18 with two clients
+ * on separate paths, test/lab.two-clients.test.ts).
+ */
+export function announcedEndpoints(server: HostModel, dialled?: string, reachable?: Reachable): Endpoint[] {
+  return server.endpoints.filter((e) => has(e, "signal") && (dialled === undefined || e.address !== dialled) && (!reachable || e.address === undefined || reachable(e.address)));
 }
 
 /**
@@ -189,9 +205,10 @@ export function announcedEndpoints(server: HostModel, dialled?: string): Endpoin
  *   to: the endpoint on `initialInterface` (the client interface the first subflow leaves
  *   through) opens one subflow fewer.
  * `initialInterface` unknown (undefined): taken to have no subflow endpoint (the upper bound).
+ * `reachable`: see announcedEndpoints.
  */
-export function subflowsWanted(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string): number {
-  const accepted = Math.min(announcedEndpoints(server, dialled).length, effectiveLimits(client).addAddrAccepted);
+export function subflowsWanted(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string, reachable?: Reachable): number {
+  const accepted = Math.min(announcedEndpoints(server, dialled, reachable).length, effectiveLimits(client).addAddrAccepted);
   const subflow = client.endpoints.filter((e) => has(e, "subflow"));
   const plain = subflow.filter((e) => !has(e, "fullmesh")).length;
   const fullmesh = subflow.filter((e) => has(e, "fullmesh")).length;
@@ -204,14 +221,14 @@ export function subflowsWanted(client: HostModel, server: HostModel, dialled?: s
  * not known: one of its subflow endpoints may be on it. Validation asks limits to cover this, so
  * it never rejects a config that works.
  */
-export function subflowsWantedAtLeast(client: HostModel, server: HostModel, dialled?: string): number {
+export function subflowsWantedAtLeast(client: HostModel, server: HostModel, dialled?: string, reachable?: Reachable): number {
   const first = client.endpoints.find((e) => has(e, "subflow"));
-  return subflowsWanted(client, server, dialled, first?.interface);
+  return subflowsWanted(client, server, dialled, first?.interface, reachable);
 }
 
 /** Subflows a connection from client to server ends up with (joins), after both hosts' limits. */
-export function expectedJoins(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string): number {
-  return Math.min(subflowsWanted(client, server, dialled, initialInterface), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
+export function expectedJoins(client: HostModel, server: HostModel, dialled?: string, initialInterface?: string, reachable?: Reachable): number {
+  return Math.min(subflowsWanted(client, server, dialled, initialInterface, reachable), effectiveLimits(client).subflows, effectiveLimits(server).subflows);
 }
 
 export interface LinkPrediction {
@@ -229,7 +246,7 @@ export interface LinkPrediction {
 export function predictLinks(model: Model): LinkPrediction[] {
   const byName = new Map(model.hosts.map((h) => [h.name, h]));
   return model.links.map((l) => {
-    const joins = expectedJoins(byName.get(l.client)!, byName.get(l.server)!, l.address);
+    const joins = expectedJoins(byName.get(l.client)!, byName.get(l.server)!, l.address, undefined, reachableOf(l));
     return { client: l.client, server: l.server, ...(l.address !== undefined ? { address: l.address } : {}), joins, subflows: joins + 1 };
   });
 }

@@ -174,6 +174,12 @@ export const linkSchema = z.strictObject({
   server: z.string().min(1, { error: "must name a host of mptcp:hosts" }),
   /** The server address the client dials (predictions and npm run verify). Defaults to the server's ssh.host when that is an IP address. */
   address: ipAddress.optional(),
+  /**
+   * The server's announced (signal) addresses the client has a route to; default: all of them. A
+   * server with clients on separate networks announces every address to each, and an address a
+   * client cannot reach opens no subflow (predictions, validation of its limits, npm run verify).
+   */
+  reaches: z.array(ipAddress).optional(),
 });
 
 export const configSchema = z.strictObject({

@@ -3,7 +3,7 @@
 // all errors are reported together. Nothing here touches a host.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { buildHost, buildLink, buildModel, announcedEndpoints, canonicalAddress, effectiveLimits, HostModel, Link, Model, subflowsWanted, subflowsWantedAtLeast } from "./model";
+import { buildHost, buildLink, buildModel, announcedEndpoints, canonicalAddress, reachableOf, effectiveLimits, HostModel, Link, Model, subflowsWanted, subflowsWantedAtLeast } from "./model";
 import { configSchema, hostSchema, KERNEL_DEFAULT_LIMITS, linkSchema, MAX_ENDPOINTS } from "./schema";
 
 export interface ConfigError {
@@ -180,17 +180,22 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
   }
 
   for (const { link, client, server } of linked) {
-    const announced = announcedEndpoints(server, link.address).length;
+    const reachable = reachableOf(link);
+    const signalled = new Set(announcedEndpoints(server, link.address).flatMap((e) => (e.address ? [e.address] : [])));
+    link.reaches?.forEach((a, i) => {
+      if (!signalled.has(a)) err(["links", link.index, "reaches", i], `${a} is not an address "${server.name}" announces to "${client.name}" (its signal endpoints with an address, less the one dialled: ${[...signalled].join(", ") || "none"}): remove it`);
+    });
+    const announced = announcedEndpoints(server, link.address, reachable).length;
     const accepted = effectiveLimits(client).addAddrAccepted;
     if (announced > accepted) {
       const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
-      err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
+      err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}${reachable ? ` it reaches (mptcp:links[${link.index}].reaches)` : ""}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
     }
     // Which client interface the first subflow leaves through is not in the config, and the
     // endpoint on it opens one subflow fewer. A limit below the most the client may want can
     // silently drop a path, so limits must cover that; the message gives both numbers.
-    const wanted = subflowsWanted(client, server, link.address);
-    const fewest = subflowsWantedAtLeast(client, server, link.address);
+    const wanted = subflowsWanted(client, server, link.address, undefined, reachable);
+    const fewest = subflowsWantedAtLeast(client, server, link.address, reachable);
     const clientLimit = effectiveLimits(client).subflows;
     if (wanted > clientLimit) {
       const unless = fewest < wanted ? ` (${fewest} when the connection starts on an interface that has one of its subflow endpoints: that one opens no subflow to the address it dialled)` : "";

@@ -120,6 +120,13 @@ const rules: Rule[] = [
     },
   },
   {
+    rule: "links[].reaches names only addresses the server announces to the client",
+    bad: (c) => (c.links[0].reaches = ["10.22.17.99"]),
+    path: "mptcp:links[0].reaches[0]",
+    says: /10\.22\.17\.99 is not an address "server" announces to "client" \(its signal endpoints with an address, less the one dialled: .*\): remove it/,
+    good: (c) => (c.links[0].reaches = c.hosts[0].endpoints.filter((e: any) => e.flags?.includes("signal") && e.address).map((e: any) => e.address)),
+  },
+  {
     rule: "duplicate endpoint ids",
     bad: (c) => c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33", id: 1 }, { interface: "eth1", address: "10.22.19.33", id: 1 }),
     path: "mptcp:hosts[0].endpoints[2].id",

@@ -606,7 +606,7 @@ export function dialAddress(topology: Topology, client: string, server: string):
  * every server announcing its addresses on all paths but the one clients dial, and limits
  * that let every announcement become a subflow.
  */
-export function labStackConfig(state: LabState): { hosts: unknown[]; links: { client: string; server: string; address: string }[] } {
+export function labStackConfig(state: LabState): { hosts: unknown[]; links: { client: string; server: string; address: string; reaches?: string[] }[] } {
   const ends = pathEnds(state.topology);
   const servers = state.hosts.filter((h) => h.role === "server");
   const clients = state.hosts.filter((h) => h.role === "client");
@@ -622,6 +622,12 @@ export function labStackConfig(state: LabState): { hosts: unknown[]; links: { cl
       return [s.name, mine.filter((e) => !dialled.has(e.address)).slice(0, 8)];
     }),
   );
+  // a client reaches the announced addresses on paths it is on: say so where that is not all of them
+  for (const l of links) {
+    const sig = signals.get(l.server)!;
+    const mine = sig.filter((e) => e.peer === l.client).map((e) => e.address);
+    if (mine.length < sig.length) Object.assign(l, { reaches: mine });
+  }
   const hosts = state.hosts.map((h) => {
     const ssh = { host: h.mgmtAddress, port: 22, user: "root", hostKey: h.hostKey };
     if (h.role === "server") {
@@ -634,7 +640,9 @@ export function labStackConfig(state: LabState): { hosts: unknown[]; links: { cl
         endpoints: sig.map((e) => ({ interface: e.path, address: e.address, flags: ["signal"] })),
       };
     }
-    const n = Math.max(1, ...links.filter((l) => l.client === h.name).map((l) => signals.get(l.server)!.length));
+    // the announcements a client can act on: those on paths it is on (a server with several
+    // clients announces every client's paths to each; an address it has no route to opens nothing)
+    const n = Math.max(1, ...links.filter((l) => l.client === h.name).map((l) => signals.get(l.server)!.filter((e) => e.peer === h.name).length));
     return { name: h.name, ssh, sysctl: { enabled: true }, limits: { subflows: Math.min(8, n), addAddrAccepted: Math.min(8, n) } };
   });
   return { hosts, links };

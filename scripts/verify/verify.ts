@@ -5,7 +5,7 @@
 // writes no file (the transfer program travels as `python3 -c` text).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Link, Model, subflowsWanted } from "../../components/model";
+import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Link, Model, reachableOf, subflowsWanted } from "../../components/model";
 import { shq } from "../../components/shell";
 import { Session } from "./ssh";
 
@@ -131,9 +131,10 @@ async function routeDevs(s: Session, to: string[]): Promise<Map<string, string>>
 /** Which interfaces should carry data, from the config and the hosts' live addresses and routes; undefined when the limits leave the choice to the kernel. */
 async function predictPaths(server: Session, c: HostModel, s: HostModel, address: string, routes: Map<string, string>): Promise<{ paths?: PathPrediction; note?: string }> {
   const initial = routes.get(address);
-  const wanted = subflowsWanted(c, s, address, initial);
-  if (expectedJoins(c, s, address, initial) < wanted) return { note: `the limits admit fewer subflows than the endpoints want (${wanted}): which paths carry data is up to the kernel` };
-  const accepted = announcedEndpoints(s, address).slice(0, effectiveLimits(c).addAddrAccepted);
+  const reachable = (a: string) => routes.has(a);
+  const wanted = subflowsWanted(c, s, address, initial, reachable);
+  if (expectedJoins(c, s, address, initial, reachable) < wanted) return { note: `the limits admit fewer subflows than the endpoints want (${wanted}): which paths carry data is up to the kernel` };
+  const accepted = announcedEndpoints(s, address, reachable).slice(0, effectiveLimits(c).addAddrAccepted);
   const joinsTo = accepted.filter((e) => !e.flags.includes("backup"));
   const addrs = await server.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'`);
   const dialIface = addrs.stdout.split("\n").map((l) => l.split(" ")).find((w) => w[1] === address)?.[0];
@@ -164,9 +165,17 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   if (!client || !server) return fail(`${!client ? c.name : s.name} cannot be reached`);
   const bytes = opts.bytes ?? DEFAULT_BYTES;
   // the client's routes to the dialled and the announced addresses; the interface the first subflow
-  // leaves through has an endpoint that opens no subflow to the dialled address
+  // leaves through has an endpoint that opens no subflow to the dialled address, and an announced
+  // address the client has no route to opens none at all
   const routes = await routeDevs(client, [link.address, ...announcedEndpoints(s, link.address).flatMap((e) => (e.address ? [e.address] : []))]);
-  const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address));
+  const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address), (a) => routes.has(a));
+  const declared = reachableOf(link);
+  const reachProblems = !declared
+    ? []
+    : announcedEndpoints(s, link.address).flatMap((e) => {
+        if (!e.address || declared(e.address) === routes.has(e.address)) return [];
+        return [routes.has(e.address) ? `${at}.reaches leaves out ${e.address}, but ${c.name} has a route to it` : `${at}.reaches lists ${e.address}, but ${c.name} has no route to it`];
+      });
   const paths = await predictPaths(server, c, s, link.address, routes);
   const [sb, cb] = await Promise.all([observe(server), observe(client)]);
   let t: TransferReport;
@@ -181,7 +190,7 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   const tx = delta(ca.tx, cb.tx);
   const carried = (d: Record<string, number>) => Object.keys(d).filter((k) => d[k] >= bytes * CARRIED_SHARE).sort();
   const carriedPaths = { server: carried(rx), client: carried(tx) };
-  const problems: string[] = [];
+  const problems: string[] = [...reachProblems];
   if (t.server.sha256 !== t.sha256 || t.server.bytes !== t.bytes) problems.push(`the server received ${t.server.bytes} B with another checksum than the ${t.bytes} B sent`);
   if (t.subflows === null || t.server.subflows === null) problems.push("the connection fell back to plain TCP: MPTCP is off on one of the hosts (net.mptcp.enabled) or something on the path strips MPTCP options");
   if (joins !== predictedJoins) problems.push(`${joins} subflow${joins === 1 ? "" : "s"} joined, ${predictedJoins} predicted`);
