@@ -65,3 +65,20 @@ describe("predicted joins match the kernel's for each client endpoint combinatio
     });
   }
 });
+
+describe("links[].reaches is checked against the client's routes", () => {
+  it("a reaches that leaves out an address the client routes to: verify names it, and still predicts from the routes", async () => {
+    const cfg = stackFor([]);
+    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    const announced = cfg.hosts.find((h) => h.name === "server").endpoints[0].address;
+    for (const [reaches, problem] of [
+      [[announced], undefined],
+      [[], `mptcp:links[0].reaches leaves out ${announced}, but client has a route to it`],
+    ] as const) {
+      const model = requireValidConfig({ ...cfg, links: cfg.links.map((l) => ({ ...l, reaches })) });
+      const r = await verifyLink(model, model.links[0], sessions);
+      expect(r.joins).toEqual({ observed: 1, predicted: 1 });
+      expect(r.problems).toEqual(problem ? [problem] : []);
+    }
+  });
+});

@@ -90,7 +90,7 @@ describe("applies that cut the management path undo themselves", () => {
   it("a good gateway: the apply is confirmed over a new connection, nothing is pending; a no-op re-apply arms nothing", async () => {
     const steps = await sim.up((await runProgram(stack(GATEWAY), { privateKey })).commands);
     const names = steps.map((s) => s.name);
-    expect(names.indexOf("client-hooks-confirm")).toBe(names.indexOf("client-hooks") + 1);
+    expect(names.indexOf("client-hooks-confirm")).toBeGreaterThan(names.indexOf("client-hooks"));
     const apply = steps.find((s) => s.name === "client-hooks")!.result!.stdout;
     const confirm = steps.find((s) => s.name === "client-hooks-confirm")!.result!.stdout;
     console.log(`apply: ${apply.split("\n").find((l) => l.includes("armed"))}\nconfirm: ${confirm}`);

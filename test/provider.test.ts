@@ -82,6 +82,37 @@ describe("provider simulator (remote.Command 1.2.1 lifecycle)", () => {
     expect(sim.state.size).toBe(0);
   });
 
+  it("runs commands in parallel as far as dependencies allow, as the engine does", async () => {
+    const log: string[] = [];
+    const sim = new CommandProviderSim(async (c) => {
+      log.push(`start ${c.name}`);
+      await new Promise((r) => setTimeout(r, c.name === "a" ? 40 : 10));
+      log.push(`end ${c.name}`);
+      return { stdout: "", stderr: "", code: 0 };
+    });
+    await sim.up([cmd("a"), cmd("b"), cmd("c", { dependsOn: ["a"] })]);
+    // b (independent) starts before a ends; c (after a) only once a has ended
+    expect(log.indexOf("start b")).toBeLessThan(log.indexOf("end a"));
+    expect(log.indexOf("start c")).toBeGreaterThan(log.indexOf("end a"));
+    log.length = 0;
+    await sim.destroy();
+    // c is deleted before a (dependents first); b is independent of both
+    expect(log.indexOf("end c")).toBeLessThan(log.indexOf("start a"));
+    expect(log.indexOf("start b")).toBeLessThan(log.indexOf("end c"));
+  });
+
+  it("after a failure, operations in flight finish and are stored, and no new one starts", async () => {
+    const ran: string[] = [];
+    const sim = new CommandProviderSim(async (c) => {
+      ran.push(c.name);
+      await new Promise((r) => setTimeout(r, c.name === "slow" ? 40 : 5));
+      return { stdout: "", stderr: "", code: c.name === "bad" ? 1 : 0 };
+    });
+    await expect(sim.up([cmd("bad"), cmd("slow"), cmd("after-slow", { dependsOn: ["slow"] })])).rejects.toThrow(/create of bad failed/);
+    expect(ran.sort()).toEqual(["bad", "slow"]);
+    expect([...sim.state.keys()]).toEqual(["slow"]);
+  });
+
   it("detects dependency cycles", () => {
     expect(() => topoOrder([cmd("a", { dependsOn: ["b"] }), cmd("b", { dependsOn: ["a"] })])).toThrow(/cycle/);
   });

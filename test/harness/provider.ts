@@ -120,11 +120,20 @@ export class CommandProviderSim {
     return { ...c, triggers, inputs: { ...c.inputs, triggers } };
   }
 
-  /** `pulumi up`: each command's steps decided when its turn comes (after its dependencies ran, as the engine resolves inputs); stops at the first failing command (as its dependents would). */
+  /**
+   * `pulumi up`, as the engine runs it: each command starts as soon as the commands it depends on
+   * have finished (Pulumi's default parallelism is unbounded), its steps decided when it starts
+   * (as the engine resolves inputs then); commands the program no longer has are deleted after,
+   * dependents first, again in parallel where nothing orders them. After a failure, operations in
+   * flight finish and no new one starts (the engine's default without --continue-on-error); the
+   * first failure is thrown. Steps are listed in the order they finished.
+   */
   async up(commands: RecordedCommand[]): Promise<Step[]> {
     const steps: Step[] = [];
     const deferred: Planned[] = [];
+    const failed: { error?: Error } = {};
     const run = async ({ step, command }: Planned) => {
+      if (failed.error) return;
       await this.exec(step, command);
       steps.push(step);
       if (step.phase === "delete") {
@@ -135,25 +144,33 @@ export class CommandProviderSim {
         this.stdout.set(step.name, step.result!.stdout);
       }
     };
-    for (const c of topoOrder(commands)) {
+    const ordered = topoOrder(commands);
+    const names = new Set(ordered.map((c) => c.name));
+    await inParallel(ordered, (c) => c.dependsOn.filter((d) => names.has(d)), failed, async (c) => {
       for (const p of this.stepsFor(this.resolve(c))) {
         if (p.deferred) deferred.unshift(p);
         else await run(p);
       }
-    }
-    for (const p of [...this.removed(commands), ...deferred]) await run(p);
+    });
+    const gone = this.removed(commands);
+    await inParallel(gone, dependentsIn(gone.map((p) => p.command), (p) => p.command.name), failed, run);
+    for (const p of deferred) await run(p);
+    if (failed.error) throw failed.error;
     return steps;
   }
 
-  /** `pulumi destroy`: every stored delete, dependents first. */
+  /** `pulumi destroy`: every stored delete, dependents first, in parallel where nothing orders them. */
   async destroy(): Promise<Step[]> {
     const steps: Step[] = [];
-    for (const c of topoOrder([...this.state.values()]).reverse()) {
+    const failed: { error?: Error } = {};
+    const stored = [...this.state.values()];
+    await inParallel(stored, dependentsIn(stored, (c) => c.name), failed, async (c) => {
       const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
       await this.exec(step, c);
       steps.push(step);
       this.state.delete(c.name);
-    }
+    });
+    if (failed.error) throw failed.error;
     return steps;
   }
 
@@ -166,4 +183,35 @@ export class CommandProviderSim {
     step.result = await this.runner(command, text, step.phase);
     if (step.result.code !== 0) throw new CommandFailed(step);
   }
+}
+
+/**
+ * Runs `run` on every item, each once the items `after` names have finished; after the first
+ * failure (kept in `failed`), nothing new starts and the ones in flight finish.
+ */
+async function inParallel<T extends { name?: string; step?: Step }>(items: T[], after: (item: T) => string[], failed: { error?: Error }, run: (item: T) => Promise<void>): Promise<void> {
+  const key = (item: T) => item.name ?? item.step!.name;
+  const byKey = new Map(items.map((i) => [key(i), i]));
+  const done = new Map<string, Promise<void>>();
+  const start = (item: T): Promise<void> => {
+    const k = key(item);
+    if (!done.has(k)) {
+      done.set(k, (async () => {
+        await Promise.all(after(item).flatMap((d) => (byKey.has(d) ? [start(byKey.get(d)!)] : [])));
+        if (failed.error) return;
+        try {
+          await run(item);
+        } catch (e) {
+          failed.error ??= e as Error;
+        }
+      })());
+    }
+    return done.get(k)!;
+  };
+  await Promise.all(items.map(start));
+}
+
+/** For deletes: each command waits for the commands among `commands` that depend on it. */
+function dependentsIn<T>(commands: RecordedCommand[], nameOf: (item: T) => string): (item: T) => string[] {
+  return (item: T) => commands.filter((c) => c.dependsOn.includes(nameOf(item))).map((c) => c.name);
 }
