@@ -166,14 +166,28 @@ describe("an apply that fails half-way puts the host back as it was before it be
   });
 });
 
+/** The config with the client's wlan endpoint turned into a backup one: an endpoints apply that changes the table. */
+function wlanBackup(): typeof cfg {
+  const changed = structuredClone(cfg);
+  changed.hosts[1].endpoints[1].flags = ["subflow", "backup"];
+  return changed;
+}
+
+/** Starts the endpoints apply of `config` with `ip mptcp endpoint add` stalling or hanging; resolves once the apply is in the middle. */
+async function endpointsApplyCaught(action: "stall" | "hang", config: typeof cfg) {
+  const heal = fault(client, "ip", "mptcp endpoint add", action);
+  const run = startCreate(named(await clientCommands(config), "endpoints"));
+  await until("the endpoints apply to reach ip mptcp endpoint add", () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn/undo.sh`));
+  return { run, heal };
+}
+
+/** Kills the hung apply and everything it started (its process group), as SIGKILL or a power cut would: no trap runs. */
+const killHung = () => labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
+
 describe("an apply killed outright is put back by the next apply or revert on the host", () => {
   it("the SSH session cut mid-apply: the apply notices (SIGPIPE), puts the host back and exits", async () => {
     const applied = snapshot(client);
-    const changed = structuredClone(cfg);
-    changed.hosts[1].endpoints[1].flags = ["subflow", "backup"];
-    const heal = fault(client, "ip", "mptcp endpoint add", "stall");
-    const run = startCreate(named(await clientCommands(changed), "endpoints"));
-    await until("the endpoints apply to begin", () => exists(client, `${STATE_DIR}/endpoints/.txn/undo.sh`));
+    const { run, heal } = await endpointsApplyCaught("stall", wlanBackup());
     run.child.kill("SIGKILL");
     await run.done;
     await until("the cut apply to put the host back", () => !exists(client, `${STATE_DIR}/endpoints/.txn`));
@@ -183,12 +197,8 @@ describe("an apply killed outright is put back by the next apply or revert on th
 
   it("killed with SIGKILL (no trap runs): the check reports it, the next apply of another concern puts it back first", async () => {
     const applied = snapshot(client);
-    const changed = structuredClone(cfg);
-    changed.hosts[1].endpoints[1].flags = ["subflow", "backup"];
-    const heal = fault(client, "ip", "mptcp endpoint add", "hang");
-    const run = startCreate(named(await clientCommands(changed), "endpoints"));
-    await until("the endpoints apply to hang", () => exists(client, "/run/lab-fault.pgid"));
-    labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
+    const { run, heal } = await endpointsApplyCaught("hang", wlanBackup());
+    killHung();
     await run.done;
     heal();
     // half-applied: the table was flushed
@@ -207,11 +217,9 @@ describe("an apply killed outright is put back by the next apply or revert on th
     // destroy what the last up applied, then a first endpoints apply that is killed
     await sim.destroy();
     expect(snapshot(client)).toBe(before);
-    const heal = fault(client, "ip", "mptcp endpoint add", "hang");
     const cmds = await clientCommands();
-    const run = startCreate(named(cmds, "endpoints"));
-    await until("the endpoints apply to hang", () => exists(client, "/run/lab-fault.pgid"));
-    labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
+    const { run, heal } = await endpointsApplyCaught("hang", cfg);
+    killHung();
     await run.done;
     heal();
     expect(snapshot(client)).not.toBe(before);
