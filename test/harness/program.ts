@@ -53,10 +53,10 @@ function unwrapSecrets(v: any): any {
   return v;
 }
 
-function urnOf(type: string, name: string, parent: string): string {
-  if (!parent) return `urn:pulumi:test::mptcp::${type}::${name}`;
+function urnOf(stack: string, type: string, name: string, parent: string): string {
+  if (!parent) return `urn:pulumi:${stack}::mptcp::${type}::${name}`;
   const parentType = parent.split("::")[2];
-  return `urn:pulumi:test::mptcp::${parentType}$${type}::${name}`;
+  return `urn:pulumi:${stack}::mptcp::${parentType}$${type}::${name}`;
 }
 
 export interface StackConfig {
@@ -98,7 +98,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
       parent,
       dependencies: req.getDependenciesList(),
       deleteBeforeReplace: req.getDeletebeforereplace(),
-      urn: urnOf(req.getType(), req.getName(), parent),
+      urn: urnOf(opts.stack ?? "test", req.getType(), req.getName(), parent),
     });
     return register(req, cb);
   };
@@ -141,7 +141,12 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
         stdin: inputs.stdin,
         triggers: inputs.triggers,
         connection: inputs.connection,
-        dependsOn: r.dependencies.map((u) => byUrn.get(u)?.name ?? u),
+        // a URN this program did not register would be a dependency the simulator cannot order by
+        dependsOn: r.dependencies.map((u) => {
+          const name = byUrn.get(u)?.name;
+          if (name === undefined) throw new Error(`${r.name}: depends on ${u}, which the program did not register`);
+          return name;
+        }),
         deleteBeforeReplace: r.deleteBeforeReplace,
         inputs,
       };
