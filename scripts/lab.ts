@@ -1,4 +1,4 @@
-// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]
+// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
@@ -55,12 +55,15 @@ async function main(argv: string[]): Promise<void> {
       const rate = flag(args, "--rate") ?? "20mbit";
       const runs = Number(flag(args, "--runs") ?? "5");
       const seconds = Number(flag(args, "--seconds") ?? "5");
+      const unequal = (flag(args, "--unequal") ?? "5mbit,40mbit").split(",");
+      if (unequal.length !== 2) throw new Error("--unequal takes two rates, lan's and wlan's: 5mbit,40mbit");
+      const plot = flag(args, "--plot");
       if (args.length) throw new Error(`unknown arguments: ${args.join(" ")}`);
-      await runBench({ rate, runs, seconds });
+      await runBench({ rate, runs, seconds, unequal: unequal as [string, string], ...(plot ? { plot } : {}) });
       return;
     }
     default:
-      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5]");
+      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR]");
   }
 }
 

@@ -1,18 +1,26 @@
 // npm run lab -- bench: aggregation benchmark. A lab of its own (the default two laptops,
 // both paths shaped with tbf), MPTCP configured by the project's own rendered apply scripts,
-// then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths.
-import { mkdtempSync } from "node:fs";
+// then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths,
+// first on equal paths, then on unequal ones; then a failover run (the server's wlan down and up
+// mid-transfer) that reports bytes lost, the seconds from link up until wlan carries data again,
+// and, with --plot, writes the goodput per path over time as an SVG (vega-lite).
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHost } from "../../components/render";
 import { requireValidConfig } from "../../components/validate";
 import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
-import { DEFAULT_TOPOLOGY } from "./topology";
+import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
+import { XFER } from "../verify/verify";
 
 export interface BenchOptions {
   rate: string;
   runs: number;
   seconds: number;
+  /** lan and wlan rates of the unequal-paths runs. */
+  unequal: [string, string];
+  /** Where to write failover.svg (nothing written when absent). */
+  plot?: string;
 }
 
 const median = (xs: number[]) => {
@@ -43,14 +51,125 @@ async function iperf(server: LabHost, client: LabHost, address: string, seconds:
   return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e6;
 }
 
+/** Shapes both ends of a path (the lab's own tbf settings). */
+function shape(hosts: LabHost[], path: string, rate: string): void {
+  for (const h of hosts) {
+    const r = labExec(h, `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
+    if (r.code !== 0) throw new Error(`${h.name}: tc on ${path}: ${r.stderr}`);
+  }
+}
+
+/** TCP over lan and MPTCP over both paths, `runs` times; prints each run and the medians. */
+async function compare(server: LabHost, client: LabHost, address: string, opts: BenchOptions, sum: number, label: string, tcp1: { path: string; address: string }): Promise<void> {
+  const tcp: number[] = [];
+  const mptcp: number[] = [];
+  console.log(`bench: ${label}, ${opts.runs} runs x ${opts.seconds} s each, iperf3 client -> server ${address}`);
+  for (let i = 0; i < opts.runs; i++) {
+    tcp.push(await iperf(server, client, tcp1.address, opts.seconds, false));
+    mptcp.push(await iperf(server, client, address, opts.seconds, true));
+    console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s`);
+  }
+  const t = median(tcp);
+  const m = median(mptcp);
+  console.log(`median single-path TCP goodput (${tcp1.path}): ${t.toFixed(2)} Mbit/s`);
+  console.log(`median MPTCP goodput:                  ${m.toFixed(2)} Mbit/s`);
+  console.log(`MPTCP / single-path:                   ${(m / t).toFixed(2)}`);
+  console.log(`MPTCP / sum of link rates:             ${(m / sum).toFixed(2)} (sum ${sum} Mbit/s)`);
+}
+
+/** Bytes each server interface has received so far. */
+function rxBytes(h: LabHost, ifaces: string[]): number[] {
+  const out = labExec(h, ifaces.map((i) => `cat /sys/class/net/${i}/statistics/rx_bytes`).join("; ")).stdout.trim().split("\n");
+  return out.map(Number);
+}
+
+/**
+ * One MPTCP transfer of `bytes` (unpaced), the server's wlan down at 2 s and up at 4 s; the
+ * server's lan and wlan receive counters sampled every 100 ms. Returns the samples (Mbit/s per
+ * path per window), the bytes lost (sent by the client, not received by the server), whether the
+ * checksums match, and the seconds from wlan up until a window in which wlan carried at least a
+ * tenth of its rate.
+ */
+async function failover(server: LabHost, client: LabHost, address: string, bytes: number, wlanMbit: number) {
+  const ifaces = ["lan", "wlan"];
+  const samples: { t: number; path: string; mbit: number }[] = [];
+  const marks = { down: 0, up: 0 };
+  let stop = false;
+  const t0 = performance.now();
+  const sampler = (async () => {
+    let last = rxBytes(server, ifaces);
+    let lastT = 0;
+    while (!stop) {
+      await sleep(100);
+      const now = rxBytes(server, ifaces);
+      const t = (performance.now() - t0) / 1000;
+      ifaces.forEach((p, i) => samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) }));
+      last = now;
+      lastT = t;
+    }
+  })();
+  // the verification's own transfer program: random bytes, checksummed at both ends
+  const srv = labSpawn(server, ["python3", "-c", XFER, "server", "4", "0", "30"]);
+  let srvOut = "";
+  srv.stdout.on("data", (d) => (srvOut += d));
+  const port = await new Promise<string>((resolve, reject) => {
+    srv.stdout.on("data", () => {
+      const m = /^listening (\d+) /m.exec(srvOut);
+      if (m) resolve(m[1]);
+    });
+    srv.on("close", (c) => reject(new Error(`the MPTCP listener exited ${c}`)));
+  });
+  const cli = labSpawn(client, ["python3", "-c", XFER, "client", address, port, String(Math.round(bytes)), "0", "1"]);
+  let out = "";
+  cli.stdout.on("data", (d) => (out += d));
+  const done = new Promise<number>((r) => cli.on("close", (c) => r(c ?? -1)));
+  await sleep(2000);
+  labExec(server, "ip link set wlan down");
+  marks.down = (performance.now() - t0) / 1000;
+  await sleep(2000);
+  labExec(server, "ip link set wlan up");
+  marks.up = (performance.now() - t0) / 1000;
+  if ((await done) !== 0) throw new Error("the failover transfer failed");
+  stop = true;
+  await sampler;
+  const r = JSON.parse(out.trim().split("\n").pop()!) as { sha256: string; bytes: number; server: { sha256: string; bytes: number } };
+  const back = samples.find((s) => s.path === "wlan" && s.t > marks.up && s.mbit >= wlanMbit / 10);
+  return { samples, marks, sent: r.bytes, lost: r.bytes - r.server.bytes, intact: r.sha256 === r.server.sha256, recovery: back ? back.t - marks.up : undefined };
+}
+
+/** The failover run's goodput per path over time, as an SVG (vega-lite compiled to vega, rendered without a browser). */
+async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>>): Promise<void> {
+  // ESM-only packages, loaded at run time (this project's TypeScript resolves modules the CommonJS way)
+  const [vl, vega] = await Promise.all(["vega-lite", "vega"].map((m) => import(m)));
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `MPTCP failover: server wlan down at ${f.marks.down.toFixed(1)} s, up at ${f.marks.up.toFixed(1)} s (lab, tbf-shaped paths)`,
+    width: 640,
+    height: 260,
+    layer: [
+      { data: { values: f.samples }, mark: { type: "line", interpolate: "step-after" }, encoding: { x: { field: "t", type: "quantitative", title: "seconds" }, y: { field: "mbit", type: "quantitative", title: "Mbit/s received (100 ms windows)" }, color: { field: "path", type: "nominal", title: "path" } } },
+      { data: { values: [{ t: f.marks.down, what: "wlan down" }, { t: f.marks.up, what: "wlan up" }] }, mark: { type: "rule", strokeDash: [4, 4] }, encoding: { x: { field: "t", type: "quantitative" } } },
+    ],
+  };
+  const view = new vega.View(vega.parse(vl.compile(spec as never).spec), { renderer: "none" });
+  writeFileSync(file, await view.toSVG());
+  console.log(`wrote ${file}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export async function runBench(opts: BenchOptions): Promise<void> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs must be a whole number >= 1");
   if (!(opts.seconds >= 1)) throw new Error("--seconds must be >= 1");
   const perLink = rateMbit(opts.rate);
   const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: opts.rate })) };
+  opts.unequal.forEach(rateMbit);
   const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", topology });
   try {
-    const model = requireValidConfig(labStackConfig(lab));
+    // no rollback: nothing confirms these applies, and a rollback would undo them mid-benchmark
+    const cfg = labStackConfig(lab) as { hosts: { confirmTimeout?: number }[]; links: unknown };
+    for (const h of cfg.hosts) h.confirmTimeout = 0;
+    const model = requireValidConfig(cfg);
     for (const h of model.hosts) {
       const laptop = lab.hosts.find((x) => x.name === h.name)!;
       for (const s of renderHost(h)) {
@@ -61,20 +180,22 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     const server = lab.hosts.find((h) => h.role === "server")!;
     const client = lab.hosts.find((h) => h.role === "client")!;
     const address = dialAddress(topology, client.name, server.name)!;
-    const tcp: number[] = [];
-    const mptcp: number[] = [];
-    console.log(`bench: 2 paths of ${opts.rate} (tbf), ${opts.runs} runs x ${opts.seconds} s each, iperf3 client -> server ${address}`);
-    for (let i = 0; i < opts.runs; i++) {
-      tcp.push(await iperf(server, client, address, opts.seconds, false));
-      mptcp.push(await iperf(server, client, address, opts.seconds, true));
-      console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s`);
-    }
-    const t = median(tcp);
-    const m = median(mptcp);
-    console.log(`median single-path TCP goodput: ${t.toFixed(2)} Mbit/s`);
-    console.log(`median MPTCP goodput:           ${m.toFixed(2)} Mbit/s`);
-    console.log(`MPTCP / single-path:            ${(m / t).toFixed(2)}`);
-    console.log(`MPTCP / sum of link rates:      ${(m / (2 * perLink)).toFixed(2)} (sum ${2 * perLink} Mbit/s)`);
+    const serverEnd = (path: string) => ({ path, address: pathEnds(topology).find((e) => e.host === server.name && e.path === path)!.address });
+    await compare(server, client, address, opts, 2 * perLink, `2 paths of ${opts.rate} (tbf)`, serverEnd("lan"));
+    const [lanRate, wlanRate] = opts.unequal;
+    shape([server, client], "lan", lanRate);
+    shape([server, client], "wlan", wlanRate);
+    // single-path TCP over the faster path: what MPTCP has to beat
+    const faster = rateMbit(wlanRate) >= rateMbit(lanRate) ? "wlan" : "lan";
+    await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths: lan ${lanRate}, wlan ${wlanRate} (tbf)`, serverEnd(faster));
+    shape([server, client], "lan", opts.rate);
+    shape([server, client], "wlan", opts.rate);
+    // about 8 s at the sum of the two rates
+    const f = await failover(server, client, address, (8 * 2 * perLink * 1e6) / 8, perLink);
+    console.log(`failover (2 paths of ${opts.rate}, one MPTCP transfer of ${f.sent} B): wlan down at ${f.marks.down.toFixed(2)} s, up at ${f.marks.up.toFixed(2)} s`);
+    console.log(`  bytes lost: ${f.lost} (checksum ${f.intact ? "identical" : "DIFFERENT"})`);
+    console.log(`  wlan carrying data again (>= 10% of its rate in a 100 ms window): ${f.recovery === undefined ? "not within the run" : `${f.recovery.toFixed(2)} s after link up`}`);
+    if (opts.plot) await plotFailover(join(opts.plot, "failover.svg"), f);
   } finally {
     await labDown(lab.dir, lab.id);
   }

@@ -9,7 +9,7 @@ import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Link, Mo
 import { shq } from "../../components/shell";
 import { Session } from "./ssh";
 
-const XFER = readFileSync(join(__dirname, "xfer.py"), "utf8");
+export const XFER = readFileSync(join(__dirname, "xfer.py"), "utf8");
 /** A path carried data when it moved at least this share of the payload. */
 export const CARRIED_SHARE = 0.05;
 export const DEFAULT_BYTES = 4 << 20;
