@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderCheck, renderHookFiles, renderHost, selfText, validateConfig, wrapScript } from "../components";
+import { renderCheck, renderHookFiles, renderHost, selfText, validateConfig, wrapScript } from "../components/core";
 
 const ED25519 = `ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]).toString("base64")}`;
 /** Values a user could plausibly write, good and bad, per field. */

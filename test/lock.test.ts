@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readStackConfig, renderScript, requireValidConfig } from "../components";
+import { readStackConfig, renderScript, requireValidConfig } from "../components/core";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-lock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,11 +33,11 @@ async function race(name: string, opts: { noRecheck?: boolean } = {}): Promise<s
   const run = join(dir, name);
   const log = join(run, "log");
   await sh(`mkdir -p ${run}`);
-  const a = sh(locked(run, `: > ${run}/a-holds; sleep 0.4; rm -f "$LOCK_FILE"; : > ${run}/a-removed; sleep 0.4`));
+  const a = sh(locked(run, `: > ${run}/a-holds; sleep 0.2; rm -f "$LOCK_FILE"; : > ${run}/a-removed; sleep 0.2`));
   await until(() => existsSync(join(run, "a-holds")));
-  const b = sh(locked(run, `echo B-start >> ${log}; sleep 0.3; echo B-end >> ${log}`, opts));
+  const b = sh(locked(run, `echo B-start >> ${log}; sleep 0.2; echo B-end >> ${log}`, opts));
   await until(() => existsSync(join(run, "a-removed")));
-  const c = sh(locked(run, `echo C-start >> ${log}; sleep 1.5; echo C-end >> ${log}`));
+  const c = sh(locked(run, `echo C-start >> ${log}; sleep 0.8; echo C-end >> ${log}`));
   expect(await Promise.all([a, b, c])).toEqual([0, 0, 0]);
   return readFileSync(log, "utf8").trim().split("\n");
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { configSchema } from "../components";
+import { configSchema } from "../components/core";
 
 const readme = readFileSync(join(__dirname, "..", "README.md"), "utf8");
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components";
+import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components/core";
 
 const ROOT = join(__dirname, "..");
 const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };

@@ -1,7 +1,7 @@
 // The user tools' pure parts: host-key pinning, the command a drifted config path belongs to,
 // and the verification table.
 import { describe, expect, it } from "vitest";
-import { buildModel, commandName, concernOfPath, configSchema } from "../components";
+import { buildModel, commandName, concernOfPath, configSchema } from "../components/core";
 import { hostKeyMatches } from "../scripts/verify/ssh";
 import { formatReports, LinkReport } from "../scripts/verify/verify";
 
