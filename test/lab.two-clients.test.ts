@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { predictLinks, requireValidConfig, validateConfig } from "../components";
 import { labSuite } from "./harness/suite";
-import { pathEnds, readTopology } from "../scripts/lab/topology";
+import { dialAddress } from "../scripts/lab/lab";
+import { pathEnds, reaches, readTopology } from "../scripts/lab/topology";
 
 const topology = readTopology(join(__dirname, "fixtures", "two-clients.topology.yaml"));
 labSuite({ label: "two clients", topology });
@@ -17,8 +18,8 @@ describe("two clients: what reachability changes in the prediction and the valid
   // the stack the lab writes for this topology, with placeholder ssh sections
   const ends = pathEnds(topology);
   const server = ends.filter((e) => e.host === "server");
-  const dial = (c: string) => server.find((e) => e.peer === c)!.address;
-  const own = (c: string) => server.filter((e) => e.peer === c && e.path.startsWith("wlan")).map((e) => e.address);
+  const dial = (c: string) => dialAddress(topology, c, "server")!;
+  const own = (c: string) => server.filter((e) => reaches(e, c) && e.path.startsWith("wlan")).map((e) => e.address);
   const ssh = (n: number) => ({ host: `203.0.113.${n}`, insecureIgnoreHostKey: true });
   const stack = (accepted: number, reaches: boolean) => ({
     hosts: [

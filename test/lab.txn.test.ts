@@ -68,7 +68,7 @@ function fault(h: LabHost, cmd: string, match: string, action: Action): () => vo
 case "$*" in *'${match}'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
 exec ${real} "$@"
 LAB_FAULT
-chmod 755 /usr/local/sbin/${cmd}; hash -r`);
+chmod 755 /usr/local/sbin/${cmd}`);
   return () => labSh(h, `rm -f /usr/local/sbin/${cmd} /run/lab-fault.pgid /run/lab-fault.fired`);
 }
 

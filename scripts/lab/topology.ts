@@ -163,6 +163,9 @@ export function sshPath(topo: Topology, host: string): PathEnd | undefined {
   return via === undefined ? undefined : pathEnds(topo).find((e) => e.host === host && e.peer === via && !e.address.includes(":"));
 }
 
+/** Whether `client` reaches a server's path end: a laptop routes only over the paths it is on. */
+export const reaches = (end: PathEnd, client: string): boolean => end.peer === client;
+
 /** Both ends of every path, with their addresses (IPv4 first on a dual-stack path). */
 export function pathEnds(topo: Topology): PathEnd[] {
   return topo.paths.flatMap((p) => {

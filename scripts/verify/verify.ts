@@ -167,12 +167,13 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   // the client's routes to the dialled and the announced addresses; the interface the first subflow
   // leaves through has an endpoint that opens no subflow to the dialled address, and an announced
   // address the client has no route to opens none at all
-  const routes = await routeDevs(client, [link.address, ...announcedEndpoints(s, link.address).flatMap((e) => (e.address ? [e.address] : []))]);
+  const announced = announcedEndpoints(s, link.address);
+  const routes = await routeDevs(client, [link.address, ...announced.flatMap((e) => (e.address ? [e.address] : []))]);
   const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address), (a) => routes.has(a));
   const declared = reachableOf(link);
   const reachProblems = !declared
     ? []
-    : announcedEndpoints(s, link.address).flatMap((e) => {
+    : announced.flatMap((e) => {
         if (!e.address || declared(e.address) === routes.has(e.address)) return [];
         return [routes.has(e.address) ? `${at}.reaches leaves out ${e.address}, but ${c.name} has a route to it` : `${at}.reaches lists ${e.address}, but ${c.name} has no route to it`];
       });

@@ -8,7 +8,7 @@ import { announcedEndpoints, ENDPOINT_FLAGS, expectedJoins, HostModel, Link, Mod
 import { LAB_USER, LabHost, LabState, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
 import { connectAll, Session } from "../../scripts/verify/ssh";
 import { CARRIED_SHARE, formatReports, transfer, verifyLink } from "../../scripts/verify/verify";
-import { DEFAULT_TOPOLOGY, pathEnds, readTopology, Topology } from "../../scripts/lab/topology";
+import { DEFAULT_TOPOLOGY, pathEnds, reaches, readTopology, Topology } from "../../scripts/lab/topology";
 import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
@@ -79,9 +79,7 @@ export function labSuite(opts: LabSuiteOptions): void {
     const dialledPath = pathEnds(topology).find((e) => e.host === l.server && e.address === l.address)?.path;
     if (!dialledPath) throw new Error(`mptcp:links[${l.index}]: ${l.address} is no lab address of ${l.server}`);
     // lab interfaces are named after their paths: the client's first subflow leaves through dialledPath
-    // the client reaches the server's ends of the paths it is on (laptops have no other routes)
-    const onPaths = new Set(topology.paths.filter((p) => p.between.includes(l.client)).map((p) => p.name));
-    const reachable = (a: string) => pathEnds(topology).some((e) => e.host === l.server && e.address === a && onPaths.has(e.path));
+    const reachable = (a: string) => pathEnds(topology).some((e) => e.host === l.server && e.address === a && reaches(e, l.client));
     return { link: l, client: host(l.client), server: host(l.server), address: l.address!, dialledPath, reachable, joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address, dialledPath, reachable) };
   }
 
