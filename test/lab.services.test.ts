@@ -47,11 +47,14 @@ const mainPid = (unit: string) => labSh(server, `systemctl show -p MainPID --val
 const environ = (unit: string) => labSh(server, `tr '\\0' '\\n' < /proc/${mainPid(unit)}/environ`);
 const ports = (flags: string) => new Set([...labSh(server, `ss -Hln ${flags}`).matchAll(/:(\d+)\s/g)].map((m) => Number(m[1])));
 
-/** How the server listens on PORT (`ss -M`: MPTCP), once a (re)started unit has bound it (5 s at most). */
+/**
+ * How the server listens on PORT (`ss -M`: MPTCP), once a (re)started unit has bound it (5 s at most).
+ * An MPTCP listener shows in `ss -t` too (its TCP subflow listener), so `-t` is read first and `-M`
+ * after: a socket bound between the two reads is then seen by `-M`, never taken for plain TCP.
+ */
 async function listener(port: number): Promise<"mptcp" | "tcp" | "none"> {
   for (let i = 0; i < 50; i++) {
-    if (ports("-M").has(port)) return "mptcp";
-    if (ports("-t").has(port)) return "tcp";
+    if (ports("-t").has(port)) return ports("-M").has(port) ? "mptcp" : "tcp";
     await new Promise((r) => setTimeout(r, 100));
   }
   return "none";
