@@ -18,7 +18,8 @@ export const HEREDOC_MARK = "MPTCP_PULUMI_SCRIPT";
 export function wrapScript(script: string, opts: { user: string; host: string }): string {
   if (script.split("\n").includes(HEREDOC_MARK)) throw new Error(`script contains the heredoc terminator ${HEREDOC_MARK}`);
   const body = script.endsWith("\n") ? script : script + "\n";
-  if (opts.user === "root") return `sh -s <<'${HEREDOC_MARK}'\n${body}${HEREDOC_MARK}`;
+  // exec: the login shell that runs the command becomes sh instead of waiting on it (a process fewer per command)
+  if (opts.user === "root") return `exec sh -s <<'${HEREDOC_MARK}'\n${body}${HEREDOC_MARK}`;
   const who = shq(`mptcp-pulumi[${opts.host}]: error: user ${opts.user} cannot run sudo without a password: add a NOPASSWD sudoers rule for it (sudo -n true must succeed), or connect as root`);
-  return `sudo -n true 2>/dev/null || { echo ${who} >&2; exit 1; }\nsudo -n sh -s <<'${HEREDOC_MARK}'\n${body}${HEREDOC_MARK}`;
+  return `sudo -n true 2>/dev/null || { echo ${who} >&2; exit 1; }\nexec sudo -n sh -s <<'${HEREDOC_MARK}'\n${body}${HEREDOC_MARK}`;
 }

@@ -33,8 +33,8 @@ describe("MptcpHost under pulumi mocks", () => {
   it("every command has a create and a delete, deleteBeforeReplace, host triggers, no previous output in env", async () => {
     const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
     for (const c of commands.filter((x) => !x.name.endsWith("-confirm"))) {
-      expect(c.create, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ apply/);
-      expect(c.delete, c.name).toMatch(/^sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ revert/);
+      expect(c.create, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ apply/);
+      expect(c.delete, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ revert/);
       expect(c.deleteBeforeReplace, c.name).toBe(true);
       expect(c.triggers).toEqual([c.connection.host, c.connection.port, c.connection.user]);
       expect(c.inputs.addPreviousOutputInEnv).toBe(false);
@@ -95,7 +95,7 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[1].ssh.user = "admin";
     const { commands } = await runProgram(c);
     expect(commands.find((x) => x.name === "client-limits")!.create).toMatch(/^sudo -n true/);
-    expect(commands.find((x) => x.name === "server-limits")!.create).toMatch(/^sh -s/);
+    expect(commands.find((x) => x.name === "server-limits")!.create).toMatch(/^exec sh -s/);
   });
 
   it("insecureIgnoreHostKey warns and sends no hostKey", async () => {

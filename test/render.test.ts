@@ -267,7 +267,7 @@ describe("rendered scripts", () => {
 
   it("a non-root user goes through sudo -n with a clear message", () => {
     const text = wrapScript("true", { user: "admin", host: "wide-1" });
-    expect(text).toMatch(/^sudo -n true 2>\/dev\/null \|\| \{ echo .*user admin cannot run sudo without a password.*NOPASSWD.*>&2; exit 1; \}\nsudo -n sh -s <<'MPTCP_PULUMI_SCRIPT'\n/);
+    expect(text).toMatch(/^sudo -n true 2>\/dev\/null \|\| \{ echo .*user admin cannot run sudo without a password.*NOPASSWD.*>&2; exit 1; \}\nexec sudo -n sh -s <<'MPTCP_PULUMI_SCRIPT'\n/);
     const r = spawnSync("sh", ["-c", text.replace(/sudo -n true/, "false")], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("mptcp-pulumi[wide-1]: error: user admin cannot run sudo without a password");

@@ -51,8 +51,11 @@ state_lock() {
   while :; do
     exec 9>>"$LOCK_FILE"
     flock -w 30 9 || die "another mptcp-pulumi apply or hook has held $LOCK_FILE for 30 s: retry, or find it with: fuser -v $LOCK_FILE"
-    # (where /proc cannot show our descriptor, e.g. entered with nsenter, the check is skipped)
-    _held=$(stat -L -c %d:%i /proc/self/fd/9 2>/dev/null) || return 0
-    [ "$_held" != "$(stat -c %d:%i "$LOCK_FILE" 2>/dev/null)" ] || return 0
+    # (where /proc cannot show our descriptor, e.g. entered with nsenter, the check is skipped).
+    # test's -ef compares device and inode without starting a process: dash, bash, busybox ash
+    # and ksh have it; a sh without it fails the test, which skips the check as above.
+    [ -e /proc/self/fd/9 ] || return 0
+    # shellcheck disable=SC3013
+    [ ! /proc/self/fd/9 -ef "$LOCK_FILE" ] || return 0
   done
 }
