@@ -1,4 +1,4 @@
-// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR]
+// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
@@ -52,6 +52,18 @@ async function main(argv: string[]): Promise<void> {
       console.log(labStatus(dir));
       return;
     case "bench": {
+      const scale = flag(args, "--scale");
+      if (scale !== undefined) {
+        const plot = flag(args, "--plot");
+        if (args.length) throw new Error(`unknown arguments: ${args.join(" ")} (--scale takes only --plot)`);
+        const sizes = scale.split(",").map(Number);
+        if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 64 || n % 2)) throw new Error(`--scale takes even laptop counts from 2 to 64, comma-separated (got ${scale})`);
+        requireRoot();
+        // loaded here only: it runs the Pulumi program, and Pulumi takes about a second to load
+        const { runScale } = await import("./lab/scale");
+        await runScale({ sizes, ...(plot ? { plot } : {}) });
+        return;
+      }
       const rate = flag(args, "--rate") ?? "20mbit";
       const runs = Number(flag(args, "--runs") ?? "5");
       const seconds = Number(flag(args, "--seconds") ?? "5");
@@ -63,7 +75,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR]");
+      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]");
   }
 }
 

@@ -4,7 +4,7 @@
 // first on equal paths, then on unequal ones; then a failover run (the server's wlan down and up
 // mid-transfer) that reports bytes lost, the seconds from link up until wlan carries data again,
 // and, with --plot, writes the goodput per path over time as an SVG (vega-lite).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHost } from "../../components/render";
@@ -12,6 +12,7 @@ import { requireValidConfig } from "../../components/validate";
 import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
 import { XFER } from "../verify/verify";
+import { writeSvg } from "./plot";
 
 export interface BenchOptions {
   rate: string;
@@ -137,12 +138,9 @@ async function failover(server: LabHost, client: LabHost, address: string, bytes
   return { samples, marks, sent: r.bytes, lost: r.bytes - r.server.bytes, intact: r.sha256 === r.server.sha256, recovery: back ? back.t - marks.up : undefined };
 }
 
-/** The failover run's goodput per path over time, as an SVG (vega-lite compiled to vega, rendered without a browser). */
+/** The failover run's goodput per path over time, as an SVG. */
 async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>>): Promise<void> {
-  // ESM-only packages, loaded at run time (this project's TypeScript resolves modules the CommonJS way)
-  const [vl, vega] = await Promise.all(["vega-lite", "vega"].map((m) => import(m)));
-  const spec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+  await writeSvg(file, {
     title: `MPTCP failover: server wlan down at ${f.marks.down.toFixed(1)} s, up at ${f.marks.up.toFixed(1)} s (lab, tbf-shaped paths)`,
     width: 640,
     height: 260,
@@ -150,10 +148,7 @@ async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>
       { data: { values: f.samples }, mark: { type: "line", interpolate: "step-after" }, encoding: { x: { field: "t", type: "quantitative", title: "seconds" }, y: { field: "mbit", type: "quantitative", title: "Mbit/s received (100 ms windows)" }, color: { field: "path", type: "nominal", title: "path" } } },
       { data: { values: [{ t: f.marks.down, what: "wlan down" }, { t: f.marks.up, what: "wlan up" }] }, mark: { type: "rule", strokeDash: [4, 4] }, encoding: { x: { field: "t", type: "quantitative" } } },
     ],
-  };
-  const view = new vega.View(vega.parse(vl.compile(spec as never).spec), { renderer: "none" });
-  writeFileSync(file, await view.toSVG());
-  console.log(`wrote ${file}`);
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

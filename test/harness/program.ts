@@ -2,7 +2,7 @@
 // stack config and records every resource it registers, including what the mock API hides
 // (parent, dependsOn, deleteBeforeReplace), by wrapping the mock monitor's registerResource.
 import * as pulumi from "@pulumi/pulumi";
-import { vi } from "vitest";
+import { resolve } from "node:path";
 
 export interface RecordedResource {
   type: string;
@@ -64,6 +64,25 @@ export interface StackConfig {
   links?: unknown;
 }
 
+const ROOT = resolve(__dirname, "../..");
+
+/**
+ * Loads index.ts afresh (its top level is the program): through vitest's module registry in a
+ * test, through Node's require cache elsewhere (the scale benchmark, run by tsx).
+ */
+async function loadProgram(): Promise<Record<string, unknown>> {
+  if (process.env.VITEST) {
+    const { vi } = await import("vitest");
+    vi.resetModules();
+    return import("../../index");
+  }
+  for (const file of Object.keys(require.cache)) {
+    if (file === resolve(ROOT, "index.ts") || file.startsWith(resolve(ROOT, "components") + "/")) delete require.cache[file];
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("../../index");
+}
+
 /** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
 export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string } = {}): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
@@ -109,16 +128,14 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   if (opts.privateKey) values["mptcp:sshPrivateKey"] = opts.privateKey;
   pulumi.runtime.setAllConfig(values, opts.privateKey ? ["mptcp:sshPrivateKey"] : []);
 
-  vi.resetModules();
-  const warn = vi.spyOn(pulumi.log, "warn").mockImplementation(async (msg: string) => {
-    logs.push(msg);
-  });
+  const warn = pulumi.log.warn;
+  pulumi.log.warn = async (msg: string) => void logs.push(msg);
   let program: Record<string, unknown>;
   try {
-    program = await import("../../index");
+    program = await loadProgram();
     await settings.waitForRPCs();
   } finally {
-    warn.mockRestore();
+    pulumi.log.warn = warn;
   }
   const outputs: Record<string, unknown> = {};
   if (!opts.preview) {

@@ -1,0 +1,245 @@
+// npm run lab -- bench --scale 2,8,32,64: the same MPTCP setup on N laptops by this project and
+// by an Ansible playbook (bench/mptcp.yml), on one lab, in one run. For each N: our full apply
+// (the real program under Pulumi's mocks, its commands through the engine harness over real SSH,
+// one connection per command as the command provider opens them), a no-op re-apply, destroy;
+// then the playbook with Ansible's default forks and with forks=N, each applied and re-applied.
+// Reports wall time, SSH connections per laptop (TCP connections each laptop's kernel accepted,
+// the same count for both tools) and the ratio; checks that both leave the same MPTCP state and
+// that every laptop is back to its state before each tool's turn.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { stringify } from "yaml";
+import { runProgram, StackConfig } from "../../test/harness/program";
+import { CommandProviderSim } from "../../test/harness/provider";
+import { sshRunner } from "../../test/harness/ssh";
+import { snapshot } from "../../test/harness/labtest";
+import { LabHost, LabState, labDown, labExec, labStackConfig, labUp } from "./lab";
+import { pairsTopology } from "./topology";
+import { writeSvg } from "./plot";
+
+export const PLAYBOOK = resolve(__dirname, "../../bench/mptcp.yml");
+/** The key exchange both tools use here: the one the provider's Go SSH client settles on (test/harness/ssh.ts). */
+const KEX = "curve25519-sha256";
+
+export interface ScaleOptions {
+  sizes: number[];
+  /** Where to write scale.svg (nothing written when absent). */
+  plot?: string;
+}
+
+interface Host {
+  name: string;
+  ssh: { host: string; port: number; user: string; hostKey: string };
+  limits: { subflows: number; addAddrAccepted: number };
+  endpoints?: { interface: string; address: string; flags: string[] }[];
+}
+
+export interface Row {
+  n: number;
+  tool: string;
+  /** What ran: apply, no-op re-apply, destroy. */
+  run: "apply" | "no-op" | "destroy";
+  seconds: number;
+  /** SSH connections per laptop: min and max over the laptops. */
+  connections: [number, number];
+}
+
+/** The stack config for the first n laptops of a pairs lab (s01/c01 ... ). */
+export function scaleConfig(full: ReturnType<typeof labStackConfig>, n: number): StackConfig & { hosts: Host[] } {
+  const keep = new Set(Array.from({ length: n / 2 }, (_, i) => String(i + 1).padStart(2, "0")).flatMap((k) => [`s${k}`, `c${k}`]));
+  return {
+    hosts: (full.hosts as Host[]).filter((h) => keep.has(h.name)),
+    links: full.links.filter((l) => keep.has(l.client) && keep.has(l.server)),
+  };
+}
+
+/** Ansible's inventory for the same hosts and values: host variables the playbook reads. */
+export function inventory(hosts: Host[], privateKeyFile: string): string {
+  const entries = hosts.map((h) => [
+    h.name,
+    {
+      ansible_host: h.ssh.host,
+      ansible_port: h.ssh.port,
+      ansible_user: h.ssh.user,
+      ansible_ssh_private_key_file: privateKeyFile,
+      mptcp_subflows: h.limits.subflows,
+      mptcp_add_addr_accepted: h.limits.addAddrAccepted,
+      mptcp_endpoints: h.endpoints ?? [],
+    },
+  ]);
+  return stringify({ all: { hosts: Object.fromEntries(entries) } });
+}
+
+/** TCP connections this laptop's network namespace has accepted so far (Tcp PassiveOpens). */
+function passiveOpens(h: LabHost): number {
+  const lines = readFileSync(`/proc/${h.pid}/net/snmp`, "utf8").split("\n").filter((l) => l.startsWith("Tcp:"));
+  const [names, values] = lines.map((l) => l.trim().split(/\s+/));
+  return Number(values[names.indexOf("PassiveOpens")]);
+}
+
+/** Runs `fn`, timing it and counting the SSH connections each laptop accepted meanwhile. */
+async function measured(laptops: LabHost[], fn: () => Promise<void>): Promise<{ seconds: number; connections: [number, number] }> {
+  const before = laptops.map(passiveOpens);
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const per = laptops.map((h, i) => passiveOpens(h) - before[i]);
+  return { seconds, connections: [Math.min(...per), Math.max(...per)] };
+}
+
+/** What both tools must agree on: net.mptcp.enabled, the limits, the endpoints (without kernel ids). */
+function mptcpState(h: LabHost): string {
+  return labExec(h, "cat /proc/sys/net/mptcp/enabled; ip mptcp limits show; ip mptcp endpoint show | sed -E 's/ id [0-9]+//'").stdout;
+}
+
+function forEachOk(laptops: LabHost[], what: string, check: (h: LabHost) => string | undefined): void {
+  const bad = laptops.map((h) => [h.name, check(h)]).filter(([, p]) => p !== undefined);
+  if (bad.length) throw new Error(`${what}: ${bad.slice(0, 3).map(([n, p]) => `${n}: ${p}`).join("; ")}${bad.length > 3 ? ` (and ${bad.length - 3} more)` : ""}`);
+}
+
+/** One ansible-playbook run; returns its PLAY RECAP per host. Closes its SSH masters after, so each run opens its own. */
+async function ansible(dir: string, forks: number | undefined): Promise<Map<string, Record<string, number>>> {
+  const cfg = join(dir, "ansible.cfg");
+  writeFileSync(
+    cfg,
+    `[defaults]
+inventory = ${join(dir, "inventory.yml")}
+${forks === undefined ? "" : `forks = ${forks}\n`}gathering = explicit
+interpreter_python = /usr/bin/python3
+retry_files_enabled = False
+nocolor = True
+local_tmp = ${join(dir, "local")}
+[ssh_connection]
+pipelining = True
+control_path_dir = ${join(dir, "cp")}
+ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o KexAlgorithms=${KEX} -o IdentitiesOnly=yes -o GlobalKnownHostsFile=/dev/null -o UserKnownHostsFile=${join(dir, "known_hosts")}
+`,
+  );
+  const env = { ...process.env, ANSIBLE_CONFIG: cfg, ANSIBLE_HOME: join(dir, "home"), ANSIBLE_NOCOLOR: "1" };
+  const out = await new Promise<{ code: number; text: string }>((res) => {
+    const child = spawn("ansible-playbook", [PLAYBOOK], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    child.stdout.on("data", (d) => (text += d));
+    child.stderr.on("data", (d) => (text += d));
+    child.on("close", (code) => res({ code: code ?? -1, text }));
+  });
+  // the run's persistent SSH masters: end them, so the next run is measured from cold
+  spawnSync("sh", ["-c", `for s in "$1"/*; do [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x 2>/dev/null; done; true`, "sh", join(dir, "cp")]);
+  if (out.code !== 0) throw new Error(`ansible-playbook failed (exit ${out.code}):\n${out.text.slice(-3000)}`);
+  const recap = new Map<string, Record<string, number>>();
+  for (const m of out.text.matchAll(/^(\S+)\s+:\s+(.*)$/gm)) {
+    recap.set(m[1], Object.fromEntries([...m[2].matchAll(/(\w+)=(\d+)/g)].map((x) => [x[1], Number(x[2])])));
+  }
+  return recap;
+}
+
+/** Puts a laptop back after the playbook (which keeps no originals): what the lab booted with. */
+function undoAnsible(h: LabHost, pristine: { enabled: string; limits: string }): void {
+  const [, a, , s] = pristine.limits.trim().split(/\s+/);
+  const r = labExec(h, `rm -f /etc/sysctl.d/90-mptcp-ansible.conf && rm -rf /root/.ansible && sysctl -qw net.mptcp.enabled=${pristine.enabled.trim()} && ip mptcp endpoint flush && ip mptcp limits set subflows ${s} add_addr_accepted ${a}`);
+  if (r.code !== 0) throw new Error(`${h.name}: putting back after Ansible: ${r.stderr}`);
+}
+
+export async function runScale(opts: ScaleOptions): Promise<Row[]> {
+  const max = Math.max(...opts.sizes);
+  if (spawnSync("sh", ["-c", "command -v ansible-playbook"], { stdio: "ignore" }).status !== 0) {
+    throw new Error("the scale benchmark compares against Ansible: apt-get install -y ansible-core");
+  }
+  const dir = mkdtempSync(join(tmpdir(), "mptcp-scale-"));
+  const t0 = performance.now();
+  const lab: LabState = await labUp({ dir: join(dir, "lab"), id: "scale", topology: pairsTopology(max) });
+  console.log(`bench --scale: a lab of ${max} laptops up in ${((performance.now() - t0) / 1000).toFixed(1)} s (not counted)`);
+  const rows: Row[] = [];
+  const report = (r: Row) => {
+    rows.push(r);
+    const [lo, hi] = r.connections;
+    console.log(`  N=${String(r.n).padStart(3)}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}`);
+  };
+  try {
+    const privateKey = readFileSync(lab.privateKeyFile, "utf8");
+    const full = labStackConfig(lab);
+    writeFileSync(join(dir, "known_hosts"), readFileSync(lab.knownHostsFile, "utf8"));
+    for (const n of opts.sizes) {
+      const cfg = scaleConfig(full, n);
+      const laptops = cfg.hosts.map((h) => lab.hosts.find((x) => x.name === h.name)!);
+      const pristine = new Map(laptops.map((h) => [h.name, snapshot(h)]));
+      const booted = new Map(laptops.map((h) => [h.name, { enabled: labExec(h, "cat /proc/sys/net/mptcp/enabled").stdout, limits: labExec(h, "ip mptcp limits show").stdout }]));
+      const asBefore = (what: string) => forEachOk(laptops, `${what}: not as before`, (h) => (snapshot(h) === pristine.get(h.name) ? undefined : "state differs"));
+
+      // this project: the program, then its commands through the engine harness
+      const ssh = sshRunner();
+      const sim = new CommandProviderSim(ssh.run);
+      let commands = 0;
+      const up = await measured(laptops, async () => {
+        const program = await runProgram(cfg, { privateKey });
+        commands = (await sim.up(program.commands)).length;
+      });
+      report({ n, tool: "mptcp-pulumi", run: "apply", ...up });
+      const wanted = new Map(laptops.map((h) => [h.name, mptcpState(h)]));
+      let noopSteps = -1;
+      const noop = await measured(laptops, async () => {
+        noopSteps = (await sim.up((await runProgram(cfg, { privateKey })).commands)).length;
+      });
+      if (noopSteps !== 0) throw new Error(`N=${n}: the re-apply ran ${noopSteps} commands (0 expected)`);
+      report({ n, tool: "mptcp-pulumi", run: "no-op", ...noop });
+      report({ n, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (await sim.destroy()))) });
+      ssh.close();
+      asBefore(`N=${n}: after destroy`);
+      console.log(`  N=${String(n).padStart(3)}  (${commands} commands in the apply)`);
+
+      // Ansible, default forks (5) and forks = N
+      writeFileSync(join(dir, "inventory.yml"), inventory(cfg.hosts, lab.privateKeyFile));
+      for (const forks of [undefined, n]) {
+        const tool = `ansible forks=${forks ?? "5 (default)"}`;
+        let recap = new Map<string, Record<string, number>>();
+        report({ n, tool, run: "apply", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+        forEachOk(laptops, `N=${n}: ${tool} left a different MPTCP state than mptcp-pulumi`, (h) => (mptcpState(h) === wanted.get(h.name) ? undefined : mptcpState(h).replace(/\n/g, " | ")));
+        forEachOk(laptops, `N=${n}: ${tool} apply`, (h) => (recap.get(h.name)?.failed === 0 && recap.get(h.name)?.unreachable === 0 ? undefined : JSON.stringify(recap.get(h.name))));
+        report({ n, tool, run: "no-op", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+        forEachOk(laptops, `N=${n}: ${tool} re-apply changed something`, (h) => (recap.get(h.name)?.changed === 0 ? undefined : JSON.stringify(recap.get(h.name))));
+        for (const h of laptops) undoAnsible(h, booted.get(h.name)!);
+        asBefore(`N=${n}: after putting back what ${tool} did`);
+      }
+    }
+  } finally {
+    await labDown(lab.dir, lab.id);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  summarize(rows);
+  if (opts.plot) await plotScale(join(opts.plot, "scale.svg"), rows);
+  return rows;
+}
+
+function summarize(rows: Row[]): void {
+  const at = (n: number, tool: string, run: Row["run"]) => rows.find((r) => r.n === n && r.tool.startsWith(tool) && r.run === run)!;
+  console.log("\n  N   ours apply  no-op   ansible(5)  ansible(N)  ansible no-op(5/N)   SSH/laptop ours  ansible   ansible(best) / ours");
+  for (const n of [...new Set(rows.map((r) => r.n))]) {
+    const ours = at(n, "mptcp-pulumi", "apply");
+    const a5 = at(n, "ansible forks=5", "apply");
+    const aN = at(n, `ansible forks=${n}`, "apply");
+    const best = Math.min(a5.seconds, aN.seconds);
+    const conn = (r: Row) => (r.connections[0] === r.connections[1] ? `${r.connections[0]}` : `${r.connections[0]}-${r.connections[1]}`);
+    console.log(
+      `${String(n).padStart(3)}  ${ours.seconds.toFixed(2).padStart(9)} ${at(n, "mptcp-pulumi", "no-op").seconds.toFixed(2).padStart(6)}  ${a5.seconds.toFixed(2).padStart(10)}  ${aN.seconds.toFixed(2).padStart(10)}  ${at(n, "ansible forks=5", "no-op").seconds.toFixed(1)}/${at(n, `ansible forks=${n}`, "no-op").seconds.toFixed(1).padEnd(12)}  ${conn(ours).padStart(15)}  ${conn(a5).padStart(7)}   ${(best / ours.seconds).toFixed(1)}x`,
+    );
+  }
+}
+
+/** Wall time against N for each tool's apply and no-op re-apply. */
+async function plotScale(file: string, rows: Row[]): Promise<void> {
+  const values = rows.filter((r) => r.run !== "destroy").map((r) => ({ n: r.n, seconds: r.seconds, series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}` }));
+  await writeSvg(file, {
+    title: "The same MPTCP setup on N lab laptops: wall time (2-core machine)",
+    width: 560,
+    height: 300,
+    data: { values },
+    mark: { type: "line", point: true },
+    encoding: {
+      x: { field: "n", type: "quantitative", title: "laptops (N)", scale: { type: "log", base: 2 }, axis: { values: [...new Set(values.map((v) => v.n))] } },
+      y: { field: "seconds", type: "quantitative", title: "wall seconds" },
+      color: { field: "series", type: "nominal", title: "tool, run" },
+    },
+  });
+}
