@@ -132,6 +132,15 @@ describe("npm run lab", () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it("bench --scale refuses laptop counts no lab of pairs has, building nothing", () => {
+    for (const sizes of ["2,7", "0", "130", "8,x"]) {
+      const r = lab(["bench", "--scale", sizes]);
+      expect(r.status, sizes).toBe(1);
+      expect(r.stderr).toContain(`lab: --scale takes even laptop counts from 2 to 128, comma-separated (got ${sizes})`);
+    }
+    expect(namespaces().filter((n) => n.startsWith("mptcp-scale-"))).toEqual([]);
+  });
+
   it("rejects a bad topology file with its path, building nothing", () => {
     const file = join(base, "bad.yaml");
     writeFileSync(file, "hosts: [{ name: a, role: server }, { name: b, role: client }]\npaths: [{ name: lan, subnet: 192.0.2.0/24, between: [a, b] }]\n");

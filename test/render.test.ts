@@ -1,5 +1,6 @@
 // The host-side shell: its sources (components/sh/) and every script rendered from them.
 import { spawnSync } from "node:child_process";
+import { runSync } from "../scripts/lab/spawner";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -217,9 +218,9 @@ describe("rendered scripts", () => {
     it(`${r.golden}: sh -n, shellcheck (unassigned variables too), no unused function`, () => {
       checked ??= shellcheckEach(new Map(all.filter((x) => x.shell).map((x) => [x.golden, x.script])), "-o", "check-unassigned-uppercase");
       for (const input of [r.text, r.script]) {
-        const n = spawnSync("sh", ["-n"], { input, encoding: "utf8" });
+        const n = runSync("sh", ["-n"], input);
         expect(n.stderr).toBe("");
-        expect(n.status).toBe(0);
+        expect(n.code).toBe(0);
       }
       expect(checked.get(r.golden)).toBe("");
       expect(unusedFunctions(r.script)).toEqual([]);
@@ -314,7 +315,7 @@ describe("shq", () => {
   const nasty = ["plain", "", "it's", "a b", "$(reboot)", "`id`", "x\ny", "\\", "'", "--", "*", "~root", "a;b|c&d>e<f"];
   for (const s of nasty) {
     it(`round-trips ${JSON.stringify(s)} through sh`, () => {
-      const r = spawnSync("sh", ["-c", `printf %s ${shq(s)}`], { encoding: "utf8" });
+      const r = runSync("sh", ["-c", `printf %s ${shq(s)}`]);
       expect(r.stdout).toBe(s);
     });
   }

@@ -228,7 +228,7 @@ function summarize(rows: Row[]): void {
 }
 
 /** Wall time against N for each tool's apply and no-op re-apply. */
-async function plotScale(file: string, rows: Row[]): Promise<void> {
+export async function plotScale(file: string, rows: Row[]): Promise<void> {
   const values = rows.filter((r) => r.run !== "destroy").map((r) => ({ n: r.n, seconds: r.seconds, series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}` }));
   await writeSvg(file, {
     title: "The same MPTCP setup on N lab laptops: wall time (2-core machine)",
@@ -239,7 +239,7 @@ async function plotScale(file: string, rows: Row[]): Promise<void> {
     encoding: {
       x: { field: "n", type: "quantitative", title: "laptops (N)", scale: { type: "log", base: 2 }, axis: { values: [...new Set(values.map((v) => v.n))] } },
       y: { field: "seconds", type: "quantitative", title: "wall seconds" },
-      color: { field: "series", type: "nominal", title: "tool, run" },
+      color: { field: "series", type: "nominal", title: "tool, run", legend: { labelLimit: 400 } },
     },
   });
 }

@@ -4,6 +4,7 @@
 // the same connection for the OpenSSH client, for a test that kills the client mid-command.
 import { createHash } from "node:crypto";
 import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { Client } from "ssh2";
 import { RecordedCommand } from "./program";
@@ -56,7 +57,9 @@ export function sshArgs(connection: Record<string, any>, dir: string): string[] 
  * Runs each command in process, as the provider's Go SSH client does: a new ssh2 connection per
  * command (exec request, the connection's private key, the host key checked only when `hostKey`
  * is set), no OpenSSH client started per command (that cost 15% of a 32-laptop apply's wall time
- * here). A connection that fails exits 255, as ssh does.
+ * here). As with OpenSSH's ConnectTimeout=5, the TCP connection must open within 5 s; the
+ * handshake then may take its time (64 at once on two cores took more than 5 s). A connection
+ * that fails exits 255, as ssh does.
  */
 export function sshRunner(): SshRunner {
   const self: SshRunner = {
@@ -66,32 +69,45 @@ export function sshRunner(): SshRunner {
       new Promise((resolve) => {
         self.connections++;
         const c = command.connection;
+        const host = String(c.host);
+        const port = Number(c.port ?? 22);
         const client = new Client();
+        const sock = connect({ host, port });
+        let finished = false;
         const done = (r: RunResult) => {
+          if (finished) return;
+          finished = true;
+          clearTimeout(timer);
           client.end();
+          sock.destroy();
           resolve({ stdout: r.stdout.replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, ""), code: r.code });
         };
-        client
-          .on("ready", () =>
-            client.exec(text, (err, ch) => {
-              if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: 255 });
-              let stdout = "";
-              let stderr = "";
-              ch.on("data", (d: Buffer) => (stdout += d));
-              ch.stderr.on("data", (d: Buffer) => (stderr += d));
-              ch.on("close", (code: number | null) => done({ stdout, stderr, code: code ?? 255 }));
-            }),
-          )
-          .on("error", (e) => done({ stdout: "", stderr: `ssh: ${c.host}: ${e.message}`, code: 255 }))
-          .connect({
-            host: c.host,
-            port: c.port ?? 22,
-            username: c.user ?? "root",
-            privateKey: c.privateKey,
-            readyTimeout: 5000,
-            algorithms: { kex: ["curve25519-sha256"] },
-            hostVerifier: (key: Buffer) => !c.hostKey || Buffer.from(String(c.hostKey).split(" ")[1], "base64").equals(key),
-          });
+        const failed = (message: string) => done({ stdout: "", stderr: `ssh: connect to host ${host} port ${port}: ${message}`, code: 255 });
+        const timer = setTimeout(() => failed("Connection timed out"), 5000);
+        sock.once("error", (e) => failed(e.message));
+        sock.once("connect", () => {
+          clearTimeout(timer);
+          client
+            .on("ready", () =>
+              client.exec(text, (err, ch) => {
+                if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: 255 });
+                let stdout = "";
+                let stderr = "";
+                ch.on("data", (d: Buffer) => (stdout += d));
+                ch.stderr.on("data", (d: Buffer) => (stderr += d));
+                ch.on("close", (code: number | null) => done({ stdout, stderr, code: code ?? 255 }));
+              }),
+            )
+            .on("error", (e) => done({ stdout: "", stderr: `ssh: ${host}: ${e.message}`, code: 255 }))
+            .connect({
+              sock,
+              username: c.user ?? "root",
+              privateKey: c.privateKey,
+              readyTimeout: 120_000,
+              algorithms: { kex: ["curve25519-sha256"] },
+              hostVerifier: (key: Buffer) => !c.hostKey || Buffer.from(String(c.hostKey).split(" ")[1], "base64").equals(key),
+            });
+        });
       }),
   };
   return self;
