@@ -5,8 +5,10 @@ const UNIT = ["test/validate.test.ts", "test/render.test.ts", "test/components.t
 
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // a safety net for hangs, not a speed check: with three lab files side by side the longest
+    // test took 45 s; with six, lab boots in hooks passed 60 s
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Lab suites build their own namespaces (distinct ids and slots), so files may run in parallel.
     // Three at a time on this 2-core machine: lab files spend most of their time waiting (boots,
     // timers, paced transfers), and more than three at once only adds contention (measured in
