@@ -1,9 +1,9 @@
 // The host-side shell: its sources (components/sh/) and every script rendered from them.
 import { spawnSync } from "node:child_process";
-import { runSync } from "../scripts/lab/spawner";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { runSync } from "../scripts/lab/spawner";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import {

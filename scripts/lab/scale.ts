@@ -135,10 +135,12 @@ ssh_args = -C -o ControlMaster=auto -o ControlPersist=60s -o KexAlgorithms=${KEX
   return recap;
 }
 
-/** Puts a laptop back after the playbook (which keeps no originals): what the lab booted with. */
-function undoAnsible(h: LabHost, pristine: { enabled: string; limits: string }): void {
-  const [, a, , s] = pristine.limits.trim().split(/\s+/);
-  const r = labExec(h, `rm -f /etc/sysctl.d/90-mptcp-ansible.conf && rm -rf /root/.ansible && sysctl -qw net.mptcp.enabled=${pristine.enabled.trim()} && ip mptcp endpoint flush && ip mptcp limits set subflows ${s} add_addr_accepted ${a}`);
+/** Puts a laptop back after the playbook (which keeps no originals): its values in `pristine`, the snapshot taken before. */
+function undoAnsible(h: LabHost, pristine: string): void {
+  const enabled = /^sysctl enabled:(\d+)$/m.exec(pristine);
+  const limits = /^limits add_addr_accepted (\d+) subflows (\d+)/m.exec(pristine);
+  if (!enabled || !limits) throw new Error(`${h.name}: the snapshot lacks net.mptcp.enabled or the limits`);
+  const r = labExec(h, `rm -f /etc/sysctl.d/90-mptcp-ansible.conf && rm -rf /root/.ansible && sysctl -qw net.mptcp.enabled=${enabled[1]} && ip mptcp endpoint flush && ip mptcp limits set subflows ${limits[2]} add_addr_accepted ${limits[1]}`);
   if (r.code !== 0) throw new Error(`${h.name}: putting back after Ansible: ${r.stderr}`);
 }
 
@@ -165,7 +167,6 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
       const cfg = scaleConfig(full, n);
       const laptops = cfg.hosts.map((h) => lab.hosts.find((x) => x.name === h.name)!);
       const pristine = new Map(laptops.map((h) => [h.name, snapshot(h)]));
-      const booted = new Map(laptops.map((h) => [h.name, { enabled: labExec(h, "cat /proc/sys/net/mptcp/enabled").stdout, limits: labExec(h, "ip mptcp limits show").stdout }]));
       const asBefore = (what: string) => forEachOk(laptops, `${what}: not as before`, (h) => (snapshot(h) === pristine.get(h.name) ? undefined : "state differs"));
 
       // this project: the program, then its commands through the engine harness
@@ -199,7 +200,7 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
         forEachOk(laptops, `N=${n}: ${tool} apply`, (h) => (recap.get(h.name)?.failed === 0 && recap.get(h.name)?.unreachable === 0 ? undefined : JSON.stringify(recap.get(h.name))));
         report({ n, tool, run: "no-op", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
         forEachOk(laptops, `N=${n}: ${tool} re-apply changed something`, (h) => (recap.get(h.name)?.changed === 0 ? undefined : JSON.stringify(recap.get(h.name))));
-        for (const h of laptops) undoAnsible(h, booted.get(h.name)!);
+        for (const h of laptops) undoAnsible(h, pristine.get(h.name)!);
         asBefore(`N=${n}: after putting back what ${tool} did`);
       }
     }

@@ -8,7 +8,8 @@
 // - `triggers` changed: replace. deleteBeforeReplace: old `delete` (stored inputs), then new
 //   `create`; otherwise new `create` now and the old `delete` at the end of the update;
 // - a command gone from the program, or destroy: its stored `delete`, in reverse dependency order.
-// Commands run one at a time in dependency order, so runs are deterministic.
+// As the engine does, commands run in parallel as far as dependencies allow, and after a failure
+// no new one starts (CommandProviderSim.up).
 import { RecordedCommand } from "./program";
 
 export interface RunResult {

@@ -23,11 +23,11 @@ export interface SshRunner {
  * file, and none ever reads one another is still writing (a rewrite in place did that: "Load key
  * ...: error in libcrypto" under load). Written to a temporary name, then renamed.
  */
-function fileOf(dir: string, kind: string, text: string, mode = 0o600): string {
+function fileOf(dir: string, kind: string, text: string): string {
   const file = join(dir, `${kind}-${createHash("sha256").update(text).digest("hex").slice(0, 16)}`);
   if (!existsSync(file)) {
     const tmp = `${file}.${process.pid}.${Math.random().toString(16).slice(2)}`;
-    writeFileSync(tmp, text, { mode });
+    writeFileSync(tmp, text, { mode: 0o600 });
     renameSync(tmp, file);
   }
   return file;
