@@ -5,7 +5,8 @@
 // stack are a validation error: test/validate.test.ts.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STATE_DIR } from "../components";
-import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, SLOT_SIZE } from "../scripts/lab/lab";
+import { runSync } from "../scripts/lab/spawner";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
 import { runProgram } from "./harness/program";
@@ -87,5 +88,45 @@ describe("identity: who manages a machine", () => {
     expect(snapshot(server)).toBe(before);
     await sim.destroy();
     expect(snapshot(server)).toBe(pre);
+  });
+
+  it("ssh.host moves (same laptop, new address): the old address's revert fails naming it; after pulumi state delete of the host's commands, up at the new address keeps the saved originals and destroy restores them", async () => {
+    // The laptop also answers at a second address (the last /31 of this lab's slot, unused by a two-laptop lab).
+    const old = mgmtAddresses(lab.slots[0], SLOT_SIZE - 1);
+    const oldRe = old.host.replace(/\./g, "\\.");
+    const root = (args: string[]) => expect(runSync("ip", args), args.join(" ")).toMatchObject({ code: 0 });
+    root(["addr", "add", `${old.root}/31`, "dev", server.mgmtLink]);
+    try {
+      labSh(server, `ip addr add ${old.host}/31 dev mgmt
+echo 'ListenAddress ${old.host}' >> /etc/ssh/mptcp-lab/sshd_config
+systemctl restart mptcp-lab-sshd`);
+      const oldCfg = structuredClone(cfg);
+      oldCfg.hosts[0].ssh.host = old.host;
+      await sim.up((await runProgram(oldCfg, { privateKey })).commands);
+      expect(labSh(server, `cat ${STATE_DIR}/limits/.owners`)).toContain(`|server|root@${old.host}:22`);
+      // The laptop moves: the old address is gone. This machine answers a dial to it with
+      // "unreachable" (without the route the dial would leave by the machine's uplink).
+      labSh(server, `ip addr del ${old.host}/31 dev mgmt`);
+      root(["route", "add", "unreachable", `${old.host}/32`]);
+      const applied = live();
+      const moved = (await runProgram(cfg, { privateKey })).commands;
+      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`delete of server-\\w+ failed \\(exit 255\\):\\nssh: connect to host ${oldRe} port 22`));
+      expect(live()).toBe(applied);
+      // control: without the way out, the next up fails the same way (the stack still holds the old address's reverts)
+      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`connect to host ${oldRe} port 22`));
+      // The way out (README): pulumi state delete each of the host's commands (their reverts never run), then up.
+      const dropped = [...sim.state.keys()].filter((n) => n.startsWith("server-"));
+      expect(dropped.length).toBeGreaterThan(0);
+      for (const n of dropped) sim.state.delete(n);
+      await sim.up(moved);
+      expect(live()).toBe(applied);
+      expect(labSh(server, `cat ${STATE_DIR}/limits/.owners`).trim()).toBe(`mptcp/test|server|root@${server.mgmtAddress}:22`);
+      // the originals saved by the first apply at the old address are the ones destroy restores
+      await sim.destroy();
+      expect(snapshot(server)).toBe(pre);
+    } finally {
+      runSync("ip", ["route", "del", "unreachable", `${old.host}/32`]);
+      runSync("ip", ["addr", "del", `${old.root}/31`, "dev", server.mgmtLink]);
+    }
   });
 });
