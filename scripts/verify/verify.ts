@@ -142,10 +142,18 @@ async function predictPaths(server: Session, c: HostModel, s: HostModel, address
   // a subflow from an address the client marks backup is a backup subflow too: it carries data only when the others fail
   const backup = new Set(c.endpoints.filter((e) => e.flags.includes("backup")).map((e) => e.interface));
   const clientIfaces = [initial, ...c.endpoints.filter((e) => e.flags.includes("subflow") && !e.flags.includes("backup")).map((e) => e.interface)];
+  // fullmesh endpoints open the subflows to announced addresses, each from its own interface (the
+  // endpoint's dev binds them): one leaves through the interface the client routes the announced
+  // address to only if a fullmesh endpoint is on it. One from another interface goes out there
+  // whatever the destination, and which server interface then receives it depends on the network
+  // (on a link the server shares it answers ARP for all its addresses): not predicted.
+  const mesh = c.endpoints.filter((e) => e.flags.includes("fullmesh") && e.flags.includes("subflow"));
+  const fullmesh = mesh.filter((e) => !e.flags.includes("backup")).map((e) => e.interface);
   const server_ = [dialIface];
   for (const e of joinsTo) {
     const from = e.address ? routes.get(e.address) : undefined;
     if (from !== undefined && backup.has(from)) continue;
+    if (mesh.length > 0 && (from === undefined || !fullmesh.includes(from))) continue;
     clientIfaces.push(from);
     server_.push(e.interface);
   }
