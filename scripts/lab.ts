@@ -60,7 +60,8 @@ async function main(argv: string[]): Promise<void> {
         if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > MAX_HOSTS || n % 2)) throw new Error(`--scale takes even laptop counts from 2 to ${MAX_HOSTS}, comma-separated (got ${scale})`);
         requireRoot();
         // loaded here only: it runs the Pulumi program, and Pulumi takes about a second to load
-        const { runScale } = await import("./lab/scale");
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { runScale } = require("./lab/scale") as typeof import("./lab/scale");
         await runScale({ sizes, ...(plot ? { plot } : {}) });
         return;
       }

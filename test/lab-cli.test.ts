@@ -8,13 +8,13 @@ import { parse, stringify } from "yaml";
 import { readStackConfig, validateConfig } from "../components";
 import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
 import { Topology } from "../scripts/lab/topology";
+import { npmScript, ROOT } from "./harness/cli";
 
-const ROOT = join(__dirname, "..");
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
 const id = `c${Math.random().toString(16).slice(2, 6)}`;
 const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id };
 const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =>
-  spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "lab.ts"), ...args], { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
+  spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
 
 /** Everything a lab could leave behind: namespaces, links, processes, mounts, cgroups, slot claims, files. */
 function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LAB_STACK_FILE): string[] {

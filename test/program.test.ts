@@ -7,15 +7,15 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { nodeTs, ROOT } from "./harness/cli";
 
-const ROOT = join(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "mptcp-program-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const host = (name: string, n: number) => ({ name, ssh: { host: `203.0.113.${n}`, insecureIgnoreHostKey: true }, sysctl: { enabled: true } });
 
 /**
- * Runs two configs through runProgram in one tsx process (VITEST unset); the command names and
+ * Runs two configs through runProgram in one process started as the CLIs are (VITEST unset); the command names and
  * warning count of each. `hideCache`: after the first run, the program's modules are hidden from
  * the loop that drops them (made non-enumerable in require.cache), so they stay cached.
  */
@@ -38,7 +38,7 @@ function twoRuns(opts: { hideCache?: boolean } = {}): { commands: string[]; warn
   );
   const env = { ...process.env };
   delete env.VITEST;
-  const r = spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [script], { encoding: "utf8", env, cwd: ROOT });
+  const r = spawnSync(...nodeTs(script), { encoding: "utf8", env, cwd: ROOT });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components/core";
+import { npmScript, ROOT } from "./harness/cli";
 
-const ROOT = join(__dirname, "..");
 const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
 
 function errorsOf(cfg: { hosts: unknown; links?: unknown }) {
@@ -438,10 +438,10 @@ describe("model", () => {
 });
 
 describe("npm run validate", () => {
-  /** The CLI on a file; the three runs start at once (each pays tsx's start-up). */
+  /** The CLI on a file; the three runs start at once (each pays Node's and tsx's start-up). */
   const cli = (file: string) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", "validate.ts"), file]);
+      const child = spawn(...npmScript("validate", file), { cwd: ROOT });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (d) => (stdout += d));

@@ -18,8 +18,8 @@ import { runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
+import { npmScript, ROOT } from "./harness/cli";
 
-const ROOT = join(__dirname, "..");
 const dir = mkdtempSync(join(tmpdir(), "mptcp-verify-"));
 let lab: LabState;
 let ssh: SshRunner;
@@ -34,7 +34,7 @@ function stackFile(name: string, cfg: object): string {
 }
 
 function cli(tool: "verify" | "check", file: string, ...args: string[]) {
-  const r = spawnSync(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "scripts", `${tool}.ts`), file, "--identity", lab.privateKeyFile, ...args], { encoding: "utf8", cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: "" } });
+  const r = spawnSync(...npmScript(tool, file, "--identity", lab.privateKeyFile, ...args), { encoding: "utf8", cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: "" } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 

@@ -1,0 +1,19 @@
+// TEST CODE. The project's CLIs started as `npm run NAME` starts them (package.json's scripts:
+// node with tsx's CommonJS hook, no tsx CLI in between), without npm itself.
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(__dirname, "../..");
+
+/** `npm run NAME -- ARGS` as [command, args], to run with cwd ROOT. */
+export function npmScript(name: string, ...args: string[]): [string, string[]] {
+  const line: string | undefined = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts?.[name];
+  const words = line?.split(" ") ?? [];
+  if (words[0] !== "node") throw new Error(`package.json: scripts.${name} does not start node (${line})`);
+  return [process.execPath, [...words.slice(1), ...args]];
+}
+
+/** A TypeScript file of a test's own, run as the CLIs run (cwd ROOT). */
+export function nodeTs(file: string, ...args: string[]): [string, string[]] {
+  return [process.execPath, ["--require", "tsx/cjs", file, ...args]];
+}
