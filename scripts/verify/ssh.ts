@@ -71,6 +71,9 @@ export function connect(host: HostModel, creds: Credentials): Promise<Session> {
   return new Promise((resolve, reject) => {
     let keyMismatch = false;
     client
+      // TCP_NODELAY, as OpenSSH and Go's net package set it: each exec's small requests and
+      // replies are not held back waiting for the previous one's ACK (delayed ACK: 40 ms each)
+      .on("connect", () => client.setNoDelay(true))
       .on("ready", () => resolve(session))
       .on("error", (e) => reject(new UnreachableError(keyMismatch ? `${at}: the host key does not match ssh.hostKey: check it with ssh-keyscan, or someone is in the middle` : `${at}: ${e.message}`)))
       .connect({

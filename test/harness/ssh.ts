@@ -72,7 +72,10 @@ export function sshRunner(): SshRunner {
         const host = String(c.host);
         const port = Number(c.port ?? 22);
         const client = new Client();
-        const sock = connect({ host, port });
+        // TCP_NODELAY, as Go's net package sets on every TCP connection: without it each small
+        // handshake message waits for the previous one's delayed ACK (155 ms per command here
+        // against 105 ms, measured by hand)
+        const sock = connect({ host, port, noDelay: true });
         let finished = false;
         const done = (r: RunResult) => {
           if (finished) return;
