@@ -13,7 +13,8 @@ export function npmScript(name: string, ...args: string[]): [string, string[]] {
   return [process.execPath, [...words.slice(1), ...args]];
 }
 
-/** A TypeScript file of a test's own, run as the CLIs run (cwd ROOT). */
+/** A TypeScript file of a test's own, run as the CLIs run (cwd ROOT): Node's flags of `npm run lab`. */
 export function nodeTs(file: string, ...args: string[]): [string, string[]] {
-  return [process.execPath, ["--require", "tsx/cjs", file, ...args]];
+  const [node, words] = npmScript("lab");
+  return [node, [...words.filter((w) => !w.endsWith(".ts")), file, ...args]];
 }
