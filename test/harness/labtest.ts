@@ -6,25 +6,54 @@ import { LabHost, labSh } from "../../scripts/lab/lab";
 /** Directories our components may write; snapshots cover every file under them. */
 export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
 
-/** The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter, files. */
+/**
+ * The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter,
+ * files. Tests take hundreds of these, so the laptop runs one script of few processes (one grep,
+ * six ip, one find, one sha256sum: it was about thirty with a pipeline per part) and the
+ * filtering and sorting happen here.
+ */
 export function snapshot(h: LabHost): string {
-  return labSh(
+  const raw = labSh(
     h,
     `set -e
-grep -H . /proc/sys/net/mptcp/* | grep -v /available_ | sed 's|^/proc/sys/net/mptcp/|sysctl |'
-echo "limits $(ip mptcp limits show)"
-# implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
-ip mptcp endpoint show | grep -v -e ' implicit' -e ' rawflags ' | sed 's/^/endpoint /' || true
-ip -4 rule show | sed 's/^/rule4 /'; ip -6 rule show | sed 's/^/rule6 /'
-# routes are a set: a link flap re-adds them in another order
-ip -4 route show table all | sort | sed 's/^/route4 /'; ip -6 route show table all | grep -v '^local\\|fe80' | sort | sed 's/^/route6 /' || true
-grep -H . /proc/sys/net/ipv4/conf/*/rp_filter | sed 's/^/rp_filter /'
-# files: type, mode, link target and content hash of everything under the watched paths (few processes: this runs often)
+grep -H . /proc/sys/net/mptcp/* /proc/sys/net/ipv4/conf/*/rp_filter
+echo @limits; ip mptcp limits show
+echo @endpoint; ip mptcp endpoint show
+echo @rule4; ip -4 rule show
+echo @rule6; ip -6 rule show
+echo @route4; ip -4 route show table all
+echo @route6; ip -6 route show table all
+echo @files
 dirs=""
 for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; else echo "absent $d"; fi; done
-[ -z "$dirs" ] || find $dirs -xdev -printf 'entry %y %m %p %l\\n' | sort
-[ -z "$dirs" ] || find $dirs -xdev -type f -exec sha256sum {} + | awk '{ print "sha256", $2, substr($1, 1, 16) }' | sort`,
+[ -z "$dirs" ] || find $dirs -xdev -printf 'entry %y %m %p %l\\n' -type f -exec sha256sum {} +`,
   );
+  const part = new Map<string, string[]>();
+  let at = "@proc";
+  for (const line of raw.split("\n")) {
+    if (line.startsWith("@")) at = line;
+    else if (line) part.set(at, [...(part.get(at) ?? []), line]);
+  }
+  const get = (k: string) => part.get(k) ?? [];
+  const proc = get("@proc");
+  const sorted = (lines: string[]) => [...lines].sort();
+  const files = get("@files");
+  return [
+    ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
+    `limits ${get("@limits").join("\n")}`,
+    // implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
+    ...get("@endpoint").filter((l) => !l.includes(" implicit") && !l.includes(" rawflags ")).map((l) => `endpoint ${l}`),
+    ...get("@rule4").map((l) => `rule4 ${l}`),
+    ...get("@rule6").map((l) => `rule6 ${l}`),
+    // routes are a set: a link flap re-adds them in another order
+    ...sorted(get("@route4")).map((l) => `route4 ${l}`),
+    ...sorted(get("@route6").filter((l) => !l.startsWith("local") && !l.includes("fe80"))).map((l) => `route6 ${l}`),
+    ...proc.filter((l) => l.startsWith("/proc/sys/net/ipv4/conf/")).map((l) => `rp_filter ${l}`),
+    // files: type, mode, link target and content hash of everything under the watched paths
+    ...files.filter((l) => l.startsWith("absent ")),
+    ...sorted(files.filter((l) => l.startsWith("entry "))),
+    ...sorted(files.filter((l) => !l.startsWith("entry ") && !l.startsWith("absent ")).map((l) => { const [hash, path] = l.split(/\s+/); return `sha256 ${path} ${hash.slice(0, 16)}`; })),
+  ].join("\n") + "\n";
 }
 
 export function sysctl(h: LabHost, knob: string): string {
