@@ -12,7 +12,7 @@ export default defineConfig({
     // Lab suites build their own namespaces (distinct ids and slots), so files may run in parallel.
     // Three at a time on this 2-core machine: lab files spend most of their time waiting (boots,
     // timers, paced transfers), and more than three at once only adds contention (measured in
-    // README: 1 worker 9 min, 3 workers 5.4 min, 4 and 6 workers slower, with timeouts).
+    // README: 1 worker 9-10 min, 3 workers about 5 min, 4 and 6 workers slower, with timeouts).
     fileParallelism: true,
     maxWorkers: 3,
     projects: [

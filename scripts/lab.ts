@@ -2,7 +2,7 @@
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
-import { DEFAULT_TOPOLOGY, MAX_HOSTS, readTopology } from "./lab/topology";
+import { DEFAULT_TOPOLOGY, isPairsCount, MAX_HOSTS, readTopology } from "./lab/topology";
 import { runBench } from "./lab/bench";
 
 const root = resolve(__dirname, "..");
@@ -57,7 +57,7 @@ async function main(argv: string[]): Promise<void> {
         const plot = flag(args, "--plot");
         if (args.length) throw new Error(`unknown arguments: ${args.join(" ")} (--scale takes only --plot)`);
         const sizes = scale.split(",").map(Number);
-        if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > MAX_HOSTS || n % 2)) throw new Error(`--scale takes even laptop counts from 2 to ${MAX_HOSTS}, comma-separated (got ${scale})`);
+        if (!sizes.every(isPairsCount)) throw new Error(`--scale takes even laptop counts from 2 to ${MAX_HOSTS}, comma-separated (got ${scale})`);
         requireRoot();
         // loaded here only: it runs the Pulumi program, and Pulumi takes about a second to load
         // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -110,7 +110,9 @@ const LAB_TOOLS: [string, string][] = [
 
 function requireTools(topology: Topology): void {
   const tools = topology.hosts.some((h) => h.network === "networkmanager") ? [...LAB_TOOLS, ["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : LAB_TOOLS;
-  const missing = tools.filter(([tool]) => runSync("sh", ["-c", `command -v ${tool}`]).code !== 0);
+  // one shell checks them all: it prints each tool it cannot find
+  const absent = new Set(runSync("sh", ["-c", 'for t; do command -v "$t" > /dev/null || echo "$t"; done', "sh", ...tools.map(([t]) => t)]).stdout.split("\n"));
+  const missing = tools.filter(([tool]) => absent.has(tool));
   if (missing.length) {
     throw new Error(`the lab needs ${missing.map(([t]) => t).join(", ")}: apt-get install -y ${[...new Set(missing.map(([, p]) => p))].join(" ")}`);
   }

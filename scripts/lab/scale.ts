@@ -13,15 +13,13 @@ import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { runProgram, StackConfig } from "../../test/harness/program";
 import { CommandProviderSim } from "../../test/harness/provider";
-import { sshRunner } from "../../test/harness/ssh";
+import { KEX, sshRunner } from "../../test/harness/ssh";
 import { snapshot } from "../../test/harness/labtest";
 import { LabHost, LabState, labDown, labExec, labStackConfig, labUp } from "./lab";
 import { pairsTopology } from "./topology";
 import { writeSvg } from "./plot";
 
 export const PLAYBOOK = resolve(__dirname, "../../bench/mptcp.yml");
-/** The key exchange both tools use here: the one the provider's Go SSH client settles on (test/harness/ssh.ts). */
-const KEX = "curve25519-sha256";
 
 export interface ScaleOptions {
   sizes: number[];
@@ -48,7 +46,7 @@ export interface Row {
 
 /** The stack config for the first n laptops of a pairs lab (s01/c01 ... ). */
 export function scaleConfig(full: ReturnType<typeof labStackConfig>, n: number): StackConfig & { hosts: Host[] } {
-  const keep = new Set(Array.from({ length: n / 2 }, (_, i) => String(i + 1).padStart(2, "0")).flatMap((k) => [`s${k}`, `c${k}`]));
+  const keep = new Set(pairsTopology(n).hosts.map((h) => h.name));
   return {
     hosts: (full.hosts as Host[]).filter((h) => keep.has(h.name)),
     links: full.links.filter((l) => keep.has(l.client) && keep.has(l.server)),

@@ -177,13 +177,16 @@ export function pathEnds(topo: Topology): PathEnd[] {
   });
 }
 
+/** Whether a lab of server/client pairs can have n laptops (pairsTopology). */
+export const isPairsCount = (n: number) => Number.isInteger(n) && n >= 2 && n <= MAX_HOSTS && n % 2 === 0;
+
 /**
  * N laptops (N even, 2..128) as N/2 server/client pairs s01/c01, s02/c02, ...: each pair joined by
  * lanNN (an IPv4 /30; 64 of them fill 198.51.100.0/24) and wlanNN (an IPv6 /64). The scale
  * benchmark's labs; scripts/lab/topologies/64-laptops.yaml is pairsTopology(64).
  */
 export function pairsTopology(n: number): Topology {
-  if (!Number.isInteger(n) || n < 2 || n > MAX_HOSTS || n % 2) throw new Error(`a lab of pairs has an even number of laptops, 2 to ${MAX_HOSTS} (got ${n})`);
+  if (!isPairsCount(n)) throw new Error(`a lab of pairs has an even number of laptops, 2 to ${MAX_HOSTS} (got ${n})`);
   const nn = (i: number) => String(i + 1).padStart(2, "0");
   const pairs = Array.from({ length: n / 2 }, (_, i) => i);
   return validateTopology({
