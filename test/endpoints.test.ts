@@ -94,8 +94,13 @@ describe("the endpoints concern on a real kernel", () => {
     const h = { ...host(config), confirmTimeout: 3 };
     const s = renderConcern(h, "endpoints");
     const original = "ip mptcp endpoint add 198.51.100.200 id 50 subflow";
+    const dir = "/var/lib/mptcp-pulumi/endpoints";
+    // past the timeout, the disarmed job must have done nothing; the armed one fires after it and
+    // then re-runs an apply, which under load takes a while: wait for it to finish (20 s at most)
+    const settle = (confirm: boolean) =>
+      confirm ? "sleep 4" : `i=0; until { [ -e ${dir}/rolled-back ] && [ ! -e ${dir}/rollback/firing ]; } || [ $i -ge 200 ]; do sleep 0.1; i=$((i + 1)); done`;
     const script = (confirm: boolean) =>
-      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh -s <<'EOS' && ${confirm ? "sh -s <<'EOC' && " : ""}flock -w 1 /run/mptcp-pulumi.lock true && echo lock-free && sleep 4 && ip mptcp endpoint show | cmp -s - /run/before && echo undone || echo kept; cat /var/lib/mptcp-pulumi/endpoints/rolled-back 2>/dev/null || echo no-rollback-recorded\n${s.apply}EOS\n${confirm ? `${s.confirm!.create}EOC\n` : ""}`;
+      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh -s <<'EOS' && ${confirm ? "sh -s <<'EOC' && " : ""}flock -w 1 /run/mptcp-pulumi.lock true && echo lock-free && ${settle(confirm)} && ip mptcp endpoint show | cmp -s - /run/before && echo undone || echo kept; cat ${dir}/rolled-back 2>/dev/null || echo no-rollback-recorded\n${s.apply}EOS\n${confirm ? `${s.confirm!.create}EOC\n` : ""}`;
     const unconfirmed = ns.isolated(script(false));
     expect(unconfirmed.stdout).toMatch(/endpoints: rollback armed at/);
     expect(unconfirmed.stdout).toContain("lock-free");

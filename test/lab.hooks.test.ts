@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedJoins, HostModel, LOCK_FILE, Model, requireValidConfig, SYNC_PATH } from "../components";
 import { dialAddress, LabHost, LabState, labExec, labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
+import { sleep } from "../scripts/lab/wait";
 import { RecordedCommand, runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
@@ -30,7 +31,6 @@ const applied = new Map<string, string>();
 const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
 const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
 const sh = (name: string, script: string) => labSh(host(name), script);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** /etc/network/interfaces for a laptop: its paths as static interfaces, addresses from the topology. */
 function interfacesFile(name: string, override: Record<string, string> = {}): string {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, renderHost, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { readTopology } from "../scripts/lab/topology";
+import { sleep, waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
 import { run } from "./harness/scratch";
 import { RecordedCommand, runProgram } from "./harness/program";
@@ -27,7 +28,6 @@ let sim: CommandProviderSim;
 let privateKey: string;
 let client: LabHost;
 let pre: string;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
 function stack(gateway: string, confirmTimeout = TIMEOUT, table = 100) {
@@ -75,6 +75,12 @@ function reachability() {
     },
   };
 }
+
+/** The rollback job has fired and finished (it runs on its own, after the timeout). */
+const rolledBack = () => labExec(client, `test -e ${STATE_DIR}/hooks/rolled-back && ! test -e ${STATE_DIR}/hooks/rollback/firing`).code === 0;
+// the job sleeps the timeout, then re-runs an apply: under load (three lab files side by side on
+// two cores) that apply took more than 2 s after the up had failed
+const waitRolledBack = () => waitFor("the rollback job to finish", (TIMEOUT + 15) * 1000, rolledBack, 100);
 
 const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
 
@@ -158,7 +164,7 @@ describe("applies that cut the management path undo themselves", () => {
       expect(applied).toMatch(/hooks: rollback armed at/);
       expect(job).toContain("ControlGroup=/system.slice/mptcp-pulumi-rollback-hooks.service");
       expect(job).toContain("ActiveState=active");
-      await sleep(1500);
+      await waitRolledBack();
       expect(labSh(client, `cat ${STATE_DIR}/hooks/rolled-back`)).toMatch(/^\S+ \(undo exit 0\)/);
       expect(labSh(client, "ip -4 rule show")).not.toContain("lookup 110");
       expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
@@ -178,7 +184,7 @@ describe("applies that cut the management path undo themselves", () => {
     // the confirmation's SYN is retransmitted until the rollback restores the path, so it reaches
     // the laptop either after the rollback or while it still runs (under load, both happen)
     expect(err?.message).toMatch(/the last apply of hooks (was rolled back at|is being rolled back right now)/);
-    for (let i = 0; i < 100 && labExec(client, `test -e ${STATE_DIR}/hooks/rolled-back && ! test -e ${STATE_DIR}/hooks/rollback/firing`).code !== 0; i++) await sleep(100);
+    await waitRolledBack();
     expect(labSh(client, "ip -4 rule show")).not.toContain("lookup 100");
     expect(labSh(client, "ls /usr/local/sbin")).not.toContain("mptcp-pulumi-sync");
     const steps = await sim.destroy();

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
@@ -101,13 +102,6 @@ function startCreate(c: RecordedCommand) {
   return { child, done, stderr: () => err };
 }
 
-async function until(what: string, ok: () => boolean, ms = 10000) {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 /** Runs a shell command on the client over SSH (systemctl needs a session inside the laptop). */
 async function onClient(script: string): Promise<string> {
   const r = await ssh.run(named(await clientCommands(), "limits"), script, "create");
@@ -177,7 +171,7 @@ function wlanBackup(): typeof cfg {
 async function endpointsApplyCaught(action: "stall" | "hang", config: typeof cfg) {
   const heal = fault(client, "ip", "mptcp endpoint add", action);
   const run = startCreate(named(await clientCommands(config), "endpoints"));
-  await until("the endpoints apply to reach ip mptcp endpoint add", () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn/undo.sh`));
+  await waitFor("the endpoints apply to reach ip mptcp endpoint add", 10_000, () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn/undo.sh`), 100);
   return { run, heal };
 }
 
@@ -190,7 +184,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     const { run, heal } = await endpointsApplyCaught("stall", wlanBackup());
     run.child.kill("SIGKILL");
     await run.done;
-    await until("the cut apply to put the host back", () => !exists(client, `${STATE_DIR}/endpoints/.txn`));
+    await waitFor("the cut apply to put the host back", 10_000, () => !exists(client, `${STATE_DIR}/endpoints/.txn`), 100);
     heal();
     expect(snapshot(client)).toBe(applied);
   });

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readStackConfig, renderScript, requireValidConfig } from "../components/core";
+import { waitFor } from "../scripts/lab/wait";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-lock-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,10 +28,6 @@ function locked(run: string, then: string, opts: { noRecheck?: boolean } = {}): 
 }
 
 const sh = (script: string) => new Promise<number>((resolve) => spawn("sh", ["-c", script], { stdio: "ignore" }).on("close", (c) => resolve(c ?? -1)));
-async function until(ok: () => boolean) {
-  for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!ok()) throw new Error("timed out");
-}
 
 /** A holds the lock and removes the file (as the last revert does); B waits; C locks a new file; returns the order of B's and C's steps. */
 async function race(name: string, opts: { noRecheck?: boolean } = {}): Promise<string[]> {
@@ -38,9 +35,9 @@ async function race(name: string, opts: { noRecheck?: boolean } = {}): Promise<s
   const log = join(run, "log");
   await sh(`mkdir -p ${run}`);
   const a = sh(locked(run, `: > ${run}/a-holds; sleep 0.2; rm -f "$LOCK_FILE"; : > ${run}/a-removed; sleep 0.2`));
-  await until(() => existsSync(join(run, "a-holds")));
+  await waitFor("A to hold the lock", 2000, () => existsSync(join(run, "a-holds")));
   const b = sh(locked(run, `echo B-start >> ${log}; sleep 0.2; echo B-end >> ${log}`, opts));
-  await until(() => existsSync(join(run, "a-removed")));
+  await waitFor("A to remove the lock file", 2000, () => existsSync(join(run, "a-removed")));
   const c = sh(locked(run, `echo C-start >> ${log}; sleep 0.8; echo C-end >> ${log}`));
   expect(await Promise.all([a, b, c])).toEqual([0, 0, 0]);
   return readFileSync(log, "utf8").trim().split("\n");

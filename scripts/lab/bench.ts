@@ -13,6 +13,7 @@ import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp
 import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
 import { XFER } from "../verify/verify";
 import { writeSvg } from "./plot";
+import { sleep, waitFor } from "./wait";
 
 export interface BenchOptions {
   rate: string;
@@ -40,12 +41,7 @@ async function iperf(server: LabHost, client: LabHost, address: string, seconds:
   const wrap = (args: string[]) => (mptcp ? ["mptcpize", "run", ...args] : args);
   const srv = labSpawn(server, wrap(["iperf3", "-s", "-1", "-p", "5299"]));
   const exited = new Promise((r) => srv.on("close", r));
-  let ready = false;
-  for (let i = 0; i < 100 && !ready; i++) {
-    ready = labExec(server, "ss -Hltn 'sport = :5299' | grep -q LISTEN").code === 0;
-    if (!ready) await new Promise((r) => setTimeout(r, 20));
-  }
-  if (!ready) throw new Error("iperf3 server did not start");
+  await waitFor("the iperf3 server to listen", 2000, () => labExec(server, "ss -Hltn 'sport = :5299' | grep -q LISTEN").code === 0);
   const r = labExec(client, wrap(["iperf3", "-c", address, "-p", "5299", "-t", String(seconds), "-J"]).join(" "));
   await exited;
   if (r.code !== 0) throw new Error(`iperf3 failed: ${r.stderr || r.stdout.slice(0, 500)}`);
@@ -151,7 +147,6 @@ async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runBench(opts: BenchOptions): Promise<void> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs must be a whole number >= 1");

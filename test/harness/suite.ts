@@ -9,6 +9,7 @@ import { LAB_USER, LabHost, LabState, labExec, labSh, labStackConfig } from "../
 import { connectAll, Session } from "../../scripts/verify/ssh";
 import { CARRIED_SHARE, formatReports, transfer, verifyLink } from "../../scripts/verify/verify";
 import { DEFAULT_TOPOLOGY, pathEnds, reaches, readTopology, Topology } from "../../scripts/lab/topology";
+import { sleep } from "../../scripts/lab/wait";
 import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
@@ -277,5 +278,3 @@ export function labSuite(opts: LabSuiteOptions): void {
   });
 
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
