@@ -147,7 +147,6 @@ async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>
   });
 }
 
-
 export async function runBench(opts: BenchOptions): Promise<void> {
   if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs must be a whole number >= 1");
   if (!(opts.seconds >= 1)) throw new Error("--seconds must be >= 1");
