@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { readStackConfig, validateConfig } from "../components";
 import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
+import { preparePlotDir } from "../scripts/lab/plot";
 import { Topology } from "../scripts/lab/topology";
 import { npmScript, ROOT } from "./harness/cli";
 
@@ -139,6 +140,20 @@ describe("npm run lab", () => {
       expect(r.stderr).toContain(`lab: --scale takes even laptop counts from 2 to 128, comma-separated (got ${sizes})`);
     }
     expect(namespaces().filter((n) => n.startsWith("mptcp-scale-"))).toEqual([]);
+  });
+
+  it("bench refuses a --plot directory it cannot write before it builds anything", () => {
+    const file = join(base, "not-a-dir");
+    writeFileSync(file, "");
+    for (const args of [["bench", "--scale", "2", "--plot", join(file, "plots")], ["bench", "--runs", "1", "--plot", join(file, "plots")]]) {
+      const r = lab(args);
+      expect(r.status, args.join(" ")).toBe(1);
+      expect(r.stderr).toContain(`lab: --plot ${join(file, "plots")}: plots cannot be written there (ENOTDIR`);
+    }
+    expect(namespaces().filter((n) => n.startsWith("mptcp-scale-") || n.startsWith("mptcp-bench-"))).toEqual([]);
+    // a directory that does not exist yet is made, with its parents (a run failed at its end on one)
+    preparePlotDir(join(base, "plots", "new"));
+    expect(existsSync(join(base, "plots", "new"))).toBe(true);
   });
 
   it("rejects a bad topology file with its path, building nothing", () => {

@@ -12,7 +12,7 @@ import { requireValidConfig } from "../../components/validate";
 import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
 import { XFER } from "../verify/verify";
-import { writeSvg } from "./plot";
+import { preparePlotDir, writeSvg } from "./plot";
 import { sleep, waitFor } from "./wait";
 
 export interface BenchOptions {
@@ -153,6 +153,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   const perLink = rateMbit(opts.rate);
   const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: opts.rate })) };
   opts.unequal.forEach(rateMbit);
+  preparePlotDir(opts.plot);
   const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", topology });
   try {
     // no rollback: nothing confirms these applies, and a rollback would undo them mid-benchmark

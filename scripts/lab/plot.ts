@@ -1,5 +1,20 @@
 // Benchmark plots: a vega-lite spec compiled to vega and rendered to SVG without a browser.
-import { writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, writeFileSync } from "node:fs";
+
+/**
+ * A benchmark's --plot DIR, made (with its parents) and checked writable before the benchmark
+ * builds anything: one of many minutes must not fail at its end, when it writes the plot (it did,
+ * on a directory that did not exist).
+ */
+export function preparePlotDir(dir: string | undefined): void {
+  if (dir === undefined) return;
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    throw new Error(`--plot ${dir}: plots cannot be written there (${(e as Error).message}): give a directory this user can create or write`);
+  }
+}
 
 /** Writes `spec` (vega-lite, without $schema) as an SVG file. */
 export async function writeSvg(file: string, spec: Record<string, unknown>): Promise<void> {

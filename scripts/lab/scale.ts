@@ -17,7 +17,7 @@ import { KEX, sshRunner } from "../../test/harness/ssh";
 import { snapshot } from "../../test/harness/labtest";
 import { LabHost, LabState, labDown, labExec, labStackConfig, labUp } from "./lab";
 import { pairsTopology } from "./topology";
-import { writeSvg } from "./plot";
+import { preparePlotDir, writeSvg } from "./plot";
 
 export const PLAYBOOK = resolve(__dirname, "../../bench/mptcp.yml");
 
@@ -147,6 +147,7 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
   if (spawnSync("sh", ["-c", "command -v ansible-playbook"], { stdio: "ignore" }).status !== 0) {
     throw new Error("the scale benchmark compares against Ansible: apt-get install -y ansible-core");
   }
+  preparePlotDir(opts.plot);
   const dir = mkdtempSync(join(tmpdir(), "mptcp-scale-"));
   const t0 = performance.now();
   const lab: LabState = await labUp({ dir: join(dir, "lab"), id: "scale", topology: pairsTopology(max) });
