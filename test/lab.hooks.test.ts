@@ -241,9 +241,14 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     try {
       const report = await transfer(sessions.get("client")!, sessions.get("server")!, address, {
         bytes: 4 << 20,
-        // paced over 6 s: the path comes back at 0.8 s, and under load (files running side by
-        // side) ifup and its hook took over 2 s, after a 3 s transfer had ended
-        pace: 6,
+        pace: 3,
+        // the path comes back at 0.8 s, but under load ifup and its hook take seconds (over 2 s
+        // with files side by side, over 5 s with two busy loops on the two cores besides): the
+        // connection waits for the predicted joins, 3 s before its first byte and 6 s after its
+        // last, so the window depends on the join, not on the machine's speed; without the hooks
+        // (the control) it stays open the whole 12 s and nothing joins
+        subflows: expectedJoins(modelOf("client"), modelOf("server"), address),
+        linger: 6,
         during: async () => {
           await sleep(800);
           sh("client", withHooks ? "ifup wlan" : "ip link set wlan up");

@@ -31,6 +31,8 @@ export interface TransferOptions {
   during?: () => Promise<void>;
   /** Wait (3 s at most) for this many additional subflows before sending, so a fast path does not finish before the joins. */
   subflows?: number;
+  /** After the last byte, keep the connection open (this many seconds at most) until it has `subflows`: a path may join late. */
+  linger?: number;
 }
 
 const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3-minimal)" >&2; exit 127; }`;
@@ -52,7 +54,7 @@ export async function transfer(client: Session, server: Session, address: string
     closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
   });
   const bytes = opts.bytes ?? DEFAULT_BYTES;
-  const run = client.exec(`${need(client)}; exec timeout 120 python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0}`);
+  const run = client.exec(`${need(client)}; exec timeout 120 python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`);
   if (opts.during) await opts.during();
   const r = await run;
   if (r.code !== 0) {

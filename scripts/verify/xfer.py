@@ -9,11 +9,14 @@
                                        connection (giving up after WAIT_S seconds, default 30),
                                        read to EOF, reply with a JSON report
                                        {sha256, bytes, subflows}, print it, exit
-  client ADDR PORT BYTES [PACE_S [SUBFLOWS]]
+  client ADDR PORT BYTES [PACE_S [SUBFLOWS [LINGER_S]]]
                                        wait (3 s at most) until the connection has SUBFLOWS
                                        additional subflows, so a fast transfer does not end
                                        before the joins; then send BYTES random bytes (spread
-                                       over PACE_S seconds when not 0), print
+                                       over PACE_S seconds when not 0); then, with LINGER_S,
+                                       keep the connection open until it has SUBFLOWS (LINGER_S
+                                       seconds at most: a path that comes back during the
+                                       transfer may join after the last byte); print
                                        {sha256, bytes, subflows, seconds, server}
 subflows is mptcpi_subflows from MPTCP_INFO (additional subflows), read before close; null when
 the connection fell back to plain TCP (no MPTCP_INFO).
@@ -62,13 +65,17 @@ def server(fam, port, wait):
     print(json.dumps(report), flush=True)
 
 
-def client(addr, port, total, pace, want):
+def await_subflows(s, want, seconds):
+    deadline = time.monotonic() + seconds
+    while want and (subflows(s) or 0) < want and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def client(addr, port, total, pace, want, linger):
     s = socket.socket(family(addr), socket.SOCK_STREAM, IPPROTO_MPTCP)
     s.settimeout(30)
     s.connect((addr, port))
-    deadline = time.monotonic() + 3
-    while want and (subflows(s) or 0) < want and time.monotonic() < deadline:
-        time.sleep(0.01)
+    await_subflows(s, want, 3)
     h, sent, chunk = hashlib.sha256(), 0, 1 << 16
     start = time.monotonic()
     while sent < total:
@@ -80,6 +87,7 @@ def client(addr, port, total, pace, want):
             ahead = start + pace * sent / total - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
+    await_subflows(s, want, linger)
     mine = subflows(s)
     s.shutdown(socket.SHUT_WR)
     reply = b""
@@ -96,4 +104,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "server":
         server(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 30)
     else:
-        client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) > 5 else 0, int(sys.argv[6]) if len(sys.argv) > 6 else 0)
+        client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) > 5 else 0, int(sys.argv[6]) if len(sys.argv) > 6 else 0, float(sys.argv[7]) if len(sys.argv) > 7 else 0)
