@@ -144,10 +144,10 @@ function undoAnsible(h: LabHost, pristine: string): void {
 
 export async function runScale(opts: ScaleOptions): Promise<Row[]> {
   const max = Math.max(...opts.sizes);
+  preparePlotDir(opts.plot);
   if (spawnSync("sh", ["-c", "command -v ansible-playbook"], { stdio: "ignore" }).status !== 0) {
     throw new Error("the scale benchmark compares against Ansible: apt-get install -y ansible-core");
   }
-  preparePlotDir(opts.plot);
   const dir = mkdtempSync(join(tmpdir(), "mptcp-scale-"));
   const t0 = performance.now();
   const lab: LabState = await labUp({ dir: join(dir, "lab"), id: "scale", topology: pairsTopology(max) });
