@@ -42,7 +42,17 @@ describe("endpoint lines in one form", () => {
 
   it("keeps endpoints apart that differ, and drops implicit ones and blank lines (negative control)", () => {
     const out = fn("ep_normalize", "198.51.100.81 id 3 subflow dev wlan\n198.51.100.81 id 3 subflow backup dev wlan\n\n198.51.100.2 id 4 implicit\n198.51.100.2 id 5 rawflags 10 \n").trim().split("\n");
-    expect(out).toEqual(["198.51.100.81 id 3 dev wlan subflow", "198.51.100.81 id 3 dev wlan backup subflow"]);
+    expect(out).toEqual(["198.51.100.81 id 3 dev wlan backup subflow", "198.51.100.81 id 3 dev wlan subflow"]);
+  });
+
+  it("sorts the lines as sort does under LC_ALL=C (it replaces a sort process), duplicates kept", () => {
+    const lines = ["2001:db8::1 id 9 dev wlan signal", "198.51.100.9 id 10 dev lan subflow", "198.51.100.81 id 2 dev wlan subflow", "198.51.100.81 id 2 dev wlan subflow", "10.0.0.1 id 1 dev Lan signal", "198.51.100.10 id 1 dev lan backup signal"];
+    const out = fn("ep_normalize", lines.join("\n") + "\n");
+    const sorted = ns.isolated(`printf %s ${shq(out)} | LC_ALL=C sort`).stdout;
+    expect(out).toBe(sorted);
+    expect(out.trim().split("\n")).toHaveLength(lines.length);
+    // control: the input order is not sorted, so the comparison can fail
+    expect(lines.join("\n") + "\n").not.toBe(sorted);
   });
 });
 

@@ -171,7 +171,7 @@ function wlanBackup(): typeof cfg {
 async function endpointsApplyCaught(action: "stall" | "hang", config: typeof cfg) {
   const heal = fault(client, "ip", "mptcp endpoint add", action);
   const run = startCreate(named(await clientCommands(config), "endpoints"));
-  await waitFor("the endpoints apply to reach ip mptcp endpoint add", 10_000, () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn/undo.sh`), 100);
+  await waitFor("the endpoints apply to reach ip mptcp endpoint add", 10_000, () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn`), 100);
   return { run, heal };
 }
 
@@ -197,7 +197,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     heal();
     // half-applied: the table was flushed
     expect(snapshot(client)).not.toBe(applied);
-    expect(exists(client, `${STATE_DIR}/endpoints/.txn/undo.sh`)).toBe(true);
+    expect(exists(client, `${STATE_DIR}/endpoints/.txn`) && exists(client, `${STATE_DIR}/endpoints/.applied.sh.new`)).toBe(true);
     const model = requireValidConfig(cfg).hosts[1];
     const check = await ssh.run(named(await clientCommands(), "limits"), wrapScript(renderCheck(model), { user: "root", host: "client" }), "create");
     expect(check.stdout).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);

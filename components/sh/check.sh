@@ -3,8 +3,8 @@
 # The checks of each concern the config sets follow (components/sh/CONCERN.check.sh).
 if [ ! -d "$STATE_DIR" ]; then drift "$AT" "mptcp-pulumi has not applied this host ($STATE_DIR is missing): run pulumi up"; fi
 for t in "$STATE_DIR"/*/.txn; do
-  [ -e "$t/undo.sh" ] || continue
-  c=${t%/*}
-  c=${c##*/}
-  drift "$AT.$c" "an apply of $c that began at $(cat "$t/began" 2>/dev/null) was interrupted and not put back yet: the next pulumi up puts it back first"
+  d=${t%/*}
+  # a transaction whose commit was cut short after its rename is finished, not put back
+  [ -e "$d/.applied.sh.new" ] || continue
+  drift "$AT.${d##*/}" "an apply of ${d##*/} that began at $(txn_began "$d") was interrupted and not put back yet: the next pulumi up puts it back first"
 done

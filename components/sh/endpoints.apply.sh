@@ -8,10 +8,11 @@ txn_begin endpoints "$AT.endpoints" content_revert
 d=$STATE_DIR/endpoints
 # 1. the wanted table (an address left out in the config: the interface's current one)
 want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
+want=$(printf '%s\n' "$want" | ep_normalize)
 # 2. capture the original table once, then replace the table only when it differs
-state_keep "$d/orig" ep_table
-want=$(printf '%s\n' "$want" | ep_normalize | sort)
-if [ "$(ep_table)" = "$want" ]; then
+have=$(ep_table)
+state_keep "$d/orig" lines "$have"
+if [ "$have" = "$want" ]; then
   say "endpoints unchanged"
 else
   rb_arm endpoints content_revert

@@ -7,7 +7,7 @@ need_ip
 case "${1:-}" in
   boot)
     state_lock
-    if [ -n "$SUBFLOWS$ADD_ADDR_ACCEPTED" ]; then limits_apply; fi
+    if [ -n "$SUBFLOWS$ADD_ADDR_ACCEPTED" ]; then limits_read; limits_apply; fi
     for i in $(ep_ifaces); do if has_addr "$i"; then iface_sync "$i" change; fi; done
     ;;
   apply)

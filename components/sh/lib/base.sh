@@ -9,6 +9,9 @@ say() { printf 'mptcp-pulumi[%s]: %s\n' "$HOST" "$*"; }
 # die MESSAGE...: a line on stderr, then exit 1.
 die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$HOST" "$*" >&2; exit 1; }
 
+# lines TEXT: prints TEXT as lines: followed by a newline, or nothing when TEXT is empty.
+lines() { [ -z "$1" ] || printf '%s\n' "$1"; }
+
 # need_ip: iproute2 with `ip mptcp` is there, or a clear error.
 need_ip() {
   command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"
@@ -21,7 +24,7 @@ state_keep() {
   _keep=$1
   shift
   [ -e "$_keep" ] && return 0
-  mkdir -p "${_keep%/*}"
+  [ -d "${_keep%/*}" ] || mkdir -p "${_keep%/*}"
   { "$@" > "$_keep.tmp.$$" && mv "$_keep.tmp.$$" "$_keep"; } || { rm -f "$_keep.tmp.$$"; die "cannot save $_keep"; }
 }
 

@@ -70,6 +70,6 @@ chk_hooks() {
 
 # chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
 chk_rolled_back() {
-  _when=$(rb_rolled_back "$1")
-  [ -z "$_when" ] || drift "$2" "the last apply of $1 was rolled back at $_when: the host could not be reached to confirm it; it is not in step with the config"
+  rb_rolled_back "$1"
+  [ -z "$_rolled" ] || drift "$2" "the last apply of $1 was rolled back at $_rolled: the host could not be reached to confirm it; it is not in step with the config"
 }

@@ -10,7 +10,8 @@
 # every line into one form, so no comparison depends on the order iproute2 prints flags in.
 
 # ep_normalize: endpoint lines on stdin (`ip mptcp endpoint show` output, or `ip mptcp endpoint
-# add` arguments) in one form: "ADDRESS id ID [port PORT] [dev IFACE] [FLAG...]", flags sorted.
+# add` arguments) in one form: "ADDRESS id ID [port PORT] [dev IFACE] [FLAG...]", flags sorted,
+# and the lines sorted as `sort` sorts them under LC_ALL=C (here, rather than by a `sort` process).
 # Implicit endpoints are dropped: the kernel creates them for subflows' local addresses and owns
 # them (they cannot be added; iproute2 < 6.5 prints them as "rawflags 10").
 ep_normalize() {
@@ -34,12 +35,15 @@ ep_normalize() {
       if (port != "") line = line " port " port
       if (dev != "") line = line " dev " dev
       for (j = 1; j <= nf; j++) line = line " " flag[j]
-      print line
-    }'
+      for (j = n; j > 0 && out[j] > line; j--) out[j + 1] = out[j]
+      out[j + 1] = line
+      n++
+    }
+    END { for (j = 1; j <= n; j++) print out[j] }'
 }
 
 # ep_table: the kernel's endpoint table, normalized and sorted.
-ep_table() { ip mptcp endpoint show | ep_normalize | sort; }
+ep_table() { ip mptcp endpoint show | ep_normalize; }
 
 # ep_add_lines: adds every endpoint line on stdin (arguments of `ip mptcp endpoint add`).
 ep_add_lines() {
@@ -60,7 +64,17 @@ addr_of() { ip -o "$2" addr show dev "$1" scope global -tentative -dadfailed -de
 has_addr() { [ -n "$(addr_of "$1" -4)$(addr_of "$1" -6)" ]; }
 
 # ep_ifaces: the host's endpoint interfaces, in config order.
-ep_ifaces() { printf '%s\n' "$ENDPOINTS" | cut -d'|' -f2 | awk 'NF && !seen[$0]++'; }
+ep_ifaces() {
+  _seen=" "
+  while IFS='|' read -r _index _iface _rest; do
+    [ -n "$_iface" ] || continue
+    case $_seen in *" $_iface "*) continue ;; esac
+    _seen="$_seen$_iface "
+    printf '%s\n' "$_iface"
+  done <<EOF
+$ENDPOINTS
+EOF
+}
 
 # ep_check: every endpoint can be added now: its interface exists and, without an address in the
 # config, has one. (With hooks, an interface that is absent or down gets its endpoints when it
@@ -104,7 +118,7 @@ ep_clear() {
 # ep_set IFACE force|ifneeded: (re)creates the interface's endpoints; force re-announces them.
 ep_set() {
   _want=$(ep_want "$1")
-  _want=$(printf '%s\n' "$_want" | ep_normalize | sort)
+  _want=$(printf '%s\n' "$_want" | ep_normalize)
   if [ "$2" != force ] && [ "$_want" = "$(ep_have "$1")" ]; then return 0; fi
   ep_clear "$1"
   printf '%s\n' "$_want" | ep_add_lines

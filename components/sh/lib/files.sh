@@ -11,17 +11,34 @@ file_remember() {
   if [ -e "$2" ] || [ -L "$2" ]; then cp -pP "$2" "$_rec.orig"; else : > "$_rec.absent"; fi
 }
 
-# file_install DIR PATH MODE: writes stdin to PATH with MODE, remembering what was there; a file
-# already equal to it is left alone.
+# file_install DIR PATH MODE [TEXT]: writes TEXT and a newline (without TEXT: stdin) to PATH with
+# MODE, remembering what was there; a file already equal to it is left alone. With TEXT, the
+# comparison starts no process.
 file_install() {
   file_remember "$1" "$2"
-  { cat > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
-  if cmp -s "$2.tmp.$$" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
-    rm -f "$2.tmp.$$"
+  if [ $# -ge 4 ]; then
+    if file_has_text "$2" "$4" && [ "$(stat -c %a "$2")" = "$3" ]; then return 0; fi
+    { printf '%s\n' "$4" > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
   else
-    mv "$2.tmp.$$" "$2" || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
-    say "wrote $2"
+    { cat > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
+    if cmp -s "$2.tmp.$$" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then
+      rm -f "$2.tmp.$$"
+      return 0
+    fi
   fi
+  mv "$2.tmp.$$" "$2" || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
+  say "wrote $2"
+}
+
+# file_has_text PATH TEXT: PATH is a regular file holding TEXT and a newline (read with the read
+# builtin: meant for small files).
+file_has_text() {
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
+  _have=""
+  while IFS= read -r _l; do _have="$_have$_l
+"; done < "$1"
+  [ "$_have" = "$2
+" ]
 }
 
 # file_restore_all DIR: puts back, or removes, every file that file_remember recorded in DIR.

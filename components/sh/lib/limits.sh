@@ -16,16 +16,16 @@ limits_read() {
   if [ -z "$sf" ] || [ -z "$aa" ]; then die "cannot read ip mptcp limits (got: $(ip mptcp limits show))"; fi
 }
 
-# limits_set SUBFLOWS ADD_ADDR_ACCEPTED: changes the kernel only where it differs.
+# limits_set SUBFLOWS ADD_ADDR_ACCEPTED: changes the kernel only where it differs from sf and aa
+# (the callers' limits_read).
 limits_set() {
-  limits_read
   if [ "$sf" != "$1" ] || [ "$aa" != "$2" ]; then
     ip mptcp limits set subflows "$1" add_addr_accepted "$2"
     say "limits: subflows $1 add_addr_accepted $2"
   fi
 }
 
-# limits_save: saves the host's current limits as its original, once.
+# limits_save: saves the host's current limits (also left in sf and aa) as its original, once.
 limits_save() {
   limits_read
   state_keep "$STATE_DIR/limits/orig" printf '%s %s\n' "$sf" "$aa"
@@ -35,7 +35,8 @@ limits_save() {
 limits_orig() { read -r osf oaa < "$STATE_DIR/limits/orig"; }
 
 # limits_apply: the config's limits (SUBFLOWS, ADD_ADDR_ACCEPTED); one the config leaves unset
-# (empty) is held at the host's original.
+# (empty) is held at the host's original. After limits_read or limits_save (sf and aa: the
+# current limits).
 limits_apply() {
   if [ -n "$SUBFLOWS" ] && [ -n "$ADD_ADDR_ACCEPTED" ]; then
     limits_set "$SUBFLOWS" "$ADD_ADDR_ACCEPTED"
@@ -48,6 +49,7 @@ limits_apply() {
 # limits_restore: puts back the saved original limits, and forgets them.
 limits_restore() {
   limits_orig
+  limits_read
   limits_set "$osf" "$oaa"
   rm -f "$STATE_DIR/limits/orig"
 }

@@ -21,10 +21,21 @@ owner_check() {
 # owner_line: this host entry's line in an owners file.
 owner_line() { printf '%s|%s|%s\n' "$STACK" "$HOST" "$TARGET"; }
 
-# owner_set CONCERN LINE: makes LINE the only line of its entry (STACK|HOST) among the concern's owners.
+# owner_set CONCERN LINE: makes LINE the only line of its entry (STACK|HOST) among the concern's
+# owners. Every apply's commit calls it: where LINE is there already (a re-apply) or its entry is
+# not (a first apply) it starts no process.
 owner_set() {
   _f=$STATE_DIR/$1/.owners
   _entry=${2%|*}
+  _same=0 _other=0
+  if [ -e "$_f" ]; then
+    while IFS= read -r _l; do
+      [ "${_l%|*}" = "$_entry" ] || continue
+      if [ "$_l" = "$2" ]; then _same=$((_same + 1)); else _other=1; fi
+    done < "$_f"
+  fi
+  [ "$_same$_other" != 10 ] || return 0
+  if [ "$_same$_other" = 00 ]; then printf '%s\n' "$2" >> "$_f"; return 0; fi
   { [ ! -e "$_f" ] || awk -F'|' -v e="$_entry" '$1 "|" $2 != e' "$_f"; printf '%s\n' "$2"; } > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
 }
 

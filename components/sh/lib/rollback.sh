@@ -20,7 +20,7 @@ rb_arm() {
   _rb=$STATE_DIR/$1/rollback
   rb_disarm "$1" || true
   mkdir -p "$_rb"
-  rm -f "$STATE_DIR/$1/rolled-back"
+  [ ! -e "$STATE_DIR/$1/rolled-back" ] || rm -f "$STATE_DIR/$1/rolled-back"
   if [ -e "$STATE_DIR/$1/confirmed.sh" ]; then cp "$STATE_DIR/$1/confirmed.sh" "$_rb/undo.sh"; else "$2" > "$_rb/undo.sh"; fi
   cat > "$_rb/job.sh" <<EOF
 sleep $CONFIRM_TIMEOUT
@@ -34,7 +34,8 @@ echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) (undo exit \$rc)" > "$STATE_DIR/$1/rolled-
 rm -f "$_rb/firing"
 EOF
   # the time names this arming: the apply's output differs each time, so the confirmation runs
-  date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$_rb/armed"
+  _armed=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+  printf '%s\n' "$_armed" > "$_rb/armed"
   if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
     systemd-run --quiet --collect --unit "$(rb_unit "$1")" /bin/sh "$_rb/job.sh"
   else
@@ -42,28 +43,32 @@ EOF
     setsid /bin/sh "$_rb/job.sh" < /dev/null > /dev/null 2>&1 9>&- &
     echo $! > "$_rb/pid"
   fi
-  say "$1: rollback armed at $(cat "$_rb/armed"): undone in $CONFIRM_TIMEOUT s unless confirmed over a new SSH connection"
+  say "$1: rollback armed at $_armed: undone in $CONFIRM_TIMEOUT s unless confirmed over a new SSH connection"
 }
 
 # rb_disarm CONCERN: stops a pending rollback job (if any) and forgets it; true when one was armed.
 rb_disarm() {
   _rb=$STATE_DIR/$1/rollback
-  mv "$_rb/armed" "$_rb/disarmed" 2>/dev/null || return 1
+  # (the test first: a rename that fails is a process for nothing)
+  [ -e "$_rb/armed" ] && mv "$_rb/armed" "$_rb/disarmed" 2>/dev/null || return 1
   if [ -e "$_rb/pid" ]; then kill "$(cat "$_rb/pid")" 2>/dev/null || true; fi
   if [ -d /run/systemd/system ]; then systemctl stop "$(rb_unit "$1")" 2>/dev/null || true; fi
   rm -rf "$_rb"
 }
 
-# rb_rolled_back CONCERN: prints when the concern's last apply was rolled back (nothing if not).
-rb_rolled_back() { cat "$STATE_DIR/$1/rolled-back" 2>/dev/null || true; }
+# rb_rolled_back CONCERN: sets _rolled to when the concern's last apply was rolled back (empty if not).
+rb_rolled_back() {
+  _rolled=""
+  [ ! -e "$STATE_DIR/$1/rolled-back" ] || read -r _rolled < "$STATE_DIR/$1/rolled-back" || true
+}
 
 # rb_confirm CONCERN PATHS: run over a new SSH connection after the apply: the management path
 # works, so disarm the rollback and keep the apply (the last completed one) as the last confirmed
 # one. Fails, naming when and the config PATHS, when the rollback fired (or is firing) instead.
 rb_confirm() {
-  _when=$(rb_rolled_back "$1")
+  rb_rolled_back "$1"
   [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$2: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
-  [ -z "$_when" ] || die "$2: the last apply of $1 was rolled back at $_when: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command"
+  [ -z "$_rolled" ] || die "$2: the last apply of $1 was rolled back at $_rolled: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command"
   if rb_disarm "$1"; then say "$1: confirmed over a new SSH connection: rollback disarmed"; else say "$1: confirmed (no rollback was armed)"; fi
   [ -e "$STATE_DIR/$1/.applied.sh" ] || die "$2: $HOST has no completed apply of $1 to confirm ($STATE_DIR/$1/.applied.sh is missing): run pulumi up --replace on the $1 command"
   cp "$STATE_DIR/$1/.applied.sh" "$STATE_DIR/$1/confirmed.sh.tmp.$$" && mv "$STATE_DIR/$1/confirmed.sh.tmp.$$" "$STATE_DIR/$1/confirmed.sh"

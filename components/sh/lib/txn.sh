@@ -4,31 +4,43 @@
 # outright (no trap runs) is put back by the next apply or revert on the host, before it does
 # anything else. "As it was" is the concern's last completed apply, which every apply keeps on
 # the host as STATE_DIR/CONCERN/.applied.sh (its own text, MPTCP_PULUMI_SELF), run again; or,
-# before any completed, the concern's revert. While an apply runs, STATE_DIR/CONCERN/.txn holds
-# undo.sh (what puts the host back), began (when) and, after an undo, log; renaming it to
-# .txn.done is the commit. A script run as an undo (MPTCP_PULUMI_UNDO set) begins no
-# transaction, arms no rollback and forgets nothing; with MPTCP_PULUMI_LOCKED set it also takes
-# no lock, because its caller holds it.
+# before any completed, the concern's revert. While an apply runs, STATE_DIR/CONCERN holds .txn
+# (the transaction: the line naming this host entry, lib/owners.sh; its time is when the apply
+# began), .applied.sh.new (this apply's text) and, for a first apply, .txn.undo (the revert).
+# Renaming .applied.sh.new to .applied.sh is the commit; until then .txn.undo, else .applied.sh,
+# is what puts the host back (its output in .txn.log). A transaction starts no process but the
+# commit's mv and rm (and, on a first apply, the mkdir of the concern's directory): a process
+# costs milliseconds of CPU, and every apply pays for these. A script run as an undo
+# (MPTCP_PULUMI_UNDO set) begins no transaction, arms no rollback and forgets nothing; with
+# MPTCP_PULUMI_LOCKED set it also takes no lock, because its caller holds it.
 
 # undoing: true in a script run as an undo (by a failed apply, a recovery or a rollback).
 undoing() { [ -n "${MPTCP_PULUMI_UNDO:-}" ]; }
 
-# txn_undo DIR: runs DIR/undo.sh as an undo under our lock, its output in DIR/log.
-txn_undo() { MPTCP_PULUMI_UNDO=1 MPTCP_PULUMI_LOCKED=1 sh "$1/undo.sh" > "$1/log" 2>&1; }
+# txn_undo SCRIPT LOG: runs SCRIPT as an undo under our lock, its output in LOG.
+txn_undo() { MPTCP_PULUMI_UNDO=1 MPTCP_PULUMI_LOCKED=1 sh "$1" > "$2" 2>&1; }
+
+# txn_undo_script DIR: sets _u to what puts back the concern in DIR (its state directory).
+txn_undo_script() { if [ -e "$1/.txn.undo" ]; then _u=$1/.txn.undo; else _u=$1/.applied.sh; fi; }
+
+# txn_began DIR: prints when the transaction in DIR began (the time of its .txn).
+txn_began() { date -u -r "$1/.txn" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "an unknown time"; }
 
 # txn_begin CONCERN PATHS REVERT_FN: after the checks and the lock, before the first change:
 # puts back any interrupted apply on the host, records what undoes this one (the last completed
 # apply, else what REVERT_FN prints) and traps failure. PATHS: the concern's config paths.
 txn_begin() {
   undoing && return 0
+  [ -n "${MPTCP_PULUMI_SELF:-}" ] || die "internal error: this apply does not carry its own text (MPTCP_PULUMI_SELF)"
   txn_recover
   owner_check "$1"
   TXN=$1 TXN_AT=$2
-  _t=$STATE_DIR/$1/.txn
-  mkdir -p "$_t"
-  date -u +%Y-%m-%dT%H:%M:%SZ > "$_t/began"
-  if [ -e "$STATE_DIR/$1/.applied.sh" ]; then cp "$STATE_DIR/$1/.applied.sh" "$_t/undo.sh.tmp"; else "$3" > "$_t/undo.sh.tmp"; fi
-  mv "$_t/undo.sh.tmp" "$_t/undo.sh"
+  _d=$STATE_DIR/$1
+  [ -d "$_d" ] || mkdir -p "$_d"
+  [ -e "$_d/.applied.sh" ] || "$3" > "$_d/.txn.undo"
+  printf '%s\n' "$MPTCP_PULUMI_SELF" > "$_d/.applied.sh.new"
+  # last: with .txn present, what undoes this apply is complete
+  owner_line > "$_d/.txn"
   trap 'txn_exit $?' EXIT
   trap 'exit 129' HUP
   trap 'exit 130' INT
@@ -36,26 +48,24 @@ txn_begin() {
   trap 'exit 143' TERM
 }
 
-# txn_commit CONCERN: the apply completed: its own text becomes the last completed apply and this
-# host entry one of the concern's managers (lib/owners.sh). Renaming .txn is the one step that
-# commits; txn_recover finishes a commit cut short after it.
+# txn_commit CONCERN: the apply completed: its own text becomes the last completed apply (the
+# rename is the one step that commits) and this host entry one of the concern's managers
+# (lib/owners.sh). txn_recover finishes a commit cut short after the rename. A signal between
+# the traps' removal and the rename ends the script, and the next apply or revert puts it back.
 txn_commit() {
   undoing && return 0
-  [ -n "${MPTCP_PULUMI_SELF:-}" ] || die "internal error: this apply does not carry its own text (MPTCP_PULUMI_SELF)"
-  _t=$STATE_DIR/$1/.txn
-  printf '%s\n' "$MPTCP_PULUMI_SELF" > "$_t/applied.sh"
-  owner_line > "$_t/owner"
-  mv "$_t" "$_t.done"
   trap - EXIT HUP INT PIPE TERM
+  mv "$STATE_DIR/$1/.applied.sh.new" "$STATE_DIR/$1/.applied.sh"
   txn_finish "$1"
 }
 
 # txn_finish CONCERN: completes a committed transaction.
 txn_finish() {
-  _d=$STATE_DIR/$1/.txn.done
-  [ ! -e "$_d/applied.sh" ] || mv "$_d/applied.sh" "$STATE_DIR/$1/.applied.sh"
-  [ ! -e "$_d/owner" ] || owner_set "$1" "$(cat "$_d/owner")"
-  rm -rf "$_d"
+  _d=$STATE_DIR/$1
+  _line=""
+  read -r _line < "$_d/.txn" || true
+  [ -z "$_line" ] || owner_set "$1" "$_line"
+  rm -f "$_d/.txn" "$_d/.txn.undo" "$_d/.txn.log"
 }
 
 # txn_exit STATUS: the EXIT trap of an apply that did not commit: undoes it and exits STATUS,
@@ -67,15 +77,16 @@ txn_exit() {
   trap '' PIPE HUP
   set +e
   [ "$_rc" != 0 ] || _rc=1
-  _t=$STATE_DIR/$TXN/.txn
+  _d=$STATE_DIR/$TXN
+  txn_undo_script "$_d"
   rb_disarm "$TXN" > /dev/null 2>&1
-  if txn_undo "$_t"; then
-    rm -rf "$_t"
-    state_tidy "$STATE_DIR/$TXN"
+  if txn_undo "$_u" "$_d/.txn.log"; then
+    rm -f "$_d/.txn" "$_d/.txn.undo" "$_d/.applied.sh.new" "$_d/.txn.log"
+    state_tidy "$_d"
     printf 'mptcp-pulumi[%s]: error: %s: the %s apply failed (exit %s; the error is above): %s was put back as it was before this apply began. Fix the cause and run pulumi up again\n' "$HOST" "$TXN_AT" "$TXN" "$_rc" "$HOST" >&2
   else
-    printf 'mptcp-pulumi[%s]: error: %s: the %s apply failed (exit %s; the error is above), and putting %s back failed too (output below): the next apply or revert on %s tries again first; what it runs: %s/undo.sh\n' "$HOST" "$TXN_AT" "$TXN" "$_rc" "$HOST" "$HOST" "$_t" >&2
-    sed 's/^/  | /' "$_t/log" >&2
+    printf 'mptcp-pulumi[%s]: error: %s: the %s apply failed (exit %s; the error is above), and putting %s back failed too (output below): the next apply or revert on %s tries again first; what it runs: %s\n' "$HOST" "$TXN_AT" "$TXN" "$_rc" "$HOST" "$HOST" "$_u" >&2
+    sed 's/^/  | /' "$_d/.txn.log" >&2
   fi
   exit "$_rc"
 }
@@ -84,17 +95,17 @@ txn_exit() {
 # itself (finishing any commit cut short), naming each in RECOVERED; fails when one cannot be.
 txn_recover() {
   RECOVERED=""
-  for _t in "$STATE_DIR"/*/.txn.done "$STATE_DIR"/*/.txn; do
-    [ -d "$_t" ] || continue
-    _c=${_t%/*}
-    _c=${_c##*/}
-    case $_t in *.done) txn_finish "$_c"; continue ;; esac
-    # killed before undo.sh was complete: nothing had changed yet
-    [ -e "$_t/undo.sh" ] || { rm -rf "$_t"; continue; }
-    say "$_c: an apply that began at $(cat "$_t/began" 2>/dev/null) was interrupted: putting it back first"
+  for _m in "$STATE_DIR"/*/.txn; do
+    [ -e "$_m" ] || continue
+    _d=${_m%/*}
+    _c=${_d##*/}
+    # the commit's rename happened
+    [ -e "$_d/.applied.sh.new" ] || { txn_finish "$_c"; continue; }
+    txn_undo_script "$_d"
+    say "$_c: an apply that began at $(txn_began "$_d") was interrupted: putting it back first"
     rb_disarm "$_c" > /dev/null 2>&1 || true
-    txn_undo "$_t" || die "$_c: an apply that began at $(cat "$_t/began" 2>/dev/null) was interrupted, and putting it back fails: $(tail -n 3 "$_t/log" | tr '\n' ' ')(what it runs: $_t/undo.sh). Fix that, then run pulumi up again"
-    rm -rf "$_t"
+    txn_undo "$_u" "$_d/.txn.log" || die "$_c: an apply that began at $(txn_began "$_d") was interrupted, and putting it back fails: $(tail -n 3 "$_d/.txn.log" | tr '\n' ' ')(what it runs: $_u). Fix that, then run pulumi up again"
+    rm -f "$_m" "$_d/.txn.undo" "$_d/.applied.sh.new" "$_d/.txn.log"
     RECOVERED="$RECOVERED $_c"
   done
 }
@@ -113,9 +124,11 @@ revert_begin() {
       exit 0
     fi
   fi
-  _rolled=$(rb_rolled_back "$1")
+  rb_rolled_back "$1"
   rb_forget "$1"
-  rm -f "$STATE_DIR/$1/.applied.sh"
+  # and, not in an undo (these are its transaction's), what an apply killed before its
+  # transaction began left
+  if undoing; then rm -f "$STATE_DIR/$1/.applied.sh"; else rm -f "$STATE_DIR/$1/.applied.sh" "$STATE_DIR/$1/.applied.sh.new" "$STATE_DIR/$1/.txn.undo"; fi
   [ ! -e "$2" ] || return 0
   if [ -n "$_rolled" ]; then
     _by="its rollback at $_rolled"
