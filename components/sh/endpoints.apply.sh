@@ -7,6 +7,7 @@ state_lock
 txn_begin endpoints "$AT.endpoints" content_revert
 d=$STATE_DIR/endpoints
 # 1. the wanted table (an address left out in the config: the interface's current one)
+# (two steps: in a pipeline, ep_want dying for an interface without an address would go unseen)
 want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
 want=$(printf '%s\n' "$want" | ep_normalize)
 # 2. capture the original table once, then replace the table only when it differs

@@ -16,10 +16,14 @@ done <<EOF
 $KNOBS
 EOF
 state_lock
+# (the directories of a first apply in one mkdir)
+[ -d "$d/knobs" ] || mkdir -p "$d/knobs" "$d/files${SYSCTL_CONF%/*}"
 txn_begin sysctl "$AT.sysctl" content_revert
-# 2. capture the originals once, then apply live
+# 2. capture the originals once, then apply live (one read of each knob)
+# shellcheck disable=SC2154 # _knob: set by knob_read
 while read -r knob value; do
-  state_keep "$d/knobs/$knob" knob_print "$knob"
+  knob_read "$knob"
+  state_keep "$d/knobs/$knob" printf '%s\n' "$_knob"
   knob_write "$knob" "$value"
 done <<EOF
 $wanted
@@ -39,11 +43,8 @@ done
 knob_conf "$wanted"
 # shellcheck disable=SC2154 # _conf: set by knob_conf
 file_install "$d" "$SYSCTL_CONF" 644 "$_conf"
-# shellcheck disable=SC2154 # _knob: set by knob_read
-while read -r knob value; do
-  knob_read "$knob"
-  echo "net.mptcp.$knob = $_knob"
-done <<EOF
+# what the kernel holds now (knob_write read it, and wrote VALUE where it differed)
+while read -r knob value; do echo "net.mptcp.$knob = $value"; done <<EOF
 $wanted
 EOF
 txn_commit sysctl

@@ -7,7 +7,7 @@
 file_remember() {
   _rec=$1/files$2
   [ ! -e "$_rec.orig" ] && [ ! -e "$_rec.absent" ] || return 0
-  mkdir -p "${_rec%/*}"
+  [ -d "${_rec%/*}" ] || mkdir -p "${_rec%/*}"
   if [ -e "$2" ] || [ -L "$2" ]; then cp -pP "$2" "$_rec.orig"; else : > "$_rec.absent"; fi
 }
 
@@ -18,7 +18,8 @@ file_install() {
   file_remember "$1" "$2"
   if [ $# -ge 4 ]; then
     if file_has_text "$2" "$4" && [ "$(stat -c %a "$2")" = "$3" ]; then return 0; fi
-    { printf '%s\n' "$4" > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
+    # (a new file is 644 under the prologue's umask 022: no chmod for that mode)
+    { printf '%s\n' "$4" > "$2.tmp.$$" && { [ "$3" = 644 ] || chmod "$3" "$2.tmp.$$"; }; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
   else
     { cat > "$2.tmp.$$" && chmod "$3" "$2.tmp.$$"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
     if cmp -s "$2.tmp.$$" "$2" && [ "$(stat -c %a "$2")" = "$3" ]; then

@@ -39,10 +39,20 @@ owner_set() {
   { [ ! -e "$_f" ] || awk -F'|' -v e="$_entry" '$1 "|" $2 != e' "$_f"; printf '%s\n' "$2"; } > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
 }
 
-# owner_release CONCERN: this host entry lets go of the concern; prints the managers left.
+# owner_release CONCERN: this host entry lets go of the concern; sets _left to the managers left
+# (their lines). Where none is left (the usual case) its one process is removing the file.
 owner_release() {
   _f=$STATE_DIR/$1/.owners
+  _left=""
   [ -e "$_f" ] || return 0
-  awk -F'|' -v e="$STACK|$HOST" '$1 "|" $2 != e' "$_f" > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
-  if [ -s "$_f" ]; then cat "$_f"; else rm -f "$_f"; fi
+  _gone=0
+  while IFS= read -r _l; do
+    if [ "${_l%|*}" = "$STACK|$HOST" ]; then _gone=1; else _left="${_left:+$_left
+}$_l"; fi
+  done < "$_f"
+  if [ -z "$_left" ]; then
+    rm -f "$_f"
+  elif [ "$_gone" = 1 ]; then
+    printf '%s\n' "$_left" > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
+  fi
 }

@@ -78,5 +78,6 @@ rb_confirm() {
 rb_forget() {
   undoing && return 0
   rb_disarm "$1" || true
+  [ -e "$STATE_DIR/$1/rollback" ] || [ -e "$STATE_DIR/$1/confirmed.sh" ] || [ -e "$STATE_DIR/$1/rolled-back" ] || return 0
   rm -rf "$STATE_DIR/$1/rollback" "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/rolled-back"
 }

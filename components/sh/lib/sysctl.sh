@@ -28,8 +28,6 @@ knob_resolve() {
 # 120 as 1.)
 knob_read() { _knob=$(cat "/proc/sys/net/mptcp/$1"); }
 
-# knob_print KNOB: prints net.mptcp.KNOB's value.
-knob_print() { knob_read "$1"; printf '%s\n' "$_knob"; }
 
 # knob_conf WANTED: sets _conf to our sysctl.d file for the "KNOB VALUE" lines of WANTED.
 knob_conf() {
@@ -42,9 +40,8 @@ $1
 EOF
 }
 
-# knob_write KNOB VALUE: sets net.mptcp.KNOB where it differs.
+# knob_write KNOB VALUE: sets net.mptcp.KNOB where it differs from _knob (the caller's knob_read).
 knob_write() {
-  knob_read "$1"
   if [ "$_knob" != "$2" ]; then
     printf '%s\n' "$2" > "/proc/sys/net/mptcp/$1"
     say "net.mptcp.$1 = $2"
@@ -54,6 +51,7 @@ knob_write() {
 # knob_restore KNOB: writes back the value saved before our first apply, and forgets it.
 knob_restore() {
   read -r _orig < "$STATE_DIR/sysctl/knobs/$1"
+  knob_read "$1"
   knob_write "$1" "$_orig"
   rm -f "$STATE_DIR/sysctl/knobs/$1"
 }

@@ -118,7 +118,7 @@ txn_recover() {
 revert_begin() {
   if ! undoing; then
     txn_recover
-    _left=$(owner_release "$1")
+    owner_release "$1"
     if [ -n "$_left" ]; then
       say "$1: still managed by $(printf '%s\n' "$_left" | awk -F'|' '{ printf("%s%s (stack %s)", (NR > 1 ? ", " : ""), $2, $1) }'): left as it is"
       exit 0
