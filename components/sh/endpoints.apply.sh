@@ -9,7 +9,10 @@ d=$STATE_DIR/endpoints
 # 1. the wanted table (an address left out in the config: the interface's current one)
 # (two steps: in a pipeline, ep_want dying for an interface without an address would go unseen)
 want=$(for i in $(ep_ifaces); do ep_want "$i"; done)
-want=$(printf '%s\n' "$want" | ep_normalize)
+want=$(ep_normalize <<EOF
+$want
+EOF
+)
 # 2. capture the original table once, then replace the table only when it differs
 have=$(ep_table)
 state_keep "$d/orig" lines "$have"
@@ -18,7 +21,9 @@ if [ "$have" = "$want" ]; then
 else
   rb_arm endpoints content_revert
   ip mptcp endpoint flush
-  printf '%s\n' "$want" | ep_add_lines
+  ep_add_lines <<EOF
+$want
+EOF
   say "endpoints set"
 fi
 ip mptcp endpoint show

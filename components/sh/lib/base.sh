@@ -12,6 +12,26 @@ die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$HOST" "$*" >&2; exit 1; }
 # lines TEXT: prints TEXT as lines: followed by a newline, or nothing when TEXT is empty.
 lines() { [ -z "$1" ] || printf '%s\n' "$1"; }
 
+# text_to FILE: writes stdin (a few lines, each ending in a newline) to FILE with the read
+# builtin: a `cat` that starts no process.
+text_to() { while IFS= read -r _l; do printf '%s\n' "$_l"; done > "$1"; }
+
+# word_after WORD TEXT...: sets _w to the word after the first WORD among the words of TEXT
+# (empty when there is none): what `awk` did in a pipeline, without a process.
+word_after() {
+  _key=$1
+  shift
+  _w=""
+  set -f
+  # shellcheck disable=SC2048,SC2086 # the words of TEXT are what is walked (globbing is off)
+  set -- $*
+  set +f
+  while [ $# -ge 2 ]; do
+    if [ "$1" = "$_key" ]; then _w=$2; return 0; fi
+    shift
+  done
+}
+
 # need_ip: iproute2 with `ip mptcp` is there, or a clear error.
 need_ip() {
   command -v ip >/dev/null 2>&1 || die "ip (iproute2) is not installed"

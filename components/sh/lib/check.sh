@@ -37,7 +37,8 @@ chk_routing() {
   route_resolve "$1" || return 0
   _at="$AT.routing"
   for _fam in -4 -6; do
-    _a=$(addr_of "$1" "$_fam")
+    addr_get "$1" "$_fam"
+    _a=$_ifaddr
     _n=$(ip "$_fam" rule show | grep -c " lookup $rt_table\$" || true)
     if [ "$rt_mode" != source ] || [ -z "$_a" ]; then
       [ "$_n" = 0 ] || drift "$_at" "$1: $_n ip $_fam rule(s) to table $rt_table, none expected (mode $rt_mode)"

@@ -43,7 +43,12 @@ ep_normalize() {
 }
 
 # ep_table: the kernel's endpoint table, normalized and sorted.
-ep_table() { ip mptcp endpoint show | ep_normalize; }
+ep_table() {
+  _raw=$(ip mptcp endpoint show)
+  ep_normalize <<EOF
+$_raw
+EOF
+}
 
 # ep_add_lines: adds every endpoint line on stdin (arguments of `ip mptcp endpoint add`).
 ep_add_lines() {
@@ -56,12 +61,23 @@ ep_add_lines() {
   done
 }
 
-# addr_of IFACE -4|-6: the interface's first global address that is usable: not tentative (DAD still
-# running), dadfailed or deprecated (preferred lifetime over), so no endpoint or rule gets one.
-addr_of() { ip -o "$2" addr show dev "$1" scope global -tentative -dadfailed -deprecated 2>/dev/null | awk '{ sub("/.*", "", $4); print $4; exit }'; }
+# addr_get IFACE -4|-6: sets _ifaddr to the interface's first global address that is usable: not
+# tentative (DAD still running), dadfailed or deprecated (preferred lifetime over), so no
+# endpoint or rule gets one; empty when it has none. One process (ip).
+# shellcheck disable=SC2154 # _w: set by word_after
+addr_get() {
+  _o=$(ip -o "$2" addr show dev "$1" scope global -tentative -dadfailed -deprecated 2>/dev/null) || true
+  # "N: IFACE inet ADDRESS/PREFIX ..." (inet6 for IPv6): the first line's address
+  # shellcheck disable=SC2086 # split into words on purpose
+  if [ "$2" = -6 ]; then word_after inet6 $_o; else word_after inet $_o; fi
+  _ifaddr=${_w%%/*}
+}
+
+# addr_of IFACE -4|-6: prints what addr_get finds.
+addr_of() { addr_get "$1" "$2"; lines "$_ifaddr"; }
 
 # has_addr IFACE: the interface has a global address.
-has_addr() { [ -n "$(addr_of "$1" -4)$(addr_of "$1" -6)" ]; }
+has_addr() { addr_get "$1" -4; [ -n "$_ifaddr" ] || addr_get "$1" -6; [ -n "$_ifaddr" ]; }
 
 # ep_ifaces: the host's endpoint interfaces, in config order.
 ep_ifaces() {
@@ -96,8 +112,8 @@ ep_want() {
   while IFS='|' read -r _index _iface _addr _args; do
     [ "$_iface" = "$1" ] || continue
     if [ "$HOOKS" = 1 ] && ! has_addr "$_iface"; then continue; fi
-    [ -n "$_addr" ] || _addr=$(addr_of "$_iface" -4)
-    [ -n "$_addr" ] || _addr=$(addr_of "$_iface" -6)
+    if [ -z "$_addr" ]; then addr_get "$_iface" -4; _addr=$_ifaddr; fi
+    if [ -z "$_addr" ]; then addr_get "$_iface" -6; _addr=$_ifaddr; fi
     [ -n "$_addr" ] || die "$AT.endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
     echo "$_addr $_args dev $_iface"
   done <<EOF
@@ -106,11 +122,35 @@ EOF
 }
 
 # ep_have IFACE: the kernel's endpoint lines on the interface (normalized).
-ep_have() { ep_table | awk -v i="$1" '{ for (n = 2; n < NF; n++) if ($n == "dev" && $(n + 1) == i) print }'; }
+ep_have() {
+  _t=$(ep_table)
+  while read -r _l; do
+    case "$_l " in *" dev $1 "*) printf '%s\n' "$_l" ;; esac
+  done <<EOF
+$_t
+EOF
+}
 
-# ep_clear IFACE: removes the interface's endpoints and any endpoint holding one of its ids.
+# ep_clear IFACE: removes the interface's endpoints and any endpoint holding one of its ids (the
+# ids of the config's endpoints on it, too).
+# shellcheck disable=SC2154 # _w: set by word_after
 ep_clear() {
-  for _id in $( { ep_have "$1"; printf '%s\n' "$ENDPOINTS" | awk -F'|' -v i="$1" '$2 == i { print "x " $4 }'; } | awk '{ for (n = 1; n < NF; n++) if ($n == "id") print $(n + 1) }' | sort -u); do
+  _lines=$(ep_have "$1")
+  while IFS='|' read -r _index _iface _addr _args; do
+    [ "$_iface" != "$1" ] || _lines="$_lines
+$_args"
+  done <<EOF
+$ENDPOINTS
+EOF
+  _ids=" "
+  while read -r _l; do
+    # shellcheck disable=SC2086 # split into words on purpose
+    word_after id $_l
+    case $_ids in *" $_w "*) ;; *) _ids="$_ids$_w " ;; esac
+  done <<EOF
+$_lines
+EOF
+  for _id in $_ids; do
     ip mptcp endpoint delete id "$_id" 2>/dev/null || true
   done
 }
@@ -118,8 +158,13 @@ ep_clear() {
 # ep_set IFACE force|ifneeded: (re)creates the interface's endpoints; force re-announces them.
 ep_set() {
   _want=$(ep_want "$1")
-  _want=$(printf '%s\n' "$_want" | ep_normalize)
+  _want=$(ep_normalize <<EOF
+$_want
+EOF
+)
   if [ "$2" != force ] && [ "$_want" = "$(ep_have "$1")" ]; then return 0; fi
   ep_clear "$1"
-  printf '%s\n' "$_want" | ep_add_lines
+  ep_add_lines <<EOF
+$_want
+EOF
 }

@@ -22,7 +22,7 @@ rb_arm() {
   mkdir -p "$_rb"
   [ ! -e "$STATE_DIR/$1/rolled-back" ] || rm -f "$STATE_DIR/$1/rolled-back"
   if [ -e "$STATE_DIR/$1/confirmed.sh" ]; then cp "$STATE_DIR/$1/confirmed.sh" "$_rb/undo.sh"; else "$2" > "$_rb/undo.sh"; fi
-  cat > "$_rb/job.sh" <<EOF
+  text_to "$_rb/job.sh" <<EOF
 sleep $CONFIRM_TIMEOUT
 mv "$_rb/armed" "$_rb/firing" 2>/dev/null || exit 0
 MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1

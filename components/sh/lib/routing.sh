@@ -9,11 +9,22 @@
 # route_entry IFACE: sets rt_mode, rt_table, rt_prio and rt_gw from ROUTING; false when the
 # interface has no entry.
 route_entry() {
-  _entry=$(printf '%s\n' "$ROUTING" | awk -F'|' -v i="$1" '$1 == i')
-  [ -n "$_entry" ] || return 1
-  IFS='|' read -r _ rt_mode rt_table rt_prio rt_gw <<EOF
-$_entry
+  while IFS='|' read -r _ri rt_mode rt_table rt_prio rt_gw; do
+    [ "$_ri" != "$1" ] || return 0
+  done <<EOF
+$ROUTING
 EOF
+  return 1
+}
+
+# route_listed TABLE: ROUTING names TABLE.
+route_listed() {
+  while IFS='|' read -r _li _lm _lt _lrest; do
+    [ "$_lt" != "$1" ] || return 0
+  done <<EOF
+$ROUTING
+EOF
+  return 1
 }
 
 # route_clear TABLE: removes every rule to TABLE and all of its routes, IPv4 and IPv6.
@@ -26,8 +37,11 @@ route_clear() {
 
 # route_record TABLE: lists TABLE among the tables we filled.
 route_record() {
-  mkdir -p "$STATE_DIR/hooks"
-  grep -qx "$1" "$STATE_DIR/hooks/tables" 2>/dev/null || echo "$1" >> "$STATE_DIR/hooks/tables"
+  [ -d "$STATE_DIR/hooks" ] || mkdir -p "$STATE_DIR/hooks"
+  if [ -e "$STATE_DIR/hooks/tables" ]; then
+    while read -r _rt; do [ "$_rt" != "$1" ] || return 0; done < "$STATE_DIR/hooks/tables"
+  fi
+  echo "$1" >> "$STATE_DIR/hooks/tables"
 }
 
 # route_clear_unlisted: clears every table we filled that ROUTING no longer names, and forgets it.
@@ -36,7 +50,7 @@ route_clear_unlisted() {
   [ -e "$_list" ] || return 0
   _keep=""
   while read -r _t; do
-    if printf '%s\n' "$ROUTING" | cut -d'|' -f3 | grep -qx "$_t"; then _keep="$_keep$_t
+    if route_listed "$_t"; then _keep="$_keep$_t
 "; else route_clear "$_t"; fi
   done < "$_list"
   if [ -n "$_keep" ]; then printf '%s' "$_keep" > "$_list"; else rm -f "$_list"; fi
@@ -49,21 +63,34 @@ route_clear_recorded() {
   rm -f "$STATE_DIR/hooks/tables"
 }
 
-# route_via -4|-6 IFACE: the gateway of the main table's default route through the interface.
-route_via() { ip "$1" route show default dev "$2" 2>/dev/null | awk '{ for (n = 1; n < NF; n++) if ($n == "via") { print $(n + 1); exit } }'; }
+# route_via -4|-6 IFACE: sets _w to the gateway of the main table's default route through the
+# interface (empty when none).
+route_via() {
+  _o=$(ip "$1" route show default dev "$2" 2>/dev/null) || true
+  # shellcheck disable=SC2086 # split into words on purpose
+  word_after via $_o
+}
 
-# route_first_dev: the interface of the main table's first IPv4 default route.
-route_first_dev() { ip -4 route show default | awk '{ for (n = 1; n < NF; n++) if ($n == "dev") { print $(n + 1); exit } }'; }
+# route_first_dev: sets _w to the interface of the main table's first IPv4 default route.
+route_first_dev() {
+  _o=$(ip -4 route show default)
+  # shellcheck disable=SC2086 # split into words on purpose
+  word_after dev $_o
+}
 
 # route_resolve IFACE [GATEWAY]: route_entry, with the gateway and an auto mode decided: source
 # when the interface has a gateway that is not the main table's first default route, else none.
+# shellcheck disable=SC2154 # _w: set by word_after
 route_resolve() {
   route_entry "$1" || return 1
   [ -n "$rt_gw" ] || rt_gw=${2:-}
-  [ -n "$rt_gw" ] || rt_gw=$(route_via -4 "$1")
+  if [ -z "$rt_gw" ]; then route_via -4 "$1"; rt_gw=$_w; fi
   if [ "$rt_mode" = auto ]; then
     rt_mode=none
-    if [ -n "$rt_gw" ] && [ "$(route_first_dev)" != "$1" ]; then rt_mode=source; fi
+    if [ -n "$rt_gw" ]; then
+      route_first_dev
+      [ "$_w" = "$1" ] || rt_mode=source
+    fi
   fi
 }
 
@@ -71,18 +98,24 @@ route_resolve() {
 # address of each family (the one its endpoint uses), a rule to its table, which holds the
 # interface's connected routes and a default route through the gateway. GATEWAY is a hint from a
 # hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route over none.
+# shellcheck disable=SC2154 # _w, _ifaddr: set by word_after, addr_get
 route_set() {
   route_resolve "$1" "${2:-}" || return 0
   route_clear "$rt_table"
   [ "$rt_mode" = source ] || return 0
   route_record "$rt_table"
   for _fam in -4 -6; do
-    _a=$(addr_of "$1" "$_fam")
+    addr_get "$1" "$_fam"
+    _a=$_ifaddr
     [ -n "$_a" ] || continue
-    for _net in $(ip "$_fam" route show dev "$1" proto kernel | awk '$1 !~ /^fe80/ { print $1 }'); do
+    _nets=$(ip "$_fam" route show dev "$1" proto kernel)
+    while read -r _net _rest; do
+      case $_net in "" | fe80*) continue ;; esac
       ip "$_fam" route replace "$_net" dev "$1" src "$_a" table "$rt_table"
-    done
-    if [ "$_fam" = -4 ]; then _g=$rt_gw; else _g=$(route_via -6 "$1"); fi
+    done <<EOF
+$_nets
+EOF
+    if [ "$_fam" = -4 ]; then _g=$rt_gw; else route_via -6 "$1"; _g=$_w; fi
     [ -z "$_g" ] || ip "$_fam" route replace default via "$_g" dev "$1" table "$rt_table"
     ip "$_fam" rule add from "$_a" table "$rt_table" priority "$rt_prio"
   done
