@@ -223,3 +223,39 @@ describe("an apply killed outright is put back by the next apply or revert on th
     expect(snapshot(client)).toBe(before);
   });
 });
+
+describe("an apply killed at the edges of its transaction (components/sh/lib/txn.sh)", () => {
+  const dir = (concern: string) => `${STATE_DIR}/${concern}`;
+
+  it("killed after the commit's rename, before its files were removed: the check reports nothing and the next apply finishes the commit instead of undoing it; control: before the rename it is put back", async () => {
+    await sim.up(await clientCommands());
+    const applied = snapshot(client);
+    const cmds = await clientCommands();
+    const check = async () => (await ssh.run(named(cmds, "limits"), wrapScript(renderCheck(requireValidConfig(cfg).hosts[1]), { user: "root", host: "client" }), "create")).stdout;
+    // what the commit leaves when it dies right after `mv .applied.sh.new .applied.sh`
+    labSh(client, `cp ${dir("limits")}/.owners ${dir("limits")}/.txn`);
+    expect(await check()).not.toMatch(/interrupted/);
+    const next = await create(named(cmds, "sysctl"));
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).not.toMatch(/interrupted/);
+    expect(snapshot(client)).toBe(applied);
+    // control: the same, before the rename (.applied.sh.new still there): reported and put back
+    labSh(client, `cp ${dir("limits")}/.owners ${dir("limits")}/.txn && cp ${dir("limits")}/.applied.sh ${dir("limits")}/.applied.sh.new`);
+    expect(await check()).toMatch(/^mptcp:hosts\[1\]\.limits\|an apply of limits that began at \S+ was interrupted/m);
+    const again = await create(named(cmds, "sysctl"));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/limits: an apply that began at \S+ was interrupted: putting it back first/);
+    expect(snapshot(client)).toBe(applied);
+  });
+
+  it("killed before its transaction began (its undo and text written, no .txn): nothing is put back, and destroy leaves nothing behind", async () => {
+    const applied = snapshot(client);
+    labSh(client, `echo 'exit 9' > ${dir("endpoints")}/.txn.undo && echo 'exit 9' > ${dir("endpoints")}/.applied.sh.new`);
+    expect(snapshot(client)).not.toBe(applied);
+    const next = await create(named(await clientCommands(), "limits"));
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stdout).not.toMatch(/interrupted/);
+    await sim.destroy();
+    expect(snapshot(client)).toBe(before);
+  });
+});

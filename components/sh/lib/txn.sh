@@ -9,8 +9,8 @@
 # began), .applied.sh.new (this apply's text) and, for a first apply, .txn.undo (the revert).
 # Renaming .applied.sh.new to .applied.sh is the commit; until then .txn.undo, else .applied.sh,
 # is what puts the host back (its output in .txn.log). A transaction starts no process but the
-# commit's mv and rm (and, on a first apply, the mkdir of the concern's directory): a process
-# costs milliseconds of CPU, and every apply pays for these. A script run as an undo
+# commit's mv and rm (and, on a first apply, the mkdir of the concern's directory and the cat
+# that prints the revert): a process costs milliseconds of CPU, and every apply pays for these. A script run as an undo
 # (MPTCP_PULUMI_UNDO set) begins no transaction, arms no rollback and forgets nothing; with
 # MPTCP_PULUMI_LOCKED set it also takes no lock, because its caller holds it.
 
