@@ -51,7 +51,8 @@ describe("endpoint lines in one form", () => {
     const sorted = ns.isolated(`printf %s ${shq(out)} | LC_ALL=C sort`).stdout;
     expect(out).toBe(sorted);
     expect(out.trim().split("\n")).toHaveLength(lines.length);
-    // control: the input order is not sorted, so the comparison can fail
+    // control: the lines are already in normalized form, so the input order is what ep_normalize
+    // would print without its sort; that order differs from sort's, so the comparison can fail
     expect(lines.join("\n") + "\n").not.toBe(sorted);
   });
 });

@@ -108,6 +108,11 @@ async function onClient(script: string): Promise<string> {
   if (r.code !== 0) throw new Error(`${script}: exit ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
+/** The client's drift check (npm run check's script), its output. */
+async function checkClient(): Promise<string> {
+  const script = wrapScript(renderCheck(requireValidConfig(cfg).hosts[1]), { user: "root", host: "client" });
+  return (await ssh.run(named(await clientCommands(), "limits"), script, "create")).stdout;
+}
 const exists = (h: LabHost, path: string) => labSh(h, `[ -e ${path} ] && echo yes || true`).trim() === "yes";
 
 describe("an apply that fails half-way puts the host back as it was before it began", () => {
@@ -198,9 +203,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     // half-applied: the table was flushed
     expect(snapshot(client)).not.toBe(applied);
     expect(exists(client, `${STATE_DIR}/endpoints/.txn`) && exists(client, `${STATE_DIR}/endpoints/.applied.sh.new`)).toBe(true);
-    const model = requireValidConfig(cfg).hosts[1];
-    const check = await ssh.run(named(await clientCommands(), "limits"), wrapScript(renderCheck(model), { user: "root", host: "client" }), "create");
-    expect(check.stdout).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
+    expect(await checkClient()).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
     const next = await create(named(await clientCommands(), "limits"));
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout).toMatch(/mptcp-pulumi\[client\]: endpoints: an apply that began at \S+ was interrupted: putting it back first/);
@@ -231,17 +234,16 @@ describe("an apply killed at the edges of its transaction (components/sh/lib/txn
     await sim.up(await clientCommands());
     const applied = snapshot(client);
     const cmds = await clientCommands();
-    const check = async () => (await ssh.run(named(cmds, "limits"), wrapScript(renderCheck(requireValidConfig(cfg).hosts[1]), { user: "root", host: "client" }), "create")).stdout;
     // what the commit leaves when it dies right after `mv .applied.sh.new .applied.sh`
     labSh(client, `cp ${dir("limits")}/.owners ${dir("limits")}/.txn`);
-    expect(await check()).not.toMatch(/interrupted/);
+    expect(await checkClient()).not.toMatch(/interrupted/);
     const next = await create(named(cmds, "sysctl"));
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout).not.toMatch(/interrupted/);
     expect(snapshot(client)).toBe(applied);
     // control: the same, before the rename (.applied.sh.new still there): reported and put back
     labSh(client, `cp ${dir("limits")}/.owners ${dir("limits")}/.txn && cp ${dir("limits")}/.applied.sh ${dir("limits")}/.applied.sh.new`);
-    expect(await check()).toMatch(/^mptcp:hosts\[1\]\.limits\|an apply of limits that began at \S+ was interrupted/m);
+    expect(await checkClient()).toMatch(/^mptcp:hosts\[1\]\.limits\|an apply of limits that began at \S+ was interrupted/m);
     const again = await create(named(cmds, "sysctl"));
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/limits: an apply that began at \S+ was interrupted: putting it back first/);

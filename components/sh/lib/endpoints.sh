@@ -131,11 +131,12 @@ $_t
 EOF
 }
 
-# ep_clear IFACE: removes the interface's endpoints and any endpoint holding one of its ids (the
-# ids of the config's endpoints on it, too).
+# ep_clear IFACE [HAVE]: removes the interface's endpoints and any endpoint holding one of its ids
+# (the ids of the config's endpoints on it, too). HAVE: its endpoint lines, when the caller has
+# just read them (ep_have).
 # shellcheck disable=SC2154 # _w: set by word_after
 ep_clear() {
-  _lines=$(ep_have "$1")
+  _lines=${2-$(ep_have "$1")}
   while IFS='|' read -r _index _iface _addr _args; do
     [ "$_iface" != "$1" ] || _lines="$_lines
 $_args"
@@ -162,8 +163,14 @@ ep_set() {
 $_want
 EOF
 )
-  if [ "$2" != force ] && [ "$_want" = "$(ep_have "$1")" ]; then return 0; fi
-  ep_clear "$1"
+  if [ "$2" = force ]; then
+    ep_clear "$1"
+  else
+    # one read of the table, for the comparison and for the clear
+    _have=$(ep_have "$1")
+    [ "$_want" != "$_have" ] || return 0
+    ep_clear "$1" "$_have"
+  fi
   ep_add_lines <<EOF
 $_want
 EOF
