@@ -9,7 +9,7 @@ export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/net
 /**
  * The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter,
  * files. Tests take hundreds of these, so the laptop runs one script of few processes (one grep,
- * six ip, one find, one sha256sum: it was about thirty with a pipeline per part) and the
+ * three ip in batch mode, one find, one sha256sum: it was about thirty with a pipeline per part) and the
  * filtering and sorting happen here.
  */
 export function snapshot(h: LabHost): string {
@@ -17,12 +17,18 @@ export function snapshot(h: LabHost): string {
     h,
     `set -e
 grep -H . /proc/sys/net/mptcp/* /proc/sys/net/ipv4/conf/*/rp_filter
-echo @limits; ip mptcp limits show
-echo @endpoint; ip mptcp endpoint show
-echo @rule4; ip -4 rule show
-echo @rule6; ip -6 rule show
-echo @route4; ip -4 route show table all
-echo @route6; ip -6 route show table all
+echo @mptcp; ip -batch - <<'IP'
+mptcp limits show
+mptcp endpoint show
+IP
+echo @inet; ip -4 -batch - <<'IP'
+rule show
+route show table all
+IP
+echo @inet6; ip -6 -batch - <<'IP'
+rule show
+route show table all
+IP
 echo @files
 dirs=""
 for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; else echo "absent $d"; fi; done
@@ -35,19 +41,25 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
     else if (line) part.set(at, [...(part.get(at) ?? []), line]);
   }
   const get = (k: string) => part.get(k) ?? [];
+  // one ip per family (ip -batch): limits are the first line; rules are "PRIORITY:<tab>...", routes never are
+  const [limitsLine, ...endpointLines] = get("@mptcp");
+  const isRule = (l: string) => /^\d+:\t/.test(l);
+  const split = (k: string) => ({ rules: get(k).filter(isRule), routes: get(k).filter((l) => !isRule(l)) });
+  const inet = split("@inet");
+  const inet6 = split("@inet6");
   const proc = get("@proc");
   const sorted = (lines: string[]) => [...lines].sort();
   const files = get("@files");
   return [
     ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
-    `limits ${get("@limits").join("\n")}`,
+    `limits ${limitsLine ?? ""}`,
     // implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
-    ...get("@endpoint").filter((l) => !l.includes(" implicit") && !l.includes(" rawflags ")).map((l) => `endpoint ${l}`),
-    ...get("@rule4").map((l) => `rule4 ${l}`),
-    ...get("@rule6").map((l) => `rule6 ${l}`),
+    ...endpointLines.filter((l) => !l.includes(" implicit") && !l.includes(" rawflags ")).map((l) => `endpoint ${l}`),
+    ...inet.rules.map((l) => `rule4 ${l}`),
+    ...inet6.rules.map((l) => `rule6 ${l}`),
     // routes are a set: a link flap re-adds them in another order
-    ...sorted(get("@route4")).map((l) => `route4 ${l}`),
-    ...sorted(get("@route6").filter((l) => !l.startsWith("local") && !l.includes("fe80"))).map((l) => `route6 ${l}`),
+    ...sorted(inet.routes).map((l) => `route4 ${l}`),
+    ...sorted(inet6.routes.filter((l) => !l.startsWith("local") && !l.includes("fe80"))).map((l) => `route6 ${l}`),
     ...proc.filter((l) => l.startsWith("/proc/sys/net/ipv4/conf/")).map((l) => `rp_filter ${l}`),
     // files: type, mode, link target and content hash of everything under the watched paths
     ...files.filter((l) => l.startsWith("absent ")),

@@ -63,17 +63,7 @@ mount -t cgroup -o none,name=systemd,nosuid,nodev,noexec cgroup /sys/fs/cgroup/s
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup/unified
 mount -o remount,ro,nosuid,nodev,noexec /sys
 
-# 5. first boot: a login user with passwordless sudo and the lab's key (in the laptop's /etc, /home)
-if ! id -u admin >/dev/null 2>&1; then
-  useradd -m -s /bin/sh -U admin
-  usermod -p '*' admin
-  mkdir -p /home/admin/.ssh
-  cp /root/.ssh/authorized_keys /home/admin/.ssh/authorized_keys
-  chown -R admin:admin /home/admin/.ssh
-  chmod 700 /home/admin/.ssh
-fi
-
-# 6. this machine's root filesystem read-only, then systemd
+# 5. this machine's root filesystem read-only, then systemd
 mount -o remount,bind,ro /
 hostname "$name"
 exec env -i container=mptcp-lab PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd --system
