@@ -37,6 +37,7 @@ export const MASKED_UNITS: Record<string, string> = {
   "networking the lab does not test (ifupdown, or NetworkManager where the topology asks)": "systemd-networkd.service systemd-networkd.socket systemd-resolved.service",
   "periodic jobs (apt, man-db, tmpfiles cleaning) that would run during tests": "timers.target",
   "Debian's sshd (the lab's own sshd unit replaces it)": "ssh.service ssh.socket",
+  "boot bookkeeping nobody tests (utmp records, sysusers.d users, the journal moved to disk: it stays in /run)": "systemd-update-utmp.service systemd-update-utmp-runlevel.service systemd-sysusers.service systemd-journal-flush.service",
 };
 
 /** A namespace on the way between this machine and laptops: a link to this machine, IP forwarding on. */
