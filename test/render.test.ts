@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { runSync } from "../scripts/lab/spawner";
+import fc from "fast-check";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import {
@@ -272,6 +273,21 @@ describe("rendered scripts", () => {
     const r = spawnSync("sh", ["-c", text.replace(/sudo -n true/, "false")], { encoding: "utf8" });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("mptcp-pulumi[wide-1]: error: user admin cannot run sudo without a password");
+  });
+
+  it("chk_lines (drift of a set of lines) reports exactly the lines missing on either side, whatever they hold (fast-check, 120 cases in one shell)", () => {
+    // lines of a small alphabet, so the two sides share some; backslashes, | and blanks included, empty lines skipped
+    const line = fc.stringMatching(/^[ab\\| ]{0,4}$/);
+    const cases = fc.sample(fc.tuple(fc.array(line, { maxLength: 6 }), fc.array(line, { maxLength: 6 })), { numRuns: 120, seed: 12 });
+    const text = cases.map(([want, have], i) => `echo @${i}; chk_lines P w ${shq(want.join("\n"))} ${shq(have.join("\n"))}`).join("\n");
+    const r = spawnSync("sh", ["-c", renderScript({ host: wide, title: "t", source: "t.sh", text })], { encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    const got = r.stdout.split(/^@\d+\n/m).slice(1);
+    const model = ([want, have]: string[][]) =>
+      [...want.filter((l) => l && !have.includes(l)).map((l) => `P|w missing: ${l}\n`), ...have.filter((l) => l && !want.includes(l)).map((l) => `P|w not in the config: ${l}\n`)].join("");
+    expect(got).toEqual(cases.map(model));
+    // control: a differing case reports something (the model is not vacuous)
+    expect(got.filter(Boolean).length).toBeGreaterThan(40);
   });
 
   it("refuses a script containing the heredoc terminator", () => {

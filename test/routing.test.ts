@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildModel, configSchema, renderSyncScript } from "../components";
+import { buildModel, configSchema, renderCheck, renderSyncScript, shq } from "../components";
 import { run, ScratchNs } from "./harness/scratch";
 
 let ns: ScratchNs;
@@ -13,13 +13,15 @@ let peer: ScratchNs;
 const dir = mkdtempSync(join(tmpdir(), "mptcp-routing-"));
 const inNs = (script: string) => ns.sh(script);
 
-function sync(routing: object[], ...calls: string[]): string {
-  const model = buildModel(
+const modelOf = (routing: object[]) =>
+  buildModel(
     configSchema.parse({
       hosts: [{ name: "rt", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "lan" }, { interface: "wlan" }], hooks: true, routing }],
     }),
   ).hosts[0];
-  writeFileSync(join(dir, "sync"), renderSyncScript(model), { mode: 0o755 });
+
+function sync(routing: object[], ...calls: string[]): string {
+  writeFileSync(join(dir, "sync"), renderSyncScript(modelOf(routing)), { mode: 0o755 });
   const r = ns.isolated(calls.map((c) => `${join(dir, "sync")} ${c}`).join(" && "));
   if (r.code !== 0) throw new Error(`sync ${calls.join(", ")}: exit ${r.code}: ${r.stderr}`);
   return r.stdout;
@@ -88,5 +90,28 @@ describe("routing modes on a real kernel", () => {
     sync([{ interface: "lan", mode: "source" }], "lan up 198.51.100.71");
     expect(table("-4", 100)).toContain("default via 198.51.100.71 dev lan");
     sync([{ interface: "lan", mode: "source" }], "lan down");
+  });
+
+  it("npm run check's routing: in step after the sync; a second rule, a missing rule, a missing default route and a rule left in mode none are each reported (IPv4 and IPv6)", () => {
+    const routing = (mode: string) => [{ interface: "lan", mode: "none" }, { interface: "wlan", mode, table: 9, priority: 99, gateway: "198.51.100.82" }];
+    // the routing differences npm run check reports (the host was not applied: its other lines are left out)
+    const check = (mode = "source") => {
+      const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing(mode))))}`);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout.split("\n").filter((l) => l.startsWith("mptcp:hosts[0].routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+    };
+    sync(routing("source"), "wlan up");
+    expect(check()).toEqual([]);
+    inNs("ip rule add from 198.51.100.81 lookup 9 priority 98 && ip -6 rule add from 2001:db8:81::1 lookup 9 priority 98");
+    expect(check()).toEqual(["wlan: 2 ip -4 rules to table 9, 1 expected", "wlan: 2 ip -6 rules to table 9, 1 expected"]);
+    inNs("ip rule del priority 98 && ip rule del priority 99");
+    expect(check()).toEqual(['wlan: no ip -4 rule "from 198.51.100.81 lookup 9" at priority 99', "wlan: 0 ip -4 rules to table 9, 1 expected", "wlan: 2 ip -6 rules to table 9, 1 expected"]);
+    inNs("ip -6 rule del priority 98");
+    sync(routing("source"), "wlan up");
+    inNs("ip route del default table 9");
+    expect(check()).toEqual(["wlan: table 9 has no default route via 198.51.100.82"]);
+    sync(routing("source"), "wlan up");
+    expect(check("none")).toEqual(["wlan: 1 ip -4 rule(s) to table 9, none expected (mode none)", "wlan: 1 ip -6 rule(s) to table 9, none expected (mode none)"]);
+    sync(routing("source"), "wlan down");
   });
 });

@@ -10,14 +10,16 @@ drift() {
 }
 
 # chk_lines PATH WHAT WANT HAVE: the lines of WANT missing from HAVE and those HAVE has besides
-# (both sorted), each as a difference.
+# (both sorted), each as a difference. One awk (the texts through its environment, which, unlike
+# -v, keeps backslashes as they are) instead of a grep per line.
 chk_lines() {
-  printf '%s\n' "$3" | grep -v '^$' | while read -r _l; do
-    printf '%s\n' "$4" | grep -qxF -e "$_l" || drift "$1" "$2 missing: $_l"
-  done
-  printf '%s\n' "$4" | grep -v '^$' | while read -r _l; do
-    printf '%s\n' "$3" | grep -qxF -e "$_l" || drift "$1" "$2 not in the config: $_l"
-  done
+  _AT=$1 _WHAT=$2 _WANT=$3 _HAVE=$4 awk 'BEGIN {
+    nw = split(ENVIRON["_WANT"], w, "\n"); nh = split(ENVIRON["_HAVE"], h, "\n")
+    for (i = 1; i <= nw; i++) inw[w[i]] = 1
+    for (i = 1; i <= nh; i++) inh[h[i]] = 1
+    for (i = 1; i <= nw; i++) if (w[i] != "" && !(w[i] in inh)) printf "%s|%s missing: %s\n", ENVIRON["_AT"], ENVIRON["_WHAT"], w[i]
+    for (i = 1; i <= nh; i++) if (h[i] != "" && !(h[i] in inw)) printf "%s|%s not in the config: %s\n", ENVIRON["_AT"], ENVIRON["_WHAT"], h[i]
+  }'
 }
 
 # chk_file PATH FILE MODE: FILE has the content on stdin and MODE.
@@ -31,7 +33,8 @@ chk_file() {
   fi
 }
 
-# chk_routing IFACE: the interface's rules and table as route_set leaves them.
+# chk_routing IFACE: the interface's rules and table as route_set leaves them. Each family's rules
+# are read once and matched in the shell.
 # shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
 chk_routing() {
   route_resolve "$1" || return 0
@@ -39,19 +42,32 @@ chk_routing() {
   for _fam in -4 -6; do
     addr_get "$1" "$_fam"
     _a=$_ifaddr
-    _n=$(ip "$_fam" rule show | grep -c " lookup $rt_table\$" || true)
+    _rules=$(ip "$_fam" rule show)
+    _n=0
+    _ours=""
+    while IFS= read -r _r; do
+      case $_r in *" lookup $rt_table") _n=$((_n + 1)) ;; *) continue ;; esac
+      # "PRIORITY:<blanks>from ADDRESS lookup TABLE"
+      case $_r in "$rt_prio:"*) _rest=${_r#"$rt_prio:"} ;; *) continue ;; esac
+      while :; do case $_rest in [[:space:]]*) _rest=${_rest#?} ;; *) break ;; esac; done
+      [ "$_rest" != "from $_a lookup $rt_table" ] || _ours=1
+    done <<EOF
+$_rules
+EOF
     if [ "$rt_mode" != source ] || [ -z "$_a" ]; then
       [ "$_n" = 0 ] || drift "$_at" "$1: $_n ip $_fam rule(s) to table $rt_table, none expected (mode $rt_mode)"
       continue
     fi
-    ip "$_fam" rule show | grep -q "^$rt_prio:[[:space:]]*from $_a lookup $rt_table\$" || drift "$_at" "$1: no ip $_fam rule \"from $_a lookup $rt_table\" at priority $rt_prio"
+    [ -n "$_ours" ] || drift "$_at" "$1: no ip $_fam rule \"from $_a lookup $rt_table\" at priority $rt_prio"
     [ "$_n" = 1 ] || drift "$_at" "$1: $_n ip $_fam rules to table $rt_table, 1 expected"
-    if [ "$_fam" = -4 ] && [ -n "$rt_gw" ] && ! ip -4 route show table "$rt_table" default | grep -q "via $rt_gw "; then
-      drift "$_at" "$1: table $rt_table has no default route via $rt_gw"
+    if [ "$_fam" = -4 ] && [ -n "$rt_gw" ]; then
+      _o=$(ip -4 route show table "$rt_table" default)
+      case $_o in *"via $rt_gw "*) ;; *) drift "$_at" "$1: table $rt_table has no default route via $rt_gw" ;; esac
     fi
   done
   _rp=$(cat "/proc/sys/net/ipv4/conf/$1/rp_filter" 2>/dev/null || echo 0)
-  if [ "$rt_mode" = source ] && [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)" -le 1 ] && { [ "$_rp" = 1 ] || [ "$(cat /proc/sys/net/ipv4/conf/all/rp_filter)$_rp" = 10 ]; }; then
+  _all=$(cat /proc/sys/net/ipv4/conf/all/rp_filter)
+  if [ "$rt_mode" = source ] && [ "$_all" -le 1 ] && { [ "$_rp" = 1 ] || [ "$_all$_rp" = 10 ]; }; then
     drift "$_at" "$1: rp_filter is strict: subflows arriving asymmetrically are dropped"
   fi
 }
