@@ -23,7 +23,8 @@ let cfg: { hosts: any[]; links: any[] };
 let pre: string;
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "i"));
+  // one connection per command, as the provider: a host whose address moves must fail to connect
+  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "i", { reuseSsh: false }));
   server = lab.hosts.find((h) => h.name === "server")!;
   cfg = labStackConfig(lab) as typeof cfg;
   pre = snapshot(server);

@@ -85,7 +85,8 @@ const waitRolledBack = () => waitFor("the rollback job to finish", (TIMEOUT + 15
 const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b"));
+  // one connection per command, as the provider: the subject here is what a cut connection does
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b", { reuseSsh: false }));
   client = lab.hosts.find((h) => h.name === "client")!;
   pre = snapshot(client);
 });

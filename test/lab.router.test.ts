@@ -19,7 +19,8 @@ let sim: CommandProviderSim;
 let privateKey: string;
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "r"));
+  // one connection per command, as the provider: the negative control cuts the routed SSH path
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "r", { reuseSsh: false }));
 });
 
 afterAll(() => stopLab({ lab, ssh }));

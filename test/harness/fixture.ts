@@ -21,8 +21,10 @@ const started: { dir: string; id: string }[] = [];
 /**
  * `prefix` + a random suffix names the lab and the lab claims free management slots, so suites
  * running at once never collide; MPTCP_LAB_ID, MPTCP_LAB_SLOT and MPTCP_LAB_DIR override them.
+ * Commands run over one kept SSH connection per host (`reuseSsh`, SshRunnerOptions.reuse) unless
+ * the file's subject is what the provider's connection per command does (a cut connection).
  */
-export async function startLab(topology: Topology, prefix: string): Promise<LabFixture> {
+export async function startLab(topology: Topology, prefix: string, opts: { reuseSsh?: boolean } = {}): Promise<LabFixture> {
   const id = process.env.MPTCP_LAB_ID ?? `${prefix}${Math.random().toString(16).slice(2, 6)}`;
   const slot = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
   const dir = process.env.MPTCP_LAB_DIR ?? mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`));
@@ -30,7 +32,7 @@ export async function startLab(topology: Topology, prefix: string): Promise<LabF
   const t0 = performance.now();
   const lab = await labUp({ dir, id, slot, topology });
   console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
-  const ssh = sshRunner();
+  const ssh = sshRunner({ reuse: opts.reuseSsh ?? true });
   return { lab, ssh, sim: new CommandProviderSim(ssh.run), privateKey: readFileSync(lab.privateKeyFile, "utf8") };
 }
 

@@ -57,65 +57,144 @@ export function sshArgs(connection: Record<string, any>, dir: string): string[] 
   return args;
 }
 
+/** The connection of a command: where, as whom, with which key, and which host key to accept. */
+const connectionKey = (c: Record<string, any>) => JSON.stringify([c.host, c.port ?? 22, c.user ?? "root", c.privateKey ?? "", c.hostKey ?? ""]);
+
+/** Opens one SSH connection as the provider's client does; resolves with it ready, or with the failure a command would report. */
+function dial(c: Record<string, any>): Promise<Client | RunResult> {
+  const host = String(c.host);
+  const port = Number(c.port ?? 22);
+  return new Promise((resolve) => {
+    const client = new Client();
+    // TCP_NODELAY, as Go's net package sets on every TCP connection: without it each small
+    // handshake message waits for the previous one's delayed ACK (155 ms per command here
+    // against 105 ms, measured by hand)
+    const sock = connect({ host, port, noDelay: true });
+    let settled = false;
+    const settle = (r: Client | RunResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!(r instanceof Client)) {
+        client.end();
+        sock.destroy();
+      }
+      resolve(r);
+    };
+    const failed = (message: string) => settle({ stdout: "", stderr: `ssh: connect to host ${host} port ${port}: ${message}`, code: 255 });
+    const timer = setTimeout(() => failed("Connection timed out"), 5000);
+    sock.once("error", (e) => failed(e.message));
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      client
+        .on("ready", () => settle(client))
+        .on("error", (e) => settle({ stdout: "", stderr: `ssh: ${host}: ${e.message}`, code: 255 }))
+        .connect({
+          sock,
+          username: c.user ?? "root",
+          privateKey: c.privateKey,
+          readyTimeout: 120_000,
+          algorithms: { kex: [KEX] },
+          hostVerifier: (key: Buffer) => !c.hostKey || Buffer.from(String(c.hostKey).split(" ")[1], "base64").equals(key),
+        });
+    });
+  });
+}
+
+/** Runs `text` as an exec request on a ready connection; `opened` false when no channel could be opened. */
+function execOn(client: Client, host: string, text: string): Promise<RunResult & { opened: boolean }> {
+  return new Promise((resolve) => {
+    let finished = false;
+    const done = (r: RunResult, opened = true) => {
+      if (finished) return;
+      finished = true;
+      client.removeListener("close", lost);
+      resolve({ stdout: r.stdout.replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, ""), code: r.code, opened });
+    };
+    const lost = () => done({ stdout: "", stderr: `ssh: ${host}: connection closed`, code: 255 });
+    client.once("close", lost);
+    client.exec(text, (err, ch) => {
+      if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: 255 }, false);
+      let stdout = "";
+      let stderr = "";
+      ch.on("data", (d: Buffer) => (stdout += d));
+      ch.stderr.on("data", (d: Buffer) => (stderr += d));
+      ch.on("close", (code: number | null) => done({ stdout, stderr, code: code ?? 255 }));
+    });
+  });
+}
+
+export interface SshRunnerOptions {
+  /**
+   * One connection per host (and user, key and host key), each command an exec channel on it,
+   * instead of a new connection per command as the provider makes. For tests whose subject is
+   * not the connection: a command still runs as the provider runs it (an exec request, a fresh
+   * session), without sshd's per-connection work (key exchange, authentication, its re-exec):
+   * about 60 ms of CPU a command here. A connection found closed is opened again, but one whose
+   * path dies silently (an address removed, forwarding off) hangs its next command, where the
+   * provider's new connection would fail to connect: the benchmark and the tests that cut or move
+   * a host's SSH path keep one connection per command.
+   */
+  reuse?: boolean;
+}
+
+/** Channels one connection carries at once (sshd's MaxSessions is 10); past it, another connection. */
+const CHANNELS_PER_CONNECTION = 8;
+
 /**
  * Runs each command in process, as the provider's Go SSH client does: a new ssh2 connection per
  * command (exec request, the connection's private key, the host key checked only when `hostKey`
  * is set), no OpenSSH client started per command (that cost 15% of a 32-laptop apply's wall time
  * here). As with OpenSSH's ConnectTimeout=5, the TCP connection must open within 5 s; the
  * handshake then may take its time (64 at once on two cores took more than 5 s). A connection
- * that fails exits 255, as ssh does.
+ * that fails exits 255, as ssh does. With `reuse`, see SshRunnerOptions.
  */
-export function sshRunner(): SshRunner {
+export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
+  const pool = new Map<string, { client: Client; active: number }[]>();
+  const open = async (c: Record<string, any>): Promise<Client | RunResult> => {
+    self.connections++;
+    return dial(c);
+  };
   const self: SshRunner = {
     connections: 0,
-    close: () => undefined,
-    run: (command: RecordedCommand, text: string): Promise<RunResult> =>
-      new Promise((resolve) => {
-        self.connections++;
-        const c = command.connection;
-        const host = String(c.host);
-        const port = Number(c.port ?? 22);
-        const client = new Client();
-        // TCP_NODELAY, as Go's net package sets on every TCP connection: without it each small
-        // handshake message waits for the previous one's delayed ACK (155 ms per command here
-        // against 105 ms, measured by hand)
-        const sock = connect({ host, port, noDelay: true });
-        let finished = false;
-        const done = (r: RunResult) => {
-          if (finished) return;
-          finished = true;
-          clearTimeout(timer);
-          client.end();
-          sock.destroy();
-          resolve({ stdout: r.stdout.replace(/\n$/, ""), stderr: r.stderr.replace(/\n$/, ""), code: r.code });
-        };
-        const failed = (message: string) => done({ stdout: "", stderr: `ssh: connect to host ${host} port ${port}: ${message}`, code: 255 });
-        const timer = setTimeout(() => failed("Connection timed out"), 5000);
-        sock.once("error", (e) => failed(e.message));
-        sock.once("connect", () => {
-          clearTimeout(timer);
-          client
-            .on("ready", () =>
-              client.exec(text, (err, ch) => {
-                if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: 255 });
-                let stdout = "";
-                let stderr = "";
-                ch.on("data", (d: Buffer) => (stdout += d));
-                ch.stderr.on("data", (d: Buffer) => (stderr += d));
-                ch.on("close", (code: number | null) => done({ stdout, stderr, code: code ?? 255 }));
-              }),
-            )
-            .on("error", (e) => done({ stdout: "", stderr: `ssh: ${host}: ${e.message}`, code: 255 }))
-            .connect({
-              sock,
-              username: c.user ?? "root",
-              privateKey: c.privateKey,
-              readyTimeout: 120_000,
-              algorithms: { kex: [KEX] },
-              hostVerifier: (key: Buffer) => !c.hostKey || Buffer.from(String(c.hostKey).split(" ")[1], "base64").equals(key),
-            });
-        });
-      }),
+    close: () => {
+      for (const conns of pool.values()) for (const x of conns) x.client.end();
+      pool.clear();
+    },
+    run: async (command: RecordedCommand, text: string): Promise<RunResult> => {
+      const c = command.connection;
+      const host = String(c.host);
+      if (!opts.reuse) {
+        const client = await open(c);
+        if (!(client instanceof Client)) return client;
+        const r = await execOn(client, host, text);
+        client.end();
+        return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+      }
+      const key = connectionKey(c);
+      for (;;) {
+        const conns = pool.get(key) ?? [];
+        let conn = conns.find((x) => x.active < CHANNELS_PER_CONNECTION);
+        const fresh = !conn;
+        if (!conn) {
+          const client = await open(c);
+          if (!(client instanceof Client)) return client;
+          conn = { client, active: 0 };
+          const entry = conn;
+          client.once("close", () => pool.set(key, (pool.get(key) ?? []).filter((x) => x !== entry)));
+          pool.set(key, [...(pool.get(key) ?? []), conn]);
+        }
+        conn.active++;
+        const r = await execOn(conn.client, host, text).finally(() => conn.active--);
+        // a kept connection that can no longer open a channel (closed or cut meanwhile): drop it, dial again
+        if (!r.opened && !fresh) {
+          pool.set(key, (pool.get(key) ?? []).filter((x) => x !== conn));
+          conn.client.end();
+          continue;
+        }
+        return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+      }
+    },
   };
   return self;
 }

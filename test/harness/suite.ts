@@ -114,7 +114,7 @@ export function labSuite(opts: LabSuiteOptions): void {
     it("(a) up: each laptop's live state equals what the config asks", async () => {
       const t0 = performance.now();
       const { steps, connections } = await deploy(config);
-      console.log(`(a) up: ${steps.length} commands, ${connections} SSH connections, ${(performance.now() - t0).toFixed(0)} ms`);
+      console.log(`(a) up: ${steps.length} commands, ${connections} new SSH connections (the runner keeps one per host), ${(performance.now() - t0).toFixed(0)} ms`);
       expect(steps.every((s) => s.phase === "create" && s.reason === "new")).toBe(true);
       for (const m of model.hosts) {
         const h = host(m.name);
@@ -252,7 +252,7 @@ export function labSuite(opts: LabSuiteOptions): void {
       requireValidConfig(next);
       const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
       const { steps, connections } = await deploy(next);
-      console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} SSH connections)`);
+      console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} new SSH connections)`);
       const applies = steps.filter((s) => !s.name.endsWith("-confirm"));
       // with hooks, the installed entry point carries the host's limits and endpoints: its command changes too
       const hooked = [...new Set([client.name, epHost.name])].filter((n) => modelOf(n).hooks).map((n) => `${n}-hooks`);
