@@ -4,7 +4,8 @@
 // unit only call it. The endpoints concern uses the same library functions, so "which endpoints
 // an interface should have" has one implementation.
 import { HostModel } from "./model";
-import { contentFunctions, DataVar, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
+import { createHash } from "node:crypto";
+import { asPrinted, contentFunctions, DataVar, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
 
 interface HookSource {
   /** Source under components/sh/. */
@@ -59,11 +60,14 @@ export function renderSyncScript(host: HostModel): string {
   return renderHookFile(host, HOOK_SOURCES.find((s) => s.path === SYNC_PATH)!).content;
 }
 
-/** The hooks apply's own data and code: the files to install, each printed by a function. */
+/**
+ * The hooks apply's own data and code: the files to install, each printed by a function, with the
+ * sha256 of what it prints, so one sha256sum on the host tells which files differ.
+ */
 export function hooksApplyExtras(host: HostModel): { data: DataVar[]; code: string } {
-  const files = renderHookFiles(host).map((f) => ({ ...f, fn: `content_${f.source.replace(/[.-]/g, "_")}` }));
+  const files = renderHookFiles(host).map((f) => ({ ...f, fn: `content_${f.source.replace(/[.-]/g, "_")}`, sum: createHash("sha256").update(asPrinted(f.content)).digest("hex") }));
   return {
-    data: [{ name: "FILES", value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn].join("|")).join("\n"), note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT" }],
+    data: [{ name: "FILES", value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn, f.sum].join("|")).join("\n"), note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT|ITS SHA256" }],
     code: [`# ---- the files (rendered from components/sh/)`, contentFunctions(files, "MPTCP_PULUMI_FILE")].join("\n"),
   };
 }

@@ -244,9 +244,11 @@ export function renderScript(o: ScriptOptions): string {
  */
 export function contentFunctions(items: { fn: string; content: string }[], mark: string): string {
   for (const i of items) if (i.content.split("\n").includes(mark)) throw new Error(`${i.fn}: its text contains ${mark}`);
-  const lines = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
-  return items.map((i) => `${i.fn}() { cat <<'${mark}'\n${lines(i.content)}${mark}\n}`).join("\n");
+  return items.map((i) => `${i.fn}() { cat <<'${mark}'\n${asPrinted(i.content)}${mark}\n}`).join("\n");
 }
+
+/** A text as its content function prints it (a heredoc ends in a newline). */
+export const asPrinted = (text: string): string => (text.endsWith("\n") ? text : `${text}\n`);
 
 export const SELF_MARK = "MPTCP_PULUMI_SELF";
 

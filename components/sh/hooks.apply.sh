@@ -6,12 +6,19 @@ state_lock
 txn_begin hooks "$AT.hooks, $AT.routing" content_revert
 d=$STATE_DIR/hooks
 # anything to change (files, unit, routing)? then arm the rollback first (lib/rollback.sh)
-if [ -n "$(chk_hooks)" ]; then rb_arm hooks content_revert; fi
+files_differ
+if [ -n "$_differ" ] || [ -n "$(chk_hooks_in_place)" ]; then rb_arm hooks content_revert; fi
 mkdir -p "$d"
-printf '%s\n' "$FILES" | while IFS='|' read -r path mode only content; do
-  [ -z "$only" ] || [ -d "$only" ] || continue
-  "$content" | file_install "$d" "$path" "$mode"
-done
+# the files that differ (lib/check.sh), each written whole and renamed into place
+# shellcheck disable=SC2034 # sum: a field of FILES used by files_differ
+while IFS='|' read -r path mode only content sum; do
+  case "
+$_differ" in *"
+$path|"*) ;; *) continue ;; esac
+  file_put "$d" "$path" "$mode" "$content"
+done <<EOF
+$FILES
+EOF
 unit_enable "$d"
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply

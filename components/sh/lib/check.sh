@@ -72,13 +72,67 @@ EOF
   fi
 }
 
-# chk_hooks: the files the hooks apply installs (FILES, each printed by its function), the boot
-# unit's enablement, and each endpoint interface's routing.
-chk_hooks() {
-  printf '%s\n' "$FILES" | while IFS='|' read -r _path _mode _only _content; do
+# files_differ: sets _differ to the hook files (FILES) that are not as the hooks apply writes them,
+# a line "PATH|WHAT" each: missing, another content (by its sha256), or another mode or not a
+# regular file. One sha256sum and one stat for all of them.
+# shellcheck disable=SC2034 # _fn: a field of FILES this does not use
+files_differ() {
+  _differ=""
+  _paths=""
+  while IFS='|' read -r _path _mode _only _fn _sum; do
     [ -z "$_only" ] || [ -d "$_only" ] || continue
-    "$_content" | chk_file "$AT.hooks" "$_path" "$_mode"
-  done
+    if [ -e "$_path" ] || [ -L "$_path" ]; then _paths="$_paths $_path "; else _differ="$_differ$_path|is missing
+"; fi
+  done <<EOF
+$FILES
+EOF
+  [ -n "$_paths" ] || return 0
+  set -f
+  # shellcheck disable=SC2086 # our own fixed paths, split into arguments on purpose (globbing is off)
+  _sums=$(sha256sum -- $_paths 2>/dev/null || true)
+  # shellcheck disable=SC2086
+  _stats=$(stat -c '%a|%F|%n' -- $_paths)
+  set +f
+  while IFS='|' read -r _path _mode _only _fn _sum; do
+    case $_paths in *" $_path "*) ;; *) continue ;; esac
+    case "
+$_sums
+" in
+      *"
+$_sum  $_path
+"*) ;;
+      *) _differ="$_differ$_path|differs from what mptcp-pulumi writes
+"; continue ;;
+    esac
+    case "
+$_stats
+" in *"
+$_mode|regular file|$_path
+"*) continue ;; esac
+    while IFS='|' read -r _have _type _p; do [ "$_p" != "$_path" ] || break; done <<EOF
+$_stats
+EOF
+    _differ="$_differ$_path|has mode $_have, not $_mode
+"
+  done <<EOF
+$FILES
+EOF
+}
+
+# chk_hooks: the files the hooks apply installs (FILES), the boot unit's enablement, and each
+# endpoint interface's routing.
+chk_hooks() {
+  files_differ
+  while IFS='|' read -r _p _what; do
+    [ -z "$_p" ] || drift "$AT.hooks" "$_p $_what"
+  done <<EOF
+$_differ
+EOF
+  chk_hooks_in_place
+}
+
+# chk_hooks_in_place: the boot unit's enablement and each endpoint interface's routing.
+chk_hooks_in_place() {
   if [ -d /etc/systemd/system ] && [ "$(readlink "/etc/systemd/system/multi-user.target.wants/$UNIT_NAME" 2>/dev/null)" != "../$UNIT_NAME" ]; then
     drift "$AT.hooks" "$UNIT_NAME is not enabled (multi-user.target.wants)"
   fi

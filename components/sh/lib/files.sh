@@ -31,6 +31,14 @@ file_install() {
   say "wrote $2"
 }
 
+# file_put DIR PATH MODE FUNCTION: writes what FUNCTION prints to PATH with MODE, remembering what
+# was there, in one rename (no comparison: for a file known to differ).
+file_put() {
+  file_remember "$1" "$2"
+  { "$4" > "$2.tmp.$$" && { [ "$3" = 644 ] || chmod "$3" "$2.tmp.$$"; } && mv "$2.tmp.$$" "$2"; } || { rm -f "$2.tmp.$$"; die "cannot write $2"; }
+  say "wrote $2"
+}
+
 # file_has_text PATH TEXT: PATH is a regular file holding TEXT and a newline (read with the read
 # builtin: meant for small files).
 file_has_text() {
