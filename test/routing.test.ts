@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildModel, configSchema, renderCheck, renderSyncScript, shq } from "../components";
+import { buildModel, configSchema, renderCheck, renderConcern, renderSyncScript, shq } from "../components";
 import { run, ScratchNs } from "./harness/scratch";
 
 let ns: ScratchNs;
@@ -113,5 +113,36 @@ describe("routing modes on a real kernel", () => {
     sync(routing("source"), "wlan up");
     expect(check("none")).toEqual(["wlan: 1 ip -4 rule(s) to table 9, none expected (mode none)", "wlan: 1 ip -6 rule(s) to table 9, none expected (mode none)"]);
     sync(routing("source"), "wlan down");
+  });
+
+  it("hook files: check finds none differing after the apply; another content, another mode, a symlink in a file's place and a missing file are each reported, and the next apply writes exactly those", () => {
+    const model = buildModel(
+      configSchema.parse({
+        hosts: [{ name: "rt", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "lan" }, { interface: "wlan" }], hooks: true, confirmTimeout: 0, routing: [{ interface: "lan", mode: "none" }, { interface: "wlan", mode: "none" }] }],
+      }),
+    ).hosts[0];
+    writeFileSync(join(dir, "apply"), renderConcern(model, "hooks").apply);
+    writeFileSync(join(dir, "check"), renderCheck(model));
+    // the directories the hooks write, each a tmpfs of this private mount namespace
+    const dirs = ["/usr/local/sbin", "/etc/network", "/etc/NetworkManager", "/etc/dhcp", "/etc/systemd/system"];
+    const r = ns.isolated(`set -e; for d in ${dirs.join(" ")}; do mount -t tmpfs tmpfs $d; done
+mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d
+sh ${dir}/apply > /dev/null; echo @applied; sh ${dir}/check
+printf x >> /usr/local/sbin/mptcp-pulumi-sync
+chmod 600 /etc/network/if-up.d/mptcp_up
+rm /etc/network/if-post-down.d/mptcp_down
+cp /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi ${dir}/same && rm /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi && ln -s ${dir}/same /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi
+echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; sh ${dir}/check`);
+    expect(r.stderr).toBe("");
+    const part = (name: string) => r.stdout.split(`@${name}\n`)[1].split("\n@")[0].split("\n").filter((l) => l.startsWith("mptcp:hosts[0].hooks|") || l.includes(": wrote ")).map((l) => l.replace(/^mptcp:hosts\[0\]\.hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
+    expect(part("applied")).toEqual([]);
+    expect(part("changed").sort()).toEqual([
+      "/etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi has mode 777, not 644",
+      "/etc/network/if-post-down.d/mptcp_down is missing",
+      "/etc/network/if-up.d/mptcp_up has mode 600, not 755",
+      "/usr/local/sbin/mptcp-pulumi-sync differs from what mptcp-pulumi writes",
+    ]);
+    expect(part("again").sort()).toEqual(["wrote /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", "wrote /etc/network/if-post-down.d/mptcp_down", "wrote /etc/network/if-up.d/mptcp_up", "wrote /usr/local/sbin/mptcp-pulumi-sync"]);
+    expect(part("reapplied")).toEqual([]);
   });
 });
