@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
 import { commandName, concernOfPath, renderCheck } from "../components/render";
-import { closeAll, startCli } from "./verify/cli";
+import { CliIo, closeAll, processIo, runCli, startCli } from "./verify/cli";
 
 const USAGE = "npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]";
 
@@ -33,8 +33,9 @@ function repairUrns(file: string, results: HostDrift[]): string[] {
   return [...urns];
 }
 
-async function main(): Promise<number> {
-  const run = await startCli(USAGE);
+/** npm run check with these arguments: its exit code. */
+export async function checkMain(argv: string[], io: CliIo): Promise<number> {
+  const run = await startCli(USAGE, argv, io);
   try {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
@@ -46,15 +47,15 @@ async function main(): Promise<number> {
         return { host: h.name, status: differences.length ? "drift" : "in step", differences };
       }),
     );
-    if (run.json) console.log(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));
+    if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));
     else {
       for (const r of results) {
-        console.log(`${r.host}: ${r.status}${r.status === "drift" ? ` (${r.differences.length} difference${r.differences.length === 1 ? "" : "s"})` : ""}`);
-        for (const d of r.differences) console.log(`  ${d.path}: ${d.message}`);
-        if (r.error) console.log(`  ${r.error}`);
+        io.out(`${r.host}: ${r.status}${r.status === "drift" ? ` (${r.differences.length} difference${r.differences.length === 1 ? "" : "s"})` : ""}`);
+        for (const d of r.differences) io.out(`  ${d.path}: ${d.message}`);
+        if (r.error) io.out(`  ${r.error}`);
       }
       const urns = repairUrns(run.file, results);
-      if (urns.length) console.log(`\nTo repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${urns.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
+      if (urns.length) io.out(`\nTo repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${urns.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
     }
     if (results.some((r) => r.status === "unreachable" || r.status === "error")) return 2;
     return results.some((r) => r.status === "drift") ? 1 : 0;
@@ -63,7 +64,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (e: Error) => {
-  console.error(`check: ${e.message}`);
-  process.exit(2);
-});
+if (require.main === module) runCli("check", checkMain, process.argv.slice(2), processIo).then((code) => process.exit(code));

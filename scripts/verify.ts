@@ -2,26 +2,30 @@
 // For every link: a real MPTCP transfer over SSH, joins, subflows and bytes per interface against
 // the config's prediction. Exits 0 when every link matches, 1 on a mismatch, 2 when a host cannot
 // be reached (or on usage errors). See README, "Verifying a stack".
-import { closeAll, startCli, usageExit } from "./verify/cli";
+import { CliIo, closeAll, processIo, runCli, startCli, usageExit } from "./verify/cli";
 import { DEFAULT_BYTES, formatReports, verifyLinks } from "./verify/verify";
 
 const USAGE = "npm run verify -- Pulumi.<stack>.yaml [--identity KEY] [--json] [--bytes N]";
 
-async function main(): Promise<number> {
-  const run = await startCli(USAGE, { bytes: { type: "string" } });
+/** npm run verify with these arguments: its exit code. */
+export async function verifyMain(argv: string[], io: CliIo): Promise<number> {
+  const run = await startCli(USAGE, argv, io, { bytes: { type: "string" } });
   const bytes = run.values.bytes === undefined ? DEFAULT_BYTES : Number(run.values.bytes);
-  if (!Number.isInteger(bytes) || bytes < 65536) usageExit(USAGE, "--bytes must be a whole number of at least 65536");
+  if (!Number.isInteger(bytes) || bytes < 65536) {
+    closeAll(run);
+    usageExit(io, USAGE, "--bytes must be a whole number of at least 65536");
+  }
   try {
     if (run.model.links.length === 0) {
-      console.error(`${run.file}: no mptcp:links: nothing to verify (a link names the client and server of a connection)`);
+      io.err(`${run.file}: no mptcp:links: nothing to verify (a link names the client and server of a connection)`);
       return 2;
     }
     const reports = await verifyLinks(run.model, run.sessions, { bytes });
     const unreachable = Object.fromEntries(run.unreachable);
-    if (run.json) console.log(JSON.stringify({ ok: reports.every((r) => r.ok) && run.unreachable.size === 0, unreachable, links: reports }, null, 2));
+    if (run.json) io.out(JSON.stringify({ ok: reports.every((r) => r.ok) && run.unreachable.size === 0, unreachable, links: reports }, null, 2));
     else {
-      for (const msg of run.unreachable.values()) console.log(`unreachable: ${msg}`);
-      console.log(formatReports(reports));
+      for (const msg of run.unreachable.values()) io.out(`unreachable: ${msg}`);
+      io.out(formatReports(reports));
     }
     if (run.unreachable.size) return 2;
     return reports.every((r) => r.ok) ? 0 : 1;
@@ -30,7 +34,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (e: Error) => {
-  console.error(`verify: ${e.message}`);
-  process.exit(2);
-});
+if (require.main === module) runCli("verify", verifyMain, process.argv.slice(2), processIo).then((code) => process.exit(code));

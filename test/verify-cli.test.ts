@@ -19,6 +19,9 @@ import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 import { npmScript, ROOT } from "./harness/cli";
+import { runCli } from "../scripts/verify/cli";
+import { verifyMain } from "../scripts/verify";
+import { checkMain } from "../scripts/check";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-verify-"));
 let lab: LabState;
@@ -33,9 +36,22 @@ function stackFile(name: string, cfg: object): string {
   return file;
 }
 
-function cli(tool: "verify" | "check", file: string, ...args: string[]) {
+/** `npm run TOOL -- FILE --identity KEY ARGS`, as a user runs it: a process of its own. */
+function spawned(tool: "verify" | "check", file: string, ...args: string[]) {
   const r = spawnSync(...npmScript(tool, file, "--identity", lab.privateKeyFile, ...args), { encoding: "utf8", cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: "" } });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/**
+ * The same tool's main run in this process (what the entry point runs, with its lines collected
+ * instead of printed): a Node process per run cost about 0.9 s of CPU before its first line.
+ * `spawned` runs cover the entry points' exit codes (0, 1 and 2) and output.
+ */
+async function cli(tool: "verify" | "check", file: string, ...args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", lab.privateKeyFile, ...args], { out: (l) => out.push(`${l}\n`), err: (l) => err.push(`${l}\n`) });
+  return { code, out: out.join(""), err: err.join("") };
 }
 
 /** The stack with one host's SSH pointed at a closed port: it cannot be reached. */
@@ -59,8 +75,8 @@ afterAll(async () => {
 });
 
 describe("npm run verify", () => {
-  it("before the stack is applied (negative control): exit 1, the missing join and the idle path named", () => {
-    const r = cli("verify", stackFile("lab", config));
+  it("before the stack is applied (negative control): exit 1, the missing join and the idle path named", async () => {
+    const r = spawned("verify", stackFile("lab", config));
     console.log(r.out);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/mptcp:links\[0\]: client -> server \(dials [0-9.]+\): MISMATCH/);
@@ -71,11 +87,11 @@ describe("npm run verify", () => {
   it("after up: exit 0; --json reports the predicted joins on every link; nothing left running or written", async () => {
     await sim.up((await runProgram(config, { privateKey })).commands);
     const before = traces();
-    const table = cli("verify", stackFile("lab", config));
+    const table = await cli("verify", stackFile("lab", config));
     console.log(table.out);
     expect(table.code).toBe(0);
     expect(table.out).toMatch(/: ok\n/);
-    const json = cli("verify", stackFile("lab", config), "--json");
+    const json = await cli("verify", stackFile("lab", config), "--json");
     expect(json.code).toBe(0);
     const report = JSON.parse(json.out);
     const predicted = predictLinks(requireValidConfig(config));
@@ -84,29 +100,29 @@ describe("npm run verify", () => {
     expect(traces()).toBe(before);
   });
 
-  it("a non-root ssh.user: the reads and the transfer run through sudo -n", () => {
+  it("a non-root ssh.user: the reads and the transfer run through sudo -n", async () => {
     const cfg = structuredClone(config);
     for (const h of cfg.hosts) h.ssh.user = LAB_USER;
-    const r = cli("verify", stackFile("admin", cfg));
+    const r = await cli("verify", stackFile("admin", cfg));
     expect(r.code).toBe(0);
   });
 
-  it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", () => {
+  it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", async () => {
     const refused = refusing(config, 1);
-    const r1 = cli("verify", stackFile("refused", refused));
+    const r1 = await cli("verify", stackFile("refused", refused));
     expect(r1.code).toBe(2);
     expect(r1.out).toMatch(new RegExp(`unreachable: ${refused.hosts[1].name} \\(root@[0-9.]+:2, mptcp:hosts\\[1\\]\\.ssh\\): .*ECONNREFUSED`));
     const spoofed = structuredClone(config);
     spoofed.hosts[1].ssh.hostKey = config.hosts[0].ssh.hostKey;
-    const r2 = cli("verify", stackFile("spoofed", spoofed));
+    const r2 = await cli("verify", stackFile("spoofed", spoofed));
     expect(r2.code).toBe(2);
     expect(r2.out).toContain(`unreachable: ${spoofed.hosts[1].name} (root@${spoofed.hosts[1].ssh.host}:22, mptcp:hosts[1].ssh): the host key does not match ssh.hostKey`);
   });
 
-  it("an invalid stack file: exit 2 with the config path, no connection made", () => {
+  it("an invalid stack file: exit 2 with the config path, no connection made", async () => {
     const bad = structuredClone(config);
     bad.hosts[1].limits.addAddrAccepted = 0;
-    const r = cli("verify", stackFile("bad", bad));
+    const r = spawned("verify", stackFile("bad", bad));
     expect(r.code).toBe(2);
     expect(r.err).toContain("mptcp:hosts[1].limits.addAddrAccepted");
   });
@@ -121,7 +137,7 @@ describe("npm run check", () => {
     Object.assign(server, { hooks: true, routing: [{ interface: "wlan", mode: "source" }], services: [{ unit: "iperf3.service" }] });
     await sim.up((await runProgram(hooked, { privateKey })).commands);
     const before = lab.hosts.map(snapshot);
-    const r = cli("check", stackFile("lab", hooked));
+    const r = spawned("check", stackFile("lab", hooked));
     console.log(r.out);
     expect(r.code).toBe(0);
     expect(r.out).toBe("server: in step\nclient: in step\n");
@@ -140,7 +156,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
     const again = await sim.up((await runProgram(hooked, { privateKey })).commands);
     expect(again).toEqual([]); // what the issue says: drift is invisible to pulumi up
-    const r = cli("check", stackFile("lab", hooked), "--json");
+    const r = await cli("check", stackFile("lab", hooked), "--json");
     expect(r.code).toBe(1);
     const report = JSON.parse(r.out);
     const paths = report.hosts.flatMap((h: any) => h.differences.map((d: any) => d.path));
@@ -149,7 +165,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // the config sets enabled only; a knob it does not set is not ours to check
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
-    const table = cli("check", stackFile("lab", hooked));
+    const table = await cli("check", stackFile("lab", hooked));
     expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
     // what pulumi up --replace does to each drifted command: its delete, then its create
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
@@ -160,19 +176,19 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
         expect(x.code, `${name} ${phase}: ${x.stderr}`).toBe(0);
       }
     }
-    const repaired = cli("check", stackFile("lab", hooked));
+    const repaired = await cli("check", stackFile("lab", hooked));
     expect(repaired.code).toBe(0);
   });
 
-  it("a host that cannot be reached: exit 2", () => {
-    const r = cli("check", stackFile("refused", refusing(hooked, 0)));
+  it("a host that cannot be reached: exit 2", async () => {
+    const r = await cli("check", stackFile("refused", refusing(hooked, 0)));
     expect(r.code).toBe(2);
     expect(r.out).toMatch(/^server: unreachable\n  server \(root@[0-9.]+:2, mptcp:hosts\[0\]\.ssh\): .*ECONNREFUSED/m);
   });
 
   it("after destroy: the hosts are reported as not applied", async () => {
     await sim.destroy();
-    const r = cli("check", stackFile("lab", hooked));
+    const r = await cli("check", stackFile("lab", hooked));
     expect(r.code).toBe(1);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
   });

@@ -15,39 +15,70 @@ export interface CliRun {
   unreachable: Map<string, string>;
 }
 
-export function usageExit(usage: string, message?: string): never {
-  if (message) console.error(message);
-  console.error(`usage: ${usage}`);
-  process.exit(2);
+/** Where a CLI writes its lines: the process's stdout and stderr, or a test's buffers. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+export const processIo: CliIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+/** Ends a CLI with an exit code (usage errors, an invalid stack file); runCli turns it into the code. */
+export class CliExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+export type CliMain = (argv: string[], io: CliIo) => Promise<number>;
+
+/**
+ * Runs a CLI's main: its exit code, or 2 with "NAME: message" on stderr when it throws. The entry
+ * points pass process.argv and exit with the code; tests run the same main in process.
+ */
+export async function runCli(name: string, main: CliMain, argv: string[], io: CliIo = processIo): Promise<number> {
+  try {
+    return await main(argv, io);
+  } catch (e) {
+    if (e instanceof CliExit) return e.code;
+    io.err(`${name}: ${(e as Error).message}`);
+    return 2;
+  }
+}
+
+export function usageExit(io: CliIo, usage: string, message?: string): never {
+  if (message) io.err(message);
+  io.err(`usage: ${usage}`);
+  throw new CliExit(2);
 }
 
 /** Parses the arguments, validates the stack file and connects to every host (in parallel). */
-export async function startCli(usage: string, extra: Record<string, { type: "string" | "boolean" }> = {}): Promise<CliRun> {
+export async function startCli(usage: string, argv: string[], io: CliIo, extra: Record<string, { type: "string" | "boolean" }> = {}): Promise<CliRun> {
   let parsed;
   try {
-    parsed = parseArgs({ allowPositionals: true, options: { identity: { type: "string" }, json: { type: "boolean" }, ...extra } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { identity: { type: "string" }, json: { type: "boolean" }, ...extra } });
   } catch (e) {
-    usageExit(usage, (e as Error).message);
+    usageExit(io, usage, (e as Error).message);
   }
   const { positionals, values } = parsed;
-  if (positionals.length !== 1) usageExit(usage);
+  if (positionals.length !== 1) usageExit(io, usage);
   const file = positionals[0];
   let raw;
   try {
     raw = readStackConfig(file);
   } catch (e) {
-    usageExit(usage, `${file}: cannot read: ${(e as Error).message}`);
+    usageExit(io, usage, `${file}: cannot read: ${(e as Error).message}`);
   }
   const result = validateConfig(raw);
   if (!result.ok) {
-    console.error(`${file}: ${formatErrors(result.errors)}`);
-    process.exit(2);
+    io.err(`${file}: ${formatErrors(result.errors)}`);
+    throw new CliExit(2);
   }
   let creds;
   try {
     creds = credentialsFrom(values.identity as string | undefined);
   } catch (e) {
-    usageExit(usage, (e as Error).message);
+    usageExit(io, usage, (e as Error).message);
   }
   const { sessions, unreachable } = await connectAll(result.model.hosts, creds);
   return { file, model: result.model, json: !!values.json, values, sessions, unreachable };
