@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
 import { commandName, concernOfPath, renderCheck } from "../components/render";
-import { CliIo, closeAll, processIo, runCli, startCli } from "./verify/cli";
+import { CliIo, processIo, runCli } from "./cli-io";
+import { closeAll, startCli } from "./verify/cli";
 
 const USAGE = "npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]";
 

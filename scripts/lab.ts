@@ -4,13 +4,10 @@ import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
 import { DEFAULT_TOPOLOGY, isPairsCount, MAX_HOSTS, readTopology } from "./lab/topology";
 import { runBench } from "./lab/bench";
+import { preparePlotDir } from "./lab/plot";
+import { CliIo, processIo } from "./cli-io";
 
 const root = resolve(__dirname, "..");
-// Overrides (used by the tests so they never touch a developer's own lab).
-const dir = process.env.MPTCP_LAB_DIR ?? join(root, ".lab");
-const stackFile = process.env.MPTCP_LAB_STACK_FILE ?? join(root, "Pulumi.lab.yaml");
-const ID = process.env.MPTCP_LAB_ID ?? "lab";
-const SLOT = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -21,7 +18,16 @@ function flag(args: string[], name: string): string | undefined {
   return v;
 }
 
-async function main(argv: string[]): Promise<void> {
+/**
+ * npm run lab with these arguments and environment; throws on an error (the entry point prints it
+ * as "lab: message" and exits 1). Tests run it in process too.
+ */
+export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.env, io: CliIo = processIo): Promise<void> {
+  // Overrides (used by the tests so they never touch a developer's own lab).
+  const dir = env.MPTCP_LAB_DIR ?? join(root, ".lab");
+  const stackFile = env.MPTCP_LAB_STACK_FILE ?? join(root, "Pulumi.lab.yaml");
+  const ID = env.MPTCP_LAB_ID ?? "lab";
+  const SLOT = env.MPTCP_LAB_SLOT === undefined ? undefined : Number(env.MPTCP_LAB_SLOT);
   if (!/^[a-z0-9]{1,8}$/.test(ID)) throw new Error("MPTCP_LAB_ID must be 1 to 8 lowercase letters or digits");
   if (SLOT !== undefined && (!Number.isInteger(SLOT) || SLOT < 0 || SLOT > 7)) throw new Error("MPTCP_LAB_SLOT must be a whole number 0..7 (or unset: the first free slots)");
   const [cmd, ...args] = argv;
@@ -33,11 +39,11 @@ async function main(argv: string[]): Promise<void> {
       const topology = file ? readTopology(file) : DEFAULT_TOPOLOGY;
       const t0 = performance.now();
       const wasUp = labIsUp(dir, topology);
-      const state = await labUp({ dir, id: ID, slot: SLOT, topology, progress: (m) => console.log(`  ${m}`) });
+      const state = await labUp({ dir, id: ID, slot: SLOT, topology, progress: (m) => io.out(`  ${m}`) });
       writeStackFile(state, stackFile);
-      console.log(wasUp ? "lab already up" : `lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
-      console.log(labStatus(dir));
-      console.log(`stack file: ${stackFile} (pulumi up -s lab; see README)`);
+      io.out(wasUp ? "lab already up" : `lab up in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      io.out(labStatus(dir));
+      io.out(`stack file: ${stackFile} (pulumi up -s lab; see README)`);
       return;
     }
     case "down": {
@@ -45,11 +51,11 @@ async function main(argv: string[]): Promise<void> {
       const state = readLabState(dir);
       await labDown(dir, ID);
       removeStackFile(stackFile, state);
-      console.log(`lab down in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+      io.out(`lab down in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
       return;
     }
     case "status":
-      console.log(labStatus(dir));
+      io.out(labStatus(dir));
       return;
     case "bench": {
       const scale = flag(args, "--scale");
@@ -59,6 +65,8 @@ async function main(argv: string[]): Promise<void> {
         const sizes = scale.split(",").map(Number);
         if (!sizes.every(isPairsCount)) throw new Error(`--scale takes even laptop counts from 2 to ${MAX_HOSTS}, comma-separated (got ${scale})`);
         requireRoot();
+        // a --plot directory that cannot be written is refused before anything is built or loaded
+        if (plot) preparePlotDir(plot);
         // loaded here only: it runs the Pulumi program, and Pulumi takes about a second to load
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { runScale } = require("./lab/scale") as typeof import("./lab/scale");
@@ -80,7 +88,9 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-main(process.argv.slice(2)).catch((e: Error) => {
-  console.error(`lab: ${e.message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  labMain(process.argv.slice(2)).catch((e: Error) => {
+    console.error(`lab: ${e.message}`);
+    process.exit(1);
+  });
+}

@@ -2,7 +2,8 @@
 // For every link: a real MPTCP transfer over SSH, joins, subflows and bytes per interface against
 // the config's prediction. Exits 0 when every link matches, 1 on a mismatch, 2 when a host cannot
 // be reached (or on usage errors). See README, "Verifying a stack".
-import { CliIo, closeAll, processIo, runCli, startCli, usageExit } from "./verify/cli";
+import { CliIo, processIo, runCli } from "./cli-io";
+import { closeAll, startCli, usageExit } from "./verify/cli";
 import { DEFAULT_BYTES, formatReports, verifyLinks } from "./verify/verify";
 
 const USAGE = "npm run verify -- Pulumi.<stack>.yaml [--identity KEY] [--json] [--bytes N]";

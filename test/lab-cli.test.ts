@@ -10,12 +10,23 @@ import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
 import { preparePlotDir } from "../scripts/lab/plot";
 import { Topology } from "../scripts/lab/topology";
 import { npmScript, ROOT } from "./harness/cli";
+import { labMain } from "../scripts/lab";
 
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
 const id = `c${Math.random().toString(16).slice(2, 6)}`;
 const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id };
 const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =>
   spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
+
+/**
+ * The same CLI's main in this process, for the refusals (a Node process per run cost about 0.9 s
+ * of CPU): its status (1 when it throws, as the entry point exits), stdout and stderr.
+ */
+async function labIn(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const failed = await labMain(args, env, { out: (l) => out.push(`${l}\n`), err: () => undefined }).then(() => undefined, (e: Error) => e);
+  return { status: failed ? 1 : 0, stdout: out.join(""), stderr: failed ? `lab: ${failed.message}\n` : "" };
+}
 
 /** Everything a lab could leave behind: namespaces, links, processes, mounts, cgroups, slot claims, files. */
 function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LAB_STACK_FILE): string[] {
@@ -114,7 +125,7 @@ describe("npm run lab", () => {
     rmSync(env.MPTCP_LAB_STACK_FILE);
   });
 
-  it("refuses a lab that would pass this machine's inotify limit, saying what to raise, building nothing", () => {
+  it("refuses a lab that would pass this machine's inotify limit, saying what to raise, building nothing", async () => {
     const pairs = (n: number): Topology => ({
       hosts: Array.from({ length: n }, (_, i) => ({ name: `h${i}`, role: i % 2 ? "client" : "server", ...(i === 1 ? { network: "networkmanager" as const } : {}) })),
       paths: [{ name: "lan", subnet: "198.51.100.0/28", between: ["h0", "h1"] }],
@@ -127,26 +138,26 @@ describe("npm run lab", () => {
     expect(n, "this machine's inotify limit is too high to show the refusal with at most 128 laptops").toBeLessThanOrEqual(128);
     const file = join(base, "big.yaml");
     writeFileSync(file, stringify(pairs(n)));
-    const r = lab(["up", "--topology", file]);
+    const r = await labIn(["up", "--topology", file]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`${n} laptops need about \\d+ inotify instances .* fs\\.inotify\\.max_user_instances is ${max}: raise it first`));
     expect(leftovers()).toEqual([]);
   });
 
-  it("bench --scale refuses laptop counts no lab of pairs has, building nothing", () => {
+  it("bench --scale refuses laptop counts no lab of pairs has, building nothing", async () => {
     for (const sizes of ["2,7", "0", "130", "8,x"]) {
-      const r = lab(["bench", "--scale", sizes]);
+      const r = await labIn(["bench", "--scale", sizes]);
       expect(r.status, sizes).toBe(1);
       expect(r.stderr).toContain(`lab: --scale takes even laptop counts from 2 to 128, comma-separated (got ${sizes})`);
     }
     expect(namespaces().filter((n) => n.startsWith("mptcp-scale-"))).toEqual([]);
   });
 
-  it("bench refuses a --plot directory it cannot write before it builds anything", () => {
+  it("bench refuses a --plot directory it cannot write before it builds anything", async () => {
     const file = join(base, "not-a-dir");
     writeFileSync(file, "");
     for (const args of [["bench", "--scale", "2", "--plot", join(file, "plots")], ["bench", "--runs", "1", "--plot", join(file, "plots")]]) {
-      const r = lab(args);
+      const r = await labIn(args);
       expect(r.status, args.join(" ")).toBe(1);
       expect(r.stderr).toContain(`lab: --plot ${join(file, "plots")}: plots cannot be written there (ENOTDIR`);
     }
@@ -156,10 +167,10 @@ describe("npm run lab", () => {
     expect(existsSync(join(base, "plots", "new"))).toBe(true);
   });
 
-  it("rejects a bad topology file with its path, building nothing", () => {
+  it("rejects a bad topology file with its path, building nothing", async () => {
     const file = join(base, "bad.yaml");
     writeFileSync(file, "hosts: [{ name: a, role: server }, { name: b, role: client }]\npaths: [{ name: lan, subnet: 192.0.2.0/24, between: [a, b] }]\n");
-    const r = lab(["up", "--topology", file]);
+    const r = await labIn(["up", "--topology", file]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/topology:paths\[0\]\.subnet: must be a subnet inside 198\.51\.100\.0\/24/);
     expect(leftovers()).toEqual([]);

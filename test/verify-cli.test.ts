@@ -19,7 +19,7 @@ import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 import { npmScript, ROOT } from "./harness/cli";
-import { runCli } from "../scripts/verify/cli";
+import { runCli } from "../scripts/cli-io";
 import { verifyMain } from "../scripts/verify";
 import { checkMain } from "../scripts/check";
 

@@ -5,6 +5,7 @@ import { readStackConfig } from "../../components/stackfile";
 import { formatErrors, validateConfig } from "../../components/validate";
 import { Model } from "../../components/model";
 import { connectAll, credentialsFrom, Session } from "./ssh";
+import { CliExit, CliIo } from "../cli-io";
 
 export interface CliRun {
   file: string;
@@ -13,37 +14,6 @@ export interface CliRun {
   values: Record<string, string | boolean | undefined>;
   sessions: Map<string, Session>;
   unreachable: Map<string, string>;
-}
-
-/** Where a CLI writes its lines: the process's stdout and stderr, or a test's buffers. */
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-export const processIo: CliIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
-
-/** Ends a CLI with an exit code (usage errors, an invalid stack file); runCli turns it into the code. */
-export class CliExit extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-  }
-}
-
-export type CliMain = (argv: string[], io: CliIo) => Promise<number>;
-
-/**
- * Runs a CLI's main: its exit code, or 2 with "NAME: message" on stderr when it throws. The entry
- * points pass process.argv and exit with the code; tests run the same main in process.
- */
-export async function runCli(name: string, main: CliMain, argv: string[], io: CliIo = processIo): Promise<number> {
-  try {
-    return await main(argv, io);
-  } catch (e) {
-    if (e instanceof CliExit) return e.code;
-    io.err(`${name}: ${(e as Error).message}`);
-    return 2;
-  }
 }
 
 export function usageExit(io: CliIo, usage: string, message?: string): never {
