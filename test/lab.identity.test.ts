@@ -3,7 +3,7 @@
 // leave the host to the new name, not put it back under it. A second stack reaching a machine
 // the first manages is refused before anything changes. (Two entries with one SSH target in one
 // stack are a validation error: test/validate.test.ts.)
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { STATE_DIR } from "../components";
 import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, SLOT_SIZE } from "../scripts/lab/lab";
 import { runSync } from "../scripts/lab/spawner";
@@ -96,6 +96,14 @@ describe("identity: who manages a machine", () => {
     const old = mgmtAddresses(lab.slots[0], SLOT_SIZE - 1);
     const oldRe = old.host.replace(/\./g, "\\.");
     const root = (args: string[]) => expect(runSync("ip", args), args.join(" ")).toMatchObject({ code: 0 });
+    // this machine's route and address, taken away after the test even if it times out (its
+    // finally would never run) and, first, if an earlier run that timed out left them
+    const cleanup = () => {
+      runSync("ip", ["route", "del", "unreachable", `${old.host}/32`]);
+      runSync("ip", ["addr", "del", `${old.root}/31`, "dev", server.mgmtLink]);
+    };
+    cleanup();
+    onTestFinished(cleanup);
     root(["addr", "add", `${old.root}/31`, "dev", server.mgmtLink]);
     try {
       labSh(server, `ip addr add ${old.host}/31 dev mgmt
@@ -126,8 +134,7 @@ systemctl restart mptcp-lab-sshd`);
       await sim.destroy();
       expect(snapshot(server)).toBe(pre);
     } finally {
-      runSync("ip", ["route", "del", "unreachable", `${old.host}/32`]);
-      runSync("ip", ["addr", "del", `${old.root}/31`, "dev", server.mgmtLink]);
+      cleanup();
     }
   });
 });
