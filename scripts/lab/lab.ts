@@ -1,6 +1,6 @@
 // The lab: test laptops on one Linux machine. Every laptop is a network namespace in which
 // systemd boots as PID 1 of its own PID, mount, UTS, IPC and cgroup namespaces, with a private
-// copy-on-write disk (laptop/boot.sh says what it sees of this machine, and how), its own sshd
+// copy-on-write disk (laptop/boot.py says what it sees of this machine, and how), its own sshd
 // started by systemd on a management link from this machine, and a login user with passwordless
 // sudo. Paths between laptops are veth pairs (IPv4, IPv6 or both), optionally shaped with tbf.
 import { spawn } from "node:child_process";
@@ -107,6 +107,7 @@ const LAB_TOOLS: [string, string][] = [
   ["unshare", "util-linux"],
   ["/lib/systemd/systemd", "systemd"],
   ["sudo", "sudo"],
+  ["/usr/bin/python3", "python3"],
 ];
 
 function requireTools(topology: Topology): void {
@@ -420,7 +421,7 @@ async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
   const log = openSync(consoleLog, "a");
   const launcher = spawn(
     "sh",
-    ["-c", 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec ip netns exec "$3" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private sh "$4" "$5" "$6"', "boot", v1, v2, h.netns, join(LAPTOP_FILES, "boot.sh"), join(h.dir, "disk"), h.name],
+    ["-c", 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec ip netns exec "$3" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private /usr/bin/python3 -I -S "$4" "$5" "$6"', "boot", v1, v2, h.netns, join(LAPTOP_FILES, "boot.py"), join(h.dir, "disk"), h.name],
     { detached: true, stdio: ["ignore", log, log] },
   );
   closeSync(log);
