@@ -101,7 +101,11 @@ function dial(c: Record<string, any>): Promise<Client | RunResult> {
   });
 }
 
-/** Runs `text` as an exec request on a ready connection; `opened` false when no channel could be opened. */
+/**
+ * Runs `text` as an exec request on a ready connection; `opened` false when no channel could be
+ * opened (the command did not start). A connection that closes before the answer counts as
+ * opened: the command may have started, so it is reported failed, never run again.
+ */
 function execOn(client: Client, host: string, text: string): Promise<RunResult & { opened: boolean }> {
   return new Promise((resolve) => {
     let finished = false;
