@@ -108,6 +108,28 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     for (const h of lab.hosts) applied.set(h.name, snapshot(h));
   });
 
+  it("a re-apply that changes nothing does not make systemd reload; one that rewrites our unit does (control)", async () => {
+    // systemd (PID 1) logs "Reloading." for each daemon-reload
+    const reloads = () => sh("server", "journalctl -b -o cat --no-pager _PID=1").split("\n").filter((l) => l === "Reloading.").length;
+    const apply = sim.state.get("server-hooks")!;
+    const confirm = sim.state.get("server-hooks-confirm")!;
+    const before = reloads();
+    const same = await ssh.run(apply, apply.create!, "create");
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).not.toContain("wrote ");
+    expect(reloads()).toBe(before);
+    // control: a unit edited by hand is written again, and systemd reads it again
+    sh("server", "echo '# edited by hand' >> /etc/systemd/system/mptcp-pulumi.service");
+    const edited = await ssh.run(apply, apply.create!, "create");
+    expect(edited.code, edited.stderr).toBe(0);
+    expect(edited.stdout).toContain("wrote /etc/systemd/system/mptcp-pulumi.service");
+    // that apply armed its rollback (it changed something): confirm it, as pulumi up would
+    expect((await ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
+    await waitFor("systemd's reload in the journal", 5000, () => reloads() === before + 1);
+    expect(sh("server", "systemctl show -p NeedDaemonReload --value mptcp-pulumi.service").trim()).toBe("no");
+    expect(snapshot(host("server"))).toBe(applied.get("server"));
+  });
+
   it("ifdown/ifup (real ifupdown) removes the endpoints and rules and brings them back", () => {
     sh("server", "ifdown wlan");
     expect(wlanEndpointAddress("server")).toBeUndefined();

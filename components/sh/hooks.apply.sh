@@ -19,7 +19,11 @@ $path|"*) ;; *) continue ;; esac
 done <<EOF
 $FILES
 EOF
-unit_enable "$d"
+# systemd reads the unit files again only if ours changed (or its link, see unit_enable)
+case "
+$_differ" in *"
+/etc/systemd/system/$UNIT_NAME|"*) unit_changed=1 ;; *) unit_changed="" ;; esac
+unit_enable "$d" "$unit_changed"
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply
 say "hooks installed"
