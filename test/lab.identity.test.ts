@@ -5,7 +5,8 @@
 // stack are a validation error: test/validate.test.ts.)
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { STATE_DIR } from "../components";
-import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, SLOT_SIZE } from "../scripts/lab/lab";
+import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, portOpen, SLOT_SIZE } from "../scripts/lab/lab";
+import { waitFor } from "../scripts/lab/wait";
 import { runSync } from "../scripts/lab/spawner";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
@@ -109,6 +110,9 @@ describe("identity: who manages a machine", () => {
       labSh(server, `ip addr add ${old.host}/31 dev mgmt
 echo 'ListenAddress ${old.host}' >> /etc/ssh/mptcp-lab/sshd_config
 systemctl restart mptcp-lab-sshd`);
+      // systemctl returns once sshd is started, not once it listens: under load the first
+      // connection to the new address was refused
+      await waitFor(`sshd of server on ${old.host}:22`, 10_000, () => portOpen(old.host, 22));
       const oldCfg = structuredClone(cfg);
       oldCfg.hosts[0].ssh.host = old.host;
       await sim.up((await runProgram(oldCfg, { privateKey })).commands);

@@ -166,7 +166,8 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-function portOpen(host: string, port: number): Promise<boolean> {
+/** Whether a TCP connection to host:port opens within 200 ms. */
+export function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port, timeout: 200 });
     s.once("connect", () => { s.destroy(); resolve(true); });
