@@ -61,8 +61,12 @@ function refusing(cfg: typeof config, index: number): typeof config {
   return out;
 }
 
-/** Processes and files a tool could leave on a laptop. */
-const traces = () => lab.hosts.map((h) => labSh(h, "ps -e -o args= | grep -v -e '^ps ' -e '^grep ' | grep -e python3 -e xfer || true; find /tmp /var/tmp /root /home /run -xdev | sort")).join("\n");
+/**
+ * Processes and files a tool could leave on a laptop. The patterns are bracketed so they do not
+ * match this script's own command line: its shell's pipeline forks show it, in numbers that
+ * vary with timing (one run saw two more).
+ */
+const traces = () => lab.hosts.map((h) => labSh(h, "ps -e -o args= | grep -e '[p]ython3' -e '[x]fer' || true; find /tmp /var/tmp /root /home /run -xdev | sort")).join("\n");
 
 beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "y"));
