@@ -28,7 +28,6 @@ knob_resolve() {
 # 120 as 1.)
 knob_read() { _knob=$(cat "/proc/sys/net/mptcp/$1"); }
 
-
 # knob_conf WANTED: sets _conf to our sysctl.d file for the "KNOB VALUE" lines of WANTED.
 knob_conf() {
   _conf="# Managed by mptcp-pulumi for host $HOST; pulumi destroy removes it."

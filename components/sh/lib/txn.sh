@@ -23,6 +23,9 @@ txn_undo() { MPTCP_PULUMI_UNDO=1 MPTCP_PULUMI_LOCKED=1 sh "$1" > "$2" 2>&1; }
 # txn_undo_script DIR: sets _u to what puts back the concern in DIR (its state directory).
 txn_undo_script() { if [ -e "$1/.txn.undo" ]; then _u=$1/.txn.undo; else _u=$1/.applied.sh; fi; }
 
+# txn_discard DIR: removes an undone transaction's files from the concern's directory DIR.
+txn_discard() { rm -f "$1/.txn" "$1/.txn.undo" "$1/.applied.sh.new" "$1/.txn.log"; }
+
 # txn_began DIR: prints when the transaction in DIR began (the time of its .txn).
 txn_began() { date -u -r "$1/.txn" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "an unknown time"; }
 
@@ -81,7 +84,7 @@ txn_exit() {
   txn_undo_script "$_d"
   rb_disarm "$TXN" > /dev/null 2>&1
   if txn_undo "$_u" "$_d/.txn.log"; then
-    rm -f "$_d/.txn" "$_d/.txn.undo" "$_d/.applied.sh.new" "$_d/.txn.log"
+    txn_discard "$_d"
     state_tidy "$_d"
     printf 'mptcp-pulumi[%s]: error: %s: the %s apply failed (exit %s; the error is above): %s was put back as it was before this apply began. Fix the cause and run pulumi up again\n' "$HOST" "$TXN_AT" "$TXN" "$_rc" "$HOST" >&2
   else
@@ -105,7 +108,7 @@ txn_recover() {
     say "$_c: an apply that began at $(txn_began "$_d") was interrupted: putting it back first"
     rb_disarm "$_c" > /dev/null 2>&1 || true
     txn_undo "$_u" "$_d/.txn.log" || die "$_c: an apply that began at $(txn_began "$_d") was interrupted, and putting it back fails: $(tail -n 3 "$_d/.txn.log" | tr '\n' ' ')(what it runs: $_u). Fix that, then run pulumi up again"
-    rm -f "$_m" "$_d/.txn.undo" "$_d/.applied.sh.new" "$_d/.txn.log"
+    txn_discard "$_d"
     RECOVERED="$RECOVERED $_c"
   done
 }
