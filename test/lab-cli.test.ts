@@ -22,9 +22,9 @@ const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =
  * The same CLI's main in this process, for the refusals (a Node process per run cost about 0.9 s
  * of CPU): its status (1 when it throws, as the entry point exits), stdout and stderr.
  */
-async function labIn(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+async function labIn(args: string[], extra: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const out: string[] = [];
-  const failed = await labMain(args, env, { out: (l) => out.push(`${l}\n`), err: () => undefined }).then(() => undefined, (e: Error) => e);
+  const failed = await labMain(args, { ...env, ...extra }, { out: (l) => out.push(`${l}\n`), err: () => undefined }).then(() => undefined, (e: Error) => e);
   return { status: failed ? 1 : 0, stdout: out.join(""), stderr: failed ? `lab: ${failed.message}\n` : "" };
 }
 
@@ -58,8 +58,8 @@ function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LA
   return out;
 }
 
-afterAll(() => {
-  lab(["down"]);
+afterAll(async () => {
+  await labIn(["down"]);
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -71,7 +71,9 @@ describe("npm run lab", () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it("up, up again, status, down, down again: the second up and down change nothing; down leaves nothing", () => {
+  // The first up and down run as `npm run lab` does (a process of their own, its exit code); what
+  // follows them runs the same main in this process (labIn).
+  it("up, up again, status, down, down again: the second up and down change nothing; down leaves nothing", async () => {
     const up = lab(["up"]);
     expect(up.status, up.stderr).toBe(0);
     const took = /lab up in ([\d.]+) s/.exec(up.stdout)?.[1];
@@ -83,12 +85,12 @@ describe("npm run lab", () => {
     const stack = readStackConfig(env.MPTCP_LAB_STACK_FILE);
     expect(validateConfig(stack).ok).toBe(true);
 
-    const again = lab(["up"]);
+    const again = await labIn(["up"]);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/lab already up/);
     expect(JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).hosts.map((h: { pid: number }) => h.pid)).toEqual(pids);
 
-    const status = lab(["status"]);
+    const status = await labIn(["status"]);
     expect(status.stdout).toMatch(new RegExp(`lab ${id} in .*: up`));
     expect(status.stdout).toMatch(/server +server +systemd running +ssh root@.*lan.*=198\.51\.100\.1\/28/);
     expect(status.stdout).toMatch(/client +client +systemd running +ssh root@.*lan.*=198\.51\.100\.2\/28/);
@@ -96,7 +98,7 @@ describe("npm run lab", () => {
     // another lab asking for the slot this one holds is refused, and builds nothing
     const slot = JSON.parse(readFileSync(join(env.MPTCP_LAB_DIR, "state.json"), "utf8")).slots[0];
     const other = { MPTCP_LAB_DIR: join(base, "other"), MPTCP_LAB_ID: `${id}x`, MPTCP_LAB_STACK_FILE: join(base, "other.yaml"), MPTCP_LAB_SLOT: String(slot) };
-    const clash = lab(["up"], undefined, other);
+    const clash = await labIn(["up"], other);
     expect(clash.status).toBe(1);
     expect(clash.stderr).toMatch(new RegExp(`no 1 free consecutive management slot\\(s\\) from slot ${slot} .*slot ${slot}: ${env.MPTCP_LAB_DIR}`));
     expect(leftovers(other.MPTCP_LAB_ID, other.MPTCP_LAB_DIR, other.MPTCP_LAB_STACK_FILE)).toEqual([]);
@@ -110,17 +112,17 @@ describe("npm run lab", () => {
     expect(down.status, down.stderr).toBe(0);
     console.log(down.stdout.trim());
     expect(leftovers()).toEqual([]);
-    const downAgain = lab(["down"]);
+    const downAgain = await labIn(["down"]);
     expect(downAgain.status, downAgain.stderr).toBe(0);
     expect(leftovers()).toEqual([]);
   });
 
-  it("down keeps a Pulumi.lab.yaml that is not this lab's", () => {
-    expect(lab(["up"]).status).toBe(0);
+  it("down keeps a Pulumi.lab.yaml that is not this lab's", async () => {
+    expect((await labIn(["up"])).status).toBe(0);
     const doc = parse(readFileSync(env.MPTCP_LAB_STACK_FILE, "utf8"));
     doc.config["mptcp:hosts"][0].ssh.hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIsomeoneElsesKey";
     writeFileSync(env.MPTCP_LAB_STACK_FILE, stringify(doc));
-    expect(lab(["down"]).status).toBe(0);
+    expect((await labIn(["down"])).status).toBe(0);
     expect(leftovers()).toEqual([`file ${env.MPTCP_LAB_STACK_FILE}`]);
     rmSync(env.MPTCP_LAB_STACK_FILE);
   });
