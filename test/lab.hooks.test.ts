@@ -2,7 +2,7 @@
 // systemd. Real ifupdown (ifup/ifdown run our hooks), the dhclient hook and the NetworkManager
 // dispatcher script invoked as their callers do, a real reboot (PID and network namespaces
 // recreated, disk kept, systemd boots again and our unit runs), joins after a path comes back,
-// 20 flaps, concurrent hooks during an apply, then destroy.
+// 5 flaps in a row, concurrent hooks during an apply, then destroy.
 // The server laptop has strict rp_filter (all = 1, from its own sysctl.d): the hooks make its
 // wlan loose and destroy restores it. That shows the setting is made and undone, not that these
 // joins need it: with two connected subnets, strict filtering passes them (IPReversePathFilter 0).
@@ -307,10 +307,12 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(report.subflows).toBe(want);
   });
 
-  it("20 ifdown/ifup cycles leave exactly one rule per address and the same endpoints", () => {
+  // Five cycles, one after another: a rule or endpoint a cycle leaves behind shows from the second
+  // on (each cycle costs about 0.4 s of CPU; twenty took 7.6 s, a fifth of this file's)
+  it("5 ifdown/ifup cycles leave exactly one rule per address and the same endpoints", () => {
     const t0 = performance.now();
-    sh("server", "for n in $(seq 20); do ifdown wlan && ifup wlan; done");
-    console.log(`20 cycles in ${(performance.now() - t0).toFixed(0)} ms: rules from 198.51.100.17: ${rulesFrom("server", "198.51.100.17")}`);
+    sh("server", "for n in 1 2 3 4 5; do ifdown wlan && ifup wlan; done");
+    console.log(`5 cycles in ${(performance.now() - t0).toFixed(0)} ms: rules from 198.51.100.17: ${rulesFrom("server", "198.51.100.17")}`);
     expect(rulesFrom("server", "198.51.100.17")).toBe(1);
     expect(snapshot(host("server"))).toBe(applied.get("server"));
   });
