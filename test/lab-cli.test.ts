@@ -19,8 +19,9 @@ const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =
   spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
 
 /**
- * The same CLI's main in this process, for the refusals (a Node process per run cost about 0.9 s
- * of CPU): its status (1 when it throws, as the entry point exits), stdout and stderr.
+ * The same CLI's main in this process, for all but the no-root refusal and the first up and down
+ * (a Node process per run cost about 0.9 s of CPU): its status (1 when it throws, as the entry
+ * point exits), stdout and stderr. `extra`: environment over the test's own.
  */
 async function labIn(args: string[], extra: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
   const out: string[] = [];
