@@ -258,7 +258,7 @@ interface NetPlan {
 }
 
 const netPlan = (): NetPlan => ({ root: [], ip: new Map(), tc: new Map() });
-const inNs = (m: Map<string, string[]>, ns: string, line: string) => m.set(ns, [...(m.get(ns) ?? []), line]);
+const inNs = (m: Map<string, string[]>, ns: string, line: string) => void (m.get(ns) ?? m.set(ns, []).get(ns)!).push(line);
 
 function runNetPlan(p: NetPlan): void {
   const batch = (cmd: string, args: string[], lines: string[]) => { if (lines.length) run(cmd, [...args, "-batch", "-"], lines.join("\n") + "\n"); };
@@ -301,6 +301,18 @@ function planPaths(p: NetPlan, state: LabState, only?: Set<string>, unconfigured
     const ssh = sshPath(state.topology, end.host);
     if (ssh && ssh.path === end.path) inNs(p.ip, n, `route replace 203.0.113.0/24 via ${ssh.peerAddress} dev ${end.path}`);
   }
+}
+
+/**
+ * Builds the network namespaces of `boxes` (laptops and routers, with their management links) and
+ * the paths that touch `only` (planPaths), in one plan: one `ip -batch` here, then one `ip` and one
+ * `tc` per namespace.
+ */
+function buildNet(state: LabState, boxes: (LabHost | LabRouter)[], only?: Set<string>, unconfigured?: Set<string>): void {
+  const p = netPlan();
+  for (const b of boxes) planNetns(p, b);
+  planPaths(p, state, only, unconfigured);
+  runNetPlan(p);
 }
 
 /** Routers: namespaces with forwarding on; this machine reaches the SSH paths behind them through them. */
@@ -538,20 +550,13 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
   try {
     save();
     const key = readFileSync(`${privateKeyFile}.pub`, "utf8");
-    const net = netPlan();
     for (const h of state.hosts) {
       mkdirSync(h.dir, { recursive: true });
       prepareDisk(h, key);
-      planNetns(net, h);
     }
-    for (const r of state.routers) planNetns(net, r);
-    runNetPlan(net);
+    buildNet(state, [...state.hosts, ...state.routers]);
     createRouters(state);
-    phase(`${state.hosts.length} disks and network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""}`);
-    const paths = netPlan();
-    planPaths(paths, state);
-    runNetPlan(paths);
-    phase(`${state.topology.paths.length} paths`);
+    phase(`${state.hosts.length} disks, network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""} and ${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
     phase(`${state.hosts.length} laptops booted (systemd, sshd answering)`);
   } catch (e) {
@@ -597,12 +602,7 @@ export async function labDown(dir: string, id: string): Promise<void> {
 export async function labReboot(state: LabState, names: string[], opts: { selfConfigured?: boolean } = {}): Promise<void> {
   const hosts = names.map((n) => state.hosts.find((x) => x.name === n)!);
   await Promise.all(hosts.map((h) => stopHost(h)));
-  const net = netPlan();
-  for (const h of hosts) planNetns(net, h);
-  runNetPlan(net);
-  const paths = netPlan();
-  planPaths(paths, state, new Set(names), opts.selfConfigured ? new Set(names) : undefined);
-  runNetPlan(paths);
+  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : undefined);
   await Promise.all(hosts.map((h) => bootHost(h, bootTimeout(hosts.length))));
   writeFileSync(join(state.dir, "state.json"), JSON.stringify(state, null, 2));
 }
