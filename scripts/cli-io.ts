@@ -18,15 +18,16 @@ export class CliExit extends Error {
 export type CliMain = (argv: string[], io: CliIo) => Promise<number>;
 
 /**
- * Runs a CLI's main: its exit code, or 2 with "NAME: message" on stderr when it throws. The entry
- * points pass process.argv and exit with the code; tests run the same main in process.
+ * Runs a CLI's main: its exit code, or `failCode` (verify and check: 2; lab: 1) with "NAME:
+ * message" on stderr when it throws. The entry points pass process.argv and exit with the code;
+ * tests run the same main in process.
  */
-export async function runCli(name: string, main: CliMain, argv: string[], io: CliIo = processIo): Promise<number> {
+export async function runCli(name: string, main: CliMain, argv: string[], io: CliIo = processIo, failCode = 2): Promise<number> {
   try {
     return await main(argv, io);
   } catch (e) {
     if (e instanceof CliExit) return e.code;
     io.err(`${name}: ${(e as Error).message}`);
-    return 2;
+    return failCode;
   }
 }

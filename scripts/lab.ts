@@ -5,7 +5,7 @@ import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requ
 import { DEFAULT_TOPOLOGY, isPairsCount, MAX_HOSTS, readTopology } from "./lab/topology";
 import { runBench } from "./lab/bench";
 import { preparePlotDir } from "./lab/plot";
-import { CliIo, processIo } from "./cli-io";
+import { CliIo, processIo, runCli } from "./cli-io";
 
 const root = resolve(__dirname, "..");
 
@@ -89,8 +89,7 @@ export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.e
 }
 
 if (require.main === module) {
-  labMain(process.argv.slice(2)).catch((e: Error) => {
-    console.error(`lab: ${e.message}`);
-    process.exit(1);
+  runCli("lab", (argv, io) => labMain(argv, process.env, io).then(() => 0), process.argv.slice(2), processIo, 1).then((code) => {
+    if (code !== 0) process.exit(code);
   });
 }

@@ -9,7 +9,7 @@ import { readStackConfig, validateConfig } from "../components";
 import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
 import { preparePlotDir } from "../scripts/lab/plot";
 import { Topology } from "../scripts/lab/topology";
-import { npmScript, ROOT } from "./harness/cli";
+import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { labMain } from "../scripts/lab";
 
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
@@ -19,14 +19,13 @@ const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =
   spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
 
 /**
- * The same CLI's main in this process, for all but the no-root refusal and the first up and down
- * (a Node process per run cost about 0.9 s of CPU): its status (1 when it throws, as the entry
- * point exits), stdout and stderr. `extra`: environment over the test's own.
+ * The same CLI's main in this process (inProcess), for all but the no-root refusal and the first
+ * up and down: its status (1 when it throws, as the entry point exits), stdout and stderr.
+ * `extra`: environment over the test's own.
  */
 async function labIn(args: string[], extra: Record<string, string> = {}): Promise<{ status: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const failed = await labMain(args, { ...env, ...extra }, { out: (l) => out.push(`${l}\n`), err: () => undefined }).then(() => undefined, (e: Error) => e);
-  return { status: failed ? 1 : 0, stdout: out.join(""), stderr: failed ? `lab: ${failed.message}\n` : "" };
+  const r = await inProcess("lab", (argv, io) => labMain(argv, { ...env, ...extra }, io).then(() => 0), args, 1);
+  return { status: r.code, stdout: r.out, stderr: r.err };
 }
 
 /** Everything a lab could leave behind: namespaces, links, processes, mounts, cgroups, slot claims, files. */

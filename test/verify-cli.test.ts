@@ -18,8 +18,7 @@ import { runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
-import { npmScript, ROOT } from "./harness/cli";
-import { runCli } from "../scripts/cli-io";
+import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { verifyMain } from "../scripts/verify";
 import { checkMain } from "../scripts/check";
 
@@ -42,17 +41,8 @@ function spawned(tool: "verify" | "check", file: string, ...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-/**
- * The same tool's main run in this process (what the entry point runs, with its lines collected
- * instead of printed): a Node process per run cost about 0.9 s of CPU before its first line.
- * `spawned` runs cover the entry points' exit codes (0, 1 and 2) and output.
- */
-async function cli(tool: "verify" | "check", file: string, ...args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", lab.privateKeyFile, ...args], { out: (l) => out.push(`${l}\n`), err: (l) => err.push(`${l}\n`) });
-  return { code, out: out.join(""), err: err.join("") };
-}
+/** The same tool's main run in this process; `spawned` runs cover the entry points' exit codes (0, 1 and 2) and output. */
+const cli = (tool: "verify" | "check", file: string, ...args: string[]) => inProcess(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", lab.privateKeyFile, ...args]);
 
 /** The stack with one host's SSH pointed at a closed port: it cannot be reached. */
 function refusing(cfg: typeof config, index: number): typeof config {
