@@ -12,17 +12,13 @@ mkdir -p "$d"
 # the files that differ (lib/check.sh), each written whole and renamed into place
 # shellcheck disable=SC2034 # sum: a field of FILES used by files_differ
 while IFS='|' read -r path mode only content sum; do
-  case "
-$_differ" in *"
-$path|"*) ;; *) continue ;; esac
+  in_differ "$path" || continue
   file_put "$d" "$path" "$mode" "$content"
 done <<EOF
 $FILES
 EOF
 # systemd reads the unit files again only if ours changed (or its link, see unit_enable)
-case "
-$_differ" in *"
-/etc/systemd/system/$UNIT_NAME|"*) unit_changed=1 ;; *) unit_changed="" ;; esac
+if in_differ "/etc/systemd/system/$UNIT_NAME"; then unit_changed=1; else unit_changed=""; fi
 unit_enable "$d" "$unit_changed"
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply

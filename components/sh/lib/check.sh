@@ -119,6 +119,14 @@ $FILES
 EOF
 }
 
+# in_differ PATH: whether files_differ found PATH (in _differ).
+in_differ() {
+  case "
+$_differ" in *"
+$1|"*) return 0 ;; esac
+  return 1
+}
+
 # chk_hooks: the files the hooks apply installs (FILES), the boot unit's enablement, and each
 # endpoint interface's routing.
 chk_hooks() {
