@@ -154,7 +154,9 @@ const CHANNELS_PER_CONNECTION = 8;
  * that fails exits 255, as ssh does. With `reuse`, see SshRunnerOptions.
  */
 export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
-  const pool = new Map<string, { client: Client; active: number }[]>();
+  type Kept = { client: Client; active: number };
+  const pool = new Map<string, Kept[]>();
+  const drop = (key: string, conn: Kept) => pool.set(key, (pool.get(key) ?? []).filter((x) => x !== conn));
   const open = async (c: Record<string, any>): Promise<Client | RunResult> => {
     self.connections++;
     return dial(c);
@@ -183,16 +185,16 @@ export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
         if (!conn) {
           const client = await open(c);
           if (!(client instanceof Client)) return client;
-          conn = { client, active: 0 };
-          const entry = conn;
-          client.once("close", () => pool.set(key, (pool.get(key) ?? []).filter((x) => x !== entry)));
+          const entry: Kept = { client, active: 0 };
+          conn = entry;
+          client.once("close", () => drop(key, entry));
           pool.set(key, [...(pool.get(key) ?? []), conn]);
         }
         conn.active++;
         const r = await execOn(conn.client, host, text).finally(() => conn.active--);
         // a kept connection that can no longer open a channel (closed or cut meanwhile): drop it, dial again
         if (!r.opened && !fresh) {
-          pool.set(key, (pool.get(key) ?? []).filter((x) => x !== conn));
+          drop(key, conn);
           conn.client.end();
           continue;
         }
