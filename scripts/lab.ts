@@ -1,4 +1,4 @@
-// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]
+// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
@@ -79,12 +79,13 @@ export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.e
       const unequal = (flag(args, "--unequal") ?? "5mbit,40mbit").split(",");
       if (unequal.length !== 2) throw new Error("--unequal takes two rates, lan's and wlan's: 5mbit,40mbit");
       const plot = flag(args, "--plot");
+      const cc = flag(args, "--cc");
       if (args.length) throw new Error(`unknown arguments: ${args.join(" ")}`);
-      await runBench({ rate, runs, seconds, unequal: unequal as [string, string], ...(plot ? { plot } : {}) });
+      await runBench({ rate, runs, seconds, unequal: unequal as [string, string], ...(plot ? { plot } : {}), ...(cc ? { cc } : {}) });
       return;
     }
     default:
-      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]");
+      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]");
   }
 }
 

@@ -10,6 +10,8 @@ import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
 import { preparePlotDir } from "../scripts/lab/plot";
 import { Topology } from "../scripts/lab/topology";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
+import { ScratchNs } from "./harness/scratch";
+import { runSync } from "../scripts/lab/spawner";
 import { labMain } from "../scripts/lab";
 
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
@@ -167,6 +169,28 @@ describe("npm run lab", () => {
     // a directory that does not exist yet is made, with its parents (a run failed at its end on one)
     preparePlotDir(join(base, "plots", "new"));
     expect(existsSync(join(base, "plots", "new"))).toBe(true);
+  });
+
+  it("bench refuses a congestion control the laptops cannot take, building nothing; the rule is the kernel's", async () => {
+    const list = (f: string) => readFileSync(`/proc/sys/net/ipv4/${f}`, "utf8").trim().split(/\s+/);
+    const allowed = list("tcp_allowed_congestion_control");
+    // available to this machine but not to other namespaces (cubic here), and one that does not exist
+    const restricted = list("tcp_available_congestion_control").filter((c) => !allowed.includes(c));
+    for (const cc of [...restricted, "nosuch"]) {
+      const r = await labIn(["bench", "--cc", cc]);
+      expect(r.status, cc).toBe(1);
+      expect(r.stderr).toContain(`lab: --cc ${cc}: the laptops may only use ${allowed.join(", ")} (net.ipv4.tcp_allowed_congestion_control on this machine)`);
+    }
+    expect(namespaces().filter((n) => n.startsWith("mptcp-bench-"))).toEqual([]);
+    // control: in a namespace of its own the kernel takes each allowed one and refuses the others
+    const ns = new ScratchNs("mptcp-cc");
+    try {
+      const set = (cc: string) => runSync("ip", ["netns", "exec", ns.name, "sysctl", "-qw", `net.ipv4.tcp_congestion_control=${cc}`]).code;
+      for (const cc of allowed) expect(set(cc), cc).toBe(0);
+      for (const cc of [...restricted, "nosuch"]) expect(set(cc), cc).not.toBe(0);
+    } finally {
+      ns.close();
+    }
   });
 
   it("rejects a bad topology file with its path, building nothing", async () => {

@@ -4,7 +4,7 @@
 // first on equal paths, then on unequal ones; then a failover run (the server's wlan down and up
 // mid-transfer) that reports bytes lost, the seconds from link up until wlan carries data again,
 // and, with --plot, writes the goodput per path over time as an SVG (vega-lite).
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHost } from "../../components/render";
@@ -23,6 +23,18 @@ export interface BenchOptions {
   unequal: [string, string];
   /** Where to write failover.svg (nothing written when absent). */
   plot?: string;
+  /** The laptops' congestion control for every run (else the kernel's default). */
+  cc?: string;
+}
+
+/**
+ * Refuses a congestion control the laptops cannot take: a network namespace other than this
+ * machine's may set only those in net.ipv4.tcp_allowed_congestion_control (the kernel answers
+ * EPERM for the others).
+ */
+export function requireAllowedCc(cc: string): void {
+  const allowed = readFileSync("/proc/sys/net/ipv4/tcp_allowed_congestion_control", "utf8").trim().split(/\s+/);
+  if (!allowed.includes(cc)) throw new Error(`--cc ${cc}: the laptops may only use ${allowed.join(", ")} (net.ipv4.tcp_allowed_congestion_control on this machine)`);
 }
 
 const median = (xs: number[]) => {
@@ -56,15 +68,31 @@ function shape(hosts: LabHost[], path: string, rate: string): void {
   }
 }
 
-/** TCP over lan and MPTCP over both paths, `runs` times; prints each run and the medians. */
+const PATHS = ["lan", "wlan"];
+
+/** Packets the client's tbf has dropped so far on each path (its egress: the sender's losses). */
+function tbfDrops(client: LabHost): number[] {
+  const out = labExec(client, PATHS.map((p) => `tc -s qdisc show dev ${p}`).join("; ")).stdout;
+  const drops = [...out.matchAll(/dropped (\d+)/g)].map((m) => Number(m[1]));
+  if (drops.length !== PATHS.length) throw new Error(`${client.name}: expected a tbf qdisc on each of ${PATHS.join(", ")}, got:\n${out}`);
+  return drops;
+}
+
+/**
+ * TCP over one path and MPTCP over both, `runs` times; prints each run (with the packets tbf
+ * dropped on each path during the MPTCP run: on unequal paths a loss on the slow one holds up
+ * in-order delivery) and the medians.
+ */
 async function compare(server: LabHost, client: LabHost, address: string, opts: BenchOptions, sum: number, label: string, tcp1: { path: string; address: string }): Promise<void> {
   const tcp: number[] = [];
   const mptcp: number[] = [];
   console.log(`bench: ${label}, ${opts.runs} runs x ${opts.seconds} s each, iperf3 client -> server ${address}`);
   for (let i = 0; i < opts.runs; i++) {
     tcp.push(await iperf(server, client, tcp1.address, opts.seconds, false));
+    const before = tbfDrops(client);
     mptcp.push(await iperf(server, client, address, opts.seconds, true));
-    console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s`);
+    const dropped = tbfDrops(client).map((n, j) => `${PATHS[j]} ${n - before[j]}`).join(", ");
+    console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s (tbf drops: ${dropped})`);
   }
   const t = median(tcp);
   const m = median(mptcp);
@@ -88,19 +116,18 @@ function rxBytes(h: LabHost, ifaces: string[]): number[] {
  * tenth of its rate.
  */
 async function failover(server: LabHost, client: LabHost, address: string, bytes: number, wlanMbit: number) {
-  const ifaces = ["lan", "wlan"];
   const samples: { t: number; path: string; mbit: number }[] = [];
   const marks = { down: 0, up: 0 };
   let stop = false;
   const t0 = performance.now();
   const sampler = (async () => {
-    let last = rxBytes(server, ifaces);
+    let last = rxBytes(server, PATHS);
     let lastT = 0;
     while (!stop) {
       await sleep(100);
-      const now = rxBytes(server, ifaces);
+      const now = rxBytes(server, PATHS);
       const t = (performance.now() - t0) / 1000;
-      ifaces.forEach((p, i) => samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) }));
+      PATHS.forEach((p, i) => samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) }));
       last = now;
       lastT = t;
     }
@@ -153,6 +180,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   const perLink = rateMbit(opts.rate);
   const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: opts.rate })) };
   opts.unequal.forEach(rateMbit);
+  if (opts.cc !== undefined) requireAllowedCc(opts.cc);
   preparePlotDir(opts.plot);
   const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", topology });
   try {
@@ -167,8 +195,17 @@ export async function runBench(opts: BenchOptions): Promise<void> {
         if (r.code !== 0) throw new Error(`${h.name} ${s.concern}: ${r.stderr}`);
       }
     }
+    // TCP and MPTCP alike (iperf3 takes the namespace's default); the name is one of the allowed ones
+    if (opts.cc !== undefined) {
+      for (const laptop of lab.hosts) {
+        const r = labExec(laptop, `sysctl -qw net.ipv4.tcp_congestion_control=${opts.cc}`);
+        if (r.code !== 0) throw new Error(`${laptop.name}: congestion control ${opts.cc}: ${r.stderr}`);
+      }
+    }
     const server = lab.hosts.find((h) => h.role === "server")!;
     const client = lab.hosts.find((h) => h.role === "client")!;
+    const cc = labExec(client, "sysctl -n net.ipv4.tcp_congestion_control").stdout.trim();
+    console.log(`bench: congestion control ${cc}${opts.cc === undefined ? " (the kernel's default; --cc to choose)" : ""}`);
     const address = dialAddress(topology, client.name, server.name)!;
     const serverEnd = (path: string) => ({ path, address: pathEnds(topology).find((e) => e.host === server.name && e.path === path)!.address });
     await compare(server, client, address, opts, 2 * perLink, `2 paths of ${opts.rate} (tbf)`, serverEnd("lan"));
