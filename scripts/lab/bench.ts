@@ -1,7 +1,8 @@
 // npm run lab -- bench: aggregation benchmark. A lab of its own (the default two laptops,
 // both paths shaped with tbf), MPTCP configured by the project's own rendered apply scripts,
-// then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths,
-// first on equal paths, then on unequal ones; then a failover run (the server's wlan down and up
+// then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths
+// with the packets tbf dropped on each, first on equal paths, then on unequal ones, all with the
+// laptops' congestion control (--cc, else the kernel's default); then a failover run (the server's wlan down and up
 // mid-transfer) that reports bytes lost, the seconds from link up until wlan carries data again,
 // and, with --plot, writes the goodput per path over time as an SVG (vega-lite).
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -32,7 +33,7 @@ export interface BenchOptions {
  * machine's may set only those in net.ipv4.tcp_allowed_congestion_control (the kernel answers
  * EPERM for the others).
  */
-export function requireAllowedCc(cc: string): void {
+function requireAllowedCc(cc: string): void {
   const allowed = readFileSync("/proc/sys/net/ipv4/tcp_allowed_congestion_control", "utf8").trim().split(/\s+/);
   if (!allowed.includes(cc)) throw new Error(`--cc ${cc}: the laptops may only use ${allowed.join(", ")} (net.ipv4.tcp_allowed_congestion_control on this machine)`);
 }
