@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHost } from "../../components/render";
 import { requireValidConfig } from "../../components/validate";
-import { dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
+import { configuredEndpoints, dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
 import { XFER } from "../verify/verify";
 import { preparePlotDir, writeSvg } from "./plot";
@@ -62,12 +62,16 @@ async function iperf(server: LabHost, client: LabHost, address: string, seconds:
   return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e6;
 }
 
+/** Runs a script on a laptop; its stdout, or an error naming WHAT. */
+function run(h: LabHost, what: string, script: string): string {
+  const r = labExec(h, script);
+  if (r.code !== 0) throw new Error(`${h.name} ${what}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
 /** Shapes both ends of a path (the lab's own tbf settings). */
 function shape(hosts: LabHost[], path: string, rate: string): void {
-  for (const h of hosts) {
-    const r = labExec(h, `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
-    if (r.code !== 0) throw new Error(`${h.name}: tc on ${path}: ${r.stderr}`);
-  }
+  for (const h of hosts) run(h, `tc on ${path}`, `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
 }
 
 const PATHS = ["lan", "wlan"];
@@ -187,22 +191,14 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   const lab = await labUp({ dir: mkdtempSync(join(tmpdir(), "mptcp-bench-")), id: "bench", topology });
   try {
     // no rollback: nothing confirms these applies, and a rollback would undo them mid-benchmark
-    const cfg = labStackConfig(lab) as { hosts: { confirmTimeout?: number }[]; links: unknown };
+    const cfg = labStackConfig(lab) as { hosts: { name: string; confirmTimeout?: number; endpoints?: unknown[] }[]; links: unknown };
     for (const h of cfg.hosts) h.confirmTimeout = 0;
-    const model = requireValidConfig(cfg);
-    for (const h of model.hosts) {
-      const laptop = lab.hosts.find((x) => x.name === h.name)!;
-      for (const s of renderHost(h)) {
-        const r = labExec(laptop, s.apply);
-        if (r.code !== 0) throw new Error(`${h.name} ${s.concern}: ${r.stderr}`);
-      }
+    for (const h of requireValidConfig(cfg).hosts) {
+      for (const s of renderHost(h)) run(lab.hosts.find((x) => x.name === h.name)!, `${s.concern} apply`, s.apply);
     }
     // TCP and MPTCP alike (iperf3 takes the namespace's default); the name is one of the allowed ones
     if (opts.cc !== undefined) {
-      for (const laptop of lab.hosts) {
-        const r = labExec(laptop, `sysctl -qw net.ipv4.tcp_congestion_control=${opts.cc}`);
-        if (r.code !== 0) throw new Error(`${laptop.name}: congestion control ${opts.cc}: ${r.stderr}`);
-      }
+      for (const laptop of lab.hosts) run(laptop, `congestion control ${opts.cc}`, `sysctl -qw net.ipv4.tcp_congestion_control=${opts.cc}`);
     }
     const server = lab.hosts.find((h) => h.role === "server")!;
     const client = lab.hosts.find((h) => h.role === "client")!;
@@ -217,6 +213,21 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // single-path TCP over the faster path: what MPTCP has to beat
     const faster = rateMbit(wlanRate) >= rateMbit(lanRate) ? "wlan" : "lan";
     await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths: lan ${lanRate}, wlan ${wlanRate} (tbf)`, serverEnd(faster));
+    // the same with the slower path kept for failover: the client's endpoint on it flagged backup,
+    // through this project's config (its endpoints apply), then put back by that concern's revert
+    const slower = faster === "wlan" ? "lan" : "wlan";
+    const slowAddress = pathEnds(topology).find((e) => e.host === client.name && e.path === slower)!.address;
+    const withBackup = structuredClone(cfg);
+    const c = withBackup.hosts.find((h) => h.name === client.name)!;
+    c.endpoints = [...(c.endpoints ?? []), { interface: slower, address: slowAddress, flags: ["backup"] }];
+    const endpoints = renderHost(requireValidConfig(withBackup).hosts.find((h) => h.name === client.name)!).find((x) => x.concern === "endpoints")!;
+    // what the revert restores: the table as configured (implicit endpoints are the kernel's)
+    const table = () => configuredEndpoints(run(client, "endpoint table", "ip mptcp endpoint show").split("\n")).join("\n");
+    const before = table();
+    run(client, "endpoints apply", endpoints.apply);
+    await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths, ${slower} as backup (the client's ${slower} endpoint flagged backup)`, serverEnd(faster));
+    run(client, "endpoints revert", endpoints.revert);
+    if (table() !== before) throw new Error(`${client.name}: the endpoints revert left ${table()} (before: ${before})`);
     shape([server, client], "lan", opts.rate);
     shape([server, client], "wlan", opts.rate);
     // about 8 s at the sum of the two rates

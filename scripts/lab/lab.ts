@@ -634,6 +634,12 @@ export function labExec(h: LabHost, script: string, input?: string): ExecResult 
   return runSync("nsenter", [...enter(h), "sh", "-c", script], input);
 }
 
+/**
+ * Lines of `ip mptcp endpoint show` without the kernel's implicit endpoints: those it creates for
+ * subflows' local addresses (traffic makes them, not a config; iproute2 < 6.5 prints "rawflags 10").
+ */
+export const configuredEndpoints = (lines: string[]): string[] => lines.filter((l) => !l.includes(" implicit") && !l.includes(" rawflags "));
+
 /** Like labExec, but throws on a non-zero exit. */
 export function labSh(h: LabHost, script: string): string {
   const r = labExec(h, script);

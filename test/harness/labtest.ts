@@ -1,7 +1,7 @@
 // TEST CODE. Observations of lab laptops from this machine (nsenter): state snapshots, MIB
 // counters, interface bytes. Transfers use the product's verification (scripts/verify).
 import { EndpointFlag } from "../../components";
-import { LabHost, labSh } from "../../scripts/lab/lab";
+import { configuredEndpoints, LabHost, labSh } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
 export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager/dispatcher.d", "/etc/dhcp/dhclient-exit-hooks.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
@@ -53,8 +53,7 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
   return [
     ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
     `limits ${limitsLine ?? ""}`,
-    // implicit endpoints are the kernel's, created by traffic (subflows' local addresses), not by us
-    ...endpointLines.filter((l) => !l.includes(" implicit") && !l.includes(" rawflags ")).map((l) => `endpoint ${l}`),
+    ...configuredEndpoints(endpointLines).map((l) => `endpoint ${l}`),
     ...inet.rules.map((l) => `rule4 ${l}`),
     ...inet6.rules.map((l) => `rule6 ${l}`),
     // routes are a set: a link flap re-adds them in another order
