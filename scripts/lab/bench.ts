@@ -1,8 +1,9 @@
 // npm run lab -- bench: aggregation benchmark. A lab of its own (the default two laptops,
 // both paths shaped with tbf), MPTCP configured by the project's own rendered apply scripts,
 // then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths
-// with the packets tbf dropped on each, first on equal paths, then on unequal ones, all with the
-// laptops' congestion control (--cc, else the kernel's default); then a failover run (the
+// with the packets tbf dropped on each, first on equal paths, then on unequal ones (once more
+// with the slower path as backup), all with the laptops' congestion control (--cc, else the
+// kernel's default); then a failover run (the
 // server's wlan down and up mid-transfer) that reports bytes lost, the seconds from link up until
 // wlan carries data again, and, with --plot, writes the goodput per path over time as an SVG
 // (vega-lite).
