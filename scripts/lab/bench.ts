@@ -3,10 +3,9 @@
 // then iperf3 runs: single-path TCP over lan, and MPTCP (mptcpize run iperf3) over both paths
 // with the packets tbf dropped on each, first on equal paths, then on unequal ones (once more
 // with the slower path as backup), all with the laptops' congestion control (--cc, else the
-// kernel's default); then a failover run (the
-// server's wlan down and up mid-transfer) that reports bytes lost, the seconds from link up until
-// wlan carries data again, and, with --plot, writes the goodput per path over time as an SVG
-// (vega-lite).
+// kernel's default); then a failover run (the server's wlan down and up mid-transfer) that
+// reports bytes lost, the seconds from link up until wlan carries data again, and, with --plot,
+// writes the goodput per path over time as an SVG (vega-lite).
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
