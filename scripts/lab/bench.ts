@@ -193,7 +193,8 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // no rollback: nothing confirms these applies, and a rollback would undo them mid-benchmark
     const cfg = labStackConfig(lab) as { hosts: { name: string; confirmTimeout?: number; endpoints?: unknown[] }[]; links: unknown };
     for (const h of cfg.hosts) h.confirmTimeout = 0;
-    for (const h of requireValidConfig(cfg).hosts) {
+    const model = requireValidConfig(cfg);
+    for (const h of model.hosts) {
       for (const s of renderHost(h)) run(lab.hosts.find((x) => x.name === h.name)!, `${s.concern} apply`, s.apply);
     }
     // TCP and MPTCP alike (iperf3 takes the namespace's default); the name is one of the allowed ones
@@ -213,21 +214,24 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // single-path TCP over the faster path: what MPTCP has to beat
     const faster = rateMbit(wlanRate) >= rateMbit(lanRate) ? "wlan" : "lan";
     await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths: lan ${lanRate}, wlan ${wlanRate} (tbf)`, serverEnd(faster));
-    // the same with the slower path kept for failover: the client's endpoint on it flagged backup,
-    // through this project's config (its endpoints apply), then put back by that concern's revert
+    // the same with the slower path kept in reserve: the client's endpoint on it flagged backup,
+    // through this project's config (its endpoints apply), then put back as the config had it (its
+    // endpoints apply again, or the revert where it had none)
     const slower = faster === "wlan" ? "lan" : "wlan";
     const slowAddress = pathEnds(topology).find((e) => e.host === client.name && e.path === slower)!.address;
     const withBackup = structuredClone(cfg);
     const c = withBackup.hosts.find((h) => h.name === client.name)!;
     c.endpoints = [...(c.endpoints ?? []), { interface: slower, address: slowAddress, flags: ["backup"] }];
-    const endpoints = renderHost(requireValidConfig(withBackup).hosts.find((h) => h.name === client.name)!).find((x) => x.concern === "endpoints")!;
+    const endpointsOf = (hosts: typeof model.hosts) => renderHost(hosts.find((h) => h.name === client.name)!).find((x) => x.concern === "endpoints");
+    const endpoints = endpointsOf(requireValidConfig(withBackup).hosts)!;
+    const original = endpointsOf(model.hosts);
     // what the revert restores: the table as configured (implicit endpoints are the kernel's)
     const table = () => configuredEndpoints(run(client, "endpoint table", "ip mptcp endpoint show").split("\n")).join("\n");
     const before = table();
     run(client, "endpoints apply", endpoints.apply);
     await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths, ${slower} as backup (the client's ${slower} endpoint flagged backup)`, serverEnd(faster));
-    run(client, "endpoints revert", endpoints.revert);
-    if (table() !== before) throw new Error(`${client.name}: the endpoints revert left ${table()} (before: ${before})`);
+    run(client, "endpoints put back", original ? original.apply : endpoints.revert);
+    if (table() !== before) throw new Error(`${client.name}: putting the endpoints back left ${table()} (before: ${before})`);
     shape([server, client], "lan", opts.rate);
     shape([server, client], "wlan", opts.rate);
     // about 8 s at the sum of the two rates
