@@ -85,9 +85,9 @@ function tbfDrops(client: LabHost): number[] {
 }
 
 /**
- * TCP over one path and MPTCP over both, `runs` times; prints each run (with the packets tbf
- * dropped on each path during the MPTCP run: on unequal paths a loss on the slow one holds up
- * in-order delivery) and the medians.
+ * TCP over one path and MPTCP over both, `runs` times; prints each run (with what each path
+ * carried and the packets tbf dropped on it during the MPTCP run: on unequal paths a loss on the
+ * slow one holds up in-order delivery) and the medians.
  */
 async function compare(server: LabHost, client: LabHost, address: string, opts: BenchOptions, sum: number, label: string, tcp1: { path: string; address: string }): Promise<void> {
   const tcp: number[] = [];
@@ -95,10 +95,12 @@ async function compare(server: LabHost, client: LabHost, address: string, opts: 
   console.log(`bench: ${label}, ${opts.runs} runs x ${opts.seconds} s each, iperf3 client -> server ${address}`);
   for (let i = 0; i < opts.runs; i++) {
     tcp.push(await iperf(server, client, tcp1.address, opts.seconds, false));
-    const before = tbfDrops(client);
+    const [drops0, rx0] = [tbfDrops(client), rxBytes(server)];
     mptcp.push(await iperf(server, client, address, opts.seconds, true));
-    const dropped = tbfDrops(client).map((n, j) => `${PATHS[j]} ${n - before[j]}`).join(", ");
-    console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s (tbf drops: ${dropped})`);
+    const [drops1, rx1] = [tbfDrops(client), rxBytes(server)];
+    // what each path carried (the server's received bytes over the run's seconds) and lost
+    const paths = PATHS.map((p, j) => `${p} ${(((rx1[j] - rx0[j]) * 8) / 1e6 / opts.seconds).toFixed(1)} Mbit/s, ${drops1[j] - drops0[j]} drops`).join("; ");
+    console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s (${paths})`);
   }
   const t = median(tcp);
   const m = median(mptcp);
@@ -108,9 +110,9 @@ async function compare(server: LabHost, client: LabHost, address: string, opts: 
   console.log(`MPTCP / sum of link rates:             ${(m / sum).toFixed(2)} (sum ${sum} Mbit/s)`);
 }
 
-/** Bytes each server interface has received so far. */
-function rxBytes(h: LabHost, ifaces: string[]): number[] {
-  const out = labExec(h, ifaces.map((i) => `cat /sys/class/net/${i}/statistics/rx_bytes`).join("; ")).stdout.trim().split("\n");
+/** Bytes the laptop has received so far on each path. */
+function rxBytes(h: LabHost): number[] {
+  const out = labExec(h, PATHS.map((p) => `cat /sys/class/net/${p}/statistics/rx_bytes`).join("; ")).stdout.trim().split("\n");
   return out.map(Number);
 }
 
@@ -127,11 +129,11 @@ async function failover(server: LabHost, client: LabHost, address: string, bytes
   let stop = false;
   const t0 = performance.now();
   const sampler = (async () => {
-    let last = rxBytes(server, PATHS);
+    let last = rxBytes(server);
     let lastT = 0;
     while (!stop) {
       await sleep(100);
-      const now = rxBytes(server, PATHS);
+      const now = rxBytes(server);
       const t = (performance.now() - t0) / 1000;
       PATHS.forEach((p, i) => samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) }));
       last = now;
