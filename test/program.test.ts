@@ -55,7 +55,7 @@ describe("runProgram outside vitest", () => {
     ]);
   });
 
-  it("control: with the program's modules left cached, the second run registers nothing", () => {
+  it("control: with the program's modules left cached, a further run registers nothing", () => {
     expect(threeRuns()[2]).toEqual({ commands: [], warnings: 0 });
   });
 });
