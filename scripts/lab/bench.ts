@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHost } from "../../components/render";
 import { requireValidConfig } from "../../components/validate";
-import { configuredEndpoints, dialAddress, LabHost, labDown, labExec, labSpawn, labStackConfig, labUp } from "./lab";
+import { configuredEndpoints, dialAddress, LabHost, labDown, labExec, labSh, labSpawn, labStackConfig, labUp } from "./lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "./topology";
 import { XFER } from "../verify/verify";
 import { preparePlotDir, writeSvg } from "./plot";
@@ -62,16 +62,9 @@ async function iperf(server: LabHost, client: LabHost, address: string, seconds:
   return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e6;
 }
 
-/** Runs a script on a laptop; its stdout, or an error naming WHAT. */
-function run(h: LabHost, what: string, script: string): string {
-  const r = labExec(h, script);
-  if (r.code !== 0) throw new Error(`${h.name} ${what}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
 /** Shapes both ends of a path (the lab's own tbf settings). */
 function shape(hosts: LabHost[], path: string, rate: string): void {
-  for (const h of hosts) run(h, `tc on ${path}`, `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
+  for (const h of hosts) labSh(h, `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
 }
 
 const PATHS = ["lan", "wlan"];
@@ -98,7 +91,8 @@ async function compare(server: LabHost, client: LabHost, address: string, opts: 
     const [drops0, rx0] = [tbfDrops(client), rxBytes(server)];
     mptcp.push(await iperf(server, client, address, opts.seconds, true));
     const [drops1, rx1] = [tbfDrops(client), rxBytes(server)];
-    // what each path carried (the server's received bytes over the run's seconds) and lost
+    // what each path carried (the server's received bytes over the run's seconds: headers and
+    // retransmissions count) and lost
     const paths = PATHS.map((p, j) => `${p} ${(((rx1[j] - rx0[j]) * 8) / 1e6 / opts.seconds).toFixed(1)} Mbit/s, ${drops1[j] - drops0[j]} drops`).join("; ");
     console.log(`  run ${i + 1}: TCP ${tcp[i].toFixed(2)} Mbit/s, MPTCP ${mptcp[i].toFixed(2)} Mbit/s (${paths})`);
   }
@@ -197,11 +191,11 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     for (const h of cfg.hosts) h.confirmTimeout = 0;
     const model = requireValidConfig(cfg);
     for (const h of model.hosts) {
-      for (const s of renderHost(h)) run(lab.hosts.find((x) => x.name === h.name)!, `${s.concern} apply`, s.apply);
+      for (const s of renderHost(h)) labSh(lab.hosts.find((x) => x.name === h.name)!, s.apply, `${s.concern} apply`);
     }
     // TCP and MPTCP alike (iperf3 takes the namespace's default); the name is one of the allowed ones
     if (opts.cc !== undefined) {
-      for (const laptop of lab.hosts) run(laptop, `congestion control ${opts.cc}`, `sysctl -qw net.ipv4.tcp_congestion_control=${opts.cc}`);
+      for (const laptop of lab.hosts) labSh(laptop, `sysctl -qw net.ipv4.tcp_congestion_control=${opts.cc}`);
     }
     const server = lab.hosts.find((h) => h.role === "server")!;
     const client = lab.hosts.find((h) => h.role === "client")!;
@@ -228,11 +222,11 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     const endpoints = endpointsOf(requireValidConfig(withBackup).hosts)!;
     const original = endpointsOf(model.hosts);
     // what the revert restores: the table as configured (implicit endpoints are the kernel's)
-    const table = () => configuredEndpoints(run(client, "endpoint table", "ip mptcp endpoint show").split("\n")).join("\n");
+    const table = () => configuredEndpoints(labSh(client, "ip mptcp endpoint show").split("\n")).join("\n");
     const before = table();
-    run(client, "endpoints apply", endpoints.apply);
+    labSh(client, endpoints.apply, "endpoints apply");
     await compare(server, client, address, opts, rateMbit(lanRate) + rateMbit(wlanRate), `unequal paths, ${slower} as backup (the client's ${slower} endpoint flagged backup)`, serverEnd(faster));
-    run(client, "endpoints put back", original ? original.apply : endpoints.revert);
+    labSh(client, original ? original.apply : endpoints.revert, "endpoints put back");
     if (table() !== before) throw new Error(`${client.name}: putting the endpoints back left ${table()} (before: ${before})`);
     shape([server, client], "lan", opts.rate);
     shape([server, client], "wlan", opts.rate);

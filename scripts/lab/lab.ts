@@ -640,10 +640,10 @@ export function labExec(h: LabHost, script: string, input?: string): ExecResult 
  */
 export const configuredEndpoints = (lines: string[]): string[] => lines.filter((l) => !l.includes(" implicit") && !l.includes(" rawflags "));
 
-/** Like labExec, but throws on a non-zero exit. */
-export function labSh(h: LabHost, script: string): string {
+/** Like labExec, but throws on a non-zero exit, naming the script (or `what`, for a long one). */
+export function labSh(h: LabHost, script: string, what = script): string {
   const r = labExec(h, script);
-  if (r.code !== 0) throw new Error(`on ${h.name}: ${script}\nexit ${r.code}: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new Error(`on ${h.name}: ${what}\nexit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
 }
 
