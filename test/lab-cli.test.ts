@@ -11,7 +11,6 @@ import { preparePlotDir } from "../scripts/lab/plot";
 import { Topology } from "../scripts/lab/topology";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { ScratchNs } from "./harness/scratch";
-import { runSync } from "../scripts/lab/spawner";
 import { labMain } from "../scripts/lab";
 
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
@@ -185,7 +184,7 @@ describe("npm run lab", () => {
     // control: in a namespace of its own the kernel takes each allowed one and refuses the others
     const ns = new ScratchNs("mptcp-cc");
     try {
-      const set = (cc: string) => runSync("ip", ["netns", "exec", ns.name, "sysctl", "-qw", `net.ipv4.tcp_congestion_control=${cc}`]).code;
+      const set = (cc: string) => ns.try(`sysctl -qw net.ipv4.tcp_congestion_control=${cc}`).code;
       for (const cc of allowed) expect(set(cc), cc).toBe(0);
       for (const cc of [...restricted, "nosuch"]) expect(set(cc), cc).not.toBe(0);
     } finally {

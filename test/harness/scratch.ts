@@ -20,7 +20,14 @@ export class ScratchNs {
 
   /** Runs a shell command in the namespace; throws on a non-zero exit. */
   sh(script: string): string {
-    return run(["ip", "netns", "exec", this.name, "sh", "-c", script]);
+    const r = this.try(script);
+    if (r.code !== 0) throw new Error(`${this.name}: ${script}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Runs a shell command in the namespace and returns its exit code and output, whatever the code. */
+  try(script: string): { code: number; stdout: string; stderr: string } {
+    return runSync("ip", ["netns", "exec", this.name, "sh", "-c", script]);
   }
 
   /** Runs a shell command in the namespace with private, empty /var/lib and /run (one call: one fresh state). */
