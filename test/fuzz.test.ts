@@ -125,7 +125,7 @@ describe("the whole config, fuzzed", () => {
   });
 
   it("the error check refuses a path outside the config, a message that says nothing, and one that leaks undefined (negative control)", () => {
-    const good = { path: 'mptcp:hosts[0].endpoints[1].flags', message: "unknown flag; use signal, subflow, backup or fullmesh" };
+    const good = { path: "mptcp:hosts[0].endpoints[1].flags", message: "unknown flag; use signal, subflow, backup or fullmesh" };
     const bad = [{ path: "hosts[0].name", message: good.message }, { path: good.path, message: "invalid" }, { path: good.path, message: "expected undefined to be a number" }, { path: "mptcp:hosts[0][object Object]", message: good.message }];
     expect(unhelpful([good, ...bad])).toEqual(bad);
   });
