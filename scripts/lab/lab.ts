@@ -258,7 +258,11 @@ interface NetPlan {
 }
 
 const netPlan = (): NetPlan => ({ root: [], ip: new Map(), tc: new Map() });
-const inNs = (m: Map<string, string[]>, ns: string, line: string) => void (m.get(ns) ?? m.set(ns, []).get(ns)!).push(line);
+const inNs = (m: Map<string, string[]>, ns: string, line: string): void => {
+  const lines = m.get(ns);
+  if (lines) lines.push(line);
+  else m.set(ns, [line]);
+};
 
 function runNetPlan(p: NetPlan): void {
   const batch = (cmd: string, args: string[], lines: string[]) => { if (lines.length) run(cmd, [...args, "-batch", "-"], lines.join("\n") + "\n"); };
