@@ -52,7 +52,9 @@ export function concernsOf(host: HostModel): Concern[] {
 export function renderCheck(host: HostModel): string {
   const concerns = concernsOf(host);
   const text = ["check.sh", ...concerns.map((c) => `${c}.check.sh`)].map((f) => readFileSync(join(SH_DIR, f), "utf8").trimEnd()).join("\n");
-  return renderScript({ host, title: "drift check", source: "check.sh", text, ...(host.hooks ? hooksApplyExtras(host) : {}) });
+  const hooks = host.hooks ? hooksApplyExtras(host) : undefined;
+  const data = [{ name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" }, ...(hooks?.data ?? [])];
+  return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: hooks?.code });
 }
 
 export function renderHost(host: HostModel): ConcernScripts[] {

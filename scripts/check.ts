@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
-import { commandName, concernOfPath, renderCheck } from "../components/render";
+import { commandName, Concern, CONCERNS, concernOfPath, renderCheck, STATE_DIR } from "../components/render";
 import { CliIo, processIo, runCli } from "./cli-io";
 import { closeAll, startCli } from "./verify/cli";
 
@@ -17,21 +17,37 @@ export interface HostDrift {
   /** unreachable: could not connect; error: the check itself failed. */
   status: "in step" | "drift" | "unreachable" | "error";
   differences: { path: string; message: string }[];
+  /** The concerns of the config no apply has reached on the host (no state of ours for them there). */
+  unapplied: Concern[];
   error?: string;
 }
 
-/** The URNs of the commands that manage each drifted config path (command resources are children of mptcp:index:Host). */
-function repairUrns(file: string, results: HostDrift[]): string[] {
+/**
+ * What repairs the drift, as text. A drifted concern that was applied is repaired by replacing its
+ * command (revert, then apply); one that no apply has reached has nothing to replace, and the
+ * engine refuses a --replace of a URN its stack does not hold ("could not be found in the
+ * stack"), so those are left to a plain pulumi up (which the --replace run does as well).
+ */
+export function repairText(file: string, results: HostDrift[]): string {
   const project = (parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8")) as { name: string }).name;
   const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(basename(file))?.[1] ?? "STACK";
   const urns = new Set<string>();
   for (const r of results) {
     for (const d of r.differences) {
       const concern = concernOfPath(d.path);
-      if (concern) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
+      if (concern && !r.unapplied.includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
     }
   }
-  return [...urns];
+  const out: string[] = [];
+  if (urns.size) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${[...urns].map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
+  const unapplied = results.filter((r) => r.unapplied.length).map((r) => `${r.host} (${r.unapplied.join(", ")})`);
+  if (unapplied.length) {
+    out.push(
+      `Not applied on the host yet, so nothing to replace: ${unapplied.join("; ")}. ${urns.size ? "The pulumi up above applies them too." : "To apply them:\n  pulumi up"}\n` +
+        `If pulumi up finds nothing to do for them, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`,
+    );
+  }
+  return out.join("\n");
 }
 
 /** npm run check with these arguments: its exit code. */
@@ -41,11 +57,13 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
-        if (!s) return { host: h.name, status: "unreachable", differences: [], error: run.unreachable.get(h.name) };
+        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], error: run.unreachable.get(h.name) };
         const r = await s.script(renderCheck(h));
-        if (r.code !== 0) return { host: h.name, status: "error", differences: [], error: r.stderr.trim() || `exit ${r.code}` };
-        const differences = r.stdout.split("\n").filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
-        return { host: h.name, status: differences.length ? "drift" : "in step", differences };
+        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], error: r.stderr.trim() || `exit ${r.code}` };
+        const lines = r.stdout.split("\n");
+        const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
+        const unapplied = CONCERNS.filter((c) => lines.includes(`unapplied ${c}`));
+        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied };
       }),
     );
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));
@@ -55,8 +73,8 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
         for (const d of r.differences) io.out(`  ${d.path}: ${d.message}`);
         if (r.error) io.out(`  ${r.error}`);
       }
-      const urns = repairUrns(run.file, results);
-      if (urns.length) io.out(`\nTo repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${urns.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
+      const repair = repairText(run.file, results);
+      if (repair) io.out(`\n${repair}`);
     }
     if (results.some((r) => r.status === "unreachable" || r.status === "error")) return 2;
     return results.some((r) => r.status === "drift") ? 1 : 0;

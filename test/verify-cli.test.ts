@@ -159,8 +159,22 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // the config sets enabled only; a knob it does not set is not ours to check
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
+    expect(report.hosts.map((h: any) => h.unapplied)).toEqual([[], []]);
     const table = await cli("check", stackFile("lab", hooked));
     expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
+    // a concern added to the config and not applied yet: pulumi up applies it, and a --replace of
+    // its command (which the stack does not hold) would fail the whole up
+    const more = structuredClone(hooked);
+    more.hosts.find((h) => h.name === "client").services = [{ unit: "iperf3.service" }];
+    const added = await cli("check", stackFile("lab", more), "--json");
+    const addedReport = JSON.parse(added.out);
+    expect(addedReport.hosts.map((h: any) => h.unapplied)).toEqual([[], ["services"]]);
+    expect(addedReport.hosts[1].differences).toContainEqual({ path: "mptcp:hosts[1].services", message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up" });
+    const addedTable = await cli("check", stackFile("lab", more));
+    console.log(addedTable.out);
+    expect(addedTable.out).toContain("Command::server-endpoints'");
+    expect(addedTable.out).not.toContain("Command::client-services'");
+    expect(addedTable.out).toContain("Not applied on the host yet, so nothing to replace: client (services). The pulumi up above applies them too.");
     // what pulumi up --replace does to each drifted command: its delete, then its create
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
     for (const name of ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"]) {
@@ -185,5 +199,8 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     const r = await cli("check", stackFile("lab", hooked));
     expect(r.code).toBe(1);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
+    // the stack holds no command after destroy: nothing to --replace, pulumi up is the repair
+    expect(r.out).not.toContain("--replace");
+    expect(r.out).toContain("Not applied on the host yet, so nothing to replace: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). To apply them:\n  pulumi up\n");
   });
 });

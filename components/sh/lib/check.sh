@@ -147,6 +147,18 @@ chk_hooks_in_place() {
   for _i in $(ep_ifaces); do chk_routing "$_i"; done
 }
 
+# chk_applied CONCERN...: names each CONCERN that no apply has reached on this host (no state
+# directory: never applied, or reverted) in a line "unapplied CONCERN": pulumi up applies it, and
+# there is nothing to replace. Reported as a difference too, unless the whole host is unapplied
+# (check.sh says so once).
+chk_applied() {
+  for _c in "$@"; do
+    [ ! -d "$STATE_DIR/$_c" ] || continue
+    echo "unapplied $_c"
+    [ ! -d "$STATE_DIR" ] || drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
+  done
+}
+
 # chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
 chk_rolled_back() {
   rb_rolled_back "$1"
