@@ -22,6 +22,12 @@ export interface HostDrift {
   error?: string;
 }
 
+/** The project (Pulumi.yaml) and the stack a stack file is named for (Pulumi.<stack>.yaml), if it is. */
+function stackOf(file: string): { project: string; stack?: string } {
+  const project = (parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8")) as { name: string }).name;
+  return { project, stack: /^Pulumi\.(.+)\.ya?ml$/.exec(basename(file))?.[1] };
+}
+
 /**
  * What repairs the drift, as text. A drifted concern that was applied is repaired by replacing its
  * command (revert, then apply); one that no apply has reached has nothing to replace, and the
@@ -29,8 +35,7 @@ export interface HostDrift {
  * stack"), so those are left to a plain pulumi up (which the --replace run does as well).
  */
 export function repairText(file: string, results: HostDrift[]): string {
-  const project = (parse(readFileSync(join(__dirname, "..", "Pulumi.yaml"), "utf8")) as { name: string }).name;
-  const stack = /^Pulumi\.(.+)\.ya?ml$/.exec(basename(file))?.[1] ?? "STACK";
+  const { project, stack = "STACK" } = stackOf(file);
   const urns = new Set<string>();
   for (const r of results) {
     for (const d of r.differences) {
@@ -53,12 +58,14 @@ export function repairText(file: string, results: HostDrift[]): string {
 /** npm run check with these arguments: its exit code. */
 export async function checkMain(argv: string[], io: CliIo): Promise<number> {
   const run = await startCli(USAGE, argv, io);
+  // which host entry's applies are ours to check (lib/owners.sh): the stack as the program names it
+  const { project, stack } = stackOf(run.file);
   try {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
         if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], error: run.unreachable.get(h.name) };
-        const r = await s.script(renderCheck(h));
+        const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
         if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], error: r.stderr.trim() || `exit ${r.code}` };
         const lines = r.stdout.split("\n");
         const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));

@@ -4,7 +4,7 @@
 // the first manages is refused before anything changes. (Two entries with one SSH target in one
 // stack are a validation error: test/validate.test.ts.)
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { STATE_DIR } from "../components";
+import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, portOpen, SLOT_SIZE } from "../scripts/lab/lab";
 import { waitFor } from "../scripts/lab/wait";
 import { runSync } from "../scripts/lab/spawner";
@@ -40,6 +40,14 @@ const live = () =>
     .filter((l) => !l.includes(STATE_DIR) && !l.startsWith("sha256 /etc/sysctl.d/99-mptcp-pulumi.conf"))
     .join("\n");
 
+/** The drift check (npm run check's script) of config c's first host as stack mptcp/test, run on the server: its output. */
+async function checkServer(c: typeof cfg): Promise<string> {
+  const host = requireValidConfig(c).hosts[0];
+  const r = await ssh.run((sim.state.get("server-limits") ?? sim.state.get("srv-limits"))!, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: host.name }), "create");
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
 function renamed(): typeof cfg {
   const c = structuredClone(cfg);
   c.hosts[0].name = "srv";
@@ -53,6 +61,12 @@ describe("identity: who manages a machine", () => {
     const applied = live();
     const wanted = { subflows: cfg.hosts[0].limits.subflows, addAddrAccepted: cfg.hosts[0].limits.addAddrAccepted };
     expect(limits(server)).toEqual(wanted);
+    // before the renamed up: the new name has applied nothing here, so npm run check names every
+    // concern unapplied (the stack holds none of its commands yet); the old name's check, none
+    expect(await checkServer(cfg)).not.toMatch(/unapplied/);
+    const before = await checkServer(renamed());
+    expect(before.match(/^unapplied \w+$/gm)).toEqual(["unapplied sysctl", "unapplied limits", "unapplied endpoints"]);
+    expect(before).toMatch(/^mptcp:hosts\[0\]\.limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
     expect(deletes.map((s) => s.name).sort()).toEqual(["server-endpoints", "server-endpoints-confirm", "server-limits", "server-sysctl"]);
@@ -63,6 +77,7 @@ describe("identity: who manages a machine", () => {
     expect(live()).toBe(applied);
     expect(limits(server)).toEqual(wanted);
     expect(endpoints(server).map((e) => e.address)).toEqual(cfg.hosts[0].endpoints.map((e: { address: string }) => e.address));
+    expect(await checkServer(renamed())).not.toMatch(/unapplied/);
     await sim.destroy();
     expect(snapshot(server)).toBe(pre);
   });

@@ -108,9 +108,9 @@ async function onClient(script: string): Promise<string> {
   if (r.code !== 0) throw new Error(`${script}: exit ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
-/** The client's drift check (npm run check's script), its output. */
+/** The client's drift check (npm run check's script, for the stack the program ran as), its output. */
 async function checkClient(): Promise<string> {
-  const script = wrapScript(renderCheck(requireValidConfig(cfg).hosts[1]), { user: "root", host: "client" });
+  const script = wrapScript(renderCheck({ ...requireValidConfig(cfg).hosts[1], stack: "mptcp/test" }), { user: "root", host: "client" });
   return (await ssh.run(named(await clientCommands(), "limits"), script, "create")).stdout;
 }
 const exists = (h: LabHost, path: string) => labSh(h, `[ -e ${path} ] && echo yes || true`).trim() === "yes";
@@ -203,7 +203,11 @@ describe("an apply killed outright is put back by the next apply or revert on th
     // half-applied: the table was flushed
     expect(snapshot(client)).not.toBe(applied);
     expect(exists(client, `${STATE_DIR}/endpoints/.txn`) && exists(client, `${STATE_DIR}/endpoints/.applied.sh.new`)).toBe(true);
-    expect(await checkClient()).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
+    const check = await checkClient();
+    expect(check).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
+    // an update was killed: the stack holds the command, so it is one to replace (control for the
+    // first apply killed, below)
+    expect(check).not.toMatch(/^unapplied /m);
     const next = await create(named(await clientCommands(), "limits"));
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout).toMatch(/mptcp-pulumi\[client\]: endpoints: an apply that began at \S+ was interrupted: putting it back first/);
@@ -220,6 +224,12 @@ describe("an apply killed outright is put back by the next apply or revert on th
     await run.done;
     heal();
     expect(snapshot(client)).not.toBe(before);
+    // its create failed, so the stack does not hold the command: check names it unapplied (a
+    // --replace of it would fail the whole up), though its state directory is there
+    expect(exists(client, `${STATE_DIR}/endpoints/.txn`)).toBe(true);
+    const check = await checkClient();
+    expect(check).toMatch(/^unapplied endpoints$/m);
+    expect(check).toMatch(/^mptcp:hosts\[1\]\.endpoints\|no apply of endpoints by host entry client of stack mptcp\/test has completed on this host/m);
     const r = await ssh.run(named(cmds, "endpoints"), named(cmds, "endpoints").delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/endpoints: already restored by putting back its interrupted apply/);

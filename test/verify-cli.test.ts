@@ -79,7 +79,7 @@ describe("npm run verify", () => {
   });
 
   it("after up: exit 0; --json reports the predicted joins on every link; nothing left running or written", async () => {
-    await sim.up((await runProgram(config, { privateKey })).commands);
+    await sim.up((await runProgram(config, { privateKey, stack: "lab" })).commands);
     const before = traces();
     const table = await cli("verify", stackFile("lab", config));
     console.log(table.out);
@@ -129,7 +129,7 @@ describe("npm run check", () => {
     hooked = structuredClone(config);
     const server = hooked.hosts.find((h) => h.name === "server");
     Object.assign(server, { hooks: true, routing: [{ interface: "wlan", mode: "source" }], services: [{ unit: "iperf3.service" }] });
-    await sim.up((await runProgram(hooked, { privateKey })).commands);
+    await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
     const before = lab.hosts.map(snapshot);
     const r = spawned("check", stackFile("lab", hooked));
     console.log(r.out);
@@ -148,7 +148,7 @@ echo '# edited by hand' >> /usr/local/sbin/mptcp-pulumi-sync
 ip -4 rule del table 100
 rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
-    const again = await sim.up((await runProgram(hooked, { privateKey })).commands);
+    const again = await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
     expect(again).toEqual([]); // what the issue says: drift is invisible to pulumi up
     const r = await cli("check", stackFile("lab", hooked), "--json");
     expect(r.code).toBe(1);

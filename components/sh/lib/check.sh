@@ -147,15 +147,22 @@ chk_hooks_in_place() {
   for _i in $(ep_ifaces); do chk_routing "$_i"; done
 }
 
-# chk_applied CONCERN...: names each CONCERN that no apply has reached on this host (no state
-# directory: never applied, or reverted) in a line "unapplied CONCERN": pulumi up applies it, and
-# there is nothing to replace. Reported as a difference too, unless the whole host is unapplied
-# (check.sh says so once).
+# chk_applied CONCERN...: names each CONCERN of which this host entry has no completed apply here
+# (lib/owners.sh: never applied, reverted, its first apply failed or was killed, or another entry's)
+# in a line "unapplied CONCERN": its command is not in the stack, so pulumi up applies it and there
+# is nothing to replace. Reported as a difference too, unless the whole host is unapplied (check.sh
+# says so once).
 chk_applied() {
   for _c in "$@"; do
-    [ ! -d "$STATE_DIR/$_c" ] || continue
+    ! owner_has "$_c" || continue
     echo "unapplied $_c"
-    [ ! -d "$STATE_DIR" ] || drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
+    if [ ! -d "$STATE_DIR" ]; then
+      continue
+    elif [ -d "$STATE_DIR/$_c" ]; then
+      drift "$AT.$_c" "no apply of $_c by host entry $HOST${STACK:+ of stack $STACK} has completed on this host (its managers: $STATE_DIR/$_c/.owners): run pulumi up"
+    else
+      drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
+    fi
   done
 }
 

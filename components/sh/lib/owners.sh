@@ -18,6 +18,18 @@ owner_check() {
   done < "$STATE_DIR/$1/.owners"
 }
 
+# owner_has CONCERN: true when this host entry (STACK|HOST) has a completed apply of the concern
+# here, which a revert has not let go of; with STACK empty (a drift check that could not tell the
+# stack), when any entry has.
+owner_has() {
+  [ -e "$STATE_DIR/$1/.owners" ] || return 1
+  [ -n "$STACK" ] || return 0
+  while IFS='|' read -r _st _h _tg; do
+    [ "$_st|$_h" != "$STACK|$HOST" ] || return 0
+  done < "$STATE_DIR/$1/.owners"
+  return 1
+}
+
 # owner_line: this host entry's line in an owners file.
 owner_line() { printf '%s|%s|%s\n' "$STACK" "$HOST" "$TARGET"; }
 
