@@ -17,7 +17,7 @@ export interface HostDrift {
   /** unreachable: could not connect; error: the check itself failed. */
   status: "in step" | "drift" | "unreachable" | "error";
   differences: { path: string; message: string }[];
-  /** The concerns of the config no apply has reached on the host (no state of ours for them there). */
+  /** The concerns of the config this host entry has no completed apply of on the host (components/sh/lib/owners.sh): the stack holds no command for them. */
   unapplied: Concern[];
   error?: string;
 }
@@ -30,11 +30,11 @@ function stackOf(file: string): { project: string; stack?: string } {
 
 /**
  * What repairs the drift, as text. A drifted concern that was applied is repaired by replacing its
- * command (revert, then apply); one that no apply has reached has nothing to replace, and the
- * engine refuses a --replace of a URN its stack does not hold ("could not be found in the
- * stack"), so those are left to a plain pulumi up (which the --replace run does as well).
+ * command (revert, then apply); an unapplied one has nothing to replace, and the engine refuses a
+ * --replace of a URN its stack does not hold ("could not be found in the stack") before the program
+ * runs, so those are left to a plain pulumi up (which the --replace run does as well).
  */
-export function repairText(file: string, results: HostDrift[]): string {
+function repairText(file: string, results: HostDrift[]): string {
   const { project, stack = "STACK" } = stackOf(file);
   const urns = new Set<string>();
   for (const r of results) {

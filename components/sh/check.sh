@@ -1,7 +1,7 @@
 # Compares this host's live MPTCP state with the config, changing nothing (npm run check). Prints
 # one line per difference, "CONFIG PATH|WHAT DIFFERS", and a line "unapplied CONCERN" for each
-# concern of the config that no apply has reached on this host, and exits 0 whether or not anything
-# differs. The checks of each concern the config sets follow (components/sh/CONCERN.check.sh).
+# concern of the config this host entry has no completed apply of here (lib/check.sh, chk_applied),
+# and exits 0 whether or not anything differs. The checks of each concern the config sets follow (components/sh/CONCERN.check.sh).
 if [ ! -d "$STATE_DIR" ]; then drift "$AT" "mptcp-pulumi has not applied this host ($STATE_DIR is missing): run pulumi up"; fi
 # shellcheck disable=SC2086 # CONCERNS: concern names, split into words
 chk_applied $CONCERNS
