@@ -2,6 +2,7 @@
 // For every link: a real MPTCP transfer over SSH, joins, subflows and bytes per interface against
 // the config's prediction. Exits 0 when every link matches, 1 on a mismatch, 2 when a host cannot
 // be reached (or on usage errors). See README, "Verifying a stack".
+import { shq } from "../components/shell";
 import { CliIo, processIo, runCli } from "./cli-io";
 import { closeAll, startCli, usageExit } from "./verify/cli";
 import { DEFAULT_BYTES, formatReports, verifyLinks } from "./verify/verify";
@@ -27,6 +28,11 @@ export async function verifyMain(argv: string[], io: CliIo): Promise<number> {
     else {
       for (const msg of run.unreachable.values()) io.out(`unreachable: ${msg}`);
       io.out(formatReports(reports));
+      // where a mismatch usually comes from: a host not applied, or changed by hand since
+      if (!reports.every((r) => r.ok)) {
+        const identity = run.values.identity === undefined ? "" : ` --identity ${shq(String(run.values.identity))}`;
+        io.out(`\nnpm run check -- ${shq(run.file)}${identity} compares each host with the config: not applied yet, or a limit, endpoint or route changed since.`);
+      }
     }
     if (run.unreachable.size) return 2;
     return reports.every((r) => r.ok) ? 0 : 1;

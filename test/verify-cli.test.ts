@@ -76,6 +76,7 @@ describe("npm run verify", () => {
     expect(r.out).toMatch(/mptcp:links\[0\]: client -> server \(dials [0-9.]+\): MISMATCH/);
     expect(r.out).toContain("problem    0 subflows joined, 1 predicted");
     expect(r.out).toMatch(/problem    server: wlan carried no data \(predicted to\)/);
+    expect(r.out).toContain(`npm run check -- ${join(dir, "Pulumi.lab.yaml")} --identity ${lab.privateKeyFile} compares each host with the config`);
   });
 
   it("after up: exit 0; --json reports the predicted joins on every link; nothing left running or written", async () => {
@@ -85,6 +86,7 @@ describe("npm run verify", () => {
     console.log(table.out);
     expect(table.code).toBe(0);
     expect(table.out).toMatch(/: ok\n/);
+    expect(table.out).not.toContain("npm run check");
     const json = await cli("verify", stackFile("lab", config), "--json");
     expect(json.code).toBe(0);
     const report = JSON.parse(json.out);
