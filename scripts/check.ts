@@ -48,7 +48,7 @@ function repairText(file: string, results: HostDrift[]): string {
   const unapplied = results.filter((r) => r.unapplied.length).map((r) => `${r.host} (${r.unapplied.join(", ")})`);
   if (unapplied.length) {
     out.push(
-      `Not applied on the host yet, so nothing to replace: ${unapplied.join("; ")}. ${urns.size ? "The pulumi up above applies them too." : "To apply them:\n  pulumi up"}\n` +
+      `Not applied yet, so nothing to replace: ${unapplied.join("; ")}. ${urns.size ? "The pulumi up above applies them too." : "To apply them:\n  pulumi up"}\n` +
         `If pulumi up finds nothing to do for them, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`,
     );
   }

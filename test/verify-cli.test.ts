@@ -176,7 +176,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     console.log(addedTable.out);
     expect(addedTable.out).toContain("Command::server-endpoints'");
     expect(addedTable.out).not.toContain("Command::client-services'");
-    expect(addedTable.out).toContain("Not applied on the host yet, so nothing to replace: client (services). The pulumi up above applies them too.");
+    expect(addedTable.out).toContain("Not applied yet, so nothing to replace: client (services). The pulumi up above applies them too.");
     // what pulumi up --replace does to each drifted command: its delete, then its create
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
     for (const name of ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"]) {
@@ -203,6 +203,6 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
     // the stack holds no command after destroy: nothing to --replace, pulumi up is the repair
     expect(r.out).not.toContain("--replace");
-    expect(r.out).toContain("Not applied on the host yet, so nothing to replace: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). To apply them:\n  pulumi up\n");
+    expect(r.out).toContain("Not applied yet, so nothing to replace: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). To apply them:\n  pulumi up\n");
   });
 });
