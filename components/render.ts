@@ -4,10 +4,11 @@
 // Originals are saved on the host itself under STATE_DIR before anything changes, so revert needs
 // nothing from Pulumi's state, the environment or previous output. The shell is in
 // components/sh/<concern>.<action>.sh.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, SH_DIR } from "./script";
+import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
 import { hooksApplyExtras } from "./hooks";
 
 export * from "./script";
@@ -48,12 +49,23 @@ export function concernsOf(host: HostModel): Concern[] {
   return out;
 }
 
+/**
+ * The text an apply keeps on the host as its last completed apply (sh/lib/txn.sh: the variable
+ * MPTCP_PULUMI_SELF, which loses its trailing newlines, written by printf '%s\n').
+ */
+export const keptText = (apply: string): string => selfText(apply).replace(/\n+$/, "") + "\n";
+
 /** The host's drift check (npm run check): check.sh, then the check of each concern the config sets, read-only. */
 export function renderCheck(host: HostModel): string {
   const concerns = concernsOf(host);
   const text = ["check.sh", ...concerns.map((c) => `${c}.check.sh`)].map((f) => readFileSync(join(SH_DIR, f), "utf8").trimEnd()).join("\n");
   const hooks = host.hooks ? hooksApplyExtras(host) : undefined;
-  const data = [{ name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" }, ...(hooks?.data ?? [])];
+  const sums = () => concerns.map((c) => `${c} ${createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex")}`).join("\n");
+  const data = [
+    { name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" },
+    { name: "APPLY_SUMS", value: sums, note: "CONCERN SHA256 of the text of the apply pulumi up would run now" },
+    ...(hooks?.data ?? []),
+  ];
   return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: hooks?.code });
 }
 

@@ -19,6 +19,8 @@ export interface HostDrift {
   differences: { path: string; message: string }[];
   /** The concerns of the config this host entry has no completed apply of on the host (components/sh/lib/owners.sh): the stack holds no command for them. */
   unapplied: Concern[];
+  /** The concerns whose last apply on the host is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since). */
+  pending: Concern[];
   error?: string;
 }
 
@@ -29,10 +31,11 @@ function stackOf(file: string): { project: string; stack?: string } {
 }
 
 /**
- * What repairs the drift, as text. A drifted concern that was applied is repaired by replacing its
- * command (revert, then apply); an unapplied one has nothing to replace, and the engine refuses a
- * --replace of a URN its stack does not hold ("could not be found in the stack") before the program
- * runs, so those are left to a plain pulumi up (which the --replace run does as well).
+ * What repairs the drift, as text. A drifted concern whose command pulumi up would not run is
+ * repaired by replacing that command (revert, then apply). An unapplied or pending one is left to
+ * pulumi up, which runs its apply anyway: an unapplied one's command is not in the stack, and the
+ * engine refuses a --replace of a URN its stack does not hold ("could not be found in the stack")
+ * before the program runs.
  */
 function repairText(file: string, results: HostDrift[]): string {
   const { project, stack = "STACK" } = stackOf(file);
@@ -40,18 +43,18 @@ function repairText(file: string, results: HostDrift[]): string {
   for (const r of results) {
     for (const d of r.differences) {
       const concern = concernOfPath(d.path);
-      if (concern && !r.unapplied.includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
+      if (concern && !r.unapplied.includes(concern) && !r.pending.includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
     }
   }
   const out: string[] = [];
   if (urns.size) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${[...urns].map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
-  const unapplied = results.filter((r) => r.unapplied.length).map((r) => `${r.host} (${r.unapplied.join(", ")})`);
-  if (unapplied.length) {
-    out.push(
-      `Not applied yet, so nothing to replace: ${unapplied.join("; ")}. ${urns.size ? "The pulumi up above applies them too." : "To apply them:\n  pulumi up"}\n` +
-        `If pulumi up finds nothing to do for them, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`,
-    );
+  const list = (key: "unapplied" | "pending") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
+  const [unapplied, pending] = [list("unapplied"), list("pending")];
+  if (unapplied || pending) {
+    const what = [unapplied && `not applied yet: ${unapplied}`, pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`].filter((x) => x).join("; ");
+    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up applies them, so there is nothing to replace${urns.size ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
   }
+  if (unapplied) out.push(`If pulumi up finds nothing to do for the ones not applied, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`);
   return out.join("\n");
 }
 
@@ -64,13 +67,13 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
-        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], error: run.unreachable.get(h.name) };
+        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], pending: [], error: run.unreachable.get(h.name) };
         const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
-        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], error: r.stderr.trim() || `exit ${r.code}` };
+        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], pending: [], error: r.stderr.trim() || `exit ${r.code}` };
         const lines = r.stdout.split("\n");
         const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
-        const unapplied = CONCERNS.filter((c) => lines.includes(`unapplied ${c}`));
-        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied };
+        const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
+        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending") };
       }),
     );
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));

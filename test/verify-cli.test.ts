@@ -161,7 +161,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // the config sets enabled only; a knob it does not set is not ours to check
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
-    expect(report.hosts.map((h: any) => h.unapplied)).toEqual([[], []]);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [[], []]]);
     const table = await cli("check", stackFile("lab", hooked));
     expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
     // a concern added to the config and not applied yet: pulumi up applies it, and a --replace of
@@ -170,13 +170,13 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     more.hosts.find((h) => h.name === "client").services = [{ unit: "iperf3.service" }];
     const added = await cli("check", stackFile("lab", more), "--json");
     const addedReport = JSON.parse(added.out);
-    expect(addedReport.hosts.map((h: any) => h.unapplied)).toEqual([[], ["services"]]);
+    expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [["services"], []]]);
     expect(addedReport.hosts[1].differences).toContainEqual({ path: "mptcp:hosts[1].services", message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up" });
     const addedTable = await cli("check", stackFile("lab", more));
     console.log(addedTable.out);
     expect(addedTable.out).toContain("Command::server-endpoints'");
     expect(addedTable.out).not.toContain("Command::client-services'");
-    expect(addedTable.out).toContain("Not applied yet, so nothing to replace: client (services). The pulumi up above applies them too.");
+    expect(addedTable.out).toContain("Not applied yet: client (services). pulumi up applies them, so there is nothing to replace (the pulumi up above does it too).");
     // what pulumi up --replace does to each drifted command: its delete, then its create
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
     for (const name of ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"]) {
@@ -188,6 +188,25 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     }
     const repaired = await cli("check", stackFile("lab", hooked));
     expect(repaired.code).toBe(0);
+  });
+
+  it("a config changed since the last up: the concern is pending and left to pulumi up, not --replace; after the up, in step", async () => {
+    const changed = structuredClone(hooked);
+    changed.hosts.find((h) => h.name === "client").limits.subflows += 1;
+    const r = await cli("check", stackFile("lab", changed), "--json");
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [[], ["limits"]]]);
+    expect(report.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits", "mptcp:hosts[1].limits.subflows"]);
+    const table = await cli("check", stackFile("lab", changed));
+    console.log(table.out);
+    expect(table.out).not.toContain("--replace");
+    expect(table.out).toContain("Changed since their last apply (the config, or mptcp-pulumi): client (limits). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
+    const steps = await sim.up((await runProgram(changed, { privateKey, stack: "lab" })).commands);
+    // the changed command runs its apply in place (no update text: its create), nothing reverts
+    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`)).toEqual(["create client-limits (changed)"]);
+    const after = await cli("check", stackFile("lab", changed));
+    expect(after.code, after.out).toBe(0);
   });
 
   it("a host that cannot be reached: exit 2", async () => {
@@ -203,6 +222,6 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
     // the stack holds no command after destroy: nothing to --replace, pulumi up is the repair
     expect(r.out).not.toContain("--replace");
-    expect(r.out).toContain("Not applied yet, so nothing to replace: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). To apply them:\n  pulumi up\n");
+    expect(r.out).toContain("Not applied yet: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
   });
 });

@@ -166,6 +166,25 @@ chk_applied() {
   done
 }
 
+# chk_pending: names each concern this host entry applied here whose last completed apply is not
+# the one pulumi up would run now (APPLY_SUMS: "CONCERN SHA256" of each apply's text; the config,
+# or mptcp-pulumi, changed since) in a line "pending CONCERN", and as a difference: pulumi up runs
+# its apply (it converges the whole concern), so there is nothing to replace. Not a concern whose
+# last apply was rolled back: that apply is the stack's, and chk_rolled_back says what to do.
+chk_pending() {
+  while read -r _c _sum; do
+    if [ ! -e "$STATE_DIR/$_c/.applied.sh" ] || ! owner_has "$_c"; then continue; fi
+    rb_rolled_back "$_c"
+    [ -z "$_rolled" ] || continue
+    _have=$(sha256sum < "$STATE_DIR/$_c/.applied.sh")
+    [ "${_have%% *}" != "$_sum" ] || continue
+    echo "pending $_c"
+    drift "$AT.$_c" "the last apply of $_c here is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since): run pulumi up"
+  done <<EOF
+$APPLY_SUMS
+EOF
+}
+
 # chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
 chk_rolled_back() {
   rb_rolled_back "$1"
