@@ -60,7 +60,8 @@ export function renderCheck(host: HostModel): string {
   const concerns = concernsOf(host);
   const text = ["check.sh", ...concerns.map((c) => `${c}.check.sh`)].map((f) => readFileSync(join(SH_DIR, f), "utf8").trimEnd()).join("\n");
   const hooks = host.hooks ? hooksApplyExtras(host) : undefined;
-  const sums = () => concerns.map((c) => `${c} ${createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex")}`).join("\n");
+  // an apply's text names its stack: without the stack no sum can match, and none is given
+  const sums = () => (host.stack === undefined ? "" : concerns.map((c) => `${c} ${createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex")}`).join("\n"));
   const data = [
     { name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" },
     { name: "APPLY_SUMS", value: sums, note: "CONCERN SHA256 of the text of the apply pulumi up would run now" },

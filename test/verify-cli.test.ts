@@ -5,7 +5,7 @@
 // a hand-made change in every concern (while pulumi up would run nothing), and is in step again
 // after the drifted commands are replaced.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -202,6 +202,13 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     console.log(table.out);
     expect(table.out).not.toContain("--replace");
     expect(table.out).toContain("Changed since their last apply (the config, or mptcp-pulumi): client (limits). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
+    // a file not named Pulumi.<stack>.yaml: the stack is unknown, so the apply's text is too, and
+    // nothing is called pending (the limit is still drift)
+    const unnamed = join(dir, "changed.yaml");
+    copyFileSync(stackFile("lab", changed), unnamed);
+    const blind = JSON.parse((await cli("check", unnamed, "--json")).out);
+    expect(blind.hosts.map((h: any) => h.pending)).toEqual([[], []]);
+    expect(blind.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits.subflows"]);
     const steps = await sim.up((await runProgram(changed, { privateKey, stack: "lab" })).commands);
     // the changed command runs its apply in place (no update text: its create), nothing reverts
     expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`)).toEqual(["create client-limits (changed)"]);

@@ -173,7 +173,7 @@ chk_applied() {
 # last apply was rolled back: that apply is the stack's, and chk_rolled_back says what to do.
 chk_pending() {
   while read -r _c _sum; do
-    if [ ! -e "$STATE_DIR/$_c/.applied.sh" ] || ! owner_has "$_c"; then continue; fi
+    if [ -z "$_c" ] || [ ! -e "$STATE_DIR/$_c/.applied.sh" ] || ! owner_has "$_c"; then continue; fi
     rb_rolled_back "$_c"
     [ -z "$_rolled" ] || continue
     _have=$(sha256sum < "$STATE_DIR/$_c/.applied.sh")
