@@ -53,7 +53,7 @@ export function concernsOf(host: HostModel): Concern[] {
  * The text an apply keeps on the host as its last completed apply (sh/lib/txn.sh: the variable
  * MPTCP_PULUMI_SELF, which loses its trailing newlines, written by printf '%s\n').
  */
-export const keptText = (apply: string): string => selfText(apply).replace(/\n+$/, "") + "\n";
+const keptText = (apply: string): string => selfText(apply).replace(/\n+$/, "") + "\n";
 
 /** The host's drift check (npm run check): check.sh, then the check of each concern the config sets, read-only. */
 export function renderCheck(host: HostModel): string {
