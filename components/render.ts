@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
+import { Concern, CONCERNS, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
 import { hooksApplyExtras } from "./hooks";
 
 export * from "./script";
@@ -64,6 +64,7 @@ export function renderCheck(host: HostModel): string {
   const sums = () => (host.stack === undefined ? "" : concerns.map((c) => `${c} ${createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex")}`).join("\n"));
   const data = [
     { name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" },
+    { name: "UNSET_CONCERNS", value: () => CONCERNS.filter((c) => !concerns.includes(c)).join(" "), note: "and those it does not" },
     { name: "APPLY_SUMS", value: sums, note: "CONCERN SHA256 of the text of the apply pulumi up would run now" },
     ...(hooks?.data ?? []),
   ];

@@ -21,6 +21,8 @@ export interface HostDrift {
   unapplied: Concern[];
   /** The concerns whose last apply on the host is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since). */
   pending: Concern[];
+  /** The concerns this host entry applied on the host that the config no longer sets: pulumi up reverts them. */
+  removed: Concern[];
   error?: string;
 }
 
@@ -33,9 +35,9 @@ function stackOf(file: string): { project: string; stack?: string } {
 /**
  * What repairs the drift, as text. A drifted concern whose command pulumi up would not run is
  * repaired by replacing that command (revert, then apply). An unapplied or pending one is left to
- * pulumi up, which runs its apply anyway: an unapplied one's command is not in the stack, and the
- * engine refuses a --replace of a URN its stack does not hold ("could not be found in the stack")
- * before the program runs.
+ * pulumi up, which runs its apply anyway (an unapplied one's command is not in the stack, and the
+ * engine refuses a --replace of a URN its stack does not hold, "could not be found in the stack",
+ * before the program runs); a removed one too, which pulumi up reverts.
  */
 function repairText(file: string, results: HostDrift[]): string {
   const { project, stack = "STACK" } = stackOf(file);
@@ -43,16 +45,20 @@ function repairText(file: string, results: HostDrift[]): string {
   for (const r of results) {
     for (const d of r.differences) {
       const concern = concernOfPath(d.path);
-      if (concern && !r.unapplied.includes(concern) && !r.pending.includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
+      if (concern && ![...r.unapplied, ...r.pending, ...r.removed].includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
     }
   }
   const out: string[] = [];
   if (urns.size) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${[...urns].map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
-  const list = (key: "unapplied" | "pending") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
-  const [unapplied, pending] = [list("unapplied"), list("pending")];
-  if (unapplied || pending) {
-    const what = [unapplied && `not applied yet: ${unapplied}`, pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`].filter((x) => x).join("; ");
-    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up applies them, so there is nothing to replace${urns.size ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
+  const list = (key: "unapplied" | "pending" | "removed") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
+  const [unapplied, pending, removed] = [list("unapplied"), list("pending"), list("removed")];
+  if (unapplied || pending || removed) {
+    const what = [
+      unapplied && `not applied yet: ${unapplied}`,
+      pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`,
+      removed && `no longer in the config: ${removed}`,
+    ].filter((x) => x).join("; ");
+    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up ${removed ? (unapplied || pending ? "applies or reverts" : "reverts") : "applies"} them, so there is nothing to replace${urns.size ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
   }
   if (unapplied) out.push(`If pulumi up finds nothing to do for the ones not applied, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`);
   return out.join("\n");
@@ -67,13 +73,13 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
-        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], pending: [], error: run.unreachable.get(h.name) };
+        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], pending: [], removed: [], error: run.unreachable.get(h.name) };
         const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
-        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], pending: [], error: r.stderr.trim() || `exit ${r.code}` };
+        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], pending: [], removed: [], error: r.stderr.trim() || `exit ${r.code}` };
         const lines = r.stdout.split("\n");
         const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
         const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
-        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending") };
+        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed") };
       }),
     );
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));

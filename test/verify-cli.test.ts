@@ -161,7 +161,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // the config sets enabled only; a knob it does not set is not ours to check
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
-    expect(report.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [[], []]]);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [[], [], []]]);
     const table = await cli("check", stackFile("lab", hooked));
     expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
     // a concern added to the config and not applied yet: pulumi up applies it, and a --replace of
@@ -170,7 +170,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     more.hosts.find((h) => h.name === "client").services = [{ unit: "iperf3.service" }];
     const added = await cli("check", stackFile("lab", more), "--json");
     const addedReport = JSON.parse(added.out);
-    expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [["services"], []]]);
+    expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [["services"], [], []]]);
     expect(addedReport.hosts[1].differences).toContainEqual({ path: "mptcp:hosts[1].services", message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up" });
     const addedTable = await cli("check", stackFile("lab", more));
     console.log(addedTable.out);
@@ -190,28 +190,30 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(repaired.code).toBe(0);
   });
 
-  it("a config changed since the last up: the concern is pending and left to pulumi up, not --replace; after the up, in step", async () => {
+  it("a config changed since the last up: a changed concern is pending, a dropped one removed, both left to pulumi up, not --replace; after the up, in step", async () => {
     const changed = structuredClone(hooked);
     changed.hosts.find((h) => h.name === "client").limits.subflows += 1;
+    delete changed.hosts.find((h) => h.name === "server").services;
     const r = await cli("check", stackFile("lab", changed), "--json");
     expect(r.code).toBe(1);
     const report = JSON.parse(r.out);
-    expect(report.hosts.map((h: any) => [h.unapplied, h.pending])).toEqual([[[], []], [[], ["limits"]]]);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], ["services"]], [[], ["limits"], []]]);
+    expect(report.hosts[0].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[0].services"]);
     expect(report.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits", "mptcp:hosts[1].limits.subflows"]);
     const table = await cli("check", stackFile("lab", changed));
     console.log(table.out);
     expect(table.out).not.toContain("--replace");
-    expect(table.out).toContain("Changed since their last apply (the config, or mptcp-pulumi): client (limits). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
+    expect(table.out).toContain("Changed since their last apply (the config, or mptcp-pulumi): client (limits); no longer in the config: server (services). pulumi up applies or reverts them, so there is nothing to replace:\n  pulumi up\n");
     // a file not named Pulumi.<stack>.yaml: the stack is unknown, so the apply's text is too, and
     // nothing is called pending (the limit is still drift)
     const unnamed = join(dir, "changed.yaml");
     copyFileSync(stackFile("lab", changed), unnamed);
     const blind = JSON.parse((await cli("check", unnamed, "--json")).out);
-    expect(blind.hosts.map((h: any) => h.pending)).toEqual([[], []]);
+    expect(blind.hosts.map((h: any) => [h.pending, h.removed])).toEqual([[[], []], [[], []]]);
     expect(blind.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits.subflows"]);
     const steps = await sim.up((await runProgram(changed, { privateKey, stack: "lab" })).commands);
     // the changed command runs its apply in place (no update text: its create), nothing reverts
-    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`)).toEqual(["create client-limits (changed)"]);
+    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual(["create client-limits (changed)", "delete server-services (removed)"]);
     const after = await cli("check", stackFile("lab", changed));
     expect(after.code, after.out).toBe(0);
   });

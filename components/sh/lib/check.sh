@@ -185,6 +185,18 @@ $APPLY_SUMS
 EOF
 }
 
+# chk_removed CONCERN...: names each CONCERN (those the config does not set) that this host entry
+# applied here in a line "removed CONCERN", and as a difference: pulumi up runs its revert. Not
+# without the stack (STACK empty), which cannot tell this entry's applies from another's.
+chk_removed() {
+  [ -n "$STACK" ] || return 0
+  for _c in "$@"; do
+    owner_has "$_c" || continue
+    echo "removed $_c"
+    drift "$AT.$_c" "applied here by host entry $HOST, no longer in the config: pulumi up reverts it"
+  done
+}
+
 # chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
 chk_rolled_back() {
   rb_rolled_back "$1"
