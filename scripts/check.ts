@@ -1,8 +1,10 @@
 // npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]
 // Drift: each host's live MPTCP state (knobs, limits, endpoints, hook files, routing, service
 // drop-ins) against the config, read-only. `pulumi up` cannot see a change made by hand (command
-// resources are not refreshed); this can. Exits 0 when every host is in step, 1 on drift, 2 when
-// a host cannot be reached (or on usage errors). See README, "Drift".
+// resources are not refreshed); this can. It also names what pulumi up would still apply or
+// revert (a concern not applied yet, changed since, or dropped from the config), which is not for
+// --replace. Exits 0 when every host is in step, 1 on drift, 2 when a host cannot be reached (or
+// on usage errors). See README, "Drift".
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
