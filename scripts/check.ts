@@ -75,9 +75,10 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
-        if (!s) return { host: h.name, status: "unreachable", differences: [], unapplied: [], pending: [], removed: [], error: run.unreachable.get(h.name) };
+        const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], error });
+        if (!s) return failed("unreachable", run.unreachable.get(h.name));
         const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
-        if (r.code !== 0) return { host: h.name, status: "error", differences: [], unapplied: [], pending: [], removed: [], error: r.stderr.trim() || `exit ${r.code}` };
+        if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
         const lines = r.stdout.split("\n");
         const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
         const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
