@@ -35,13 +35,14 @@ function stackOf(file: string): { project: string; stack?: string } {
 }
 
 /**
- * What repairs the drift, as text. A drifted concern whose command pulumi up would not run is
- * repaired by replacing that command (revert, then apply). An unapplied or pending one is left to
- * pulumi up, which runs its apply anyway (an unapplied one's command is not in the stack, and the
- * engine refuses a --replace of a URN its stack does not hold, "could not be found in the stack",
- * before the program runs); a removed one too, which pulumi up reverts.
+ * What repairs the drift: the commands to replace, and whether a plain pulumi up has work. A
+ * drifted concern whose command pulumi up would not run is repaired by replacing that command
+ * (revert, then apply). An unapplied or pending one is left to pulumi up, which runs its apply
+ * anyway (an unapplied one's command is not in the stack, and the engine refuses a --replace of a
+ * URN its stack does not hold, "could not be found in the stack", before the program runs); a
+ * removed one too, which pulumi up reverts.
  */
-function repairText(file: string, results: HostDrift[]): string {
+function repairOf(file: string, results: HostDrift[]): { replace: string[]; up: boolean } {
   const { project, stack = "STACK" } = stackOf(file);
   const urns = new Set<string>();
   for (const r of results) {
@@ -50,6 +51,12 @@ function repairText(file: string, results: HostDrift[]): string {
       if (concern && ![...r.unapplied, ...r.pending, ...r.removed].includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
     }
   }
+  return { replace: [...urns], up: results.some((r) => r.unapplied.length || r.pending.length || r.removed.length) };
+}
+
+/** The repair, as text. */
+function repairText(results: HostDrift[], { replace }: { replace: string[] }): string {
+  const urns = new Set(replace);
   const out: string[] = [];
   if (urns.size) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${[...urns].map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
   const list = (key: "unapplied" | "pending" | "removed") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
@@ -85,15 +92,16 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
         return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed") };
       }),
     );
-    if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results }, null, 2));
+    const repair = repairOf(run.file, results);
+    if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results, repair }, null, 2));
     else {
       for (const r of results) {
         io.out(`${r.host}: ${r.status}${r.status === "drift" ? ` (${r.differences.length} difference${r.differences.length === 1 ? "" : "s"})` : ""}`);
         for (const d of r.differences) io.out(`  ${d.path}: ${d.message}`);
         if (r.error) io.out(`  ${r.error}`);
       }
-      const repair = repairText(run.file, results);
-      if (repair) io.out(`\n${repair}`);
+      const text = repairText(results, repair);
+      if (text) io.out(`\n${text}`);
     }
     if (results.some((r) => r.status === "unreachable" || r.status === "error")) return 2;
     return results.some((r) => r.status === "drift") ? 1 : 0;

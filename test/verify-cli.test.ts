@@ -162,6 +162,9 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
     expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [[], [], []]]);
+    // for machines: the commands to replace, and no plain pulumi up needed
+    const urn = (name: string) => `urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::${name}`;
+    expect(report.repair).toEqual({ replace: ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"].map(urn), up: false });
     const table = await cli("check", stackFile("lab", hooked));
     expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
     // a concern added to the config and not applied yet: pulumi up applies it, and a --replace of
@@ -171,6 +174,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     const added = await cli("check", stackFile("lab", more), "--json");
     const addedReport = JSON.parse(added.out);
     expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [["services"], [], []]]);
+    expect(addedReport.repair).toEqual({ replace: report.repair.replace, up: true });
     expect(addedReport.hosts[1].differences).toContainEqual({ path: "mptcp:hosts[1].services", message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up" });
     const addedTable = await cli("check", stackFile("lab", more));
     console.log(addedTable.out);
@@ -198,6 +202,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(r.code).toBe(1);
     const report = JSON.parse(r.out);
     expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], ["services"]], [[], ["limits"], []]]);
+    expect(report.repair).toEqual({ replace: [], up: true });
     expect(report.hosts[0].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[0].services"]);
     expect(report.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits", "mptcp:hosts[1].limits.subflows"]);
     const table = await cli("check", stackFile("lab", changed));
