@@ -56,9 +56,8 @@ function repairOf(file: string, results: HostDrift[]): { replace: string[]; up: 
 
 /** The repair, as text. */
 function repairText(results: HostDrift[], { replace }: { replace: string[] }): string {
-  const urns = new Set(replace);
   const out: string[] = [];
-  if (urns.size) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${[...urns].map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
+  if (replace.length) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${replace.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
   const list = (key: "unapplied" | "pending" | "removed") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
   const [unapplied, pending, removed] = [list("unapplied"), list("pending"), list("removed")];
   if (unapplied || pending || removed) {
@@ -67,7 +66,7 @@ function repairText(results: HostDrift[], { replace }: { replace: string[] }): s
       pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`,
       removed && `no longer in the config: ${removed}`,
     ].filter((x) => x).join("; ");
-    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up ${removed ? (unapplied || pending ? "applies or reverts" : "reverts") : "applies"} them, so there is nothing to replace${urns.size ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
+    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up ${removed ? (unapplied || pending ? "applies or reverts" : "reverts") : "applies"} them, so there is nothing to replace${replace.length ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
   }
   if (unapplied) out.push(`If pulumi up finds nothing to do for the ones not applied, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`);
   return out.join("\n");
