@@ -101,6 +101,11 @@ describe("npm run verify", () => {
     for (const h of cfg.hosts) h.ssh.user = LAB_USER;
     const r = await cli("verify", stackFile("admin", cfg));
     expect(r.code).toBe(0);
+    // npm run check through sudo -n too, reading our root-owned state: the user is in every
+    // apply's text (how the stack reaches the host), so pulumi up would run each apply again
+    const check = await cli("check", stackFile("lab", cfg), "--json");
+    expect(check.code, check.out).toBe(1);
+    expect(JSON.parse(check.out).hosts.map((h: any) => [h.status, h.pending])).toEqual([["drift", ["sysctl", "limits", "endpoints"]], ["drift", ["sysctl", "limits"]]]);
   });
 
   it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", async () => {
