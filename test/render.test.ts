@@ -82,9 +82,9 @@ interface Rendered {
   shell: boolean;
 }
 
-/** Every script the project renders for the dev stack's hosts and the wide host. */
+/** Every script the project renders for the dev stack's hosts and the wide host, as the program renders them (the stack named). */
 function rendered(): Rendered[] {
-  const hosts: [string, HostModel][] = [...devModel().hosts.map((h): [string, HostModel] => ["dev", h]), ["wide", wide]];
+  const hosts: [string, HostModel][] = [...devModel().hosts.map((h): [string, HostModel] => ["dev", { ...h, stack: "mptcp/dev" }]), ["wide", { ...wide, stack: "mptcp/wide" }]];
   return hosts.flatMap(([dir, h]) => [
     ...renderHost(h).flatMap((s) => [
       { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: selfText(s.apply), shell: true },
