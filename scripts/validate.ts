@@ -3,24 +3,30 @@
 // Only the modules it needs: the components barrel would load Pulumi (about a second) for nothing.
 import { readStackConfig } from "../components/stackfile";
 import { formatErrors, validateConfig } from "../components/validate";
+import { CliIo, processIo, runCli } from "./cli-io";
 
-const file = process.argv[2];
-if (!file || process.argv.length > 3) {
-  console.error("usage: npm run validate -- Pulumi.<stack>.yaml");
-  process.exit(2);
+/** npm run validate with these arguments: its exit code. */
+export async function validateMain(argv: string[], io: CliIo): Promise<number> {
+  const [file] = argv;
+  if (!file || argv.length > 1) {
+    io.err("usage: npm run validate -- Pulumi.<stack>.yaml");
+    return 2;
+  }
+  let raw;
+  try {
+    raw = readStackConfig(file);
+  } catch (e) {
+    io.err(`${file}: cannot read: ${(e as Error).message}`);
+    return 2;
+  }
+  const result = validateConfig(raw);
+  if (result.ok) {
+    const m = result.model;
+    io.out(`${file}: valid (${m.hosts.length} host${m.hosts.length === 1 ? "" : "s"}, ${m.links.length} link${m.links.length === 1 ? "" : "s"})`);
+    return 0;
+  }
+  io.err(`${file}: ${formatErrors(result.errors)}`);
+  return 1;
 }
-let raw;
-try {
-  raw = readStackConfig(file);
-} catch (e) {
-  console.error(`${file}: cannot read: ${(e as Error).message}`);
-  process.exit(2);
-}
-const result = validateConfig(raw);
-if (result.ok) {
-  const m = result.model;
-  console.log(`${file}: valid (${m.hosts.length} host${m.hosts.length === 1 ? "" : "s"}, ${m.links.length} link${m.links.length === 1 ? "" : "s"})`);
-  process.exit(0);
-}
-console.error(`${file}: ${formatErrors(result.errors)}`);
-process.exit(1);
+
+if (require.main === module) runCli("validate", validateMain, process.argv.slice(2), processIo).then((code) => process.exit(code));

@@ -1,11 +1,12 @@
-import { spawn } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components/core";
-import { npmScript, ROOT } from "./harness/cli";
+import { inProcess, npmScript, ROOT } from "./harness/cli";
+import { validateMain } from "../scripts/validate";
 
 const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
 
@@ -438,37 +439,35 @@ describe("model", () => {
 });
 
 describe("npm run validate", () => {
-  /** The CLI on a file; the three runs start at once (each pays Node's and tsx's start-up). */
-  const cli = (file: string) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(...npmScript("validate", file), { cwd: ROOT });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d) => (stdout += d));
-      child.stderr.on("data", (d) => (stderr += d));
-      child.on("close", (status) => resolve({ status, stdout, stderr }));
-    });
   const dir = mkdtempSync(join(tmpdir(), "mptcp-validate-"));
   const doc = parse(readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8"));
   doc.config["mptcp:hosts"][1].limits.addAddrAccepted = 0;
   doc.config["mptcp:sshPrivateKey"] = { secure: "v1:AAAA" };
   writeFileSync(join(dir, "Pulumi.bad.yaml"), stringify(doc));
-  const runs = { good: cli(join(ROOT, "Pulumi.dev.yaml")), bad: cli(join(dir, "Pulumi.bad.yaml")), missing: cli("/nonexistent/Pulumi.x.yaml") };
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** The CLI's main in this process, as its entry point runs it (the exit codes' path to the process is runCli's, run as processes by the verify and check tests). */
+  const cli = (...argv: string[]) => inProcess("validate", validateMain, argv);
 
-  it("exits 0 on Pulumi.dev.yaml", async () => {
-    const r = await runs.good;
+  it("exits 0 on Pulumi.dev.yaml, run as npm run validate runs it (a process of its own)", () => {
+    const r = spawnSync(...npmScript("validate", join(ROOT, "Pulumi.dev.yaml")), { cwd: ROOT, encoding: "utf8" });
     expect(r.stdout).toMatch(/valid \(2 hosts, 1 link\)/);
     expect(r.status).toBe(0);
   });
 
   it("exits 1 naming mptcp:hosts[1].limits.addAddrAccepted when the client accepts no announcement", async () => {
-    const r = await runs.bad;
-    expect(r.status).toBe(1);
-    expect(r.stderr).toContain("mptcp:hosts[1].limits.addAddrAccepted");
+    const r = await cli(join(dir, "Pulumi.bad.yaml"));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("mptcp:hosts[1].limits.addAddrAccepted");
   });
 
-  it("exits 2 on a missing file", async () => {
-    expect((await runs.missing).status).toBe(2);
+  it("exits 2 on a missing file, and on usage errors", async () => {
+    const missing = await cli("/nonexistent/Pulumi.x.yaml");
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/^\/nonexistent\/Pulumi\.x\.yaml: cannot read: /);
+    for (const argv of [[], ["a.yaml", "b.yaml"]]) {
+      const r = await cli(...argv);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err).toBe("usage: npm run validate -- Pulumi.<stack>.yaml\n");
+    }
   });
 });
