@@ -61,11 +61,10 @@ export function renderCheck(host: HostModel): string {
   const text = ["check.sh", ...concerns.map((c) => `${c}.check.sh`)].map((f) => readFileSync(join(SH_DIR, f), "utf8").trimEnd()).join("\n");
   const hooks = host.hooks ? hooksApplyExtras(host) : undefined;
   // an apply's text names its stack: without the stack no sum can match, and none is given
-  const sums = () => (host.stack === undefined ? "" : concerns.map((c) => `${c} ${createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex")}`).join("\n"));
+  const sum = (c: Concern) => (host.stack === undefined ? "-" : createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex"));
   const data = [
-    { name: "CONCERNS", value: () => concerns.join(" "), note: "the concerns the config sets" },
-    { name: "UNSET_CONCERNS", value: () => CONCERNS.filter((c) => !concerns.includes(c)).join(" "), note: "and those it does not" },
-    { name: "APPLY_SUMS", value: sums, note: "CONCERN SHA256 of the text of the apply pulumi up would run now" },
+    { name: "APPLIES", value: () => concerns.map((c) => `${c} ${sum(c)}`).join("\n"), note: "the concerns the config sets: CONCERN SHA256 of the text of the apply pulumi up would run now (-: the stack is not known)" },
+    { name: "UNSET_CONCERNS", value: () => CONCERNS.filter((c) => !concerns.includes(c)).join(" "), note: "the concerns it does not set" },
     ...(hooks?.data ?? []),
   ];
   return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: hooks?.code });

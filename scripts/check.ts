@@ -42,8 +42,7 @@ function stackOf(file: string): { project: string; stack?: string } {
  * URN its stack does not hold, "could not be found in the stack", before the program runs); a
  * removed one too, which pulumi up reverts.
  */
-function repairOf(file: string, results: HostDrift[]): { replace: string[]; up: boolean } {
-  const { project, stack = "STACK" } = stackOf(file);
+function repairOf(results: HostDrift[], { project, stack = "STACK" }: { project: string; stack?: string }): { replace: string[]; up: boolean } {
   const urns = new Set<string>();
   for (const r of results) {
     for (const d of r.differences) {
@@ -76,7 +75,8 @@ function repairText(results: HostDrift[], { replace }: { replace: string[] }): s
 export async function checkMain(argv: string[], io: CliIo): Promise<number> {
   const run = await startCli(USAGE, argv, io);
   // which host entry's applies are ours to check (lib/owners.sh): the stack as the program names it
-  const { project, stack } = stackOf(run.file);
+  const ids = stackOf(run.file);
+  const { project, stack } = ids;
   try {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
@@ -91,7 +91,7 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
         return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed") };
       }),
     );
-    const repair = repairOf(run.file, results);
+    const repair = repairOf(results, ids);
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results, repair }, null, 2));
     else {
       for (const r of results) {

@@ -1,14 +1,12 @@
 # Compares this host's live MPTCP state with the config, changing nothing (npm run check). Prints
 # one line per difference, "CONFIG PATH|WHAT DIFFERS"; a line "unapplied CONCERN" for each concern
-# of the config this host entry has no completed apply of here (lib/check.sh, chk_applied), and
-# "pending CONCERN" for each whose last apply here is not the one pulumi up would run now
-# (chk_pending), "removed CONCERN" for each applied here that the config no longer sets
-# (chk_removed); and exits 0 whether or not anything differs. The checks of each concern the
+# of the config this host entry has no completed apply of here, and "pending CONCERN" for each
+# whose last apply here is not the one pulumi up would run now (lib/check.sh, chk_applies),
+# "removed CONCERN" for each applied here that the config no longer sets (chk_removed); and exits
+# 0 whether or not anything differs. The checks of each concern the
 # config sets follow (components/sh/CONCERN.check.sh).
 if [ ! -d "$STATE_DIR" ]; then drift "$AT" "mptcp-pulumi has not applied this host ($STATE_DIR is missing): run pulumi up"; fi
-# shellcheck disable=SC2086 # CONCERNS: concern names, split into words
-chk_applied $CONCERNS
-chk_pending
+chk_applies
 # shellcheck disable=SC2086 # UNSET_CONCERNS: concern names, split into words
 chk_removed $UNSET_CONCERNS
 for t in "$STATE_DIR"/*/.txn; do

@@ -147,33 +147,31 @@ chk_hooks_in_place() {
   for _i in $(ep_ifaces); do chk_routing "$_i"; done
 }
 
-# chk_applied CONCERN...: names each CONCERN of which this host entry has no completed apply here
-# (lib/owners.sh: never applied, reverted, its first apply failed or was killed, or another entry's)
-# in a line "unapplied CONCERN": its command is not in the stack, so pulumi up applies it and there
-# is nothing to replace. Reported as a difference too, unless the whole host is unapplied (check.sh
-# says so once).
-chk_applied() {
-  for _c in "$@"; do
-    ! owner_has "$_c" || continue
-    echo "unapplied $_c"
-    if [ ! -d "$STATE_DIR" ]; then
-      continue
-    elif [ -d "$STATE_DIR/$_c" ]; then
-      drift "$AT.$_c" "no apply of $_c by host entry $HOST${STACK:+ of stack $STACK} has completed on this host (its managers: $STATE_DIR/$_c/.owners): run pulumi up"
-    else
-      drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
-    fi
-  done
-}
-
-# chk_pending: names each concern this host entry applied here whose last completed apply is not
-# the one pulumi up would run now (APPLY_SUMS: "CONCERN SHA256" of each apply's text; the config,
-# or mptcp-pulumi, changed since) in a line "pending CONCERN", and as a difference: pulumi up runs
-# its apply (it converges the whole concern), so there is nothing to replace. Not a concern whose
-# last apply was rolled back: that apply is the stack's, and chk_rolled_back says what to do.
-chk_pending() {
+# chk_applies: for each concern the config sets (APPLIES: "CONCERN SHA256" per line, the sum of
+# the text of the apply pulumi up would run now, "-" when the stack is not known), names one
+# - of which this host entry has no completed apply here (lib/owners.sh: never applied, reverted,
+#   its first apply failed or was killed, or another entry's) in a line "unapplied CONCERN": its
+#   command is not in the stack, so pulumi up applies it and there is nothing to replace;
+# - whose last completed apply here is not the one pulumi up would run now (the config, or
+#   mptcp-pulumi, changed since) in a line "pending CONCERN": pulumi up runs its apply (it
+#   converges the whole concern). Not one whose last apply was rolled back: that apply is the
+#   stack's, and chk_rolled_back says what to do.
+# Each also as a difference, unless the whole host is unapplied (check.sh says so once).
+chk_applies() {
   while read -r _c _sum; do
-    if [ -z "$_c" ] || [ ! -e "$STATE_DIR/$_c/.applied.sh" ] || ! owner_has "$_c"; then continue; fi
+    [ -n "$_c" ] || continue
+    if ! owner_has "$_c"; then
+      echo "unapplied $_c"
+      if [ ! -d "$STATE_DIR" ]; then
+        continue
+      elif [ -d "$STATE_DIR/$_c" ]; then
+        drift "$AT.$_c" "no apply of $_c by host entry $HOST${STACK:+ of stack $STACK} has completed on this host (its managers: $STATE_DIR/$_c/.owners): run pulumi up"
+      else
+        drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
+      fi
+      continue
+    fi
+    if [ "$_sum" = - ] || [ ! -e "$STATE_DIR/$_c/.applied.sh" ]; then continue; fi
     rb_rolled_back "$_c"
     [ -z "$_rolled" ] || continue
     _have=$(sha256sum < "$STATE_DIR/$_c/.applied.sh")
@@ -181,7 +179,7 @@ chk_pending() {
     echo "pending $_c"
     drift "$AT.$_c" "the last apply of $_c here is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since): run pulumi up"
   done <<EOF
-$APPLY_SUMS
+$APPLIES
 EOF
 }
 
