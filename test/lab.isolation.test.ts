@@ -6,7 +6,8 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LabState, labExec, labSh, MASKED_UNITS } from "../scripts/lab/lab";
+import { LabState, labExec, labSh, linksNotReady, MASKED_UNITS } from "../scripts/lab/lab";
+import { waitFor } from "../scripts/lab/wait";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
 
@@ -61,6 +62,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopLab({ lab });
   for (const s of sentinels) rmSync(s.path, { force: true });
+});
+
+describe("lab laptops are handed over with their links ready", () => {
+  it("every interface has carrier and its IPv6 multicast route when up returns; a link without either is seen as not ready", async () => {
+    for (const h of lab.hosts) expect(linksNotReady(h), h.name).toEqual([]);
+    const [server, client] = lab.hosts;
+    // controls: the peer's end down takes the client's carrier; a deleted multicast route is missed
+    labSh(server, "ip link set lan down");
+    expect(linksNotReady(client)).toEqual(["lan"]);
+    labSh(server, "ip link set lan up");
+    await waitFor("the client's lan to be ready again", 5000, () => linksNotReady(client).length === 0);
+    labSh(client, "ip -6 route del multicast ff00::/8 dev wlan table local");
+    expect(linksNotReady(client)).toEqual(["wlan"]);
+    labSh(client, "ip link set wlan down && ip link set wlan up");
+    await waitFor("the client's wlan to be ready again", 5000, () => linksNotReady(client).length === 0);
+  });
 });
 
 describe("lab laptops boot systemd without touching this machine", () => {

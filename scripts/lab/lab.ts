@@ -562,7 +562,8 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     createRouters(state);
     phase(`${state.hosts.length} disks, network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""} and ${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
-    phase(`${state.hosts.length} laptops booted (systemd, sshd answering)`);
+    for (const h of state.hosts) await waitLinksReady(h, 5_000);
+    phase(`${state.hosts.length} laptops booted (systemd, sshd answering, links ready)`);
   } catch (e) {
     save();
     const cleanup = await labDown(opts.dir, opts.id).then(() => "", (d: Error) => `; then taking the lab down failed too (run down again): ${d.message}`);
@@ -608,6 +609,8 @@ export async function labReboot(state: LabState, names: string[], opts: { selfCo
   await Promise.all(hosts.map((h) => stopHost(h)));
   buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : undefined);
   await Promise.all(hosts.map((h) => bootHost(h, bootTimeout(hosts.length))));
+  // self-configured laptops bring their paths up when their own ifupdown gets to it
+  if (!opts.selfConfigured) for (const h of hosts) await waitLinksReady(h, 5_000);
   writeFileSync(join(state.dir, "state.json"), JSON.stringify(state, null, 2));
 }
 
@@ -649,6 +652,33 @@ export function labSh(h: LabHost, script: string, what = script): string {
   const r = labExec(h, script);
   if (r.code !== 0) throw new Error(`on ${h.name}: ${what}\nexit ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
+}
+
+/**
+ * A laptop's interfaces that are not ready yet: without carrier, or with IPv6 on and without the
+ * multicast route the kernel adds once the link is ready. `ip link set up` returns before the
+ * kernel's link watcher has run for the pair, so a lab handed over at once could be observed with
+ * routes that appear a moment later (a snapshot taken then missed them on a fast machine).
+ */
+export function linksNotReady(h: LabHost): string[] {
+  const [links = "", mroutes = "", v6 = ""] = labSh(
+    h,
+    "ip -o link show; echo @; ip -6 route show table local type multicast 2>/dev/null || :; echo @; grep -H . /proc/sys/net/ipv6/conf/*/disable_ipv6 2>/dev/null || :",
+    "the readiness of its links",
+  ).split("@\n");
+  const withRoute = new Set([...mroutes.matchAll(/ dev (\S+)/g)].map((m) => m[1]));
+  const v6on = new Set([...v6.matchAll(/\/conf\/([^/]+)\/disable_ipv6:0$/gm)].map((m) => m[1]));
+  return [...links.matchAll(/^\d+: ([^:@\s]+)\S*: <([^>]*)>/gm)]
+    .filter(([, name, flags]) => name !== "lo" && (!flags.split(",").includes("LOWER_UP") || (v6on.has(name) && !withRoute.has(name))))
+    .map(([, name]) => name);
+}
+
+/** Waits until every interface of `h` is ready (linksNotReady), naming those that are not on a timeout. */
+async function waitLinksReady(h: LabHost, timeoutMs: number): Promise<void> {
+  let late: string[] = [];
+  await waitFor(`the links of ${h.name} to be ready`, timeoutMs, () => (late = linksNotReady(h)).length === 0).catch((e: Error) => {
+    throw new Error(`${e.message}: ${late.join(", ")} without carrier or without the IPv6 multicast route`);
+  });
 }
 
 /** Starts a background process on a laptop; returns it for waiting and killing. */
