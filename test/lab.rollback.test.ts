@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, renderHost, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
-import { readTopology } from "../scripts/lab/topology";
+import { readTopology, validateTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
 import { run } from "./harness/scratch";
@@ -18,10 +18,13 @@ import { CommandProviderSim, Runner } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 
-const topology = readTopology(join(__dirname, "fixtures", "router.topology.yaml"));
+// This machine routes a router lab's uplink subnet to its router, and lab.router.test.ts, which
+// may run beside this file, routes the fixture's 198.51.100.32/28: this lab's uplink takes the next /28.
+const fixture = readTopology(join(__dirname, "fixtures", "router.topology.yaml"));
+const topology = validateTopology({ ...fixture, paths: fixture.paths.map((p) => (p.name === "uplink" ? { ...p, subnet: "198.51.100.48/28" } : p)) });
 const TIMEOUT = 4;
-const GATEWAY = "198.51.100.33"; // r1 on the uplink
-const WRONG = "198.51.100.40"; // nobody
+const GATEWAY = "198.51.100.49"; // r1 on the uplink
+const WRONG = "198.51.100.56"; // nobody
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
