@@ -1,9 +1,9 @@
-// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]
+// npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--runs 3] [--plot DIR]
 // The lab: test laptops as network namespaces on this machine (root required). See README.
 import { join, resolve } from "node:path";
 import { labDown, labIsUp, labStatus, labUp, readLabState, removeStackFile, requireRoot, writeStackFile } from "./lab/lab";
 import { DEFAULT_TOPOLOGY, isPairsCount, MAX_HOSTS, readTopology } from "./lab/topology";
-import { runBench } from "./lab/bench";
+import { requireRuns, runBench } from "./lab/bench";
 import { preparePlotDir } from "./lab/plot";
 import { CliIo, processIo, runCli } from "./cli-io";
 
@@ -61,16 +61,18 @@ export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.e
       const scale = flag(args, "--scale");
       if (scale !== undefined) {
         const plot = flag(args, "--plot");
-        if (args.length) throw new Error(`unknown arguments: ${args.join(" ")} (--scale takes only --plot)`);
+        const runs = Number(flag(args, "--runs") ?? "3");
+        if (args.length) throw new Error(`unknown arguments: ${args.join(" ")} (--scale takes only --runs and --plot)`);
         const sizes = scale.split(",").map(Number);
         if (!sizes.every(isPairsCount)) throw new Error(`--scale takes even laptop counts from 2 to ${MAX_HOSTS}, comma-separated (got ${scale})`);
+        requireRuns(runs);
         requireRoot();
         // a --plot directory that cannot be written is refused before anything is built or loaded
         if (plot) preparePlotDir(plot);
         // loaded here only: it runs the Pulumi program, and Pulumi takes about a second to load
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { runScale } = require("./lab/scale") as typeof import("./lab/scale");
-        await runScale({ sizes, ...(plot ? { plot } : {}) });
+        await runScale({ sizes, runs, ...(plot ? { plot } : {}) });
         return;
       }
       const rate = flag(args, "--rate") ?? "20mbit";
@@ -85,7 +87,7 @@ export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.e
       return;
     }
     default:
-      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--plot DIR]");
+      throw new Error("usage: npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--runs 3] [--plot DIR]");
   }
 }
 

@@ -156,6 +156,15 @@ describe("npm run lab", () => {
     expect(namespaces().filter((n) => n.startsWith("mptcp-scale-"))).toEqual([]);
   });
 
+  it("bench refuses a --runs that is not a whole number of at least one, both kinds, building nothing", async () => {
+    for (const args of [["bench", "--scale", "2", "--runs", "0"], ["bench", "--scale", "2,8", "--runs", "x"], ["bench", "--runs", "1.5"]]) {
+      const r = await labIn(args);
+      expect(r.status, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toContain("lab: --runs must be a whole number >= 1");
+    }
+    expect(namespaces().filter((n) => n.startsWith("mptcp-scale-") || n.startsWith("mptcp-bench-"))).toEqual([]);
+  });
+
   it("bench refuses a --plot directory it cannot write before it builds anything", async () => {
     const file = join(base, "not-a-dir");
     writeFileSync(file, "");

@@ -39,7 +39,7 @@ function requireAllowedCc(cc: string): void {
   if (!allowed.includes(cc)) throw new Error(`--cc ${cc}: the laptops may only use ${allowed.join(", ")} (net.ipv4.tcp_allowed_congestion_control on this machine)`);
 }
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
@@ -176,8 +176,13 @@ async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>
   });
 }
 
+/** A benchmark's --runs: a whole number of runs, at least one. */
+export function requireRuns(runs: number): void {
+  if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a whole number >= 1");
+}
+
 export async function runBench(opts: BenchOptions): Promise<void> {
-  if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error("--runs must be a whole number >= 1");
+  requireRuns(opts.runs);
   if (!(opts.seconds >= 1)) throw new Error("--seconds must be >= 1");
   const perLink = rateMbit(opts.rate);
   const topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: opts.rate })) };

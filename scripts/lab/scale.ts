@@ -18,11 +18,15 @@ import { snapshot } from "../../test/harness/labtest";
 import { LabHost, LabState, labDown, labExec, labStackConfig, labUp } from "./lab";
 import { pairsTopology } from "./topology";
 import { preparePlotDir, writeSvg } from "./plot";
+import { median, requireRuns } from "./bench";
 
 export const PLAYBOOK = resolve(__dirname, "../../bench/mptcp.yml");
+const DEFAULT_FORKS = "ansible forks=5 (default)";
 
 export interface ScaleOptions {
   sizes: number[];
+  /** Rounds per N (each: ours, then Ansible with both fork counts); the summary takes medians. */
+  runs: number;
   /** Where to write scale.svg (nothing written when absent). */
   plot?: string;
 }
@@ -36,6 +40,8 @@ interface Host {
 
 export interface Row {
   n: number;
+  /** Which round of this N (1-based). */
+  round: number;
   tool: string;
   /** What ran: apply, no-op re-apply, destroy. */
   run: "apply" | "no-op" | "destroy";
@@ -143,6 +149,7 @@ function undoAnsible(h: LabHost, pristine: string): void {
 }
 
 export async function runScale(opts: ScaleOptions): Promise<Row[]> {
+  requireRuns(opts.runs);
   const max = Math.max(...opts.sizes);
   preparePlotDir(opts.plot);
   if (spawnSync("sh", ["-c", "command -v ansible-playbook"], { stdio: "ignore" }).status !== 0) {
@@ -156,7 +163,7 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
   const report = (r: Row) => {
     rows.push(r);
     const [lo, hi] = r.connections;
-    console.log(`  N=${String(r.n).padStart(3)}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}`);
+    console.log(`  N=${String(r.n).padStart(3)}${opts.runs > 1 ? ` #${r.round}` : ""}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}`);
   };
   try {
     const privateKey = readFileSync(lab.privateKeyFile, "utf8");
@@ -168,70 +175,92 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
       const pristine = new Map(laptops.map((h) => [h.name, snapshot(h)]));
       const asBefore = (what: string) => forEachOk(laptops, `${what}: not as before`, (h) => (snapshot(h) === pristine.get(h.name) ? undefined : "state differs"));
 
-      // this project: the program, then its commands through the engine harness
-      const ssh = sshRunner();
-      const sim = new CommandProviderSim(ssh.run);
-      let commands = 0;
-      const up = await measured(laptops, async () => {
-        const program = await runProgram(cfg, { privateKey });
-        commands = (await sim.up(program.commands)).length;
-      });
-      report({ n, tool: "mptcp-pulumi", run: "apply", ...up });
-      const wanted = new Map(laptops.map((h) => [h.name, mptcpState(h)]));
-      let noopSteps = -1;
-      const noop = await measured(laptops, async () => {
-        noopSteps = (await sim.up((await runProgram(cfg, { privateKey })).commands)).length;
-      });
-      if (noopSteps !== 0) throw new Error(`N=${n}: the re-apply ran ${noopSteps} commands (0 expected)`);
-      report({ n, tool: "mptcp-pulumi", run: "no-op", ...noop });
-      report({ n, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (await sim.destroy()))) });
-      ssh.close();
-      asBefore(`N=${n}: after destroy`);
-      console.log(`  N=${String(n).padStart(3)}  (${commands} commands in the apply)`);
-
-      // Ansible, default forks (5) and forks = N
       writeFileSync(join(dir, "inventory.yml"), inventory(cfg.hosts, lab.privateKeyFile));
-      for (const forks of [undefined, n]) {
-        const tool = `ansible forks=${forks ?? "5 (default)"}`;
-        let recap = new Map<string, Record<string, number>>();
-        report({ n, tool, run: "apply", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
-        forEachOk(laptops, `N=${n}: ${tool} left a different MPTCP state than mptcp-pulumi`, (h) => (mptcpState(h) === wanted.get(h.name) ? undefined : mptcpState(h).replace(/\n/g, " | ")));
-        forEachOk(laptops, `N=${n}: ${tool} apply`, (h) => (recap.get(h.name)?.failed === 0 && recap.get(h.name)?.unreachable === 0 ? undefined : JSON.stringify(recap.get(h.name))));
-        report({ n, tool, run: "no-op", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
-        forEachOk(laptops, `N=${n}: ${tool} re-apply changed something`, (h) => (recap.get(h.name)?.changed === 0 ? undefined : JSON.stringify(recap.get(h.name))));
-        for (const h of laptops) undoAnsible(h, pristine.get(h.name)!);
-        asBefore(`N=${n}: after putting back what ${tool} did`);
+      // rounds alternate the tools, so a slow moment of the machine falls on either
+      for (let round = 1; round <= opts.runs; round++) {
+        // this project: the program, then its commands through the engine harness
+        const ssh = sshRunner();
+        const sim = new CommandProviderSim(ssh.run);
+        let commands = 0;
+        const up = await measured(laptops, async () => {
+          const program = await runProgram(cfg, { privateKey });
+          commands = (await sim.up(program.commands)).length;
+        });
+        report({ n, round, tool: "mptcp-pulumi", run: "apply", ...up });
+        const wanted = new Map(laptops.map((h) => [h.name, mptcpState(h)]));
+        let noopSteps = -1;
+        const noop = await measured(laptops, async () => {
+          noopSteps = (await sim.up((await runProgram(cfg, { privateKey })).commands)).length;
+        });
+        if (noopSteps !== 0) throw new Error(`N=${n}: the re-apply ran ${noopSteps} commands (0 expected)`);
+        report({ n, round, tool: "mptcp-pulumi", run: "no-op", ...noop });
+        report({ n, round, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (await sim.destroy()))) });
+        ssh.close();
+        asBefore(`N=${n}: after destroy`);
+        if (round === 1) console.log(`  N=${String(n).padStart(3)}  (${commands} commands in the apply)`);
+
+        // Ansible, default forks (5) and forks = N
+        for (const forks of [undefined, n]) {
+          const tool = forks === undefined ? DEFAULT_FORKS : `ansible forks=${forks}`;
+          let recap = new Map<string, Record<string, number>>();
+          report({ n, round, tool, run: "apply", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+          forEachOk(laptops, `N=${n}: ${tool} left a different MPTCP state than mptcp-pulumi`, (h) => (mptcpState(h) === wanted.get(h.name) ? undefined : mptcpState(h).replace(/\n/g, " | ")));
+          forEachOk(laptops, `N=${n}: ${tool} apply`, (h) => (recap.get(h.name)?.failed === 0 && recap.get(h.name)?.unreachable === 0 ? undefined : JSON.stringify(recap.get(h.name))));
+          report({ n, round, tool, run: "no-op", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+          forEachOk(laptops, `N=${n}: ${tool} re-apply changed something`, (h) => (recap.get(h.name)?.changed === 0 ? undefined : JSON.stringify(recap.get(h.name))));
+          for (const h of laptops) undoAnsible(h, pristine.get(h.name)!);
+          asBefore(`N=${n}: after putting back what ${tool} did`);
+        }
       }
     }
   } finally {
     await labDown(lab.dir, lab.id);
     rmSync(dir, { recursive: true, force: true });
   }
-  summarize(rows);
+  summarize(rows, opts.runs);
   if (opts.plot) await plotScale(join(opts.plot, "scale.svg"), rows);
   return rows;
 }
 
-function summarize(rows: Row[]): void {
-  const at = (n: number, tool: string, run: Row["run"]) => rows.find((r) => r.n === n && r.tool.startsWith(tool) && r.run === run)!;
-  console.log("\n  N   ours apply  no-op   ansible(5)  ansible(N)  ansible no-op(5/N)   SSH/laptop ours  ansible   ansible(best) / ours");
-  for (const n of [...new Set(rows.map((r) => r.n))]) {
+/** The rows of one N, tool and run, one per round. */
+const rowsOf = (rows: Row[], n: number, tool: string, run: Row["run"]) => rows.filter((r) => r.n === n && r.tool === tool && r.run === run);
+const medianOf = (rs: Row[]) => median(rs.map((r) => r.seconds));
+const span = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+
+function summarize(rows: Row[], runs: number): void {
+  const at = (n: number, tool: string, run: Row["run"]) => medianOf(rowsOf(rows, n, tool, run));
+  const conn = (n: number, tool: string) => {
+    const rs = rowsOf(rows, n, tool, "apply");
+    const [lo, hi] = [Math.min(...rs.map((r) => r.connections[0])), Math.max(...rs.map((r) => r.connections[1]))];
+    return lo === hi ? `${lo}` : `${lo}-${hi}`;
+  };
+  const sizes = [...new Set(rows.map((r) => r.n))];
+  console.log(`\n${runs > 1 ? `Medians of ${runs} rounds per N (wall seconds):\n` : ""}  N   ours apply  no-op   ansible(5)  ansible(N)  ansible no-op(5/N)   SSH/laptop ours  ansible   ansible(best) / ours`);
+  for (const n of sizes) {
     const ours = at(n, "mptcp-pulumi", "apply");
-    const a5 = at(n, "ansible forks=5", "apply");
+    const a5 = at(n, DEFAULT_FORKS, "apply");
     const aN = at(n, `ansible forks=${n}`, "apply");
-    const best = Math.min(a5.seconds, aN.seconds);
-    const conn = (r: Row) => (r.connections[0] === r.connections[1] ? `${r.connections[0]}` : `${r.connections[0]}-${r.connections[1]}`);
     console.log(
-      `${String(n).padStart(3)}  ${ours.seconds.toFixed(2).padStart(9)} ${at(n, "mptcp-pulumi", "no-op").seconds.toFixed(2).padStart(6)}  ${a5.seconds.toFixed(2).padStart(10)}  ${aN.seconds.toFixed(2).padStart(10)}  ${at(n, "ansible forks=5", "no-op").seconds.toFixed(1)}/${at(n, `ansible forks=${n}`, "no-op").seconds.toFixed(1).padEnd(12)}  ${conn(ours).padStart(15)}  ${conn(a5).padStart(7)}   ${(best / ours.seconds).toFixed(1)}x`,
+      `${String(n).padStart(3)}  ${ours.toFixed(2).padStart(9)} ${at(n, "mptcp-pulumi", "no-op").toFixed(2).padStart(6)}  ${a5.toFixed(2).padStart(10)}  ${aN.toFixed(2).padStart(10)}  ${at(n, DEFAULT_FORKS, "no-op").toFixed(1)}/${at(n, `ansible forks=${n}`, "no-op").toFixed(1).padEnd(12)}  ${conn(n, "mptcp-pulumi").padStart(15)}  ${conn(n, DEFAULT_FORKS).padStart(7)}   ${(Math.min(a5, aN) / ours).toFixed(1)}x`,
     );
+  }
+  if (runs === 1) return;
+  console.log("Per round (each round's own best Ansible against its own apply):");
+  for (const n of sizes) {
+    const ours = rowsOf(rows, n, "mptcp-pulumi", "apply").map((r) => r.seconds);
+    const best = ours.map((_, i) => Math.min(...rows.filter((r) => r.n === n && r.round === i + 1 && r.tool.startsWith("ansible") && r.run === "apply").map((r) => r.seconds)));
+    console.log(`${String(n).padStart(3)}  ours ${span(ours, 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i]), 1)}x`);
   }
 }
 
 /** Wall time against N for each tool's apply and no-op re-apply. */
 export async function plotScale(file: string, rows: Row[]): Promise<void> {
-  const values = rows.filter((r) => r.run !== "destroy").map((r) => ({ n: r.n, seconds: r.seconds, series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}` }));
+  // one point per N and series: the median of its rounds
+  const rounds = Math.max(...rows.map((r) => r.round));
+  const first = rows.filter((r) => r.run !== "destroy" && r.round === 1);
+  const values = first.map((r) => ({ n: r.n, seconds: medianOf(rowsOf(rows, r.n, r.tool, r.run)), series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}` }));
   await writeSvg(file, {
-    title: "The same MPTCP setup on N lab laptops: wall time (2-core machine)",
+    title: `The same MPTCP setup on N lab laptops: wall time (2-core machine${rounds > 1 ? `, medians of ${rounds} rounds` : ""})`,
     width: 560,
     height: 300,
     data: { values },
