@@ -226,11 +226,11 @@ describe("rendered scripts", () => {
   let checked: Map<string, string> | undefined;
   /** shellcheck's findings for every script, run once per shape (the dev hosts' scripts mostly share the wide host's). */
   const shellcheckAll = (): Map<string, string> => {
-    const shell = all.filter((x) => x.shell);
+    const shell = all.filter((x) => x.shell).map((x) => ({ x, shape: shapeOf(x.script) }));
     const first = new Map<string, Rendered>();
-    for (const x of shell) if (!first.has(shapeOf(x.script))) first.set(shapeOf(x.script), x);
+    for (const { x, shape } of shell) if (!first.has(shape)) first.set(shape, x);
     const found = shellcheckEach(new Map([...first.values()].map((x) => [x.golden, x.script])), "-o", "check-unassigned-uppercase");
-    return new Map(shell.map((x) => [x.golden, found.get(first.get(shapeOf(x.script))!.golden)!]));
+    return new Map(shell.map(({ x, shape }) => [x.golden, found.get(first.get(shape)!.golden)!]));
   };
   for (const r of all.filter((x) => x.shell)) {
     it(`${r.golden}: sh -n, shellcheck (unassigned variables too), no unused function`, () => {
