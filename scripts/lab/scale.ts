@@ -247,9 +247,9 @@ function summarize(rows: Row[], runs: number): void {
   if (runs === 1) return;
   console.log("Per round (each round's own best Ansible against its own apply):");
   for (const n of sizes) {
-    const ours = rowsOf(rows, n, "mptcp-pulumi", "apply").map((r) => r.seconds);
-    const best = ours.map((_, i) => Math.min(...rows.filter((r) => r.n === n && r.round === i + 1 && r.tool.startsWith("ansible") && r.run === "apply").map((r) => r.seconds)));
-    console.log(`${String(n).padStart(3)}  ours ${span(ours, 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i]), 1)}x`);
+    const ours = rowsOf(rows, n, "mptcp-pulumi", "apply");
+    const best = ours.map((o) => Math.min(...rows.filter((r) => r.n === n && r.round === o.round && r.tool.startsWith("ansible") && r.run === "apply").map((r) => r.seconds)));
+    console.log(`${String(n).padStart(3)}  ours ${span(ours.map((o) => o.seconds), 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i].seconds), 1)}x`);
   }
 }
 
