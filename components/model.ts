@@ -56,6 +56,8 @@ export interface HostModel {
   /** Only the limits the config sets; unset ones stay as the host has them. */
   limits: { subflows?: number; addAddrAccepted?: number };
   endpoints: Endpoint[];
+  /** Who makes the host's MPTCP endpoints: mptcp-pulumi (NetworkManager switched off for them) or networkmanager. */
+  endpointOwner: HostConfig["endpointOwner"];
   /** Hooks and boot unit installed. */
   hooks: boolean;
   /** One entry per endpoint interface (defaults filled in), when hooks are on. */
@@ -132,6 +134,7 @@ export function buildHost(h: HostConfig, index: number): HostModel {
     sysctl: sysctlSettings(h.sysctl),
     limits: { ...(h.limits ?? {}) },
     endpoints: assignEndpointIds(h.endpoints),
+    endpointOwner: h.endpointOwner,
     hooks: h.hooks,
     routing: h.hooks ? routingFor(h) : [],
     routingConfig: h.routing,

@@ -43,6 +43,7 @@ export function concernsOf(host: HostModel): Concern[] {
   const out: Concern[] = [];
   if (host.sysctl.length) out.push("sysctl");
   if (host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined) out.push("limits");
+  if (host.endpointOwner === "mptcp-pulumi") out.push("networkmanager");
   if (host.endpoints.length) out.push("endpoints");
   if (host.hooks) out.push("hooks");
   if (host.services.length) out.push("services");

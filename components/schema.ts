@@ -155,6 +155,13 @@ export const hostSchema = z.strictObject({
   endpoints: z.array(endpointSchema).default([]),
   /** Install if-up/down, NetworkManager and dhclient hooks and a boot unit that keep endpoints and routing right. Defaults to false. */
   hooks: z.boolean({ error: "must be true or false" }).default(false),
+  /**
+   * Who makes this host's MPTCP endpoints. mptcp-pulumi: the config's endpoints are the table, and
+   * NetworkManager (where installed) is switched off for MPTCP through a conf.d file of ours.
+   * networkmanager: NetworkManager's own endpoint handling is left on; the config lists no
+   * endpoints. Defaults to mptcp-pulumi.
+   */
+  endpointOwner: z.enum(["mptcp-pulumi", "networkmanager"], { error: "must be mptcp-pulumi or networkmanager" }).default("mptcp-pulumi"),
   /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
   routing: z.array(routingSchema).default([]),
   /** Seconds after an apply of endpoints or hooks/routing within which a new SSH connection must confirm it, else the host undoes it by itself (like netplan try). 0 turns this off. Defaults to 120. */

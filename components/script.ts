@@ -22,9 +22,11 @@ export const SYNC_PATH = "/usr/local/sbin/mptcp-pulumi-sync";
 export const UNIT_NAME = "mptcp-pulumi.service";
 /** Our drop-in in /etc/systemd/system/UNIT.d/: sorts after `systemctl edit`'s override.conf. */
 export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
+/** Our NetworkManager conf.d file: read after the admin's usual names, its section name our own. */
+export const NM_CONF = "/etc/NetworkManager/conf.d/zz-mptcp-pulumi.conf";
 
 /** The concerns of a host, in apply order. */
-export const CONCERNS = ["sysctl", "limits", "endpoints", "hooks", "services"] as const;
+export const CONCERNS = ["sysctl", "limits", "networkmanager", "endpoints", "hooks", "services"] as const;
 export type Concern = (typeof CONCERNS)[number];
 
 /** The name of a host's command resource for one concern (its URN ends in it). */
@@ -37,6 +39,7 @@ export const GUARDED: readonly Concern[] = ["endpoints", "hooks"];
 export function concernOfPath(path: string): Concern | undefined {
   const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
   if (key === "routing") return "hooks";
+  if (key === "endpointOwner") return "networkmanager";
   return CONCERNS.find((c) => c === key);
 }
 
@@ -169,10 +172,12 @@ export function hostData(host: HostModel): DataVar[] {
     e("SYSCTL_CONF", () => SYSCTL_CONF),
     e("MPTCP_PULUMI_SYNC", () => SYNC_PATH),
     e("UNIT_NAME", () => UNIT_NAME),
+    e("NM_CONF", () => NM_CONF),
     e("KNOBS", () => host.sysctl.map((s) => line(s.knob, s.key, s.value)).join("\n"), "sysctl: KNOB|CONFIG KEY|VALUE"),
     e("SUBFLOWS", () => String(host.limits.subflows ?? ""), "limits (empty: keep the host's original)"),
     e("ADD_ADDR_ACCEPTED", () => String(host.limits.addAddrAccepted ?? "")),
     e("HOOKS", () => (host.hooks ? "1" : "0"), "interface hooks installed (1) or not (0)"),
+    e("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
     e(
       "ENDPOINTS",
       () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),

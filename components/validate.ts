@@ -214,6 +214,9 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
 
 function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
   const h = ["hosts", host.index];
+  if (host.endpointOwner === "networkmanager" && host.endpoints.length > 0) {
+    err([...h, "endpoints"], "endpointOwner is networkmanager, so NetworkManager makes this host's endpoints and would delete or re-flag these: remove endpoints, or set endpointOwner: mptcp-pulumi (the default)");
+  }
   if (!host.hooks) {
     if (host.routingConfig.length > 0) {
       err([...h, "routing"], "routing needs hooks: true (rules and routes are lost whenever the interface goes down): set hooks: true or remove routing");

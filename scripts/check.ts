@@ -25,6 +25,8 @@ export interface HostDrift {
   pending: Concern[];
   /** The concerns this host entry applied on the host that the config no longer sets: pulumi up reverts them. */
   removed: Concern[];
+  /** What else configures the host's network (NetworkManager, dhcpcd, networkd, mptcpd ...), a line each. */
+  stack: string[];
   error?: string;
 }
 
@@ -81,14 +83,15 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
     const results: HostDrift[] = await Promise.all(
       run.model.hosts.map(async (h): Promise<HostDrift> => {
         const s = run.sessions.get(h.name);
-        const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], error });
+        const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], stack: [], error });
         if (!s) return failed("unreachable", run.unreachable.get(h.name));
         const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
         if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
         const lines = r.stdout.split("\n");
-        const differences = lines.filter((l) => l.includes("|")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
+        const stackLines = lines.filter((l) => l.startsWith("stack ")).map((l) => l.slice("stack ".length));
+        const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
         const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
-        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed") };
+        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed"), stack: stackLines };
       }),
     );
     const repair = repairOf(results, ids);
@@ -97,6 +100,7 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
       for (const r of results) {
         io.out(`${r.host}: ${r.status}${r.status === "drift" ? ` (${r.differences.length} difference${r.differences.length === 1 ? "" : "s"})` : ""}`);
         for (const d of r.differences) io.out(`  ${d.path}: ${d.message}`);
+        for (const s of r.stack) io.out(`  network stack: ${s}`);
         if (r.error) io.out(`  ${r.error}`);
       }
       const text = repairText(results, repair);

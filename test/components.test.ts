@@ -14,7 +14,7 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(components.map((c) => c.name)).toEqual(["server", "client"]);
     // Under mocks there is no stack resource: components sit at the root.
     expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
-    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits"].sort());
+    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
     for (const c of commands) {
       const host = c.name.split("-")[0];
       expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
@@ -23,10 +23,12 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(deps).toEqual({
       "server-sysctl": [],
       "server-limits": ["server-sysctl"],
-      "server-endpoints": ["server-limits"],
+      "server-networkmanager": ["server-limits"],
+      "server-endpoints": ["server-networkmanager"],
       "server-endpoints-confirm": ["server-endpoints"],
       "client-sysctl": [],
       "client-limits": ["client-sysctl"],
+      "client-networkmanager": ["client-limits"],
     });
   });
 
@@ -72,8 +74,8 @@ describe("MptcpHost under pulumi mocks", () => {
     const { outputs } = await runProgram(c);
     expect(outputs).toEqual({
       hosts: {
-        server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", endpoints: "server-endpoints: applied", services: "server-services: applied" },
-        client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied" },
+        server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", networkmanager: "server-networkmanager: applied", endpoints: "server-endpoints: applied", services: "server-services: applied" },
+        client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied", networkmanager: "client-networkmanager: applied" },
       },
       links: [{ client: "client", server: "server", address: "10.22.17.33", joins: 1, subflows: 2 }],
     });
@@ -159,6 +161,17 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints = [];
     c.links = [];
     const { commands } = await runProgram(c);
-    expect(commands.map((x) => x.name).sort()).toEqual(["client-sysctl", "server-limits", "server-sysctl"]);
+    expect(commands.map((x) => x.name).sort()).toEqual(["client-networkmanager", "client-sysctl", "server-limits", "server-networkmanager", "server-sysctl"]);
+  });
+
+  it("endpointOwner networkmanager: no networkmanager command, and endpoints in the config are refused with the path and the fix", async () => {
+    const c = dev();
+    c.hosts[1].endpointOwner = "networkmanager";
+    const { commands } = await runProgram(c);
+    expect(commands.map((x) => x.name)).not.toContain("client-networkmanager");
+    expect(commands.map((x) => x.name)).toContain("server-networkmanager");
+    c.hosts[0].endpointOwner = "networkmanager";
+    const err = await runProgram(c).then(() => undefined, (e: Error) => e.message);
+    expect(err).toMatch(/mptcp:hosts\[0\]\.endpoints: endpointOwner is networkmanager, .*: remove endpoints, or set endpointOwner: mptcp-pulumi/);
   });
 });

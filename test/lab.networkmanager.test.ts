@@ -1,105 +1,189 @@
-// NetworkManager itself drives our dispatcher hook: the client laptop runs NetworkManager (under
-// its own systemd), a profile of its own re-addresses wlan, and NetworkManager's dispatcher runs
-// /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi, which moves the endpoint and source rule.
+// NetworkManager on both laptops, configured as on an Ubuntu desktop: a profile per path with a
+// gateway each and connection.mptcp-flags at its default (test/fixtures/networkmanager.topology.yaml,
+// scripts/lab/lab.ts nmProfile). NetworkManager then makes MPTCP endpoints of its own, and on every
+// activation or reapply deletes or re-flags the others on its interfaces. The stack owns the
+// endpoints (endpointOwner defaults to mptcp-pulumi): after `pulumi up` the endpoint tables stay
+// the config's through nmcli's activations and reapplies, a carrier loss and a reboot; destroy
+// gives NetworkManager its configuration and its endpoints back.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SYNC_PATH } from "../components";
-import { LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
-import { DEFAULT_TOPOLOGY, Topology } from "../scripts/lab/topology";
+import { stringify } from "yaml";
+import { NM_CONF } from "../components";
+import { LabHost, LabState, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
+import { readTopology } from "../scripts/lab/topology";
+import { sleep } from "../scripts/lab/wait";
+import { checkMain } from "../scripts/check";
+import { verifyMain } from "../scripts/verify";
 import { startLab, stopLab } from "./harness/fixture";
+import { inProcess } from "./harness/cli";
 import { runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { endpoints } from "./harness/labtest";
+import { snapshot } from "./harness/labtest";
 
-const topology: Topology = { ...DEFAULT_TOPOLOGY, hosts: [DEFAULT_TOPOLOGY.hosts[0], { ...DEFAULT_TOPOLOGY.hosts[1], network: "networkmanager" }] };
-const DISPATCHER = "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi";
+const topology = readTopology(join(__dirname, "fixtures", "networkmanager.topology.yaml"));
+const dir = mkdtempSync(join(tmpdir(), "mptcp-nm-"));
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
 let config: StackConfig;
 let privateKey: string;
+let stackFile: string;
+const before = new Map<string, string>();
 
-const client = () => lab.hosts[1];
-const sh = (script: string) => labSh(client(), script);
-const wlanEndpoint = () => endpoints(client()).find((e) => e.dev === "wlan")?.address;
-const rulesFrom = (address: string) => sh("ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} `)).length;
-
-/** NetworkManager's dispatcher runs scripts after the state change: wait for the endpoint and its rule. */
-async function endpointBecomes(address: string | undefined, ms = 5000): Promise<number> {
+const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const server = () => host("server");
+const client = () => host("client");
+/** The endpoint table as `ip mptcp endpoint show` prints it, kernel-made (implicit) ones left out. */
+const table = (h: LabHost) => labSh(h, "ip mptcp endpoint show").split("\n").map((l) => l.trim()).filter((l) => l && !/implicit|rawflags/.test(l)).sort();
+/** What the config asks for: the server announces wlan, the client has no endpoints. */
+const wanted = () => ({ server: [`${serverWlan()} id 1 signal dev wlan`], client: [] as string[] });
+const serverWlan = () => (config.hosts as { endpoints: { address: string }[] }[])[0].endpoints[0].address;
+const tables = () => ({ server: table(server()), client: table(client()) });
+/** NetworkManager acts on its own time after nmcli returns (the dispatcher runs our hook after the change): wait until the tables are `want`, or ms passed. */
+async function settle(want = wanted(), ms = 8000): Promise<{ server: string[]; client: string[] }> {
   const t0 = performance.now();
-  const settled = () => wlanEndpoint() === address && (address === undefined ? !/lookup 120/.test(sh("ip -4 rule show")) : rulesFrom(address) === 1);
-  while (performance.now() - t0 < ms && !settled()) await new Promise((r) => setTimeout(r, 50));
-  return performance.now() - t0;
+  let t = tables();
+  while (performance.now() - t0 < ms && JSON.stringify(t) !== JSON.stringify(want)) {
+    await sleep(100);
+    t = tables();
+  }
+  return t;
 }
-
-/**
- * Activates a keyfile profile of the laptop's own that gives wlan `address`. NetworkManager's
- * own MPTCP endpoint handling (connection.mptcp-flags, on by default since 1.40) is switched off,
- * as it must be wherever this project manages the endpoints: otherwise NetworkManager adds and
- * removes endpoints of its own on every activation.
- */
-function profileUp(address: string): void {
-  sh(`nmcli con delete lab-wlan >/dev/null 2>&1 || true; nmcli con add type ethernet ifname wlan con-name lab-wlan connection.mptcp-flags disabled ipv4.method manual ipv4.addresses ${address}/28 ipv4.gateway 198.51.100.17 ipv6.method disabled >/dev/null && nmcli con up lab-wlan >/dev/null`);
-}
+const check = () => inProcess("check", checkMain, [stackFile, "--identity", lab.privateKeyFile]);
+const verify = () => inProcess("verify", verifyMain, [stackFile, "--identity", lab.privateKeyFile]);
+const nm = (h: LabHost, args: string) => labSh(h, `nmcli ${args} >/dev/null`);
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "n"));
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "m"));
   const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
-  Object.assign(cfg.hosts[1], { hooks: true, endpoints: [{ interface: "wlan", flags: [] }], routing: [{ interface: "wlan", mode: "source", table: 120 }] });
+  for (const h of cfg.hosts) h.hooks = true;
   config = cfg;
+  stackFile = join(dir, "Pulumi.test.yaml");
+  writeFileSync(stackFile, stringify({ config: { "mptcp:hosts": cfg.hosts, "mptcp:links": cfg.links } }));
+  for (const h of lab.hosts) before.set(h.name, snapshot(h));
 });
 
-afterAll(() => stopLab({ lab, ssh }));
+afterAll(async () => {
+  await stopLab({ lab, ssh });
+  rmSync(dir, { recursive: true, force: true });
+});
 
-describe("NetworkManager on a lab laptop runs our dispatcher hook", () => {
-  it("NetworkManager runs and manages the path interfaces, never the management link", () => {
-    expect(sh("systemctl is-active NetworkManager").trim()).toBe("active");
-    const devices = Object.fromEntries(sh("nmcli -t -f DEVICE,STATE device").trim().split("\n").map((l) => l.split(":")));
-    console.log(`nmcli device: ${JSON.stringify(devices)}`);
-    expect(devices.mgmt).toBe("unmanaged");
-    expect(devices.wlan).not.toBe("unmanaged");
-    expect(devices.lan).not.toBe("unmanaged");
-  });
-
-  it("a profile re-addresses wlan: NetworkManager's dispatcher runs our hook and the endpoint and rule follow; down removes them", async () => {
-    await sim.up((await runProgram(config, { privateKey })).commands);
-    expect(labExec(client(), `test -x ${DISPATCHER}`).code).toBe(0);
-    expect(wlanEndpoint()).toBe("198.51.100.18");
-    profileUp("198.51.100.20");
-    const took = await endpointBecomes("198.51.100.20");
-    console.log(`nmcli con up: endpoint and rule on 198.51.100.20 ${took.toFixed(0)} ms after activation`);
-    expect(wlanEndpoint()).toBe("198.51.100.20");
-    expect(rulesFrom("198.51.100.20")).toBe(1);
-    expect(rulesFrom("198.51.100.18")).toBe(0);
-    sh("nmcli con down lab-wlan >/dev/null");
-    await endpointBecomes(undefined);
-    expect(wlanEndpoint()).toBeUndefined();
-    expect(rulesFrom("198.51.100.20")).toBe(0);
-    sh("nmcli con up lab-wlan >/dev/null");
-    await endpointBecomes("198.51.100.20");
-    expect(wlanEndpoint()).toBe("198.51.100.20");
-  });
-
-  it("negative control: with our dispatcher script disabled, the same re-addressing leaves a stale endpoint (nothing else, not the ifupdown bridge, moves it)", async () => {
-    sh(`chmod -x ${DISPATCHER}`);
-    try {
-      profileUp("198.51.100.21");
-      await endpointBecomes("198.51.100.21", 2000);
-      expect(sh("ip -br -4 addr show wlan")).toContain("198.51.100.21");
-      expect(wlanEndpoint()).toBe("198.51.100.20");
-    } finally {
-      sh(`chmod +x ${DISPATCHER}`);
+describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pulumi)", () => {
+  it("before any apply, NetworkManager made subflow endpoints of its own on every path with a gateway", () => {
+    for (const h of lab.hosts) {
+      expect(labSh(h, "systemctl is-active NetworkManager").trim()).toBe("active");
+      const t = table(h);
+      console.log(`${h.name} before up: ${JSON.stringify(t)}`);
+      expect(t.map((l) => l.replace(/ id \d+/, ""))).toEqual(expect.arrayContaining([expect.stringMatching(/ subflow dev lan$/), expect.stringMatching(/ subflow dev wlan$/)]));
+      expect(labSh(h, "nmcli -g connection.mptcp-flags connection show wlan").trim()).toBe("0x0");
     }
-    // the entry point brings it in line again
-    sh(`${SYNC_PATH} wlan change`);
-    expect(wlanEndpoint()).toBe("198.51.100.21");
   });
 
-  it("destroy removes the dispatcher script, the entry point and the source rule", async () => {
+  it("negative control: NetworkManager left on re-flags a signal endpoint on its interface at a reapply (the failure this project must prevent)", async () => {
+    const s = server();
+    const address = serverWlan();
+    labSh(s, `ip mptcp endpoint delete id "$(ip mptcp endpoint show | awk '/dev wlan/ { for (i = 1; i <= NF; i++) if ($i == "id") print $(i + 1) }')" && ip mptcp endpoint add ${address} id 9 signal dev wlan`);
+    expect(table(s)).toContain(`${address} id 9 signal dev wlan`);
+    nm(s, "device reapply wlan");
+    await sleep(300);
+    const t = table(s);
+    expect(t).not.toContain(`${address} id 9 signal dev wlan`);
+    expect(t.some((l) => l.startsWith(`${address} `) && l.endsWith(" subflow dev wlan"))).toBe(true);
+  });
+
+  it("up: NetworkManager's endpoints go, the config's table is set, our conf.d file is in place, the profiles untouched", async () => {
+    const profiles = (h: LabHost) => labSh(h, "sha256sum /etc/NetworkManager/system-connections/*");
+    const p0 = lab.hosts.map(profiles);
+    const steps = await sim.up((await runProgram(config, { privateKey })).commands);
+    expect(await settle()).toEqual(wanted());
+    expect(lab.hosts.map(profiles)).toEqual(p0);
+    for (const h of lab.hosts) {
+      expect(labSh(h, `cat ${NM_CONF}`)).toMatch(/^\[connection-mptcp-pulumi\]\nconnection\.mptcp-flags=0x1$/m);
+      expect(labSh(h, "NetworkManager --print-config")).toMatch(/connection\.mptcp-flags=0x1/);
+    }
+    const stdout = steps.find((s) => s.name === "server-networkmanager")?.result?.stdout ?? "";
+    console.log(stdout);
+    expect(stdout).toMatch(/network stack: NetworkManager 1\.\d+\.\d+, running; profiles active on: lan \(profile 'lan', connection\.mptcp-flags 0x0\) wlan/);
+  });
+
+  it("check and verify pass, and check names NetworkManager in the host's network stack", async () => {
+    const c = await check();
+    console.log(c.out);
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/network stack: NetworkManager 1\.\d+\.\d+, running; .* default connection\.mptcp-flags 0x1/);
+    const v = await verify();
+    console.log(v.out);
+    expect(v.code).toBe(0);
+  });
+
+  for (const action of ["connection up lan", "connection up wlan", "device reapply lan", "device reapply wlan"]) {
+    it(`nmcli ${action} on both laptops: the endpoint tables stay the config's`, async () => {
+      for (const h of lab.hosts) nm(h, action);
+      await sleep(500);
+      expect(await settle()).toEqual(wanted());
+    });
+  }
+
+  it("after all of that, check and verify still pass", async () => {
+    expect((await check()).code).toBe(0);
+    expect((await verify()).code).toBe(0);
+  });
+
+  it("an 8 s carrier loss on the server's wlan (NetworkManager deactivates it after about 6 s): the signal endpoint is back when it returns, verify passes", async () => {
+    labSh(client(), "ip link set wlan down");
+    await sleep(8000);
+    const during = table(server());
+    labSh(client(), "ip link set wlan up");
+    console.log(`server's table during the outage: ${JSON.stringify(during)}`);
+    expect(during).toEqual([]);
+    expect(await settle(wanted(), 15_000)).toEqual(wanted());
+    expect((await verify()).code).toBe(0);
+  });
+
+  it("a reboot of both laptops: NetworkManager reads our conf.d file and the boot unit restores the table; check and verify pass", async () => {
+    await labReboot(lab, ["server", "client"]);
+    expect(await settle(wanted(), 15_000)).toEqual(wanted());
+    expect((await check()).code).toBe(0);
+    expect((await verify()).code).toBe(0);
+  });
+
+  it("a profile given MPTCP flags of its own: check names it, and an apply is refused before any change, naming the profile and the way out", async () => {
+    const c = client();
+    const file = "/etc/NetworkManager/system-connections/wlan.nmconnection";
+    const original = labSh(c, `cat ${file}`);
+    nm(c, "connection modify wlan connection.mptcp-flags subflow");
+    nm(c, "connection up wlan");
+    try {
+      const r = await check();
+      console.log(r.out);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/mptcp:hosts\[1\]\.endpointOwner: NetworkManager profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+: NetworkManager manages MPTCP endpoints there/);
+      // the apply run by hand, as pulumi up runs it (NetworkManager settings first, then the lock)
+      const apply = (await runProgram(config, { privateKey })).commands.find((x) => x.name === "client-networkmanager")!.create!;
+      const snap = snapshot(c);
+      const a = labExec(c, apply);
+      expect(a.code).toBe(1);
+      expect(a.stderr).toMatch(/mptcp-pulumi\[client\]: error: mptcp:hosts\[1\]\.endpointOwner: NetworkManager manages MPTCP endpoints here: profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+; .*\(nmcli connection modify PROFILE connection\.mptcp-flags 0\)/);
+      expect(snapshot(c)).toEqual(snap);
+    } finally {
+      labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);
+    }
+    expect(await settle(wanted(), 15_000)).toEqual(wanted());
+    expect((await check()).code).toBe(0);
+  });
+
+  it("destroy: NetworkManager's configuration byte for byte, and its own endpoints back", async () => {
     await sim.destroy();
-    expect(labExec(client(), `test -e ${DISPATCHER}`).code).not.toBe(0);
-    expect(labExec(client(), `test -e ${SYNC_PATH}`).code).not.toBe(0);
-    expect(sh("ip -4 rule show")).not.toMatch(/lookup 120/);
-    expect(endpoints(client())).toEqual([]);
+    for (const h of lab.hosts) {
+      // NetworkManager numbers the endpoints it adds again in the order it adds them
+      const norm = (s: string) => s.split("\n").map((l) => l.replace(/^(endpoint \S+) id \d+/, "$1")).sort().join("\n");
+      await settle({ server: [], client: [] }, 0);
+      const t0 = performance.now();
+      while (performance.now() - t0 < 5000 && norm(snapshot(h)) !== norm(before.get(h.name)!)) await sleep(100);
+      expect(norm(snapshot(h))).toEqual(norm(before.get(h.name)!));
+    }
   });
 });

@@ -182,7 +182,7 @@ describe("shell sources (components/sh)", () => {
 
   it("every apply and revert takes the host lock before its first change", () => {
     const bodies = files.filter((f) => /\.(apply|revert)\.sh$/.test(f));
-    expect(bodies).toHaveLength(10);
+    expect(bodies).toHaveLength(2 * CONCERNS.length);
     for (const f of bodies) expect(locksFirst(readFileSync(f, "utf8")), relative(SH_DIR, f)).toBe(true);
     // control: the check notices a body that writes before it locks, or never locks
     expect(locksFirst("need_ip\nlimits_save\nstate_lock\n")).toBe(false);
@@ -219,7 +219,7 @@ describe("rendered scripts", () => {
   const all = rendered();
 
   it("cover every concern and every hook file of the wide host", () => {
-    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "endpoints", "hooks", "services"]);
+    expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "networkmanager", "endpoints", "hooks", "services"]);
     expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(6);
   });
 
@@ -291,7 +291,7 @@ describe("rendered scripts", () => {
   });
 
   it("carry only the data their code references", () => {
-    const [sysctl, limits, endpoints] = renderHost(wide);
+    const [sysctl, limits, , endpoints] = renderHost(wide);
     // the data section: the assignments before the functions (the embedded revert has its own)
     const vars = (s: string) => [...s.split("# ---- functions")[0].matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
     expect(vars(selfText(limits.apply))).toEqual(["HOST", "AT", "STACK", "TARGET", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);

@@ -3,10 +3,13 @@
 # of the config this host entry has no completed apply of here, and "pending CONCERN" for each
 # whose last apply here is not the one pulumi up would run now (lib/check.sh, chk_applies),
 # "removed CONCERN" for each applied here that the config no longer sets (chk_removed); and exits
-# 0 whether or not anything differs. The checks of each concern the
+# 0 whether or not anything differs. Lines "stack TEXT" say what else configures the host's
+# network (lib/netstack.sh) and who makes its MPTCP endpoints. The checks of each concern the
 # config sets follow (components/sh/CONCERN.check.sh).
 if [ ! -d "$STATE_DIR" ]; then drift "$AT" "mptcp-pulumi has not applied this host ($STATE_DIR is missing): run pulumi up"; fi
 chk_applies
+netstack_report | sed 's/^/stack /'
+if [ "$ENDPOINT_OWNER" = networkmanager ]; then echo "stack MPTCP endpoints: NetworkManager's (endpointOwner: networkmanager): mptcp-pulumi leaves them alone"; fi
 # shellcheck disable=SC2086 # UNSET_CONCERNS: concern names, split into words
 chk_removed $UNSET_CONCERNS
 for t in "$STATE_DIR"/*/.txn; do

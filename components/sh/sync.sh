@@ -1,6 +1,9 @@
 # Brings interfaces in line with the config: their endpoints, their source routing, rp_filter.
 # The ifupdown, NetworkManager and dhclient hooks and the boot unit only call this.
-# Usage: mptcp-pulumi-sync IFACE up|change|down [GATEWAY]   one interface (called by the hooks)
+# An event on one interface brings every endpoint interface in line, not only its own: a network
+# manager acting on one interface (NetworkManager's reapply, networkd's reconfigure) may have
+# deleted or re-flagged another's endpoints, rules or routes.
+# Usage: mptcp-pulumi-sync IFACE up|change|down [GATEWAY]   an interface event (called by the hooks)
 #        mptcp-pulumi-sync boot                            limits, then every interface that is up
 #        mptcp-pulumi-sync apply                           routing of every interface (called by pulumi up)
 need_ip
@@ -20,8 +23,11 @@ case "${1:-}" in
     ;;
   *)
     [ $# -ge 2 ] || die "usage: $0 IFACE up|change|down [GATEWAY]"
-    ep_ifaces | grep -qx -- "$1" || exit 0
+    ifaces=$(ep_ifaces)
+    [ -n "$ifaces" ] || exit 0
     state_lock
-    iface_sync "$1" "$2" "${3:-}"
+    # the event's interface as the event says, then every other one as it is now
+    for i in $ifaces; do [ "$i" != "$1" ] || iface_sync "$1" "$2" "${3:-}"; done
+    for i in $ifaces; do [ "$i" = "$1" ] || iface_sync "$i" change; done
     ;;
 esac
