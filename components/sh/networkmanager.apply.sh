@@ -17,6 +17,8 @@ if nm_present; then
   if ! file_has_text "$NM_CONF" "$_nm_conf"; then
     file_install "$d" "$NM_CONF" 644 "$_nm_conf"
     if nm_running; then
+      # NetworkManager's endpoints as they are, ids included, for the revert to give back
+      state_keep "$d/endpoints" ep_table
       nmcli general reload conf >/dev/null || die "nmcli general reload conf failed"
       nm_reapply_flags 0x1
       say "NetworkManager: MPTCP endpoint handling switched off on the active profiles"

@@ -109,7 +109,12 @@ export function labSuite(opts: LabSuiteOptions): void {
       const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
       console.log(`(bad input) ${err?.message.split("\n")[1]}`);
       expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
-      for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+      for (const h of lab.hosts) {
+        const diff = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
+        const now = snapshot(h);
+        if (now !== pre.get(h.name)) console.log(`${h.name}: only now: ${JSON.stringify(diff(now, pre.get(h.name)!))}; only before: ${JSON.stringify(diff(pre.get(h.name)!, now))}`);
+        expect(now, h.name).toBe(pre.get(h.name));
+      }
     });
 
     it("(a) up: each laptop's live state equals what the config asks", async () => {
@@ -283,7 +288,12 @@ export function labSuite(opts: LabSuiteOptions): void {
       const steps = await sim.destroy();
       console.log(`(d) destroy ran ${steps.length} deletes: ${steps.map((s) => s.name).join(", ")}`);
       expect(steps.length).toBeGreaterThan(0);
-      for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+      for (const h of lab.hosts) {
+        const diff = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
+        const now = snapshot(h);
+        if (now !== pre.get(h.name)) console.log(`${h.name}: only now: ${JSON.stringify(diff(now, pre.get(h.name)!))}; only before: ${JSON.stringify(diff(pre.get(h.name)!, now))}`);
+        expect(now, h.name).toBe(pre.get(h.name));
+      }
     });
   });
 

@@ -87,6 +87,22 @@ nm_reapply_flags() {
   done
 }
 
+# nm_endpoints_restore FILE: adds each endpoint line of FILE (ep_table's form) whose address has no
+# endpoint now. One that cannot be added is left to NetworkManager, which adds it under a new id.
+nm_endpoints_restore() {
+  _now=$(ep_table)
+  while read -r _a _rest; do
+    [ -n "$_a" ] || continue
+    case "
+$_now" in *"
+$_a "*) continue ;; esac
+    set -f
+    # shellcheck disable=SC2086 # a line is the argument list, split on purpose (globbing is off)
+    ip mptcp endpoint add "$_a" $_rest 2>/dev/null || true
+    set +f
+  done < "$1"
+}
+
 # netstack_report: one line per network manager found on the host, what it is and does here.
 netstack_report() {
   if nm_present; then
