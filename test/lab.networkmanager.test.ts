@@ -63,7 +63,6 @@ beforeAll(async () => {
   config = cfg;
   stackFile = join(dir, "Pulumi.test.yaml");
   writeFileSync(stackFile, stringify({ config: { "mptcp:hosts": cfg.hosts, "mptcp:links": cfg.links } }));
-  for (const h of lab.hosts) before.set(h.name, snapshot(h));
 });
 
 afterAll(async () => {
@@ -97,6 +96,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
   it("up: NetworkManager's endpoints go, the config's table is set, our conf.d file is in place, the profiles untouched", async () => {
     const profiles = (h: LabHost) => labSh(h, "sha256sum /etc/NetworkManager/system-connections/*");
     const p0 = lab.hosts.map(profiles);
+    for (const h of lab.hosts) before.set(h.name, snapshot(h));
     const steps = await sim.up((await runProgram(config, { privateKey })).commands);
     expect(await settle()).toEqual(wanted());
     expect(lab.hosts.map(profiles)).toEqual(p0);
