@@ -44,7 +44,7 @@ export interface TransferOptions {
   linger?: number;
 }
 
-const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3-minimal)" >&2; exit 127; }`;
+const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3; python3-minimal lacks its json and ctypes)" >&2; exit 127; }`;
 
 /** One MPTCP transfer client -> server at `address`; the listener is gone when it returns. */
 export async function transfer(client: Session, server: Session, address: string, opts: TransferOptions = {}): Promise<TransferReport> {
