@@ -1,11 +1,12 @@
 // Verification that MPTCP works on every link of a stack, over SSH: a one-shot MPTCP listener on
 // the server (wildcard address, a free port), a transfer from the client to the address it dials,
-// and per link: joins and subflows observed against the config's prediction, bytes per interface
-// on both hosts, and whether every path predicted to carry data did. Leaves nothing running and
+// and per link: joins and subflows observed against the config's prediction, the addresses each
+// join went from and to against the endpoints the config declares, bytes per interface on both
+// hosts, and whether every path predicted to carry data did. Leaves nothing running and
 // writes no file (the transfer program travels as `python3 -c` text).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { announcedEndpoints, effectiveLimits, expectedJoins, HostModel, Link, Model, reachableOf, subflowsWanted } from "../../components/model";
+import { announcedEndpoints, canonicalAddress, effectiveLimits, expectedJoins, HostModel, Link, Model, Reachable, reachableOf, subflowsWanted } from "../../components/model";
 import { shq } from "../../components/shell";
 import { Session } from "./ssh";
 
@@ -14,13 +15,21 @@ export const XFER = readFileSync(join(__dirname, "xfer.py"), "utf8");
 export const CARRIED_SHARE = 0.05;
 export const DEFAULT_BYTES = 4 << 20;
 
-export interface TransferReport {
+/** One end's view of its connection's subflows (MPTCP_SUBFLOW_ADDRS): [local, remote] address pairs. */
+export interface SubflowAddresses {
+  /** The connection's own addresses: the first subflow's. */
+  initial?: [string, string] | null;
+  /** Every other subflow; null when the kernel cannot tell (plain TCP, a kernel before 5.17). */
+  joined?: [string, string][] | null;
+}
+
+export interface TransferReport extends SubflowAddresses {
   sha256: string;
   bytes: number;
   /** mptcpi_subflows on the client; null: the connection fell back to plain TCP. */
   subflows: number | null;
   seconds: number;
-  server: { sha256: string; bytes: number; subflows: number | null };
+  server: { sha256: string; bytes: number; subflows: number | null } & SubflowAddresses;
 }
 
 export interface TransferOptions {
@@ -35,7 +44,7 @@ export interface TransferOptions {
   linger?: number;
 }
 
-const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3-minimal)" >&2; exit 127; }`;
+const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3; python3-minimal lacks its json and ctypes)" >&2; exit 127; }`;
 
 /** One MPTCP transfer client -> server at `address`; the listener is gone when it returns. */
 export async function transfer(client: Session, server: Session, address: string, opts: TransferOptions = {}): Promise<TransferReport> {
@@ -103,6 +112,39 @@ export interface PathPrediction {
   client: string[];
 }
 
+/** A join the config predicts: a client `subflow` endpoint's, or one to an address the server announces. */
+export interface PredictedJoin {
+  /** The config entry that makes it, e.g. mptcp:hosts[1].endpoints[0] (subflow) or mptcp:hosts[0].endpoints[0] (signal). */
+  at: string;
+  /** What makes it: a client endpoint with `subflow`, or the server announcing (`signal`). */
+  by: "subflow" | "signal";
+  /** Client side: this address (the endpoint's), else any address on fromInterface (the endpoint's, or the one the client routes `to` through); neither: any. */
+  fromAddress?: string;
+  fromInterface?: string;
+  /** Server side: this address (the dialled or announced one), else any address on toInterface (a signal endpoint without address). */
+  toAddress?: string;
+  toInterface?: string;
+}
+
+/** A subflow that joined the connection (not the first), as the client and/or the server saw it. */
+export interface ObservedJoin {
+  client: string;
+  clientInterface?: string;
+  server: string;
+  serverInterface?: string;
+  seenBy: ("client" | "server")[];
+  /** The predicted join it matches (its `at`); absent: no declared endpoint makes it (a mismatch). */
+  predictedBy?: string;
+}
+
+/** A live endpoint (`ip -j mptcp endpoint show`), to name the one behind an unexpected join. */
+export interface LiveEndpoint {
+  address: string;
+  id: number;
+  flags: string[];
+  dev?: string;
+}
+
 export interface LinkReport {
   /** mptcp:links[i] */
   at: string;
@@ -118,6 +160,8 @@ export interface LinkReport {
   /** Bytes moved per interface during the transfer: received by the server, sent by the client. */
   bytes?: { server: Record<string, number>; client: Record<string, number> };
   paths?: { predicted?: PathPrediction; carried: PathPrediction; note?: string };
+  /** Which addresses each join went from and to, against the joins the config's endpoints predict; note: why absent or not checked. */
+  joinAddresses?: { observed: ObservedJoin[]; predicted: PredictedJoin[]; note?: string };
 }
 
 /** The interface a host routes packets to each address through, in one command (one SSH round trip). */
@@ -130,16 +174,146 @@ async function routeDevs(s: Session, to: string[]): Promise<Map<string, string>>
   }));
 }
 
+/** A host's addresses (address -> interface) and MPTCP endpoints, in one command. */
+async function hostState(s: Session): Promise<{ addrs: Map<string, string>; endpoints: LiveEndpoint[] }> {
+  const r = await s.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'; echo; ip -j mptcp endpoint show 2>/dev/null || true`);
+  const [addrText, epText = ""] = r.stdout.split("\n\n");
+  const addrs = new Map(addrText.split("\n").flatMap((l) => {
+    const [iface, address] = l.split(" ");
+    return iface && address ? [[canonicalAddress(address), iface] as [string, string]] : [];
+  }));
+  return { addrs, endpoints: parseEndpoints(epText) };
+}
+
+// Internal. Exported for testing.
+/** `ip -j mptcp endpoint show` output as endpoints; [] when it is not JSON (an iproute2 without -j for endpoints). */
+export function parseEndpoints(text: string): LiveEndpoint[] {
+  let rows: Record<string, unknown>[];
+  try {
+    rows = JSON.parse(text.trim() || "[]");
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(rows)) return [];
+  return rows.flatMap((r) => (typeof r.address === "string" && typeof r.id === "number"
+    ? [{ address: canonicalAddress(r.address), id: r.id, flags: ["signal", "subflow", "backup", "fullmesh", "laminar", "implicit"].filter((f) => r[f] === true), ...(typeof r.dev === "string" ? { dev: r.dev } : {}) }]
+    : []));
+}
+
+/**
+ * The joins the config's endpoints make on a connection from client to server at `dialled`, as
+ * subflowsWanted counts them (kernel 6.18): each client `subflow` endpoint to the dialled address;
+ * each announced address from the interface the client routes it through, or, when the client has
+ * fullmesh endpoints, from each of them. Every announced address the client reaches is listed,
+ * even past add_addr_accepted (which ones the kernel accepts is its choice; the count is checked
+ * apart). `routes`: the client's interface to each address.
+ */
+export function predictJoins(c: HostModel, s: HostModel, dialled: string, routes: Map<string, string>, reachable?: Reachable): PredictedJoin[] {
+  const subflow = c.endpoints.filter((e) => e.flags.includes("subflow"));
+  const mesh = subflow.filter((e) => e.flags.includes("fullmesh"));
+  const from = (e: (typeof subflow)[number]) => ({ at: `mptcp:hosts[${c.index}].endpoints[${e.index}]`, by: "subflow" as const, fromInterface: e.interface, ...(e.address ? { fromAddress: e.address } : {}) });
+  const out: PredictedJoin[] = subflow.map((e) => ({ ...from(e), toAddress: dialled }));
+  for (const a of announcedEndpoints(s, dialled, reachable)) {
+    const to = a.address ? { toAddress: a.address } : { toInterface: a.interface };
+    if (mesh.length) out.push(...mesh.map((e) => ({ ...from(e), ...to })));
+    else {
+      const dev = a.address ? routes.get(a.address) : undefined;
+      out.push({ at: `mptcp:hosts[${s.index}].endpoints[${a.index}]`, by: "signal", ...(dev ? { fromInterface: dev } : {}), ...to });
+    }
+  }
+  return out;
+}
+
+const toMatches = (p: PredictedJoin, j: ObservedJoin) => (p.toAddress ? j.server === p.toAddress : p.toInterface ? j.serverInterface === p.toInterface : true);
+const fromMatches = (p: PredictedJoin, j: ObservedJoin) => (p.fromAddress ? j.client === p.fromAddress : p.fromInterface ? j.clientInterface === p.fromInterface : true);
+const where = (address: string, iface?: string) => `${address}${iface ? ` (${iface})` : ""}`;
+const describeJoin = (p: PredictedJoin) => `from ${p.fromAddress ?? p.fromInterface ?? "any address"} to ${p.toAddress ?? `${p.toInterface}'s address`} (${p.at}, ${p.by})`;
+const describeEndpoint = (e: LiveEndpoint) => `endpoint id ${e.id} ${e.address} ${e.flags.join(" ")}${e.dev ? ` dev ${e.dev}` : ""}`;
+export const ENDPOINT_HINT = "another manager such as NetworkManager may own endpoints: npm run check";
+
+export interface JoinCheck {
+  /** mptcp:links[i] */
+  at: string;
+  client: HostModel;
+  server: HostModel;
+  /** The address the client dials: client endpoints join to it, so a join there is the client's doing. */
+  dialled: string;
+  predicted: PredictedJoin[];
+  /** Predicted joins each of which some observed join must match (the limits leave none out); the others only admit joins. */
+  required: PredictedJoin[];
+  /** Each end's view of the connection's subflows (xfer.py: local, remote). */
+  clientView: SubflowAddresses;
+  serverView: SubflowAddresses;
+  /** address -> interface on each host. */
+  clientAddrs: Map<string, string>;
+  serverAddrs: Map<string, string>;
+  /** The hosts' live endpoints, to name the one behind an unexpected join. */
+  clientEndpoints?: LiveEndpoint[];
+  serverEndpoints?: LiveEndpoint[];
+}
+
+/**
+ * Each join against the predicted ones: one from an address no declared client endpoint makes, or
+ * to an address the server's config does not announce, is a problem naming the host, the
+ * address and interface, what was predicted and the config path to fix; so is a required join
+ * (to an announced address) that did not happen. The client's and the server's views are merged
+ * (a join either saw counts).
+ */
+export function checkJoins(x: JoinCheck): { observed: ObservedJoin[]; problems: string[]; note?: string } {
+  const { client: c, server: s } = x;
+  const cj = x.clientView.joined;
+  const sj = x.serverView.joined;
+  if (!cj && !sj) return { observed: [], problems: [], note: "the subflows' addresses could not be read (plain TCP, or a kernel before 5.17): joins checked by count only" };
+  const counts = new Map<string, { client: string; server: string; n: { client: number; server: number } }>();
+  const add = (side: "client" | "server", clientAddr: string, serverAddr: string) => {
+    const [ca, sa] = [canonicalAddress(clientAddr), canonicalAddress(serverAddr)];
+    const k = `${ca} ${sa}`;
+    const e = counts.get(k) ?? { client: ca, server: sa, n: { client: 0, server: 0 } };
+    e.n[side]++;
+    counts.set(k, e);
+  };
+  for (const [local, remote] of cj ?? []) add("client", local, remote);
+  for (const [local, remote] of sj ?? []) add("server", remote, local);
+  const observed: ObservedJoin[] = [];
+  for (const e of counts.values()) {
+    for (let i = 0; i < Math.max(e.n.client, e.n.server); i++) {
+      const j: ObservedJoin = {
+        client: e.client, ...(x.clientAddrs.has(e.client) ? { clientInterface: x.clientAddrs.get(e.client) } : {}),
+        server: e.server, ...(x.serverAddrs.has(e.server) ? { serverInterface: x.serverAddrs.get(e.server) } : {}),
+        seenBy: (["client", "server"] as const).filter((side) => e.n[side] > i),
+      };
+      const p = x.predicted.find((q) => toMatches(q, j) && fromMatches(q, j));
+      observed.push(p ? { ...j, predictedBy: p.at } : j);
+    }
+  }
+  const predicted = x.predicted.length ? x.predicted.map(describeJoin).join("; ") : "no join";
+  const problems: string[] = [];
+  for (const j of observed.filter((o) => !o.predictedBy)) {
+    const head = `${c.name}: a subflow joined from ${where(j.client, j.clientInterface)} to ${s.name} ${where(j.server, j.serverInterface)}, which the config does not predict (predicted: ${predicted})`;
+    if (j.server === x.dialled || x.predicted.some((p) => toMatches(p, j))) {
+      const live = x.clientEndpoints?.find((e) => e.address === j.client);
+      problems.push(`${head}; fix mptcp:hosts[${c.index}].endpoints: it declares no subflow endpoint ${j.clientInterface ? `on ${j.clientInterface}` : `with ${j.client}`}${live ? `, but ${c.name} has ${describeEndpoint(live)}` : ""} (${ENDPOINT_HINT})`);
+    } else {
+      const live = x.serverEndpoints?.find((e) => e.address === j.server);
+      problems.push(`${head}; fix mptcp:hosts[${s.index}].endpoints: it announces no ${j.server}${live ? `, but ${s.name} has ${describeEndpoint(live)}` : ""} (${ENDPOINT_HINT})`);
+    }
+  }
+  for (const p of x.required) {
+    if (observed.some((j) => toMatches(p, j))) continue;
+    problems.push(`${s.name}: no subflow joined to ${p.toAddress ?? `${p.toInterface}'s address`}, which ${p.at} announces (signal): is that endpoint still on ${s.name}? (${ENDPOINT_HINT})`);
+  }
+  return { observed, problems };
+}
+
 /** Which interfaces should carry data, from the config and the hosts' live addresses and routes; undefined when the limits leave the choice to the kernel. */
-async function predictPaths(server: Session, c: HostModel, s: HostModel, address: string, routes: Map<string, string>): Promise<{ paths?: PathPrediction; note?: string }> {
+function predictPaths(serverAddrs: Map<string, string>, c: HostModel, s: HostModel, address: string, routes: Map<string, string>): { paths?: PathPrediction; note?: string } {
   const initial = routes.get(address);
   const reachable = (a: string) => routes.has(a);
   const wanted = subflowsWanted(c, s, address, initial, reachable);
   if (expectedJoins(c, s, address, initial, reachable) < wanted) return { note: `the limits admit fewer subflows than the endpoints want (${wanted}): which paths carry data is up to the kernel` };
   const accepted = announcedEndpoints(s, address, reachable).slice(0, effectiveLimits(c).addAddrAccepted);
   const joinsTo = accepted.filter((e) => !e.flags.includes("backup"));
-  const addrs = await server.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'`);
-  const dialIface = addrs.stdout.split("\n").map((l) => l.split(" ")).find((w) => w[1] === address)?.[0];
+  const dialIface = serverAddrs.get(address);
   if (!dialIface) return { note: `${s.name} has no interface with ${address}` };
   // a subflow from an address the client marks backup is a backup subflow too: it carries data only when the others fail
   const backup = new Set(c.endpoints.filter((e) => e.flags.includes("backup")).map((e) => e.interface));
@@ -178,7 +352,7 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   // leaves through has an endpoint that opens no subflow to the dialled address, and an announced
   // address the client has no route to opens none at all
   const announced = announcedEndpoints(s, link.address);
-  const routes = await routeDevs(client, [link.address, ...announced.flatMap((e) => (e.address ? [e.address] : []))]);
+  const [routes, cs, ss] = await Promise.all([routeDevs(client, [link.address, ...announced.flatMap((e) => (e.address ? [e.address] : []))]), hostState(client), hostState(server)]);
   const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address), (a) => routes.has(a));
   const declared = reachableOf(link);
   const reachProblems = !declared
@@ -187,7 +361,14 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
         if (!e.address || declared(e.address) === routes.has(e.address)) return [];
         return [routes.has(e.address) ? `${at}.reaches leaves out ${e.address}, but ${c.name} has a route to it` : `${at}.reaches lists ${e.address}, but ${c.name} has no route to it`];
       });
-  const paths = await predictPaths(server, c, s, link.address, routes);
+  const paths = predictPaths(ss.addrs, c, s, link.address, routes);
+  const reachable = (a: string) => routes.has(a);
+  const predicted = predictJoins(c, s, link.address, routes, reachable);
+  // every announced address gets a join when the limits cut none (as predictPaths assumes)
+  const signalled = announcedEndpoints(s, link.address, reachable);
+  const required: PredictedJoin[] = paths.paths && signalled.length <= effectiveLimits(c).addAddrAccepted
+    ? signalled.map((a) => ({ at: `mptcp:hosts[${s.index}].endpoints[${a.index}]`, by: "signal", ...(a.address ? { toAddress: a.address } : { toInterface: a.interface }) }))
+    : [];
   const [sb, cb] = await Promise.all([observe(server), observe(client)]);
   let t: TransferReport;
   try {
@@ -214,6 +395,11 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
       if (missing.length) problems.push(`${side === "server" ? s.name : c.name}: ${missing.join(", ")} carried no data (predicted to)`);
     }
   }
+  const joinCheck = checkJoins({
+    at, client: c, server: s, dialled: link.address, predicted, required,
+    clientView: t, serverView: t.server, clientAddrs: cs.addrs, serverAddrs: ss.addrs, clientEndpoints: cs.endpoints, serverEndpoints: ss.endpoints,
+  });
+  problems.push(...joinCheck.problems);
   return {
     ...base,
     ok: problems.length === 0,
@@ -223,6 +409,7 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
     subflows: { client: t.subflows, server: t.server.subflows, predicted: predictedJoins },
     bytes: { server: rx, client: tx },
     paths: { ...(paths.paths ? { predicted: paths.paths } : {}), carried: carriedPaths, ...(paths.note ? { note: paths.note } : {}) },
+    joinAddresses: { observed: joinCheck.observed, predicted, ...(joinCheck.note ? { note: joinCheck.note } : {}) },
   };
 }
 
@@ -250,6 +437,9 @@ export function formatReports(reports: LinkReport[]): string {
       out.push(`  ${r.client} tx  ${perIface(r.bytes!.client)}`);
       const p = r.paths!;
       out.push(p.predicted ? `  paths      predicted ${r.server}: ${p.predicted.server.join(", ")}; ${r.client}: ${p.predicted.client.join(", ")}` : `  paths      not predicted: ${p.note}`);
+      const ja = r.joinAddresses;
+      for (const j of ja?.observed ?? []) out.push(`  join       ${r.client} ${where(j.client, j.clientInterface)} -> ${r.server} ${where(j.server, j.serverInterface)}: ${j.predictedBy ? `predicted (${j.predictedBy})` : "NOT PREDICTED"}`);
+      if (ja?.note) out.push(`  join       addresses not checked: ${ja.note}`);
     }
     for (const problem of r.problems) out.push(`  problem    ${problem}`);
   }

@@ -19,11 +19,17 @@
                                        transfer may join after the last byte); print
                                        {sha256, bytes, subflows, seconds, server}
 subflows is mptcpi_subflows from MPTCP_INFO (additional subflows), read before close; null when
-the connection fell back to plain TCP (no MPTCP_INFO).
+the connection fell back to plain TCP (no MPTCP_INFO). Read at the same moment, each end also
+reports the connection's own subflows' addresses (MPTCP_SUBFLOW_ADDRS, kernel >= 5.17):
+initial [LOCAL, REMOTE] (the socket's own addresses), joined [[LOCAL, REMOTE], ...] (every other
+subflow); joined is null when the kernel cannot tell (plain TCP, an older kernel).
 """
-import hashlib, json, os, socket, sys, time
+import hashlib, json, os, socket, struct, sys, time
 
-IPPROTO_MPTCP, SOL_MPTCP, MPTCP_INFO = 262, 284, 1
+IPPROTO_MPTCP, SOL_MPTCP, MPTCP_INFO, MPTCP_SUBFLOW_ADDRS = 262, 284, 1, 3
+# struct mptcp_subflow_data (16 bytes), then per subflow struct mptcp_subflow_addrs: a local and
+# a remote sockaddr_storage (128 bytes each)
+SFD, SFA = 16, 256
 
 
 def subflows(s):
@@ -32,6 +38,53 @@ def subflows(s):
     except OSError:
         return None
     return info[0] if len(info) else None
+
+
+def address(raw):
+    fam = struct.unpack_from("=H", raw)[0]
+    if fam == socket.AF_INET:
+        return socket.inet_ntop(socket.AF_INET, raw[4:8])
+    if fam == socket.AF_INET6:
+        return plain(socket.inet_ntop(socket.AF_INET6, raw[8:24]))
+    return None
+
+
+def plain(a):
+    return a[7:] if a.startswith("::ffff:") and "." in a else a
+
+
+def initial(s):
+    return [plain(s.getsockname()[0]), plain(s.getpeername()[0])]
+
+
+def joined(s, most=16):
+    """[[LOCAL, REMOTE], ...] of every subflow but the initial one, or None. The header goes in
+    as input (size_subflow_data, size_user), which socket.getsockopt cannot send: libc's call."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        size = SFD + SFA * most
+        buf = ctypes.create_string_buffer(struct.pack("=IIII", SFD, 0, 0, SFA), size)
+        n = ctypes.c_uint32(size)
+        if libc.getsockopt(s.fileno(), SOL_MPTCP, MPTCP_SUBFLOW_ADDRS, buf, ctypes.byref(n)) != 0:
+            return None
+        raw = buf.raw[: n.value]
+        _, count, _, step = struct.unpack_from("=IIII", raw)
+        pairs = [[address(raw[o : o + 128]), address(raw[o + 128 : o + 256])] for o in (SFD + i * step for i in range(count)) if step >= SFA and o + SFA <= len(raw)]
+        first = initial(s)
+        if first in pairs:
+            pairs.remove(first)
+        return pairs
+    except (ImportError, OSError, AttributeError, struct.error):
+        return None
+
+
+def addrs(s):
+    try:
+        return {"initial": initial(s), "joined": joined(s)}
+    except OSError:
+        return {"initial": None, "joined": None}
 
 
 def family(addr):
@@ -56,7 +109,7 @@ def server(fam, port, wait):
             break
         h.update(b)
         n += len(b)
-    report = {"sha256": h.hexdigest(), "bytes": n, "subflows": subflows(c)}
+    report = {"sha256": h.hexdigest(), "bytes": n, "subflows": subflows(c), **addrs(c)}
     c.sendall(json.dumps(report).encode())
     c.shutdown(socket.SHUT_WR)
     c.recv(1)
@@ -88,7 +141,7 @@ def client(addr, port, total, pace, want, linger):
             if ahead > 0:
                 time.sleep(ahead)
     await_subflows(s, want, linger)
-    mine = subflows(s)
+    mine, where = subflows(s), addrs(s)
     s.shutdown(socket.SHUT_WR)
     reply = b""
     while True:
@@ -97,7 +150,7 @@ def client(addr, port, total, pace, want, linger):
             break
         reply += b
     s.close()
-    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, "seconds": round(time.monotonic() - start, 3), "server": json.loads(reply)}), flush=True)
+    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(time.monotonic() - start, 3), "server": json.loads(reply)}), flush=True)
 
 
 if __name__ == "__main__":
