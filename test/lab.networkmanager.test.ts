@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { NM_CONF } from "../components";
 import { LabHost, LabState, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
-import { readTopology } from "../scripts/lab/topology";
+import { pathEnds, readTopology } from "../scripts/lab/topology";
 import { sleep } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
@@ -38,8 +38,10 @@ const server = () => host("server");
 const client = () => host("client");
 /** The endpoint table as `ip mptcp endpoint show` prints it, kernel-made (implicit) ones left out. */
 const table = (h: LabHost) => labSh(h, "ip mptcp endpoint show").split("\n").map((l) => l.trim()).filter((l) => l && !/implicit|rawflags/.test(l)).sort();
-/** What the config asks for: the server announces wlan, the client has no endpoints. */
-const wanted = () => ({ server: [`${serverWlan()} id 1 signal dev wlan`], client: [] as string[] });
+/** The client's wlan address: its profile's, until a test re-addresses it. */
+let clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
+/** What the config asks for: the server announces wlan; the client's wlan endpoint (no flags) follows its address. */
+const wanted = () => ({ server: [`${serverWlan()} id 1 signal dev wlan`], client: [`${clientWlan} id 1 dev wlan`] });
 const serverWlan = () => (config.hosts as { endpoints: { address: string }[] }[])[0].endpoints[0].address;
 const tables = () => ({ server: table(server()), client: table(client()) });
 /** NetworkManager acts on its own time after nmcli returns (the dispatcher runs our hook after the change): wait until the tables are `want`, or ms passed. */
@@ -60,6 +62,8 @@ beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(topology, "m"));
   const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
   for (const h of cfg.hosts) h.hooks = true;
+  // the client: an endpoint that follows wlan's address, and source routing for it (table 120)
+  Object.assign(cfg.hosts[1], { endpoints: [{ interface: "wlan", flags: [] }], routing: [{ interface: "wlan", mode: "source", table: 120 }] });
   config = cfg;
   stackFile = join(dir, "Pulumi.test.yaml");
   writeFileSync(stackFile, stringify({ config: { "mptcp:hosts": cfg.hosts, "mptcp:links": cfg.links } }));
@@ -126,6 +130,37 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       expect(await settle()).toEqual(wanted());
     });
   }
+
+  it("a profile re-addresses the client's wlan: NetworkManager's dispatcher runs our hook, and the endpoint and source rule follow", async () => {
+    const c = client();
+    const file = "/etc/NetworkManager/system-connections/wlan.nmconnection";
+    const original = labSh(c, `cat ${file}`);
+    const readdress = (a: string) => nm(c, `connection modify wlan ipv4.addresses ${a}/28 ipv4.gateway 198.51.100.17 && nmcli connection up wlan`);
+    const rulesFrom = (a: string) => labSh(c, "ip -4 rule show").split("\n").filter((l) => l.includes(`from ${a} lookup 120`)).length;
+    try {
+      readdress("198.51.100.20");
+      clientWlan = "198.51.100.20";
+      expect(await settle()).toEqual(wanted());
+      // the hook sets the rule after the endpoint
+      for (let t0 = performance.now(); performance.now() - t0 < 3000 && rulesFrom("198.51.100.20") !== 1; ) await sleep(100);
+      console.log(labSh(c, "ip -4 rule show; ip -4 route show table 120"));
+      expect(rulesFrom("198.51.100.20")).toBe(1);
+      expect(rulesFrom("198.51.100.18")).toBe(0);
+      // negative control: with our dispatcher script disabled, nothing else (not the ifupdown bridge) moves the endpoint
+      labSh(c, "chmod -x /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi");
+      readdress("198.51.100.21");
+      await sleep(2000);
+      expect(labSh(c, "ip -br -4 addr show wlan")).toContain("198.51.100.21");
+      expect(table(c)).toEqual(["198.51.100.20 id 1 dev wlan"]);
+    } finally {
+      labSh(c, "chmod +x /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi");
+      labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);
+    }
+    clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
+    expect(await settle()).toEqual(wanted());
+    for (let t0 = performance.now(); performance.now() - t0 < 3000 && rulesFrom(clientWlan) !== 1; ) await sleep(100);
+    expect(rulesFrom(clientWlan)).toBe(1);
+  });
 
   it("after all of that, check and verify still pass", async () => {
     expect((await check()).code).toBe(0);
