@@ -29,7 +29,7 @@ const PORT = 5299;
 // ids as the model gives them: the lowest free one in config order (wlan 1, lan 2)
 const OURS = `${WLAN} id 1 subflow dev wlan`;
 
-const implicitOf = (address: string) => endpoints(host("client")).find((e) => e.address === address && !e.dev && (e.implicit || (e as { rawflags?: string }).rawflags === "10"));
+const implicitOf = (address: string) => endpoints(host("client")).find((e) => e.address === address && !e.dev && ((e as { implicit?: boolean }).implicit || (e as { rawflags?: string }).rawflags === "10"));
 
 /**
  * One MPTCP connection from the client to the server's lan address, held open until the client's
