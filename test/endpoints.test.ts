@@ -1,9 +1,10 @@
 // The endpoint table on a real kernel (a scratch network namespace): endpoint lines are compared
 // in one normalized form, so neither the order the config lists flags in nor the order iproute2
 // prints them in matters; the saved original table replays exactly.
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModel, configSchema, HostModel, renderConcern, renderScript, shq } from "../components";
-import { ScratchNs } from "./harness/scratch";
+import { run, ScratchNs } from "./harness/scratch";
 
 let ns: ScratchNs;
 
@@ -129,5 +130,79 @@ describe("the endpoints concern on a real kernel", () => {
     expect(shown.sort()).not.toEqual([...wanted].sort());
     expect(fn("ep_table", "").trim().split("\n")).toEqual(fn("ep_normalize | sort", wanted.join("\n") + "\n").trim().split("\n"));
     ns.sh("ip mptcp endpoint flush");
+  });
+});
+
+describe("an implicit endpoint in the way of an add (two scratch namespaces, a real join)", () => {
+  // s announces its wlan address; c's join to it leaves from c's wlan address, which has no
+  // endpoint: the kernel keeps an implicit endpoint for it (iproute2 6.1 prints "rawflags 10")
+  let s: ScratchNs;
+  let c: ScratchNs;
+  beforeAll(() => {
+    s = new ScratchNs("mptcp-ims");
+    c = new ScratchNs("mptcp-imc");
+    for (const [i, net] of [["lan", 96], ["wlan", 112]] as const) {
+      run(["ip", "link", "add", i, "netns", c.name, "type", "veth", "peer", "name", i, "netns", s.name]);
+      s.sh(`ip addr add 198.51.100.${net + 1}/28 dev ${i} && ip link set ${i} up`);
+      c.sh(`ip addr add 198.51.100.${net + 2}/28 dev ${i} && ip link set ${i} up`);
+    }
+    s.sh("ip mptcp endpoint add 198.51.100.113 id 1 signal dev wlan && ip mptcp limits set subflows 1 add_addr_accepted 0");
+    c.sh("ip mptcp limits set subflows 1 add_addr_accepted 1");
+  });
+  afterAll(() => { s?.close(); c?.close(); });
+
+  /** A python program in the background in namespace `ns`. */
+  const runSpawn = (ns: string, code: string) => spawn("ip", ["netns", "exec", ns, "python3", "-c", code], { stdio: "ignore" });
+
+  /** One connection c -> s's lan address, held until c has the implicit endpoint; its line. */
+  function makeImplicit(): string {
+    c.sh("ip mptcp endpoint flush");
+    const server = runSpawn(s.name, `import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(("198.51.100.97", 5299)); s.listen(); s.settimeout(10)\nc, _ = s.accept()\nwhile c.recv(65536): pass`);
+    try {
+      c.sh(`python3 -c ${shq(`import socket, subprocess, time
+for t in range(100):
+    try: s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262); s.connect(("198.51.100.97", 5299)); break
+    except ConnectionRefusedError: time.sleep(0.05)
+for i in range(100):
+    s.send(b"x" * 1000)
+    if "rawflags 10" in subprocess.run(["ip", "mptcp", "endpoint", "show"], capture_output=True, text=True).stdout: break
+    time.sleep(0.05)
+s.close()`)}`);
+    } finally {
+      server.kill();
+    }
+    return c.sh("ip mptcp endpoint show").trim();
+  }
+
+  function addLines(input: string): { code: number; stdout: string; stderr: string } {
+    const script = renderScript({ host: host([]), title: "test", source: "test.sh", text: "ep_add_lines" });
+    return c.isolated(`printf %s ${shq(input)} | sh -c ${shq(script)}`);
+  }
+
+  it("on its address: the add with our id is refused (-22, negative control); ep_add_lines replaces it and the endpoint has our id", () => {
+    expect(makeImplicit()).toBe("198.51.100.114 id 1 rawflags 10");
+    const refused = c.try("ip mptcp endpoint add 198.51.100.114 id 7 dev wlan subflow");
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("-22");
+    const r = addLines("198.51.100.114 id 7 dev wlan subflow\n");
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toContain("replaced the kernel's implicit endpoint 198.51.100.114 id 1");
+    expect(c.sh("ip mptcp endpoint show").trim()).toBe("198.51.100.114 id 7 subflow dev wlan");
+  });
+
+  it("holding our id on another address: the add is refused (-16, negative control); ep_add_lines replaces it", () => {
+    expect(makeImplicit()).toBe("198.51.100.114 id 1 rawflags 10");
+    const refused = c.try("ip mptcp endpoint add 198.51.100.98 id 1 dev lan subflow");
+    expect(refused.stderr).toContain("-16");
+    const r = addLines("198.51.100.98 id 1 dev lan subflow\n");
+    expect(r.code, r.stderr).toBe(0);
+    expect(c.sh("ip mptcp endpoint show").trim()).toBe("198.51.100.98 id 1 subflow dev lan");
+  });
+
+  it("a refusal with no implicit endpoint in the way still fails, with the kernel's message", () => {
+    c.sh("ip mptcp endpoint flush && ip mptcp endpoint add 198.51.100.98 id 2 dev lan subflow");
+    const r = addLines("198.51.100.98 id 3 dev lan signal\n");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ip mptcp endpoint add 198.51.100.98 id 3 dev lan signal failed: Error: too many addresses or duplicate one: -17.");
   });
 });

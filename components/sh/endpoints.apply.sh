@@ -2,6 +2,7 @@
 # first. The table is replaced only when it differs, so a re-apply leaves live connections alone;
 # a change arms a rollback first (lib/rollback.sh), which the confirm command disarms.
 need_ip
+mptcpd_refuse "$AT.endpoints"
 [ "$HOOKS" = 1 ] || ep_check
 state_lock
 txn_begin endpoints "$AT.endpoints" content_revert

@@ -1,4 +1,7 @@
-# endpoints: the table the apply (or, with hooks, an interface event) would make now.
+# endpoints: the table the apply (or, with hooks, an interface event) would make now, and no
+# mptcpd adding endpoints too.
+mptcpd_found
+[ -z "$_mptcpd" ] || drift "$AT.endpoints" "$_mptcpd"
 if want=$(for i in $(ep_ifaces); do ep_want "$i"; done 2>&1); then
   chk_lines "$AT.endpoints" endpoint "$(printf '%s\n' "$want" | ep_normalize)" "$(ep_table)"
 else

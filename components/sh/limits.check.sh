@@ -1,4 +1,6 @@
-# limits: the ones the config sets.
+# limits: the ones the config sets, and no mptcpd setting them too.
+mptcpd_found
+[ -z "$_mptcpd" ] || drift "$AT.limits" "$_mptcpd"
 limits_read
 # shellcheck disable=SC2154 # sf and aa: set by limits_read
 [ -z "$SUBFLOWS" ] || [ "$sf" = "$SUBFLOWS" ] || drift "$AT.limits.subflows" "ip mptcp limits: subflows is $sf, the config says $SUBFLOWS"

@@ -54,6 +54,8 @@ export interface LabHost {
   role: "server" | "client";
   /** What configures the laptop's interfaces: ifupdown's networking.service, or NetworkManager. */
   network: "ifupdown" | "networkmanager";
+  /** mptcpd enabled at boot (topology hosts[].mptcpd). */
+  mptcpd?: boolean;
   netns: string;
   /** Root-namespace end of the management veth ("" when SSH arrives through a router). */
   mgmtLink: string;
@@ -111,7 +113,11 @@ const LAB_TOOLS: [string, string][] = [
 ];
 
 function requireTools(topology: Topology): void {
-  const tools = topology.hosts.some((h) => h.network === "networkmanager") ? [...LAB_TOOLS, ["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : LAB_TOOLS;
+  const tools = [
+    ...LAB_TOOLS,
+    ...(topology.hosts.some((h) => h.network === "networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []),
+    ...(topology.hosts.some((h) => h.mptcpd) ? [["/usr/libexec/mptcpd", "mptcpd"] as [string, string]] : []),
+  ];
   // one shell checks them all: it prints each tool it cannot find
   const absent = new Set(runSync("sh", ["-c", 'for t; do command -v "$t" > /dev/null || echo "$t"; done', "sh", ...tools.map(([t]) => t)]).stdout.split("\n"));
   const missing = tools.filter(([tool]) => absent.has(tool));
@@ -370,6 +376,9 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
   } else if (existsSync("/lib/systemd/system/networking.service")) {
     symlink("/lib/systemd/system/networking.service", join(sys, "multi-user.target.wants", "networking.service"));
   }
+  // mptcpd's unit (DynamicUser, CAP_NET_ADMIN only) works in the laptop's network namespace: it
+  // changes that namespace's MPTCP limits and endpoints, nothing of this machine
+  if (h.mptcpd) symlink("/lib/systemd/system/mptcp.service", join(sys, "multi-user.target.wants", "mptcp.service"));
   symlink("/lib/systemd/system/multi-user.target", join(sys, "default.target"));
   writeFileSync(join(etc, "hostname"), `${h.name}\n`);
   writeFileSync(join(etc, "hosts"), `${readFileSync("/etc/hosts", "utf8").trimEnd()}\n127.0.1.1 ${h.name}\n`);
@@ -535,6 +544,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
         name: t.name,
         role: t.role,
         network: t.network ?? "ifupdown",
+        ...(t.mptcpd ? { mptcpd: true } : {}),
         netns: `mptcp-${opts.id}-${t.name}`,
         mgmtLink: via ? "" : `mpl${slots[0]}-${i}-${opts.id}`.slice(0, 15),
         mgmtAddress: via ? via.address : m.host,

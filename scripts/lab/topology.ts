@@ -27,6 +27,8 @@ export const topologySchema = z.strictObject({
         role: z.enum(["server", "client"]),
         /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default) or NetworkManager. */
         network: z.enum(["ifupdown", "networkmanager"]).optional(),
+        /** mptcpd (the Multipath TCP daemon, Debian's mptcp.service) enabled at boot, as `systemctl enable` leaves it. */
+        mptcpd: z.boolean().optional(),
         /** SSH reaches the laptop through this router, over the (IPv4) path between them, instead of a management link. */
         ssh: z.strictObject({ via: z.string() }).optional(),
       }),

@@ -50,15 +50,52 @@ $_raw
 EOF
 }
 
-# ep_add_lines: adds every endpoint line on stdin (arguments of `ip mptcp endpoint add`).
+# ep_add_lines: adds every endpoint line on stdin (arguments of `ip mptcp endpoint add`). An add
+# the kernel refuses because an implicit endpoint holds the line's address (-22) or id (-16) is
+# retried once after ep_implicit_clear: the table is read only when an add fails.
 ep_add_lines() {
   while read -r _line; do
     [ -n "$_line" ] || continue
     set -f
     # shellcheck disable=SC2086 # a line is the argument list, split on purpose (globbing is off)
-    ip mptcp endpoint add $_line || die "ip mptcp endpoint add $_line failed"
+    if ! _err=$(ip mptcp endpoint add $_line 2>&1); then
+      # shellcheck disable=SC2086
+      ep_implicit_clear $_line || die "ip mptcp endpoint add $_line failed: $_err"
+      # shellcheck disable=SC2086
+      ip mptcp endpoint add $_line || die "ip mptcp endpoint add $_line failed"
+    fi
     set +f
   done
+}
+
+# ep_implicit_clear ADDRESS ARGS...: deletes the implicit endpoints (the kernel's, made for a
+# subflow whose local address had no endpoint) that hold ADDRESS (unless ARGS have a port: the
+# kernel tells such an endpoint apart by its port) or ARGS' id; fails when there is none. The
+# kernel refuses an add with an id over an implicit endpoint of its address, and an add without
+# one replaces it but keeps its id, so deleting it is how an endpoint with our id gets there.
+# shellcheck disable=SC2154 # _w: set by word_after
+ep_implicit_clear() {
+  _ia=$1
+  word_after port "$@"
+  _iport=$_w
+  word_after id "$@"
+  _iid=$_w
+  _t=$(ip mptcp endpoint show)
+  _n=0
+  while read -r _l; do
+    # iproute2 >= 6.5 prints the flag as "implicit", older ones as "rawflags 10"
+    case "$_l " in *" implicit "*|*" rawflags 10 "*) ;; *) continue ;; esac
+    # shellcheck disable=SC2086 # split into words on purpose
+    word_after id $_l
+    if { [ -z "$_iport" ] && [ "${_l%% *}" = "$_ia" ]; } || [ "$_w" = "$_iid" ]; then
+      ip mptcp endpoint delete id "$_w"
+      say "replaced the kernel's implicit endpoint ${_l%% *} id $_w"
+      _n=$((_n + 1))
+    fi
+  done <<EOF
+$_t
+EOF
+  [ "$_n" -gt 0 ]
 }
 
 # addr_get IFACE -4|-6: sets _ifaddr to the interface's first global address that is usable: not

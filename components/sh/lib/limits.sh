@@ -36,8 +36,9 @@ limits_orig() { read -r osf oaa < "$STATE_DIR/limits/orig"; }
 
 # limits_apply: the config's limits (SUBFLOWS, ADD_ADDR_ACCEPTED); one the config leaves unset
 # (empty) is held at the host's original. After limits_read or limits_save (sf and aa: the
-# current limits).
+# current limits). Refused where mptcpd runs (lib/mptcpd.sh).
 limits_apply() {
+  mptcpd_refuse "$AT.limits"
   if [ -n "$SUBFLOWS" ] && [ -n "$ADD_ADDR_ACCEPTED" ]; then
     limits_set "$SUBFLOWS" "$ADD_ADDR_ACCEPTED"
   else
