@@ -1,7 +1,7 @@
 // Keeping a host's MPTCP state right as interfaces come and go. One host-side entry point,
 // SYNC_PATH (components/sh/sync.sh), brings an interface in line with the config (its endpoints,
-// its source routing, rp_filter); the ifupdown, NetworkManager and dhclient hooks and the boot
-// unit only call it. The endpoints concern uses the same library functions, so "which endpoints
+// its source routing, rp_filter); the ifupdown, NetworkManager, dhclient and dhcpcd hooks and the
+// boot unit only call it. The endpoints concern uses the same library functions, so "which endpoints
 // an interface should have" has one implementation.
 import { HostModel } from "./model";
 import { createHash } from "node:crypto";
@@ -27,6 +27,10 @@ export const HOOK_SOURCES: HookSource[] = [
   { source: "ifdown.sh", path: "/etc/network/if-post-down.d/mptcp_down", mode: "755", onlyIn: "/etc/network/if-post-down.d", title: "ifupdown if-post-down hook", executable: true },
   { source: "nm-dispatcher.sh", path: "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi", mode: "755", onlyIn: "/etc/NetworkManager/dispatcher.d", title: "NetworkManager dispatcher script", executable: true },
   { source: "dhclient-hook.sh", path: "/etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", mode: "644", onlyIn: "/etc/dhcp/dhclient-exit-hooks.d", title: "dhclient exit hook", executable: false },
+  // dhcpcd reads hooks only from its own directory (package space, the same on Debian 12 and 13)
+  // and the admin's single /etc/dhcpcd.enter-hook and exit-hook: a file of our own in the
+  // directory leaves the admin's files alone (`nohook mptcp-pulumi` in dhcpcd.conf skips it)
+  { source: "dhcpcd-hook.sh", path: "/usr/lib/dhcpcd/dhcpcd-hooks/90-mptcp-pulumi", mode: "644", onlyIn: "/usr/lib/dhcpcd/dhcpcd-hooks", title: "dhcpcd hook", executable: false },
   { source: "boot.service", path: `/etc/systemd/system/${UNIT_NAME}`, mode: "644", onlyIn: "/etc/systemd/system", title: "boot unit", executable: false },
 ];
 

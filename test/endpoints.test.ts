@@ -31,6 +31,21 @@ function permutations<T>(xs: T[]): T[][] {
   return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
 }
 
+describe("an interface's usable address (addr_get)", () => {
+  it("skips an IPv4 link-local 169.254.0.0/16 address dhcpcd adds with scope global, and takes the next one", () => {
+    ns.sh("ip link add ll type veth peer name ll-p && ip addr add 169.254.7.9/16 dev ll scope global && ip link set ll up");
+    try {
+      expect(fn('addr_of ll -4', "")).toBe("");
+      // negative control: the same address is what ip lists first for the interface
+      expect(ns.sh("ip -o -4 addr show dev ll scope global")).toContain("169.254.7.9/16");
+      ns.sh("ip addr add 198.51.100.97/28 dev ll");
+      expect(fn('addr_of ll -4', "").trim()).toBe("198.51.100.97");
+    } finally {
+      ns.sh("ip link del ll");
+    }
+  });
+});
+
 describe("endpoint lines in one form", () => {
   it("every order of id, port, dev and the flags gives the same line", () => {
     const words = [["id", "3"], ["port", "8443"], ["dev", "wlan"], ["signal"], ["backup"]];

@@ -153,7 +153,7 @@ describe("shell sources (components/sh)", () => {
   it("are there: the library, a body per concern and action, the entry point and each hook", () => {
     const names = files.map((f) => relative(SH_DIR, f));
     for (const c of CONCERNS) expect(names).toEqual(expect.arrayContaining([`${c}.apply.sh`, `${c}.revert.sh`]));
-    expect(names).toEqual(expect.arrayContaining(["sync.sh", "ifup.sh", "ifdown.sh", "nm-dispatcher.sh", "dhclient-hook.sh", "prologue.sh", "lib/base.sh"]));
+    expect(names).toEqual(expect.arrayContaining(["sync.sh", "ifup.sh", "ifdown.sh", "nm-dispatcher.sh", "dhclient-hook.sh", "dhcpcd-hook.sh", "prologue.sh", "lib/base.sh"]));
   });
 
   let checked: Map<string, string> | undefined;
@@ -220,7 +220,7 @@ describe("rendered scripts", () => {
 
   it("cover every concern and every hook file of the wide host", () => {
     expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "networkmanager", "endpoints", "hooks", "services"]);
-    expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(6);
+    expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(7);
   });
 
   let checked: Map<string, string> | undefined;

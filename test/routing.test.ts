@@ -92,6 +92,34 @@ describe("routing modes on a real kernel", () => {
     sync([{ interface: "lan", mode: "source" }], "lan down");
   });
 
+  it("the table gets the interface's on-link routes whoever added them (dhcpcd's proto dhcp subnet route, an admin's static one), not routes through a gateway; check reports one missing", () => {
+    const routing = [{ interface: "lan", mode: "source", table: 7, priority: 77, gateway: "198.51.100.66" }];
+    // lan addressed as dhcpcd does it: the address without the kernel's prefix route, dhcpcd's own instead
+    inNs(`ip addr del 198.51.100.65/28 dev lan && ip addr add 198.51.100.65/28 dev lan noprefixroute
+ip route add 198.51.100.64/28 dev lan proto dhcp scope link src 198.51.100.65 metric 1003
+ip route add 198.51.100.96/28 dev lan proto static && ip route add 198.51.100.112/28 via 198.51.100.66 dev lan proto dhcp`);
+    // control: the kernel's routes (all the table got before) hold no IPv4 route of lan now
+    expect(inNs("ip -4 route show dev lan proto kernel")).toBe("");
+    const check = () => {
+      const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing)))}`);
+      if (r.code !== 0) throw new Error(r.stderr);
+      return r.stdout.split("\n").filter((l) => l.startsWith("mptcp:hosts[0].routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+    };
+    try {
+      sync(routing, "lan up");
+      const t = table("-4", 7).split("\n").filter(Boolean).sort();
+      expect(t).toEqual(["198.51.100.64/28 dev lan scope link src 198.51.100.65 ", "198.51.100.96/28 dev lan scope link src 198.51.100.65 ", "default via 198.51.100.66 dev lan "]);
+      expect(table("-6", 7)).toContain("2001:db8:65::/64 dev lan");
+      expect(check()).toEqual([]);
+      inNs("ip route del 198.51.100.64/28 table 7");
+      expect(check()).toEqual(["lan: table 7 has no route to 198.51.100.64/28 (the main table reaches it on lan)"]);
+    } finally {
+      sync(routing, "lan down");
+      inNs(`ip route del 198.51.100.112/28 dev lan; ip route del 198.51.100.96/28 dev lan; ip route del 198.51.100.64/28 dev lan proto dhcp
+ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
+    }
+  });
+
   it("npm run check's routing: in step after the sync; a second rule, a missing rule, a missing default route and a rule left in mode none are each reported (IPv4 and IPv6)", () => {
     const routing = (mode: string) => [{ interface: "lan", mode: "none" }, { interface: "wlan", mode, table: 9, priority: 99, gateway: "198.51.100.82" }];
     // the routing differences npm run check reports (the host was not applied: its other lines are left out)
@@ -125,7 +153,9 @@ describe("routing modes on a real kernel", () => {
     writeFileSync(join(dir, "check"), renderCheck(model));
     // the directories the hooks write, each a tmpfs of this private mount namespace
     const dirs = ["/usr/local/sbin", "/etc/network", "/etc/NetworkManager", "/etc/dhcp", "/etc/systemd/system"];
+    // dhcpcd's hook directory is this machine's (dhcpcd-base): hidden, so the apply cannot write there
     const r = ns.isolated(`set -e; for d in ${dirs.join(" ")}; do mount -t tmpfs tmpfs $d; done
+if [ -d /usr/lib/dhcpcd ]; then mount -t tmpfs tmpfs /usr/lib/dhcpcd; fi
 mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d
 sh ${dir}/apply > /dev/null; echo @applied; sh ${dir}/check
 printf x >> /usr/local/sbin/mptcp-pulumi-sync

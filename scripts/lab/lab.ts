@@ -52,8 +52,8 @@ export interface LabRouter {
 export interface LabHost {
   name: string;
   role: "server" | "client";
-  /** What configures the laptop's interfaces: ifupdown's networking.service, or NetworkManager. */
-  network: "ifupdown" | "networkmanager";
+  /** What configures the laptop's interfaces: ifupdown's networking.service, NetworkManager, or dhcpcd (leases from its peers). */
+  network: "ifupdown" | "networkmanager" | "dhcpcd";
   /** mptcpd enabled at boot (topology hosts[].mptcpd). */
   mptcpd?: boolean;
   netns: string;
@@ -117,6 +117,7 @@ function requireTools(topology: Topology): void {
     ...LAB_TOOLS,
     ...(topology.hosts.some((h) => h.network === "networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []),
     ...(topology.hosts.some((h) => h.mptcpd) ? [["/usr/libexec/mptcpd", "mptcpd"] as [string, string]] : []),
+    ...(topology.hosts.some((h) => h.network === "dhcpcd") ? [["/usr/sbin/dhcpcd", "dhcpcd-base"], ["/usr/sbin/dhcpd", "isc-dhcp-server"]] as [string, string][] : []),
   ];
   // one shell checks them all: it prints each tool it cannot find
   const absent = new Set(runSync("sh", ["-c", 'for t; do command -v "$t" > /dev/null || echo "$t"; done', "sh", ...tools.map(([t]) => t)]).stdout.split("\n"));
@@ -412,6 +413,71 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
   addLabUser(d, etc, authorizedKey);
 }
 
+/** The laptops whose paths dhcpcd configures: the lab leaves them unaddressed and down. */
+const dhcpcdHosts = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "dhcpcd").map((h) => h.name));
+
+/**
+ * DHCP in the lab (topology `network: dhcpcd`): a dhcpcd laptop's systemd starts dhcpcd
+ * (laptop/dhcpcd.service), and each of its peers runs isc-dhcp-server's dhcpd as a unit of its own
+ * on the paths they share, leasing the topology's address (with the peer as router). All their
+ * files are on the laptops' disks: the config in /etc/dhcp, the leases in /var/lib/mptcp-lab-dhcpd.
+ * A test moves a lease by editing the range in /etc/dhcp/mptcp-lab-dhcpd.conf and restarting
+ * mptcp-lab-dhcpd.service.
+ */
+function prepareDhcp(state: LabState): void {
+  const served = pathEnds(state.topology).filter((e) => state.hosts.find((h) => h.name === e.host)?.network === "dhcpcd");
+  for (const h of state.hosts) {
+    const sys = join(h.dir, "disk", "systemd-system");
+    if (h.network === "dhcpcd") {
+      writeFileSync(join(sys, "dhcpcd.service"), readFileSync(join(LAPTOP_FILES, "dhcpcd.service")));
+      // never DHCP, IPv4LL or router solicitations on the link to this machine
+      writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcpcd.conf"), `${readFileSync("/etc/dhcpcd.conf", "utf8").trimEnd()}\n\n# mptcp-pulumi lab: the management link is not the laptop's\ndenyinterfaces mgmt\n`);
+      symlink("../dhcpcd.service", join(sys, "multi-user.target.wants", "dhcpcd.service"));
+    }
+    const mine = served.filter((e) => e.peer === h.name);
+    if (mine.length === 0) continue;
+    const subnets = mine.map((e) => {
+      const net = subnetsOf(state.topology.paths.find((p) => p.name === e.path && p.between.includes(h.name))!)[0].split("/")[0];
+      const mask = [24, 16, 8, 0].map((s) => ((0xffffffff << (32 - e.prefix)) >>> s) & 255).join(".");
+      return `# ${e.path}: ${e.host}\nsubnet ${net} netmask ${mask} {\n  range ${e.address} ${e.address};\n  option routers ${e.peerAddress};\n}\n`;
+    });
+    mkdirSync(join(h.dir, "disk", "etc", "upper", "dhcp"), { recursive: true });
+    writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcp", "mptcp-lab-dhcpd.conf"), `# The lab's DHCP server (scripts/lab/lab.ts prepareDhcp): the topology's address for each dhcpcd laptop.\nauthoritative;\nddns-update-style none;\ndefault-lease-time 600;\nmax-lease-time 7200;\n\n${subnets.join("\n")}`);
+    writeFileSync(
+      join(sys, "mptcp-lab-dhcpd.service"),
+      [
+        "[Unit]",
+        "Description=DHCP server for the dhcpcd laptops on this laptop's paths (mptcp-pulumi lab)",
+        "After=network.target",
+        "",
+        "[Service]",
+        "StateDirectory=mptcp-lab-dhcpd",
+        "RuntimeDirectory=mptcp-lab-dhcpd",
+        "ExecStartPre=/usr/bin/touch /var/lib/mptcp-lab-dhcpd/dhcpd.leases",
+        `ExecStart=/usr/sbin/dhcpd -4 -f -q -cf /etc/dhcp/mptcp-lab-dhcpd.conf -lf /var/lib/mptcp-lab-dhcpd/dhcpd.leases -pf /run/mptcp-lab-dhcpd/dhcpd.pid ${[...new Set(mine.map((e) => e.path))].join(" ")}`,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+      ].join("\n"),
+    );
+    symlink("../mptcp-lab-dhcpd.service", join(sys, "multi-user.target.wants", "mptcp-lab-dhcpd.service"));
+  }
+}
+
+/** A dhcpcd laptop: waits until dhcpcd holds the topology's address on each of its paths. */
+async function waitLeases(state: LabState, h: LabHost): Promise<void> {
+  if (h.network !== "dhcpcd") return;
+  const want = pathEnds(state.topology).filter((e) => e.host === h.name);
+  let have = "";
+  await waitFor(`the DHCP leases of ${h.name} (${want.map((e) => `${e.path} ${e.address}`).join(", ")})`, 30_000, () => {
+    have = labExec(h, "ip -4 -o addr show scope global -tentative").stdout;
+    return want.every((e) => new RegExp(`^\\d+: ${e.path}\\s+inet ${e.address.replace(/\./g, "\\.")}/${e.prefix} `, "m").test(have));
+  }).catch((e: Error) => {
+    throw new Error(`${e.message}; it has: ${have.trim() || "no address"} (its console: ${join(h.dir, "console.log")})`);
+  });
+}
+
 /**
  * The login user with passwordless sudo, in the laptop's /etc and /home, written as `useradd -m
  * -s /bin/sh -U` then `usermod -p '*'` write it (passwd, group, shadow, gshadow; a home from
@@ -573,10 +639,12 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       mkdirSync(h.dir, { recursive: true });
       prepareDisk(h, key, state.topology);
     }
-    buildNet(state, [...state.hosts, ...state.routers], undefined, selfConfiguring(state.hosts));
+    prepareDhcp(state);
+    buildNet(state, [...state.hosts, ...state.routers], undefined, new Set([...selfConfiguring(state.hosts), ...dhcpcdHosts(state.hosts)]));
     createRouters(state);
     phase(`${state.hosts.length} disks, network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""} and ${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
+    for (const h of state.hosts) await waitLeases(state, h);
     // a NetworkManager laptop's paths come up when it activates its profiles: their peers' too
     for (const h of state.hosts) await waitNetworkManager(h, bootTimeout(state.hosts.length));
     for (const h of state.hosts) await waitLinksReady(h, 5_000);
@@ -624,8 +692,9 @@ export async function labDown(dir: string, id: string): Promise<void> {
 export async function labReboot(state: LabState, names: string[], opts: { selfConfigured?: boolean } = {}): Promise<void> {
   const hosts = names.map((n) => state.hosts.find((x) => x.name === n)!);
   await Promise.all(hosts.map((h) => stopHost(h)));
-  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : selfConfiguring(hosts));
+  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : new Set([...selfConfiguring(hosts), ...dhcpcdHosts(hosts)]));
   await Promise.all(hosts.map((h) => bootHost(h, bootTimeout(hosts.length))));
+  for (const h of hosts) await waitLeases(state, h);
   // self-configured laptops bring their paths up when their own ifupdown gets to it
   for (const h of hosts) await waitNetworkManager(h, bootTimeout(hosts.length));
   if (!opts.selfConfigured) for (const h of hosts) await waitLinksReady(h, 5_000);

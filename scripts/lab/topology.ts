@@ -25,8 +25,12 @@ export const topologySchema = z.strictObject({
         name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }),
         /** server accepts MPTCP connections; client opens them. */
         role: z.enum(["server", "client"]),
-        /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default) or NetworkManager. */
-        network: z.enum(["ifupdown", "networkmanager"]).optional(),
+        /**
+         * What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default),
+         * NetworkManager, or dhcpcd (as on a fresh Debian 13): dhcpcd leases the laptop its path
+         * addresses from a DHCP server the lab runs on each peer.
+         */
+        network: z.enum(["ifupdown", "networkmanager", "dhcpcd"]).optional(),
         /** mptcpd (the Multipath TCP daemon, Debian's mptcp.service) enabled at boot, as `systemctl enable` leaves it. */
         mptcpd: z.boolean().optional(),
         /** SSH reaches the laptop through this router, over the (IPv4) path between them, instead of a management link. */
@@ -150,6 +154,17 @@ export function validateTopology(raw: unknown): Topology {
       ifaces.add(key);
     });
     if (p.between[0] === p.between[1]) errors.push({ path: at(["paths", i, "between"]), message: "a path joins two different hosts" });
+  });
+  // a dhcpcd laptop's paths are served by its peers' DHCP servers (isc-dhcp-server: IPv4 only)
+  topo.hosts.forEach((h, i) => {
+    if (h.network !== "dhcpcd") return;
+    if (h.ssh) errors.push({ path: at(["hosts", i, "ssh"]), message: "a dhcpcd laptop is reached over its management link (dhcpcd configures its paths)" });
+    topo.paths.forEach((p, j) => {
+      if (!p.between.includes(h.name)) return;
+      const peer = p.between.find((x) => x !== h.name)!;
+      if (subnetsOf(p).some((x) => !V4_RE.test(x))) errors.push({ path: at(["paths", j, "subnet"]), message: `${h.name} runs dhcpcd, which the lab serves over IPv4 only: give this path one IPv4 subnet` });
+      if (routers.has(peer) || topo.hosts.find((x) => x.name === peer)?.network === "dhcpcd") errors.push({ path: at(["paths", j, "between"]), message: `${h.name} runs dhcpcd: its peer must be a laptop without dhcpcd (it runs the DHCP server)` });
+    });
   });
   if (errors.length) throw new Error(formatErrors(errors).replace("mptcp stack config", "lab topology"));
   return topo;

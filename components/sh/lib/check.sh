@@ -34,7 +34,7 @@ chk_file() {
 }
 
 # chk_routing IFACE: the interface's rules and table as route_set leaves them. Each family's rules
-# are read once and matched in the shell.
+# and table are read once and matched in the shell.
 # shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
 chk_routing() {
   route_resolve "$1" || return 0
@@ -60,9 +60,18 @@ EOF
     fi
     [ -n "$_ours" ] || drift "$_at" "$1: no ip $_fam rule \"from $_a lookup $rt_table\" at priority $rt_prio"
     [ "$_n" = 1 ] || drift "$_at" "$1: $_n ip $_fam rules to table $rt_table, 1 expected"
+    # the table: the main table's on-link routes of the interface (route_onlink), the default route
+    _table=$(ip "$_fam" route show table "$rt_table" 2>/dev/null) || true
+    route_onlink "$_fam" "$1"
+    for _net in $_nets; do
+      case "
+$_table" in *"
+$_net "*) ;; *) drift "$_at" "$1: table $rt_table has no route to $_net (the main table reaches it on $1)" ;; esac
+    done
     if [ "$_fam" = -4 ] && [ -n "$rt_gw" ]; then
-      _o=$(ip -4 route show table "$rt_table" default)
-      case $_o in *"via $rt_gw "*) ;; *) drift "$_at" "$1: table $rt_table has no default route via $rt_gw" ;; esac
+      case "
+$_table" in *"
+default via $rt_gw "*) ;; *) drift "$_at" "$1: table $rt_table has no default route via $rt_gw" ;; esac
     fi
   done
   _rp=$(cat "/proc/sys/net/ipv4/conf/$1/rp_filter" 2>/dev/null || echo 0)

@@ -99,15 +99,20 @@ EOF
 }
 
 # addr_get IFACE -4|-6: sets _ifaddr to the interface's first global address that is usable: not
-# tentative (DAD still running), dadfailed or deprecated (preferred lifetime over), so no
-# endpoint or rule gets one; empty when it has none. One process (ip).
-# shellcheck disable=SC2154 # _w: set by word_after
+# tentative (DAD still running), dadfailed or deprecated (preferred lifetime over), and not an
+# IPv4 link-local 169.254.0.0/16 one (dhcpcd's fallback when no lease comes, which it adds with
+# scope global), so no endpoint or rule gets one; empty when it has none. One process (ip).
 addr_get() {
   _o=$(ip -o "$2" addr show dev "$1" scope global -tentative -dadfailed -deprecated 2>/dev/null) || true
-  # "N: IFACE inet ADDRESS/PREFIX ..." (inet6 for IPv6): the first line's address
-  # shellcheck disable=SC2086 # split into words on purpose
-  if [ "$2" = -6 ]; then word_after inet6 $_o; else word_after inet $_o; fi
-  _ifaddr=${_w%%/*}
+  _ifaddr=""
+  # "N: IFACE inet ADDRESS/PREFIX ..." (inet6 for IPv6)
+  while read -r _n _i _f _a _rest; do
+    case $_a in "" | 169.254.*) continue ;; esac
+    _ifaddr=${_a%%/*}
+    break
+  done <<EOF
+$_o
+EOF
 }
 
 # addr_of IFACE -4|-6: prints what addr_get finds.

@@ -94,10 +94,29 @@ route_resolve() {
   fi
 }
 
+# route_onlink -4|-6 IFACE: sets _nets to the destinations the main table reaches on the
+# interface's link without a gateway, whoever added the route: the kernel's prefix routes, the
+# `proto dhcp` and `proto ra` ones with which dhcpcd and NetworkManager replace them, an admin's
+# static on-link routes. Traffic from the interface's address to any of them must stay on the link,
+# not go to the gateway. Not the default route, routes through a gateway, fe80::/64, or routes of
+# special types. One process (ip).
+route_onlink() {
+  _nets=""
+  _o=$(ip "$1" route show table main dev "$2" 2>/dev/null) || true
+  while read -r _net _rest; do
+    case $_net in "" | default | fe80:* | unicast | broadcast | local | multicast | anycast | unreachable | blackhole | prohibit | throw | nat) continue ;; esac
+    case " $_rest " in *" via "*) continue ;; esac
+    _nets="$_nets $_net"
+  done <<EOF
+$_o
+EOF
+}
+
 # route_set IFACE [GATEWAY]: the interface's source routing, from scratch: for its first global
 # address of each family (the one its endpoint uses), a rule to its table, which holds the
-# interface's connected routes and a default route through the gateway. GATEWAY is a hint from a
-# hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route over none.
+# interface's on-link routes (route_onlink) and a default route through the gateway. GATEWAY is a
+# hint from a hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route
+# over none.
 # shellcheck disable=SC2154 # _w, _ifaddr: set by word_after, addr_get
 route_set() {
   route_resolve "$1" "${2:-}" || return 0
@@ -108,13 +127,10 @@ route_set() {
     addr_get "$1" "$_fam"
     _a=$_ifaddr
     [ -n "$_a" ] || continue
-    _nets=$(ip "$_fam" route show dev "$1" proto kernel)
-    while read -r _net _rest; do
-      case $_net in "" | fe80*) continue ;; esac
+    route_onlink "$_fam" "$1"
+    for _net in $_nets; do
       ip "$_fam" route replace "$_net" dev "$1" src "$_a" table "$rt_table"
-    done <<EOF
-$_nets
-EOF
+    done
     if [ "$_fam" = -4 ]; then _g=$rt_gw; else route_via -6 "$1"; _g=$_w; fi
     [ -z "$_g" ] || ip "$_fam" route replace default via "$_g" dev "$1" table "$rt_table"
     ip "$_fam" rule add from "$_a" table "$rt_table" priority "$rt_prio"

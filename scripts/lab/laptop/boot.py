@@ -6,7 +6,8 @@
 # One process makes every mount with mount(2): as a shell script this was 29 `mount` processes
 # per laptop, the largest part of a boot's CPU after systemd itself.
 # What the laptop sees of this machine, and how:
-#   /etc /var /usr/local   copy-on-write overlays, upper layers on the laptop's disk
+#   /etc /var /usr/local   copy-on-write overlays, upper layers on the laptop's disk (and
+#   /usr/lib/dhcpcd        /usr/lib/dhcpcd where dhcpcd is installed)
 #   /root /home            the laptop's own directories on its disk
 #   /etc/systemd/system    the laptop's own (empty at first: no unit this machine enables)
 #   /tmp /var/tmp /run     fresh tmpfs, /dev a tmpfs with null, zero, full, random, urandom, tty, pts
@@ -35,7 +36,10 @@ def bind(path, target=None):
 
 def main(disk, name):
     # 1. the laptop's disk: overlays and its own directories
-    for n, lower in (("etc", "/etc"), ("var", "/var"), ("usr-local", "/usr/local")):
+    # (/usr/lib/dhcpcd: dhcpcd reads hooks only from its hook directory there)
+    for n, lower in (("etc", "/etc"), ("var", "/var"), ("usr-local", "/usr/local"), ("usr-lib-dhcpcd", "/usr/lib/dhcpcd")):
+        if not os.path.isdir(lower):
+            continue
         for part in ("upper", "work"):
             os.makedirs(f"{disk}/{n}/{part}", exist_ok=True)
         mount("overlay", lower, "overlay", 0, f"lowerdir={lower},upperdir={disk}/{n}/upper,workdir={disk}/{n}/work")
