@@ -125,7 +125,10 @@ netstack_report() {
   if command -v dhclient >/dev/null 2>&1; then echo "dhclient$(netstack_proc dhclient)"; fi
   if [ -e /lib/systemd/systemd-networkd ] || [ -e /usr/lib/systemd/systemd-networkd ]; then echo "systemd-networkd$(netstack_active systemd-networkd)"; fi
   if command -v networkd-dispatcher >/dev/null 2>&1; then echo "networkd-dispatcher$(netstack_active networkd-dispatcher)"; fi
-  if command -v mptcpd >/dev/null 2>&1 || [ -e /usr/libexec/mptcpd ] || [ -e /usr/lib/mptcpd ]; then echo "mptcpd$(netstack_active mptcpd)"; fi
+  if [ -e /usr/libexec/mptcpd ] || command -v mptcpd >/dev/null 2>&1; then
+    mptcpd_found
+    if [ -n "$_mptcpd" ]; then echo "mptcpd installed, and it manages MPTCP here (lib/mptcpd.sh)"; else echo "mptcpd installed, not enabled and not running"; fi
+  fi
   if command -v ifup >/dev/null 2>&1; then echo "ifupdown"; fi
 }
 
