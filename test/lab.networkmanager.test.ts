@@ -131,6 +131,16 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     });
   }
 
+  it("an event on an interface without endpoints (the server's lan) repairs another's: the signal endpoint deleted by hand comes back at `nmcli device reapply lan`", async () => {
+    const s = server();
+    labSh(s, "ip mptcp endpoint delete id 1");
+    await sleep(1500);
+    // control: nothing else puts it back
+    expect(table(s)).toEqual([]);
+    nm(s, "device reapply lan");
+    expect(await settle()).toEqual(wanted());
+  });
+
   it("a profile re-addresses the client's wlan: NetworkManager's dispatcher runs our hook, and the endpoint and source rule follow", async () => {
     const c = client();
     const file = "/etc/NetworkManager/system-connections/wlan.nmconnection";
