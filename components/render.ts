@@ -43,7 +43,9 @@ export function concernsOf(host: HostModel): Concern[] {
   const out: Concern[] = [];
   if (host.sysctl.length) out.push("sysctl");
   if (host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined) out.push("limits");
-  if (host.endpointOwner === "mptcp-pulumi") out.push("networkmanager");
+  // NetworkManager's endpoints change which subflows a connection gets: kept off them where the
+  // config says what those should be (its endpoints, or its limits with no endpoint of its own)
+  if (host.endpointOwner === "mptcp-pulumi" && (host.endpoints.length || host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined)) out.push("networkmanager");
   if (host.endpoints.length) out.push("endpoints");
   if (host.hooks) out.push("hooks");
   if (host.services.length) out.push("services");

@@ -156,8 +156,9 @@ export const hostSchema = z.strictObject({
   /** Install if-up/down, NetworkManager and dhclient hooks and a boot unit that keep endpoints and routing right. Defaults to false. */
   hooks: z.boolean({ error: "must be true or false" }).default(false),
   /**
-   * Who makes this host's MPTCP endpoints. mptcp-pulumi: the config's endpoints are the table, and
-   * NetworkManager (where installed) is switched off for MPTCP through a conf.d file of ours.
+   * Who makes this host's MPTCP endpoints. mptcp-pulumi: where the config sets endpoints or limits,
+   * NetworkManager (where installed) is switched off for MPTCP through a conf.d file of ours, and
+   * the config's endpoints are the table.
    * networkmanager: NetworkManager's own endpoint handling is left on; the config lists no
    * endpoints. Defaults to mptcp-pulumi.
    */

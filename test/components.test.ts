@@ -161,7 +161,7 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints = [];
     c.links = [];
     const { commands } = await runProgram(c);
-    expect(commands.map((x) => x.name).sort()).toEqual(["client-networkmanager", "client-sysctl", "server-limits", "server-networkmanager", "server-sysctl"]);
+    expect(commands.map((x) => x.name).sort()).toEqual(["client-sysctl", "server-limits", "server-networkmanager", "server-sysctl"]);
   });
 
   it("endpointOwner networkmanager: no networkmanager command, and endpoints in the config are refused with the path and the fix", async () => {

@@ -65,11 +65,11 @@ describe("identity: who manages a machine", () => {
     // concern unapplied (the stack holds none of its commands yet); the old name's check, none
     expect(await checkServer(cfg)).not.toMatch(/unapplied/);
     const before = await checkServer(renamed());
-    expect(before.match(/^unapplied \w+$/gm)).toEqual(["unapplied sysctl", "unapplied limits", "unapplied endpoints"]);
+    expect(before.match(/^unapplied \w+$/gm)).toEqual(["unapplied sysctl", "unapplied limits", "unapplied networkmanager", "unapplied endpoints"]);
     expect(before).toMatch(/^mptcp:hosts\[0\]\.limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
-    expect(deletes.map((s) => s.name).sort()).toEqual(["server-endpoints", "server-endpoints-confirm", "server-limits", "server-sysctl"]);
+    expect(deletes.map((s) => s.name).sort()).toEqual(["server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-sysctl"]);
     // the old name's deletes ran after the new name's creates, and each left the host alone
     const lastCreate = steps.map((s) => `${s.phase} ${s.name}`).lastIndexOf("create srv-endpoints-confirm");
     expect(steps.findIndex((s) => s.phase === "delete")).toBeGreaterThan(lastCreate);

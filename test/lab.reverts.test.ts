@@ -42,12 +42,12 @@ describe("reverts never claim what they cannot do", () => {
       expect(r.stdout).toMatch(/no rollback pending/);
     }
     const reverts = commandsOf("client").filter((x) => !x.name.endsWith("-confirm"));
-    expect(reverts.map((c) => c.name)).toEqual(["client-services", "client-hooks", "client-endpoints", "client-limits", "client-sysctl"]);
+    expect(reverts.map((c) => c.name)).toEqual(["client-services", "client-hooks", "client-endpoints", "client-networkmanager", "client-limits", "client-sysctl"]);
     for (const c of reverts) {
       const r = await ssh.run(c, c.delete!, "delete");
       console.log(`${c.name} revert: exit ${r.code}: ${r.stderr.split(": ").slice(1, 3).join(": ")}`);
       expect(r.code, c.name).toBe(1);
-      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (service drop-ins|interface hooks|endpoint table|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
+      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (service drop-ins|interface hooks|endpoint table|NetworkManager settings|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
       expect(r.stdout).not.toMatch(/restored|removed/);
     }
   });

@@ -105,7 +105,7 @@ describe("npm run verify", () => {
     // apply's text (how the stack reaches the host), so pulumi up would run each apply again
     const check = await cli("check", stackFile("lab", cfg), "--json");
     expect(check.code, check.out).toBe(1);
-    expect(JSON.parse(check.out).hosts.map((h: any) => [h.status, h.pending])).toEqual([["drift", ["sysctl", "limits", "endpoints"]], ["drift", ["sysctl", "limits"]]]);
+    expect(JSON.parse(check.out).hosts.map((h: any) => [h.status, h.pending])).toEqual([["drift", ["sysctl", "limits", "networkmanager", "endpoints"]], ["drift", ["sysctl", "limits", "networkmanager"]]]);
   });
 
   it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", async () => {
@@ -141,7 +141,9 @@ describe("npm run check", () => {
     const r = spawned("check", stackFile("lab", hooked));
     console.log(r.out);
     expect(r.code).toBe(0);
-    expect(r.out).toBe("server: in step\nclient: in step\n");
+    // each host's network stack follows its line (what else configures its network)
+    expect(r.out.split("\n").filter((l) => !l.startsWith("  network stack: ")).join("\n")).toBe("server: in step\nclient: in step\n");
+    expect(r.out).toMatch(/^  network stack: ifupdown$/m);
     expect(lab.hosts.map(snapshot)).toEqual(before);
   });
 
@@ -241,6 +243,6 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
     // the stack holds no command after destroy: nothing to --replace, pulumi up is the repair
     expect(r.out).not.toContain("--replace");
-    expect(r.out).toContain("Not applied yet: server (sysctl, limits, endpoints, hooks, services); client (sysctl, limits). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
+    expect(r.out).toContain("Not applied yet: server (sysctl, limits, networkmanager, endpoints, hooks, services); client (sysctl, limits, networkmanager). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
   });
 });

@@ -66,7 +66,7 @@ EOF
 
 # nm_conf_text: sets _nm_conf to our conf.d file's text.
 nm_conf_text() {
-  _nm_conf="# mptcp-pulumi (host $HOST): this host's MPTCP endpoints belong to mptcp-pulumi, so NetworkManager
+  _nm_conf="# mptcp-pulumi: this host's MPTCP endpoints belong to mptcp-pulumi, so NetworkManager
 # adds, deletes and re-flags none, and leaves rp_filter alone, for every profile whose
 # connection.mptcp-flags is at its default. pulumi destroy removes this file.
 [connection-mptcp-pulumi]
