@@ -8,13 +8,13 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, CONCERNS, ConcernScripts, contentFunctions, GUARDED, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
+import { Concern, CONCERN_TABLE, CONCERNS, ConcernScripts, contentFunctions, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
 import { hooksApplyExtras } from "./hooks";
 
 export * from "./script";
 
 /** Whether a concern's applies on this host are armed with a rollback and confirmed by a second command. */
-export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && GUARDED.includes(concern);
+export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && CONCERN_TABLE[concern].guarded;
 
 /**
  * One concern's apply and revert; for a guarded concern also its confirmation. An apply is a
@@ -39,18 +39,7 @@ export function renderConcern(host: HostModel, concern: Concern): ConcernScripts
 }
 
 /** The concerns a host's config asks for, in apply order. Unset concerns are left alone. */
-export function concernsOf(host: HostModel): Concern[] {
-  const out: Concern[] = [];
-  if (host.sysctl.length) out.push("sysctl");
-  if (host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined) out.push("limits");
-  // NetworkManager's endpoints change which subflows a connection gets: kept off them where the
-  // config says what those should be (its endpoints, or its limits with no endpoint of its own)
-  if (host.endpointOwner === "mptcp-pulumi" && (host.endpoints.length || host.limits.subflows !== undefined || host.limits.addAddrAccepted !== undefined)) out.push("networkmanager");
-  if (host.endpoints.length) out.push("endpoints");
-  if (host.hooks) out.push("hooks");
-  if (host.services.length) out.push("services");
-  return out;
-}
+export const concernsOf = (host: HostModel): Concern[] => CONCERNS.filter((c) => CONCERN_TABLE[c].configured(host));
 
 /**
  * The text an apply keeps on the host as its last completed apply (sh/lib/txn.sh: the variable

@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
+import { HostConfig } from "./schema";
 import { shq } from "./shell";
 
 export const SH_DIR = join(__dirname, "sh");
@@ -25,22 +26,44 @@ export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 /** Our NetworkManager conf.d file: read after the admin's usual names, its section name our own. */
 export const NM_CONF = "/etc/NetworkManager/conf.d/zz-mptcp-pulumi.conf";
 
+/** What defines a concern: one command per host, with components/sh/<concern>.{apply,revert,check}.sh. */
+export interface ConcernSpec {
+  /** The keys of mptcp:hosts[i] it manages (drift on one of them names this concern's command). */
+  keys: readonly (keyof HostConfig)[];
+  /** Whether the host's config asks for it (an unset concern is left alone on the host). */
+  configured: (host: HostModel) => boolean;
+  /** Its apply can cut the management path: armed with a rollback, confirmed by a second command. */
+  guarded: boolean;
+}
+
+const setsLimits = (h: HostModel) => h.limits.subflows !== undefined || h.limits.addAddrAccepted !== undefined;
+
+/**
+ * Every concern, in apply order: adding one is adding an entry here and its shell sources (the
+ * render test fails on a missing source).
+ */
+export const CONCERN_TABLE = {
+  sysctl: { keys: ["sysctl"], configured: (h) => h.sysctl.length > 0, guarded: false },
+  limits: { keys: ["limits"], configured: setsLimits, guarded: false },
+  // NetworkManager's endpoints change which subflows a connection gets: kept off them where the
+  // config says what those should be (its endpoints, or its limits with no endpoint of its own)
+  networkmanager: { keys: ["endpointOwner"], configured: (h) => h.endpointOwner === "mptcp-pulumi" && (h.endpoints.length > 0 || setsLimits(h)), guarded: false },
+  endpoints: { keys: ["endpoints"], configured: (h) => h.endpoints.length > 0, guarded: true },
+  hooks: { keys: ["hooks", "routing"], configured: (h) => h.hooks, guarded: true },
+  services: { keys: ["services"], configured: (h) => h.services.length > 0, guarded: false },
+} as const satisfies Record<string, ConcernSpec>;
+
+export type Concern = keyof typeof CONCERN_TABLE;
 /** The concerns of a host, in apply order. */
-export const CONCERNS = ["sysctl", "limits", "networkmanager", "endpoints", "hooks", "services"] as const;
-export type Concern = (typeof CONCERNS)[number];
+export const CONCERNS = Object.keys(CONCERN_TABLE) as Concern[];
 
 /** The name of a host's command resource for one concern (its URN ends in it). */
 export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
 
-/** Concerns whose apply can cut the management path: armed with a rollback, confirmed by a second command. */
-export const GUARDED: readonly Concern[] = ["endpoints", "hooks"];
-
 /** The concern that manages a config path under mptcp:hosts[i] (routing belongs to the hooks command). */
 export function concernOfPath(path: string): Concern | undefined {
   const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
-  if (key === "routing") return "hooks";
-  if (key === "endpointOwner") return "networkmanager";
-  return CONCERNS.find((c) => c === key);
+  return CONCERNS.find((c) => (CONCERN_TABLE[c].keys as readonly string[]).includes(key ?? ""));
 }
 
 export interface ConcernScripts {

@@ -23,6 +23,8 @@ describe("drift repair", () => {
     expect(concernOfPath("mptcp:hosts[3].limits.subflows")).toBe("limits");
     expect(concernOfPath("mptcp:hosts[0].routing")).toBe("hooks");
     expect(concernOfPath("mptcp:hosts[0].services[2]")).toBe("services");
+    expect(concernOfPath("mptcp:hosts[1].endpointOwner")).toBe("networkmanager");
+    expect(concernOfPath("mptcp:hosts[0].hooks")).toBe("hooks");
     expect(concernOfPath("mptcp:hosts[0]")).toBeUndefined();
     expect(commandName("server", "endpoints")).toBe("server-endpoints");
   });
