@@ -52,8 +52,8 @@ export interface LabRouter {
 export interface LabHost {
   name: string;
   role: "server" | "client";
-  /** What configures the laptop's interfaces: ifupdown's networking.service, or NetworkManager. */
-  network: "ifupdown" | "networkmanager";
+  /** What configures the laptop's interfaces: ifupdown's networking.service, NetworkManager, or systemd-networkd (with networkd-dispatcher). */
+  network: "ifupdown" | "networkmanager" | "networkd";
   netns: string;
   /** Root-namespace end of the management veth ("" when SSH arrives through a router). */
   mgmtLink: string;
@@ -111,7 +111,8 @@ const LAB_TOOLS: [string, string][] = [
 ];
 
 function requireTools(topology: Topology): void {
-  const tools = topology.hosts.some((h) => h.network === "networkmanager") ? [...LAB_TOOLS, ["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : LAB_TOOLS;
+  const uses = (n: string) => topology.hosts.some((h) => h.network === n);
+  const tools: [string, string][] = [...LAB_TOOLS, ...(uses("networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []), ...(uses("networkd") ? [["/usr/bin/networkd-dispatcher", "networkd-dispatcher"] as [string, string]] : [])];
   // one shell checks them all: it prints each tool it cannot find
   const absent = new Set(runSync("sh", ["-c", 'for t; do command -v "$t" > /dev/null || echo "$t"; done', "sh", ...tools.map(([t]) => t)]).stdout.split("\n"));
   const missing = tools.filter(([tool]) => absent.has(tool));
@@ -123,8 +124,8 @@ function requireTools(topology: Topology): void {
   }
 }
 
-/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more). */
-const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : 4);
+/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more; networkd and its dispatcher NETWORKD_INOTIFY). */
+const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : h.network === "networkd" ? 4 + NETWORKD_INOTIFY : 4);
 
 /**
  * Every laptop's processes run as this machine's root, and the kernel counts inotify instances
@@ -319,6 +320,9 @@ function buildNet(state: LabState, boxes: (LabHost | LabRouter)[], only?: Set<st
   runNetPlan(p);
 }
 
+/** The laptops that address their paths themselves whenever they boot (systemd-networkd). */
+const selfConfigured = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "networkd").map((h) => h.name));
+
 /** Routers: namespaces with forwarding on; this machine reaches the SSH paths behind them through them. */
 function createRouters(state: LabState): void {
   for (const r of state.routers) run("ip", ["netns", "exec", r.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
@@ -335,20 +339,54 @@ function createRouters(state: LabState): void {
 
 const symlink = (target: string, path: string) => { rmSync(path, { force: true }); symlinkSync(target, path); };
 
+/** Units MASKED_UNITS masks that a `network: networkd` laptop runs. */
+const NETWORKD_UNITS = ["systemd-networkd.service", "systemd-networkd.socket"];
+/** inotify instances networkd and networkd-dispatcher add to a laptop (measured: none). */
+const NETWORKD_INOTIFY = 0;
+
+/**
+ * A laptop set up as Ubuntu Server is: systemd-networkd configures its path interfaces from
+ * .network files (IPv4 only, a static address and a gateway on each path, the first path's route
+ * preferred), networkd-dispatcher runs hooks on their state changes, and the management link is
+ * networkd's to ignore (no .network file matches it). The lab leaves those paths unconfigured.
+ * networkd's wait-online unit stays masked: nothing in the lab waits for network-online.target.
+ */
+function networkdDisk(h: LabHost, topology: Topology, sys: string, etc: string): void {
+  for (const dir of [join(sys, "sockets.target.wants"), join(etc, "systemd", "network")]) mkdirSync(dir, { recursive: true });
+  // what `systemctl enable systemd-networkd networkd-dispatcher` does
+  symlink("/lib/systemd/system/systemd-networkd.service", join(sys, "multi-user.target.wants", "systemd-networkd.service"));
+  symlink("/lib/systemd/system/systemd-networkd.socket", join(sys, "sockets.target.wants", "systemd-networkd.socket"));
+  symlink("/lib/systemd/system/systemd-networkd.service", join(sys, "dbus-org.freedesktop.network1.service"));
+  symlink("/lib/systemd/system/networkd-dispatcher.service", join(sys, "multi-user.target.wants", "networkd-dispatcher.service"));
+  symlink("/dev/null", join(sys, "systemd-networkd-wait-online.service"));
+  pathEnds(topology)
+    .filter((e) => e.host === h.name)
+    .forEach((e, i) => {
+      const v4 = e.addresses.find((a) => !a.address.includes(":"));
+      if (!v4) return;
+      writeFileSync(join(etc, "systemd", "network", `10-lab-${e.path}.network`), networkdFile(e.path, v4, 100 * (i + 1)));
+    });
+}
+
+/** A path's .network file: its address, a gateway (the peer) at `metric`, no IPv6. */
+export function networkdFile(iface: string, a: { address: string; prefix: number; peerAddress: string }, metric: number): string {
+  return ["# mptcp-pulumi lab: a static path, as on Ubuntu Server", "[Match]", `Name=${iface}`, "", "[Network]", `Address=${a.address}/${a.prefix}`, "LinkLocalAddressing=no", "IPv6AcceptRA=no", "", "[Route]", `Gateway=${a.peerAddress}`, `Metric=${metric}`, ""].join("\n");
+}
+
 /**
  * The laptop's disk on its first boot: its own systemd configuration (masks, the lab's sshd unit,
  * networking.service where ifupdown is installed, sysctl for net.* only, every generator masked),
  * its /etc (hostname, machine-id, empty fstab, loopback-only interfaces, sshd config and host key,
  * sudo for the lab user) and root's authorized key.
  */
-function prepareDisk(h: LabHost, authorizedKey: string): void {
+function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): void {
   const d = join(h.dir, "disk");
   const sys = join(d, "systemd-system");
   const etc = join(d, "etc", "upper");
   for (const dir of [join(sys, "multi-user.target.wants"), join(sys, "systemd-sysctl.service.d"), join(d, "generators"), join(etc, "ssh", "mptcp-lab"), join(etc, "network"), join(etc, "sudoers.d"), join(etc, "sysctl.d"), join(d, "root", ".ssh"), join(d, "home")]) {
     mkdirSync(dir, { recursive: true });
   }
-  for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) symlink("/dev/null", join(sys, unit));
+  for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) if (h.network !== "networkd" || !NETWORKD_UNITS.includes(unit)) symlink("/dev/null", join(sys, unit));
   for (const dir of ["/lib/systemd/system-generators", "/usr/lib/systemd/system-generators"]) {
     if (existsSync(dir)) for (const g of readdirSync(dir)) symlink("/dev/null", join(d, "generators", g));
   }
@@ -362,6 +400,8 @@ function prepareDisk(h: LabHost, authorizedKey: string): void {
     symlink("/lib/systemd/system/NetworkManager-dispatcher.service", join(sys, "dbus-org.freedesktop.nm-dispatcher.service"));
     mkdirSync(join(etc, "NetworkManager", "conf.d"), { recursive: true });
     writeFileSync(join(etc, "NetworkManager", "conf.d", "90-mptcp-lab.conf"), readFileSync(join(LAPTOP_FILES, "NetworkManager.conf")));
+  } else if (h.network === "networkd") {
+    networkdDisk(h, topology, sys, etc);
   } else if (existsSync("/lib/systemd/system/networking.service")) {
     symlink("/lib/systemd/system/networking.service", join(sys, "multi-user.target.wants", "networking.service"));
   }
@@ -556,9 +596,9 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     const key = readFileSync(`${privateKeyFile}.pub`, "utf8");
     for (const h of state.hosts) {
       mkdirSync(h.dir, { recursive: true });
-      prepareDisk(h, key);
+      prepareDisk(h, key, state.topology);
     }
-    buildNet(state, [...state.hosts, ...state.routers]);
+    buildNet(state, [...state.hosts, ...state.routers], undefined, selfConfigured(state.hosts));
     createRouters(state);
     phase(`${state.hosts.length} disks, network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""} and ${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
@@ -607,7 +647,7 @@ export async function labDown(dir: string, id: string): Promise<void> {
 export async function labReboot(state: LabState, names: string[], opts: { selfConfigured?: boolean } = {}): Promise<void> {
   const hosts = names.map((n) => state.hosts.find((x) => x.name === n)!);
   await Promise.all(hosts.map((h) => stopHost(h)));
-  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : undefined);
+  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : selfConfigured(hosts));
   await Promise.all(hosts.map((h) => bootHost(h, bootTimeout(hosts.length))));
   // self-configured laptops bring their paths up when their own ifupdown gets to it
   if (!opts.selfConfigured) for (const h of hosts) await waitLinksReady(h, 5_000);

@@ -25,8 +25,8 @@ export const topologySchema = z.strictObject({
         name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }),
         /** server accepts MPTCP connections; client opens them. */
         role: z.enum(["server", "client"]),
-        /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default) or NetworkManager. */
-        network: z.enum(["ifupdown", "networkmanager"]).optional(),
+        /** What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default), NetworkManager, or systemd-networkd with networkd-dispatcher (IPv4 paths only). */
+        network: z.enum(["ifupdown", "networkmanager", "networkd"]).optional(),
         /** SSH reaches the laptop through this router, over the (IPv4) path between them, instead of a management link. */
         ssh: z.strictObject({ via: z.string() }).optional(),
       }),
