@@ -8,7 +8,7 @@
 // drift check reports nothing after each; destroy restores both laptops exactly.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NETWORKD_CONF, renderCheck, requireValidConfig, SYNC_PATH, wrapScript } from "../components";
-import { LabHost, labSh, labSpawn, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labReboot, labSh, labSpawn, labStackConfig, LabState } from "../scripts/lab/lab";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { Topology } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
@@ -329,6 +329,18 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
       await settles(name);
       expect(await check(name)).toBe("");
     }
+  });
+
+  it("reboot: networkd addresses the paths, networkd-dispatcher (its unit now finds our scripts) and our boot unit bring the applied state back", async () => {
+    const t0 = performance.now();
+    await labReboot(lab, ["server", "client"]);
+    for (const name of ["server", "client"]) {
+      expect(sh(name, "systemctl is-system-running --wait || true").trim(), `${name} after boot`).toBe("running");
+      expect(sh(name, "systemctl is-active systemd-networkd networkd-dispatcher mptcp-pulumi").trim().split("\n")).toEqual(["active", "active", "active"]);
+      await settles(name);
+      expect(await check(name)).toBe("");
+    }
+    console.log(`reboot of both laptops: applied state back on both ${(performance.now() - t0).toFixed(0)} ms after it began`);
   });
 
   it("destroy restores both laptops exactly, and stops the networkd-dispatcher it started", async () => {
