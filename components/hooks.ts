@@ -5,14 +5,14 @@
 // an interface should have" has one implementation.
 import { HostModel } from "./model";
 import { createHash } from "node:crypto";
-import { asPrinted, contentFunctions, DataVar, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
+import { asPrinted, contentFunctions, DataVar, NETWORKD_CONF, renderScript, renderTemplate, SYNC_PATH, UNIT_NAME } from "./script";
 
 interface HookSource {
   /** Source under components/sh/. */
   source: string;
   path: string;
   mode: string;
-  /** Install only when this directory exists (the subsystem is present). */
+  /** Install only when this directory exists (the subsystem is present); a parent directory the path lacks is created (and removed on destroy). */
   onlyIn?: string;
   title: string;
   /** A script run on its own (#!/bin/sh) rather than sourced by its caller. */
@@ -31,6 +31,17 @@ export const HOOK_SOURCES: HookSource[] = [
   // and the admin's single /etc/dhcpcd.enter-hook and exit-hook: a file of our own in the
   // directory leaves the admin's files alone (`nohook mptcp-pulumi` in dhcpcd.conf skips it)
   { source: "dhcpcd-hook.sh", path: "/usr/lib/dhcpcd/dhcpcd-hooks/90-mptcp-pulumi", mode: "644", onlyIn: "/usr/lib/dhcpcd/dhcpcd-hooks", title: "dhcpcd hook", executable: false },
+  // networkd-dispatcher 2.2.3 runs only root-owned 0755 scripts in root-owned 0755 directories;
+  // its package ships routable.d, degraded.d, no-carrier.d, off.d (and carrier.d, dormant.d), not configured.d
+  ...(["routable", "configured", "degraded", "no-carrier", "off"] as const).map((state): HookSource => ({
+    source: "networkd-dispatcher.sh",
+    path: `/etc/networkd-dispatcher/${state}.d/70-mptcp-pulumi`,
+    mode: "755",
+    onlyIn: state === "configured" ? "/etc/networkd-dispatcher" : `/etc/networkd-dispatcher/${state}.d`,
+    title: "networkd-dispatcher hook",
+    executable: true,
+  })),
+  { source: "networkd.conf", path: NETWORKD_CONF, mode: "644", onlyIn: "/etc/systemd/network", title: "systemd-networkd drop-in", executable: false },
   { source: "boot.service", path: `/etc/systemd/system/${UNIT_NAME}`, mode: "644", onlyIn: "/etc/systemd/system", title: "boot unit", executable: false },
 ];
 
@@ -64,6 +75,17 @@ export function renderSyncScript(host: HostModel): string {
   return renderHookFile(host, HOOK_SOURCES.find((s) => s.path === SYNC_PATH)!).content;
 }
 
+/** One content function per source: networkd-dispatcher's hook is one text in several directories. */
+function oneEach<T extends { fn: string; content: string }>(files: T[]): T[] {
+  const byFn = new Map<string, T>();
+  for (const f of files) {
+    const seen = byFn.get(f.fn);
+    if (seen && seen.content !== f.content) throw new Error(`${f.fn}: one source renders two texts`);
+    byFn.set(f.fn, seen ?? f);
+  }
+  return [...byFn.values()];
+}
+
 /**
  * The hooks apply's own data and code: the files to install, each printed by a function, with the
  * sha256 of what it prints, so one sha256sum on the host tells which files differ.
@@ -72,6 +94,6 @@ export function hooksApplyExtras(host: HostModel): { data: DataVar[]; code: stri
   const files = renderHookFiles(host).map((f) => ({ ...f, fn: `content_${f.source.replace(/[.-]/g, "_")}`, sum: createHash("sha256").update(asPrinted(f.content)).digest("hex") }));
   return {
     data: [{ name: "FILES", value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn, f.sum].join("|")).join("\n"), note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT|ITS SHA256" }],
-    code: [`# ---- the files (rendered from components/sh/)`, contentFunctions(files, "MPTCP_PULUMI_FILE")].join("\n"),
+    code: [`# ---- the files (rendered from components/sh/)`, contentFunctions(oneEach(files), "MPTCP_PULUMI_FILE")].join("\n"),
   };
 }

@@ -21,6 +21,8 @@ export const SYSCTL_CONF = "/etc/sysctl.d/99-mptcp-pulumi.conf";
 export const LOCK_FILE = "/run/mptcp-pulumi.lock";
 export const SYNC_PATH = "/usr/local/sbin/mptcp-pulumi-sync";
 export const UNIT_NAME = "mptcp-pulumi.service";
+/** Our systemd-networkd drop-in (components/sh/networkd.conf). */
+export const NETWORKD_CONF = "/etc/systemd/networkd.conf.d/mptcp-pulumi.conf";
 /** Our drop-in in /etc/systemd/system/UNIT.d/: sorts after `systemctl edit`'s override.conf. */
 export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 /** Our NetworkManager conf.d file: read after the admin's usual names, its section name our own. */
@@ -196,6 +198,7 @@ export function hostData(host: HostModel): DataVar[] {
     e("MPTCP_PULUMI_SYNC", () => SYNC_PATH),
     e("UNIT_NAME", () => UNIT_NAME),
     e("NM_CONF", () => NM_CONF),
+    e("NETWORKD_CONF", () => NETWORKD_CONF),
     e("KNOBS", () => host.sysctl.map((s) => line(s.knob, s.key, s.value)).join("\n"), "sysctl: KNOB|CONFIG KEY|VALUE"),
     e("SUBFLOWS", () => String(host.limits.subflows ?? ""), "limits (empty: keep the host's original)"),
     e("ADD_ADDR_ACCEPTED", () => String(host.limits.addAddrAccepted ?? "")),

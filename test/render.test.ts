@@ -220,7 +220,7 @@ describe("rendered scripts", () => {
 
   it("cover every concern and every hook file of the wide host", () => {
     expect(renderHost(wide).map((s) => s.concern)).toEqual(["sysctl", "limits", "networkmanager", "endpoints", "hooks", "services"]);
-    expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(7);
+    expect(all.filter((r) => r.golden.startsWith("wide/files/")).length).toBe(13);
   });
 
   let checked: Map<string, string> | undefined;

@@ -1,6 +1,7 @@
-# Installs the entry point, the interface hooks and the boot unit (FILES: PATH|MODE|ONLY IN THIS
-# DIRECTORY|FUNCTION PRINTING THE CONTENT per line; a hook only where its subsystem is present),
-# enables the unit, then applies every interface's routing through the entry point.
+# Installs the entry point, the interface hooks, the boot unit and systemd-networkd's drop-in
+# (FILES: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT per line; a hook only
+# where its subsystem is present), enables the unit, has systemd-networkd and networkd-dispatcher
+# take up what changed, then applies every interface's routing through the entry point.
 need_ip
 state_lock
 txn_begin hooks "$AT.hooks, $AT.routing" content_revert
@@ -9,10 +10,12 @@ d=$STATE_DIR/hooks
 files_differ
 if [ -n "$_differ" ] || [ -n "$(chk_hooks_in_place)" ]; then rb_arm hooks content_revert; fi
 mkdir -p "$d"
-# the files that differ (lib/check.sh), each written whole and renamed into place
+# the files that differ (lib/check.sh), each written whole and renamed into place (in a
+# directory of ours where the subsystem has none yet)
 # shellcheck disable=SC2034 # sum: a field of FILES used by files_differ
 while IFS='|' read -r path mode only content sum; do
   in_differ "$path" || continue
+  [ -d "${path%/*}" ] || dir_create "$d" "${path%/*}"
   file_put "$d" "$path" "$mode" "$content"
 done <<EOF
 $FILES
@@ -20,6 +23,9 @@ EOF
 # systemd reads the unit files again only if ours changed (or its link, see unit_enable)
 if in_differ "/etc/systemd/system/$UNIT_NAME"; then unit_changed=1; else unit_changed=""; fi
 unit_enable "$d" "$unit_changed"
+# systemd-networkd reads its drop-in only at start; networkd-dispatcher may wait for a first script
+if in_differ "$NETWORKD_CONF"; then networkd_restart; fi
+case "$_differ" in *"/etc/networkd-dispatcher/"*) dispatcher_start "$d" ;; esac
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply
 say "hooks installed"

@@ -52,8 +52,8 @@ export interface LabRouter {
 export interface LabHost {
   name: string;
   role: "server" | "client";
-  /** What configures the laptop's interfaces: ifupdown's networking.service, NetworkManager, or dhcpcd (leases from its peers). */
-  network: "ifupdown" | "networkmanager" | "dhcpcd";
+  /** What configures the laptop's interfaces: ifupdown's networking.service, NetworkManager, dhcpcd (leases from its peers), or systemd-networkd (with networkd-dispatcher). */
+  network: "ifupdown" | "networkmanager" | "dhcpcd" | "networkd";
   /** mptcpd enabled at boot (topology hosts[].mptcpd). */
   mptcpd?: boolean;
   netns: string;
@@ -113,11 +113,13 @@ const LAB_TOOLS: [string, string][] = [
 ];
 
 function requireTools(topology: Topology): void {
-  const tools = [
+  const uses = (n: string) => topology.hosts.some((h) => h.network === n);
+  const tools: [string, string][] = [
     ...LAB_TOOLS,
-    ...(topology.hosts.some((h) => h.network === "networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []),
+    ...(uses("networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []),
     ...(topology.hosts.some((h) => h.mptcpd) ? [["/usr/libexec/mptcpd", "mptcpd"] as [string, string]] : []),
-    ...(topology.hosts.some((h) => h.network === "dhcpcd") ? [["/usr/sbin/dhcpcd", "dhcpcd-base"], ["/usr/sbin/dhcpd", "isc-dhcp-server"]] as [string, string][] : []),
+    ...(uses("dhcpcd") ? [["/usr/sbin/dhcpcd", "dhcpcd-base"], ["/usr/sbin/dhcpd", "isc-dhcp-server"]] as [string, string][] : []),
+    ...(uses("networkd") ? [["/usr/bin/networkd-dispatcher", "networkd-dispatcher"] as [string, string]] : []),
   ];
   // one shell checks them all: it prints each tool it cannot find
   const absent = new Set(runSync("sh", ["-c", 'for t; do command -v "$t" > /dev/null || echo "$t"; done', "sh", ...tools.map(([t]) => t)]).stdout.split("\n"));
@@ -130,8 +132,8 @@ function requireTools(topology: Topology): void {
   }
 }
 
-/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more). */
-const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : 4);
+/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more; networkd and its dispatcher NETWORKD_INOTIFY). */
+const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : h.network === "networkd" ? 4 + NETWORKD_INOTIFY : 4);
 
 /**
  * Every laptop's processes run as this machine's root, and the kernel counts inotify instances
@@ -326,6 +328,13 @@ function buildNet(state: LabState, boxes: (LabHost | LabRouter)[], only?: Set<st
   runNetPlan(p);
 }
 
+/**
+ * The laptops that address their paths themselves whenever they boot, whatever the caller asks:
+ * NetworkManager from its profiles, dhcpcd from its leases (the lab leaves their paths unaddressed
+ * and down), systemd-networkd from its .network files.
+ */
+const selfConfigured = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "networkmanager" || h.network === "dhcpcd" || h.network === "networkd").map((h) => h.name));
+
 /** Routers: namespaces with forwarding on; this machine reaches the SSH paths behind them through them. */
 function createRouters(state: LabState): void {
   for (const r of state.routers) run("ip", ["netns", "exec", r.netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
@@ -342,6 +351,40 @@ function createRouters(state: LabState): void {
 
 const symlink = (target: string, path: string) => { rmSync(path, { force: true }); symlinkSync(target, path); };
 
+/** Units MASKED_UNITS masks that a `network: networkd` laptop runs. */
+const NETWORKD_UNITS = ["systemd-networkd.service", "systemd-networkd.socket"];
+/** inotify instances networkd and networkd-dispatcher add to a laptop (measured: none). */
+const NETWORKD_INOTIFY = 0;
+
+/**
+ * A laptop set up as Ubuntu Server is: systemd-networkd configures its path interfaces from
+ * .network files (IPv4 only, a static address and a gateway on each path, the first path's route
+ * preferred), networkd-dispatcher runs hooks on their state changes, and the management link is
+ * networkd's to ignore (no .network file matches it). The lab leaves those paths unconfigured.
+ * networkd's wait-online unit stays masked: nothing in the lab waits for network-online.target.
+ */
+function networkdDisk(h: LabHost, topology: Topology, sys: string, etc: string): void {
+  for (const dir of [join(sys, "sockets.target.wants"), join(etc, "systemd", "network")]) mkdirSync(dir, { recursive: true });
+  // what `systemctl enable systemd-networkd networkd-dispatcher` does
+  symlink("/lib/systemd/system/systemd-networkd.service", join(sys, "multi-user.target.wants", "systemd-networkd.service"));
+  symlink("/lib/systemd/system/systemd-networkd.socket", join(sys, "sockets.target.wants", "systemd-networkd.socket"));
+  symlink("/lib/systemd/system/systemd-networkd.service", join(sys, "dbus-org.freedesktop.network1.service"));
+  symlink("/lib/systemd/system/networkd-dispatcher.service", join(sys, "multi-user.target.wants", "networkd-dispatcher.service"));
+  symlink("/dev/null", join(sys, "systemd-networkd-wait-online.service"));
+  pathEnds(topology)
+    .filter((e) => e.host === h.name)
+    .forEach((e, i) => {
+      const v4 = e.addresses.find((a) => !a.address.includes(":"));
+      if (!v4) return;
+      writeFileSync(join(etc, "systemd", "network", `10-lab-${e.path}.network`), networkdFile(e.path, v4, 100 * (i + 1)));
+    });
+}
+
+/** A path's .network file: its address, a gateway (the peer) at `metric`, no IPv6. */
+export function networkdFile(iface: string, a: { address: string; prefix: number; peerAddress: string }, metric: number): string {
+  return ["# mptcp-pulumi lab: a static path, as on Ubuntu Server", "[Match]", `Name=${iface}`, "", "[Network]", `Address=${a.address}/${a.prefix}`, "LinkLocalAddressing=no", "IPv6AcceptRA=no", "", "[Route]", `Gateway=${a.peerAddress}`, `Metric=${metric}`, ""].join("\n");
+}
+
 /**
  * The laptop's disk on its first boot: its own systemd configuration (masks, the lab's sshd unit,
  * networking.service where ifupdown is installed, sysctl for net.* only, every generator masked),
@@ -355,7 +398,7 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
   for (const dir of [join(sys, "multi-user.target.wants"), join(sys, "systemd-sysctl.service.d"), join(d, "generators"), join(etc, "ssh", "mptcp-lab"), join(etc, "network"), join(etc, "sudoers.d"), join(etc, "sysctl.d"), join(d, "root", ".ssh"), join(d, "home")]) {
     mkdirSync(dir, { recursive: true });
   }
-  for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) symlink("/dev/null", join(sys, unit));
+  for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) if (h.network !== "networkd" || !NETWORKD_UNITS.includes(unit)) symlink("/dev/null", join(sys, unit));
   for (const dir of ["/lib/systemd/system-generators", "/usr/lib/systemd/system-generators"]) {
     if (existsSync(dir)) for (const g of readdirSync(dir)) symlink("/dev/null", join(d, "generators", g));
   }
@@ -374,6 +417,8 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
     for (const end of pathEnds(topology).filter((e) => e.host === h.name)) {
       writeFileSync(join(profiles, `${end.path}.nmconnection`), nmProfile(end), { mode: 0o600 });
     }
+  } else if (h.network === "networkd") {
+    networkdDisk(h, topology, sys, etc);
   } else if (existsSync("/lib/systemd/system/networking.service")) {
     symlink("/lib/systemd/system/networking.service", join(sys, "multi-user.target.wants", "networking.service"));
   }
@@ -413,8 +458,6 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
   addLabUser(d, etc, authorizedKey);
 }
 
-/** The laptops whose paths dhcpcd configures: the lab leaves them unaddressed and down. */
-const dhcpcdHosts = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "dhcpcd").map((h) => h.name));
 
 /**
  * DHCP in the lab (topology `network: dhcpcd`): a dhcpcd laptop's systemd starts dhcpcd
@@ -640,7 +683,7 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
       prepareDisk(h, key, state.topology);
     }
     prepareDhcp(state);
-    buildNet(state, [...state.hosts, ...state.routers], undefined, new Set([...selfConfiguring(state.hosts), ...dhcpcdHosts(state.hosts)]));
+    buildNet(state, [...state.hosts, ...state.routers], undefined, selfConfigured(state.hosts));
     createRouters(state);
     phase(`${state.hosts.length} disks, network namespaces${state.routers.length ? `, ${state.routers.length} routers` : ""} and ${state.topology.paths.length} paths`);
     await Promise.all(state.hosts.map((h) => bootHost(h, bootTimeout(state.hosts.length))));
@@ -692,7 +735,7 @@ export async function labDown(dir: string, id: string): Promise<void> {
 export async function labReboot(state: LabState, names: string[], opts: { selfConfigured?: boolean } = {}): Promise<void> {
   const hosts = names.map((n) => state.hosts.find((x) => x.name === n)!);
   await Promise.all(hosts.map((h) => stopHost(h)));
-  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : new Set([...selfConfiguring(hosts), ...dhcpcdHosts(hosts)]));
+  buildNet(state, hosts, new Set(names), opts.selfConfigured ? new Set(names) : selfConfigured(hosts));
   await Promise.all(hosts.map((h) => bootHost(h, bootTimeout(hosts.length))));
   for (const h of hosts) await waitLeases(state, h);
   // self-configured laptops bring their paths up when their own ifupdown gets to it
@@ -760,8 +803,6 @@ export function linksNotReady(h: LabHost): string[] {
     .map(([, name]) => name);
 }
 
-/** Laptops that configure their own path interfaces at boot, whatever the caller asks: NetworkManager's, from their profiles. */
-const selfConfiguring = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "networkmanager").map((h) => h.name));
 
 /**
  * A NetworkManager laptop's profile for one path, as a desktop install makes one: static

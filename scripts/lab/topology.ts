@@ -27,10 +27,11 @@ export const topologySchema = z.strictObject({
         role: z.enum(["server", "client"]),
         /**
          * What brings the laptop's interfaces up at boot and runs interface hooks: ifupdown (default),
-         * NetworkManager, or dhcpcd (as on a fresh Debian 13): dhcpcd leases the laptop its path
-         * addresses from a DHCP server the lab runs on each peer.
+         * NetworkManager, dhcpcd (as on a fresh Debian 13: dhcpcd leases the laptop its path
+         * addresses from a DHCP server the lab runs on each peer), or systemd-networkd with
+         * networkd-dispatcher (IPv4 paths only).
          */
-        network: z.enum(["ifupdown", "networkmanager", "dhcpcd"]).optional(),
+        network: z.enum(["ifupdown", "networkmanager", "dhcpcd", "networkd"]).optional(),
         /** mptcpd (the Multipath TCP daemon, Debian's mptcp.service) enabled at boot, as `systemctl enable` leaves it. */
         mptcpd: z.boolean().optional(),
         /** SSH reaches the laptop through this router, over the (IPv4) path between them, instead of a management link. */

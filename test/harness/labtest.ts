@@ -4,7 +4,7 @@ import { EndpointFlag } from "../../components";
 import { configuredEndpoints, LabHost, labSh } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
-export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
+export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/networkd-dispatcher", "/etc/systemd/networkd.conf.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
 
 /**
  * The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter,
