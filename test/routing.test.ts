@@ -1,11 +1,11 @@
 // Routing modes of the entry point on a real kernel: a scratch network namespace with two
 // interfaces, main-table default routes, IPv4 and IPv6; the rendered sync script runs there in a
 // private mount namespace (its state under a tmpfs), so nothing of this machine is touched.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildModel, configSchema, renderCheck, renderConcern, renderSyncScript, shq } from "../components";
+import { buildModel, configSchema, renderCheck, renderConcern, renderHookFiles, renderSyncScript, shq } from "../components";
 import { run, ScratchNs } from "./harness/scratch";
 
 let ns: ScratchNs;
@@ -120,6 +120,25 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
     }
   });
 
+  it("an event on one interface leaves another's routing alone when it is right, a gateway known only from a hook's hint included; control: with that gateway nowhere, the same event takes the rule away", () => {
+    const wlanState = () => inNs("ip -4 rule show | grep ' lookup 101' || true; ip -4 route show table 101");
+    inNs("ip route del default via 198.51.100.82 dev wlan metric 200");
+    try {
+      sync([], "lan down", "wlan down", "wlan change 198.51.100.82");
+      expect(rules("-4")).toContainEqual(expect.stringMatching(/from 198\.51\.100\.81 lookup 101/));
+      expect(table("-4", 101)).toContain("default via 198.51.100.82 dev wlan");
+      const before = wlanState();
+      sync([], "lan change 198.51.100.66", "lan up 198.51.100.66");
+      expect(wlanState()).toBe(before);
+      inNs("ip -4 route del default table 101");
+      sync([], "lan change 198.51.100.66");
+      expect(rules("-4").filter((l) => / lookup 101/.test(l))).toEqual([]);
+    } finally {
+      inNs("ip route replace default via 198.51.100.82 dev wlan metric 200");
+      sync([], "lan down", "wlan down");
+    }
+  });
+
   it("npm run check's routing: in step after the sync; a second rule, a missing rule, a missing default route and a rule left in mode none are each reported (IPv4 and IPv6)", () => {
     const routing = (mode: string) => [{ interface: "lan", mode: "none" }, { interface: "wlan", mode, table: 9, priority: 99, gateway: "198.51.100.82" }];
     // the routing differences npm run check reports (the host was not applied: its other lines are left out)
@@ -150,13 +169,15 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
       }),
     ).hosts[0];
     writeFileSync(join(dir, "apply"), renderConcern(model, "hooks").apply);
+    const hookPaths = renderHookFiles(model).map((f) => f.path);
+    const hostHad = hookPaths.filter((p) => existsSync(p));
     writeFileSync(join(dir, "check"), renderCheck(model));
     // the directories the hooks write, each a tmpfs of this private mount namespace
-    const dirs = ["/usr/local/sbin", "/etc/network", "/etc/NetworkManager", "/etc/dhcp", "/etc/systemd/system"];
+    const dirs = ["/usr/local/sbin", "/etc/network", "/etc/NetworkManager", "/etc/dhcp", "/etc/systemd", "/etc/networkd-dispatcher"];
     // dhcpcd's hook directory is this machine's (dhcpcd-base): hidden, so the apply cannot write there
     const r = ns.isolated(`set -e; for d in ${dirs.join(" ")}; do mount -t tmpfs tmpfs $d; done
 if [ -d /usr/lib/dhcpcd ]; then mount -t tmpfs tmpfs /usr/lib/dhcpcd; fi
-mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d
+mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /etc/systemd/system
 sh ${dir}/apply > /dev/null; echo @applied; sh ${dir}/check
 printf x >> /usr/local/sbin/mptcp-pulumi-sync
 chmod 600 /etc/network/if-up.d/mptcp_up
@@ -174,5 +195,7 @@ echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; s
     ]);
     expect(part("again").sort()).toEqual(["wrote /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", "wrote /etc/network/if-post-down.d/mptcp_down", "wrote /etc/network/if-up.d/mptcp_up", "wrote /usr/local/sbin/mptcp-pulumi-sync"]);
     expect(part("reapplied")).toEqual([]);
+    // nothing of this machine's was written (every hook directory was a tmpfs of the namespace)
+    expect(hookPaths.filter((p) => existsSync(p))).toEqual(hostHad);
   });
 });

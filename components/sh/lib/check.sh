@@ -33,11 +33,12 @@ chk_file() {
   fi
 }
 
-# chk_routing IFACE: the interface's rules and table as route_set leaves them. Each family's rules
+# chk_routing IFACE [GATEWAY]: the interface's rules and table as route_set leaves them (GATEWAY: a
+# hook's hint, as route_set takes it). Each family's rules
 # and table are read once and matched in the shell.
 # shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
 chk_routing() {
-  route_resolve "$1" || return 0
+  route_resolve "$1" "${2:-}" || return 0
   _at="$AT.routing"
   for _fam in -4 -6; do
     addr_get "$1" "$_fam"

@@ -2,14 +2,14 @@
 # One interface brought in line with the config: its endpoints and its routing.
 
 # iface_sync IFACE up|change|down [GATEWAY]: up re-creates the interface's endpoints (announcing
-# them again, so peers join a path that came back) and its routing; change does the same but
-# leaves endpoints alone when they are already right; down removes both. Refused where mptcpd
+# them again, so peers join a path that came back) and its routing; change brings both in line,
+# leaving what is already right alone; down removes both. Refused where mptcpd
 # runs (lib/mptcpd.sh).
 iface_sync() {
   mptcpd_refuse "$AT.endpoints"
   case "$2" in
     up) ep_set "$1" force; route_set "$1" "${3:-}" ;;
-    change) ep_set "$1" ifneeded; route_set "$1" "${3:-}" ;;
+    change) ep_set "$1" ifneeded; route_sync "$1" "${3:-}" ;;
     down) ep_clear "$1"; route_down "$1" ;;
     *) die "unknown event $2 (up, change or down)" ;;
   esac

@@ -71,6 +71,13 @@ route_via() {
   word_after via $_o
 }
 
+# route_table_via TABLE: sets _w to the gateway of TABLE's IPv4 default route (empty when none).
+route_table_via() {
+  _o=$(ip -4 route show table "$1" default 2>/dev/null) || true
+  # shellcheck disable=SC2086 # split into words on purpose
+  word_after via $_o
+}
+
 # route_first_dev: sets _w to the interface of the main table's first IPv4 default route.
 route_first_dev() {
   _o=$(ip -4 route show default)
@@ -80,11 +87,15 @@ route_first_dev() {
 
 # route_resolve IFACE [GATEWAY]: route_entry, with the gateway and an auto mode decided: source
 # when the interface has a gateway that is not the main table's first default route, else none.
+# The gateway: the config's, else GATEWAY (a hook's hint), else the main table's default route
+# through the interface, else the one its own table holds (set from an earlier hint: an event on
+# another interface, which brings no hint for this one, must not lose it).
 # shellcheck disable=SC2154 # _w: set by word_after
 route_resolve() {
   route_entry "$1" || return 1
   [ -n "$rt_gw" ] || rt_gw=${2:-}
   if [ -z "$rt_gw" ]; then route_via -4 "$1"; rt_gw=$_w; fi
+  if [ -z "$rt_gw" ]; then route_table_via "$rt_table"; rt_gw=$_w; fi
   if [ "$rt_mode" = auto ]; then
     rt_mode=none
     if [ -n "$rt_gw" ]; then
@@ -137,6 +148,11 @@ route_set() {
   done
   rp_loose "$1"
 }
+
+# route_sync IFACE [GATEWAY]: route_set, only where the interface's rules, table or rp_filter are
+# not as route_set leaves them (chk_routing finds a difference): a renewal, or an event on another
+# interface, leaves routing that is right alone (no moment without the rule).
+route_sync() { if [ -n "$(chk_routing "$1" "${2:-}")" ]; then route_set "$1" "${2:-}"; fi; }
 
 # route_down IFACE: removes the interface's rules and its table's routes.
 route_down() { if route_entry "$1"; then route_clear "$rt_table"; fi; }
