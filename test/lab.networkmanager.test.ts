@@ -57,6 +57,8 @@ async function settle(want = wanted(), ms = 8000): Promise<{ server: string[]; c
 const check = () => inProcess("check", checkMain, [stackFile, "--identity", lab.privateKeyFile]);
 const verify = () => inProcess("verify", verifyMain, [stackFile, "--identity", lab.privateKeyFile]);
 const nm = (h: LabHost, args: string) => labSh(h, `nmcli ${args} >/dev/null`);
+const rpFilter = (h: LabHost, iface: string) => labSh(h, `cat /proc/sys/net/ipv4/conf/${iface}/rp_filter`).trim();
+const DISPATCHER = "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi";
 
 beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(topology, "m"));
@@ -85,6 +87,10 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       expect(t.map((l) => l.replace(/ id \d+/, ""))).toEqual(expect.arrayContaining([expect.stringMatching(/ subflow dev lan$/), expect.stringMatching(/ subflow dev wlan$/)]));
       expect(labSh(h, "nmcli -g connection.mptcp-flags connection show wlan").trim()).toBe("0x0");
     }
+    // strict reverse-path filtering (Fedora's default), kept across reboots: NetworkManager relaxes it where it makes endpoints
+    labSh(server(), "echo 'net.ipv4.conf.lan.rp_filter = 1' > /etc/sysctl.d/60-strict-lan.conf && sysctl -qw net.ipv4.conf.lan.rp_filter=1");
+    nm(server(), "device reapply lan");
+    expect(rpFilter(server(), "lan")).toBe("2");
   });
 
   it("negative control: NetworkManager left on re-flags a signal endpoint on its interface at a reapply (the failure this project must prevent)", async () => {
@@ -106,6 +112,8 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     const steps = await sim.up((await runProgram(config, { privateKey })).commands);
     expect(await settle()).toEqual(wanted());
     expect(lab.hosts.map(profiles)).toEqual(p0);
+    // NetworkManager put back the rp_filter it had relaxed (our routing never touches lan: no endpoint there)
+    expect(rpFilter(server(), "lan")).toBe("1");
     for (const h of lab.hosts) {
       expect(labSh(h, `cat ${NM_CONF}`)).toMatch(/^\[connection-mptcp-pulumi\]\nconnection\.mptcp-flags=0x1$/m);
       expect(labSh(h, "NetworkManager --print-config")).toMatch(/connection\.mptcp-flags=0x1/);
@@ -123,6 +131,20 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     const v = await verify();
     console.log(v.out);
     expect(v.code).toBe(0);
+  });
+
+  it("with our dispatcher script disabled too, NetworkManager's activations and reapplies leave the tables and rp_filter exactly as they are (the conf.d file alone keeps it off)", async () => {
+    for (const h of lab.hosts) labSh(h, `chmod -x ${DISPATCHER}`);
+    try {
+      for (const action of ["device reapply wlan", "connection up wlan", "device reapply lan", "connection up lan"]) {
+        for (const h of lab.hosts) nm(h, action);
+        await sleep(1000);
+        expect(tables(), action).toEqual(wanted());
+        expect(rpFilter(server(), "lan"), action).toBe("1");
+      }
+    } finally {
+      for (const h of lab.hosts) labSh(h, `chmod +x ${DISPATCHER}`);
+    }
   });
 
   for (const action of ["connection up lan", "connection up wlan", "device reapply lan", "device reapply wlan"]) {
@@ -159,13 +181,13 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       expect(rulesFrom("198.51.100.20")).toBe(1);
       expect(rulesFrom("198.51.100.18")).toBe(0);
       // negative control: with our dispatcher script disabled, nothing else (not the ifupdown bridge) moves the endpoint
-      labSh(c, "chmod -x /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi");
+      labSh(c, `chmod -x ${DISPATCHER}`);
       readdress("198.51.100.21");
       await sleep(2000);
       expect(labSh(c, "ip -br -4 addr show wlan")).toContain("198.51.100.21");
       expect(table(c)).toEqual(["198.51.100.20 id 1 dev wlan"]);
     } finally {
-      labSh(c, "chmod +x /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi");
+      labSh(c, `chmod +x ${DISPATCHER}`);
       labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);
     }
     clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
@@ -226,5 +248,28 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     await sim.destroy();
     // ids included: the revert gives NetworkManager's endpoints back as they were, and it keeps them
     for (const h of lab.hosts) expect(snapshot(h), h.name).toEqual(before.get(h.name));
+  });
+});
+
+describe("endpointOwner: networkmanager leaves NetworkManager's endpoints alone", () => {
+  it("up writes no conf.d file on that laptop and keeps NetworkManager's endpoints; check names them as NetworkManager's; destroy restores the snapshot", async () => {
+    const cfg = structuredClone(config) as { hosts: any[]; links: unknown };
+    Object.assign(cfg.hosts[1], { endpointOwner: "networkmanager", endpoints: [], routing: [] });
+    const file = join(dir, "Pulumi.owner.yaml");
+    writeFileSync(file, stringify({ config: { "mptcp:hosts": cfg.hosts, "mptcp:links": cfg.links } }));
+    const snap = snapshot(client());
+    const nmTable = table(client());
+    expect(nmTable.some((l) => / subflow dev (lan|wlan)$/.test(l))).toBe(true);
+    const steps = await sim.up((await runProgram(cfg, { privateKey, stack: "owner" })).commands);
+    expect(steps.map((s) => s.name)).not.toContain("client-networkmanager");
+    expect(labExec(client(), `test -e ${NM_CONF}`).code).not.toBe(0);
+    await sleep(500);
+    expect(table(client())).toEqual(nmTable);
+    const c = await inProcess("check", checkMain, [file, "--identity", lab.privateKeyFile]);
+    console.log(c.out);
+    expect(c.code).toBe(0);
+    expect(c.out).toMatch(/^client: in step\n(  network stack: .*\n)*  network stack: MPTCP endpoints: NetworkManager's \(endpointOwner: networkmanager\)/m);
+    await sim.destroy();
+    expect(snapshot(client())).toEqual(snap);
   });
 });

@@ -5,11 +5,11 @@
 # profile with MPTCP flags of its own is refused. Without NetworkManager, nothing changes. Then
 # reports the host's network stack (what else configures its interfaces).
 d=$STATE_DIR/networkmanager
-nm_present && nm_need_ours
+! nm_mptcp || nm_need_ours
 state_lock
 txn_begin networkmanager "$AT.endpointOwner" content_revert
 [ -d "$d" ] || mkdir -p "$d"
-if nm_present; then
+if nm_mptcp; then
   state_keep "$d/present" echo yes
   [ -d "${NM_CONF%/*}" ] || dir_create "$d" "${NM_CONF%/*}"
   nm_conf_text
@@ -28,7 +28,7 @@ if nm_present; then
   fi
 else
   state_keep "$d/present" echo no
-  say "NetworkManager is not installed: nothing to switch off"
+  if nm_present; then say "NetworkManager $(NetworkManager --version 2>/dev/null) has no MPTCP handling (1.40 and later have): nothing to switch off"; else say "NetworkManager is not installed: nothing to switch off"; fi
 fi
 netstack_report | sed 's/^/network stack: /'
 txn_commit networkmanager

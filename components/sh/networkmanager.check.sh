@@ -1,6 +1,6 @@
 # networkmanager: our conf.d file, and no active profile with MPTCP flags of its own; the host's
 # network stack as "stack LINE" lines.
-if nm_present; then
+if nm_mptcp; then
   nm_conf_text
   # shellcheck disable=SC2154 # _nm_conf: set by nm_conf_text
   printf '%s\n' "$_nm_conf" | chk_file "$AT.endpointOwner" "$NM_CONF" 644

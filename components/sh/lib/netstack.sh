@@ -9,6 +9,18 @@
 # nm_present: NetworkManager is installed (nmcli and its configuration directory).
 nm_present() { [ -d /etc/NetworkManager ] && command -v nmcli >/dev/null 2>&1; }
 
+# nm_mptcp: NetworkManager is installed and has MPTCP handling (connection.mptcp-flags, 1.40 and
+# later); older ones make no endpoints, and our conf.d file would be a key they do not know.
+nm_mptcp() {
+  nm_present || return 1
+  _v=$(NetworkManager --version 2>/dev/null) || return 1
+  _maj=${_v%%.*}
+  _min=${_v#*.}
+  _min=${_min%%.*}
+  case "$_maj.$_min" in *[!0-9.]* | .* | *.) return 1 ;; esac
+  [ "$_maj" -gt 1 ] || [ "$_min" -ge 40 ]
+}
+
 # nm_running: NetworkManager is running (nmcli reaches it).
 nm_running() { [ "$(nmcli -t -f RUNNING general 2>/dev/null)" = running ]; }
 
@@ -32,6 +44,8 @@ nm_profile() {
   { read -r _nm_name; read -r _nm_flags; } <<EOF
 $_o
 EOF
+  # a profile's name is anyone's text: no field separator or line break of ours in messages
+  case $_nm_name in *[!A-Za-z0-9\ ._@+-]*) _nm_name=$(printf '%s' "$_nm_name" | tr -c 'A-Za-z0-9 ._@+-' '?') ;; esac
   _nm_flags=${_nm_flags%% *}
 }
 
@@ -43,10 +57,12 @@ nm_flags_ours() { [ $(($1)) -eq 0 ] || [ $(($1 & 1)) -eq 1 ]; }
 # flags of its own (neither default nor disabled): NetworkManager manages endpoints there whatever
 # our conf.d file says.
 nm_profiles_foreign() {
+  set -f
   for _dev in $(nm_devices); do
     nm_profile "$_dev" || continue
     nm_flags_ours "$_nm_flags" || printf '%s|%s|%s\n' "$_dev" "$_nm_name" "$_nm_flags"
   done
+  set +f
 }
 
 # nm_need_ours: fails, naming each profile and the way out, when an active profile sets MPTCP
@@ -78,13 +94,19 @@ connection.mptcp-flags=0x1"
 # reapply that keeps addresses and routes); "profile" is the profile's own value. NetworkManager
 # reads its default only when it builds a device's settings, which a plain reapply does not.
 nm_reapply_flags() {
+  set -f
   for _dev in $(nm_devices); do
     nm_profile "$_dev" || continue
     for _f in "$@"; do
       [ "$_f" != profile ] || _f=$_nm_flags
-      nmcli device modify "$_dev" connection.mptcp-flags "$_f" >/dev/null || die "nmcli device modify $_dev connection.mptcp-flags $_f failed"
+      nmcli device modify "$_dev" connection.mptcp-flags "$_f" >/dev/null 2>&1 && continue
+      # a device that went down meanwhile (a Wi-Fi roam) reads the default when it comes back
+      ! nm_devices | grep -qx -- "$_dev" || die "nmcli device modify $_dev connection.mptcp-flags $_f failed"
+      say "NetworkManager: $_dev is no longer active: it reads the default connection.mptcp-flags at its next activation"
+      break
     done
   done
+  set +f
 }
 
 # nm_endpoints_restore FILE: adds each endpoint line of FILE (ep_table's form) whose address has no
@@ -109,9 +131,11 @@ netstack_report() {
     _v=$(NetworkManager --version 2>/dev/null || echo "?")
     if nm_running; then
       _devs=""
+      set -f
       for _dev in $(nm_devices); do
         if nm_profile "$_dev"; then _devs="$_devs $_dev (profile '$_nm_name', connection.mptcp-flags $_nm_flags)"; else _devs="$_devs $_dev"; fi
       done
+      set +f
       _mptcp=$(NetworkManager --print-config 2>/dev/null | awk -F= '$1 == "connection.mptcp-flags" { v = $2 } END { print v }')
       echo "NetworkManager $_v, running; profiles active on:${_devs:- none}; default connection.mptcp-flags ${_mptcp:-unset (enabled,subflow)}"
     else
