@@ -67,6 +67,12 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
   ].join("\n") + "\n";
 }
 
+/** The lines only one of two snapshots has, for a failure's log. */
+export function snapshotDiff(now: string, was: string): string {
+  const only = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
+  return `only now: ${JSON.stringify(only(now, was))}; only before: ${JSON.stringify(only(was, now))}`;
+}
+
 export function sysctl(h: LabHost, knob: string): string {
   return labSh(h, `cat /proc/sys/net/mptcp/${knob}`).trim();
 }

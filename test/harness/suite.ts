@@ -15,7 +15,7 @@ import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
 import { startLab, stopLab } from "./fixture";
-import { endpoints, limits, snapshot, sysctl } from "./labtest";
+import { endpoints, limits, snapshot, snapshotDiff, sysctl } from "./labtest";
 
 /** Long enough at the lab's 100 Mbit/s per path to outlast the flap by seconds. */
 const FAILOVER_BYTES = 96 << 20;
@@ -69,6 +69,16 @@ export function labSuite(opts: LabSuiteOptions): void {
     return { hosts: raw.hosts.map((h) => ({ ...h, ssh: sshOf(h) })), links: raw.links?.map((l) => ({ ...l, address: l.address ?? dial(l) })) };
   }
 
+  /** Every laptop's snapshot equals its pre-up one; a difference is logged line by line first. */
+  function expectAsBefore(): void {
+    for (const h of lab.hosts) {
+      const now = snapshot(h);
+      const was = pre.get(h.name)!;
+      if (now !== was) console.log(`${h.name}: ${snapshotDiff(now, was)}`);
+      expect(now, h.name).toBe(was);
+    }
+  }
+
   async function deploy(cfg: StackConfig) {
     const program = await runProgram(cfg, { privateKey });
     const before = ssh.connections;
@@ -109,12 +119,7 @@ export function labSuite(opts: LabSuiteOptions): void {
       const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
       console.log(`(bad input) ${err?.message.split("\n")[1]}`);
       expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
-      for (const h of lab.hosts) {
-        const diff = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
-        const now = snapshot(h);
-        if (now !== pre.get(h.name)) console.log(`${h.name}: only now: ${JSON.stringify(diff(now, pre.get(h.name)!))}; only before: ${JSON.stringify(diff(pre.get(h.name)!, now))}`);
-        expect(now, h.name).toBe(pre.get(h.name));
-      }
+      expectAsBefore();
     });
 
     it("(a) up: each laptop's live state equals what the config asks", async () => {
@@ -288,12 +293,7 @@ export function labSuite(opts: LabSuiteOptions): void {
       const steps = await sim.destroy();
       console.log(`(d) destroy ran ${steps.length} deletes: ${steps.map((s) => s.name).join(", ")}`);
       expect(steps.length).toBeGreaterThan(0);
-      for (const h of lab.hosts) {
-        const diff = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
-        const now = snapshot(h);
-        if (now !== pre.get(h.name)) console.log(`${h.name}: only now: ${JSON.stringify(diff(now, pre.get(h.name)!))}; only before: ${JSON.stringify(diff(pre.get(h.name)!, now))}`);
-        expect(now, h.name).toBe(pre.get(h.name));
-      }
+      expectAsBefore();
     });
   });
 
