@@ -72,12 +72,14 @@ const RESTART = "systemctl reset-failed systemd-networkd && systemctl restart sy
 /** networkd has finished configuring `iface` (networkctl's SETUP column). */
 const configured = (name: string, iface: string) => waitFor(`${name}'s ${iface} configured`, 10_000, () => /\bconfigured\b/.test(sh(name, `networkctl list --no-legend ${iface}`)), 50);
 
-/** The drift check (npm run check's script) of a host, run on it over SSH: its output. */
+/** The drift check (npm run check's script) of a host, run on it over SSH: its output, without the network stack lines (it names networkd there). */
 async function check(name: string): Promise<string> {
   const h = requireValidConfig(config).hosts.find((x) => x.name === name)!;
   const r = await ssh.run(sim.state.get(`${name}-hooks`)!, wrapScript(renderCheck(h), { user: "root", host: name }), "create");
   expect(r.code, r.stderr).toBe(0);
-  return r.stdout.trim();
+  const lines = r.stdout.trim().split("\n");
+  expect(lines).toContain("stack systemd-networkd, active");
+  return lines.filter((l) => !l.startsWith("stack ")).join("\n");
 }
 
 /** Rule deletions (`ip monitor rule`) on a laptop while `what` runs. */

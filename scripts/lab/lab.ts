@@ -34,7 +34,7 @@ export const MASKED_UNITS: Record<string, string> = {
   "disks and kernel filesystems": "systemd-repart.service systemd-remount-fs.service dev-hugepages.mount dev-mqueue.mount sys-fs-fuse-connections.mount sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount",
   "consoles, seats and logins (sshd runs without PAM)": "getty.target console-getty.service systemd-logind.service systemd-ask-password-console.path systemd-ask-password-wall.path",
   "first boot and TPM": "systemd-firstboot.service systemd-pcrphase.service systemd-pcrphase-sysinit.service",
-  "networking the lab does not test (ifupdown, or NetworkManager where the topology asks)": "systemd-networkd.service systemd-networkd.socket systemd-resolved.service",
+  "networking other than the topology asks for (ifupdown by default; NetworkManager, dhcpcd or networkd where it asks: NETWORKD_UNITS are not masked there)": "systemd-networkd.service systemd-networkd.socket systemd-resolved.service",
   "periodic jobs (apt, man-db, tmpfiles cleaning) that would run during tests": "timers.target",
   "Debian's sshd (the lab's own sshd unit replaces it)": "ssh.service ssh.socket",
   "boot bookkeeping nobody tests (utmp records, sysusers.d users, the journal moved to disk: it stays in /run)": "systemd-update-utmp.service systemd-update-utmp-runlevel.service systemd-sysusers.service systemd-journal-flush.service",

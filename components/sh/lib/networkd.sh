@@ -6,9 +6,18 @@
 # networkd_restart: restarts systemd-networkd if it runs, so it reads networkd.conf again (`networkctl reload` reads only .network and .netdev files); links keep their addresses and routes.
 networkd_restart() {
   [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 || return 0
-  systemctl try-restart systemd-networkd.service || die "systemctl try-restart systemd-networkd.service failed: systemd-networkd has not read $NETWORKD_CONF (see journalctl -u systemd-networkd)"
+  systemctl -q is-active systemd-networkd.service || return 0
+  if ! systemctl restart systemd-networkd.service; then
+    # it ran before: one more start, so a failed start does not leave the host without it
+    say "systemd-networkd did not start again: $(networkd_log)"
+    systemctl reset-failed systemd-networkd.service 2>/dev/null || true
+    systemctl start systemd-networkd.service || die "systemctl restart systemd-networkd.service failed twice: systemd-networkd does not run now ($(networkd_log))"
+  fi
   say "restarted systemd-networkd (it reads $NETWORKD_CONF at start)"
 }
+
+# networkd_log: systemd-networkd's last lines in the journal, on one line.
+networkd_log() { journalctl -u systemd-networkd.service -n 6 --no-pager -o cat 2>/dev/null | tr '\n' ' ' || true; }
 
 # networkd_conf_recorded DIR: whether the hooks apply recorded NETWORKD_CONF in DIR (it wrote it).
 networkd_conf_recorded() {
