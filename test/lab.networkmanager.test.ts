@@ -85,7 +85,7 @@ afterAll(async () => {
 });
 
 describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pulumi)", () => {
-  it("before any apply, NetworkManager made subflow endpoints of its own on every path with a gateway", () => {
+  it("before any apply, NetworkManager made subflow endpoints of its own on every path with a gateway", async () => {
     for (const h of lab.hosts) {
       expect(labSh(h, "systemctl is-active NetworkManager").trim()).toBe("active");
       const t = table(h);
