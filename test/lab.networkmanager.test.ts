@@ -134,6 +134,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     console.log(c.out);
     expect(c.code).toBe(0);
     expect(c.out).toMatch(/network stack: NetworkManager 1\.\d+\.\d+, running; .* default connection\.mptcp-flags 0x1/);
+    expect(c.out).toMatch(/^server: in step\n(  network stack: .*\n)*  network stack: NetworkManager on the endpoint interfaces: wlan \(connected\)$/m);
     const v = await verify();
     console.log(v.out);
     expect(v.code).toBe(0);

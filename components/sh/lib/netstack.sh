@@ -138,6 +138,16 @@ netstack_report() {
       set +f
       _mptcp=$(NetworkManager --print-config 2>/dev/null | awk -F= '$1 == "connection.mptcp-flags" { v = $2 } END { print v }')
       echo "NetworkManager $_v, running; profiles active on:${_devs:- none}; default connection.mptcp-flags ${_mptcp:-unset (enabled,subflow)}"
+      _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || true
+      _eps=""
+      for _i in $(ep_ifaces); do
+        _st="not a NetworkManager device"
+        while IFS=: read -r _dev _state; do [ "$_dev" != "$_i" ] || _st=$_state; done <<EOF
+$_o
+EOF
+        _eps="$_eps $_i ($_st)"
+      done
+      [ -z "$_eps" ] || echo "NetworkManager on the endpoint interfaces:$_eps"
     else
       echo "NetworkManager $_v, not running"
     fi
