@@ -19,6 +19,7 @@ import {
   renderHookFiles,
   CONCERNS,
   renderCheck,
+  renderConcern,
   renderHost,
   renderScript,
   requireValidConfig,
@@ -288,6 +289,13 @@ describe("rendered scripts", () => {
       expect(lc, r.golden).toBeGreaterThanOrEqual(0);
       expect(lc, r.golden).toBeLessThan(first);
     }
+  });
+
+  it("the networkmanager apply does not change with the endpoints or limits (pulumi up would run it again for nothing); control: its own data does change it", () => {
+    const nmApply = (h: typeof wide) => renderConcern(h, "networkmanager").apply;
+    const changed = { ...wide, endpoints: wide.endpoints.map((e, i) => (i === 0 ? { ...e, flags: [...e.flags, "backup" as const] } : e)), limits: { subflows: 7, addAddrAccepted: 7 } };
+    expect(nmApply(changed)).toBe(nmApply(wide));
+    expect(nmApply({ ...wide, name: "other" })).not.toBe(nmApply(wide));
   });
 
   it("carry only the data their code references", () => {

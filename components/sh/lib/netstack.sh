@@ -125,7 +125,9 @@ $_a "*) continue ;; esac
   done < "$1"
 }
 
-# netstack_report: one line per network manager found on the host, what it is and does here.
+# netstack_report [IFACE...]: one line per network manager found on the host, what it is and does
+# here; with IFACEs (the endpoint interfaces), whether NetworkManager manages each. (The apply's
+# report names none: its text would change, and the apply run again, with every endpoint change.)
 netstack_report() {
   if nm_present; then
     _v=$(NetworkManager --version 2>/dev/null || echo "?")
@@ -140,7 +142,7 @@ netstack_report() {
       echo "NetworkManager $_v, running; profiles active on:${_devs:- none}; default connection.mptcp-flags ${_mptcp:-unset (enabled,subflow)}"
       _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || true
       _eps=""
-      for _i in $(ep_ifaces); do
+      for _i in "$@"; do
         _st="not a NetworkManager device"
         while IFS=: read -r _dev _state; do [ "$_dev" != "$_i" ] || _st=$_state; done <<EOF
 $_o
