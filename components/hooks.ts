@@ -19,6 +19,8 @@ interface HookSource {
   executable: boolean;
   /** set -eu and the rest of the prologue; hooks run by ifupdown or NetworkManager must never fail their caller for an unset variable. */
   strict?: boolean;
+  /** A template whose title names no host: a rename leaves it as it is (a change restarts its service). */
+  neutral?: boolean;
 }
 
 export const HOOK_SOURCES: HookSource[] = [
@@ -41,7 +43,7 @@ export const HOOK_SOURCES: HookSource[] = [
     title: "networkd-dispatcher hook",
     executable: true,
   })),
-  { source: "networkd.conf", path: NETWORKD_CONF, mode: "644", onlyIn: "/etc/systemd/network", title: "systemd-networkd drop-in", executable: false },
+  { source: "networkd.conf", path: NETWORKD_CONF, mode: "644", onlyIn: "/etc/systemd/network", title: "systemd-networkd drop-in", executable: false, neutral: true },
   { source: "boot.service", path: `/etc/systemd/system/${UNIT_NAME}`, mode: "644", onlyIn: "/etc/systemd/system", title: "boot unit", executable: false },
 ];
 
@@ -62,7 +64,7 @@ function renderHookFile(host: HostModel, s: HookSource): HookFile {
     source: s.source,
     content: s.source.endsWith(".sh")
       ? renderScript({ host, title: s.title, source: s.source, strict: s.strict ?? false, installed: s.executable })
-      : renderTemplate(host, s.title, s.source),
+      : renderTemplate(host, s.title, s.source, s.neutral),
   };
 }
 

@@ -316,13 +316,17 @@ function titleLines(host: HostModel, title: string, installed: boolean): string[
   return [`# mptcp-pulumi: host ${host.name}, ${title}, generated from mptcp:hosts[${host.index}]`, ...(installed ? ["# Installed by mptcp-pulumi; pulumi destroy removes it."] : [])];
 }
 
-/** A non-shell file from components/sh/ with @NAME@ replaced by the host's data. */
-export function renderTemplate(host: HostModel, title: string, source: string): string {
+/**
+ * A non-shell file from components/sh/ with @NAME@ replaced by the host's data. `neutral`: its
+ * title names no host (a file whose change restarts a service must not change with a rename).
+ */
+export function renderTemplate(host: HostModel, title: string, source: string, neutral = false): string {
   const data = new Map(hostData(host).map((d) => [d.name, d]));
   const text = readFileSync(join(SH_DIR, source), "utf8").replace(/@([A-Z_]+)@/g, (_, name: string) => {
     const d = data.get(name);
     if (!d) throw new Error(`${source}: @${name}@ is not a host data variable`);
     return d.value();
   });
-  return [...titleLines(host, title, true), text].join("\n");
+  const titles = neutral ? [`# mptcp-pulumi: ${title}`, "# Installed by mptcp-pulumi; pulumi destroy removes it."] : titleLines(host, title, true);
+  return [...titles, text].join("\n");
 }

@@ -82,19 +82,35 @@ async function check(name: string): Promise<string> {
   return lines.filter((l) => !l.startsWith("stack ")).join("\n");
 }
 
-/** Rule deletions (`ip monitor rule`) on a laptop while `what` runs. */
-async function ruleDeletions(name: string, what: () => Promise<void> | void): Promise<string[]> {
-  const mon = labSpawn(host(name), ["ip", "-4", "monitor", "rule"]);
+/** A marker rule no one else makes: added and deleted to tell when a monitor listens, left out of what it saw. */
+const MARKER = "from 203.0.113.254 lookup 999 priority 32100";
+
+/**
+ * `ip ARGS` (a monitor) on a laptop, once it listens: a marker rule's deletion must have reached it
+ * (a monitor started late would see nothing, and "no deletions" would pass for nothing).
+ */
+async function monitor(name: string, args: string[]): Promise<{ lines: () => string[]; stop: () => void }> {
+  const mon = labSpawn(host(name), ["ip", ...args]);
   let out = "";
   mon.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  await sleep(200);
+  await waitFor(`ip monitor on ${name} to listen`, 10_000, () => {
+    sh(name, `ip -4 rule add ${MARKER} && ip -4 rule del ${MARKER}`);
+    return out.includes("Deleted") && out.includes("203.0.113.254");
+  }, 100);
+  const seen = out.length;
+  return { lines: () => out.slice(seen).split("\n").filter((l) => l && !l.includes("203.0.113.254")), stop: () => mon.kill() };
+}
+
+/** Rule deletions (`ip monitor rule`) on a laptop while `what` runs. */
+async function ruleDeletions(name: string, what: () => Promise<void> | void): Promise<string[]> {
+  const mon = await monitor(name, ["-4", "monitor", "rule"]);
   try {
     await what();
     await sleep(300);
   } finally {
-    mon.kill();
+    mon.stop();
   }
-  return out.split("\n").filter((l) => l.startsWith("Deleted"));
+  return mon.lines().filter((l) => l.startsWith("Deleted"));
 }
 
 beforeAll(async () => {
@@ -212,16 +228,13 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
 
   it("a networkd restart (apply and destroy do one when the drop-in changes) deletes no address, route or rule", async () => {
     for (const name of ["server", "client"]) {
-      const mon = labSpawn(host(name), ["ip", "monitor", "address", "route", "rule"]);
-      let out = "";
-      mon.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      await sleep(200);
+      const mon = await monitor(name, ["monitor", "address", "route", "rule"]);
       sh(name, RESTART);
       for (const iface of ["lan", "wlan"]) await configured(name, iface);
       await sleep(500);
-      mon.kill();
-      const deleted = out.split("\n").filter((l) => l.startsWith("Deleted"));
-      console.log(`${name}: systemctl restart systemd-networkd: ${deleted.length} deletions, ${out.split("\n").filter((l) => l && !l.startsWith(" ")).length} events`);
+      mon.stop();
+      const deleted = mon.lines().filter((l) => l.startsWith("Deleted"));
+      console.log(`${name}: systemctl restart systemd-networkd: ${deleted.length} deletions, ${mon.lines().filter((l) => !l.startsWith(" ")).length} events`);
       expect(deleted).toEqual([]);
       await settles(name);
     }

@@ -291,6 +291,13 @@ describe("rendered scripts", () => {
     }
   });
 
+  it("the systemd-networkd drop-in is the same for a renamed or moved host (a change restarts networkd); control: the hook scripts name the host", () => {
+    const moved = { ...wide, name: "other", index: 7 };
+    const file = (h: typeof wide, path: string) => renderHookFiles(h).find((f) => f.path === path)!.content;
+    expect(file(moved, "/etc/systemd/networkd.conf.d/mptcp-pulumi.conf")).toBe(file(wide, "/etc/systemd/networkd.conf.d/mptcp-pulumi.conf"));
+    expect(file(moved, "/etc/network/if-up.d/mptcp_up")).not.toBe(file(wide, "/etc/network/if-up.d/mptcp_up"));
+  });
+
   it("the networkmanager apply does not change with the endpoints or limits (pulumi up would run it again for nothing); control: its own data does change it", () => {
     const nmApply = (h: typeof wide) => renderConcern(h, "networkmanager").apply;
     const changed = { ...wide, endpoints: wide.endpoints.map((e, i) => (i === 0 ? { ...e, flags: [...e.flags, "backup" as const] } : e)), limits: { subflows: 7, addAddrAccepted: 7 } };

@@ -177,13 +177,15 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
     // dhcpcd's hook directory is this machine's (dhcpcd-base): hidden, so the apply cannot write there
     const r = ns.isolated(`set -e; for d in ${dirs.join(" ")}; do mount -t tmpfs tmpfs $d; done
 if [ -d /usr/lib/dhcpcd ]; then mount -t tmpfs tmpfs /usr/lib/dhcpcd; fi
-mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /etc/systemd/system
+mkdir -p /etc/network/if-up.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /etc/systemd/system /etc/systemd/network
 sh ${dir}/apply > /dev/null; echo @applied; sh ${dir}/check
 printf x >> /usr/local/sbin/mptcp-pulumi-sync
 chmod 600 /etc/network/if-up.d/mptcp_up
 rm /etc/network/if-post-down.d/mptcp_down
 cp /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi ${dir}/same && rm /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi && ln -s ${dir}/same /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi
-echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; sh ${dir}/check`);
+echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; sh ${dir}/check
+printf '[Network]\\nManageForeignRoutes=yes\\n' > /etc/systemd/networkd.conf.d/zz-admin.conf
+echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf; echo @restored; sh ${dir}/check`);
     expect(r.stderr).toBe("");
     const part = (name: string) => r.stdout.split(`@${name}\n`)[1].split("\n@")[0].split("\n").filter((l) => l.startsWith("mptcp:hosts[0].hooks|") || l.includes(": wrote ")).map((l) => l.replace(/^mptcp:hosts\[0\]\.hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
     expect(part("applied")).toEqual([]);
@@ -195,6 +197,9 @@ echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; s
     ]);
     expect(part("again").sort()).toEqual(["wrote /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", "wrote /etc/network/if-post-down.d/mptcp_down", "wrote /etc/network/if-up.d/mptcp_up", "wrote /usr/local/sbin/mptcp-pulumi-sync"]);
     expect(part("reapplied")).toEqual([]);
+    // systemd-networkd's own setting read after our drop-in: check names it; control: without it, nothing
+    expect(part("overridden")).toEqual(["systemd-networkd reads ManageForeignRoutes=yes last, in /etc/systemd/networkd.conf.d/zz-admin.conf (after ours): it deletes our rules and routes whenever it configures a link; remove that setting, or name that file to sort before ours"]);
+    expect(part("restored")).toEqual([]);
     // nothing of this machine's was written (every hook directory was a tmpfs of the namespace)
     expect(hookPaths.filter((p) => existsSync(p))).toEqual(hostHad);
   });

@@ -41,3 +41,19 @@ dispatcher_stop() {
   for _s in /etc/networkd-dispatcher/*/* /usr/lib/networkd-dispatcher/*/*; do [ ! -e "$_s" ] || return 0; done
   systemctl stop networkd-dispatcher.service || true
 }
+
+# chk_networkd: where our drop-in is installed, what systemd-networkd reads in the end (its
+# configuration with the drop-ins in its order, `systemd-analyze cat-config`) keeps both
+# ManageForeign settings at "no": a drop-in read after ours that says otherwise is reported.
+chk_networkd() {
+  [ -e "$NETWORKD_CONF" ] && command -v systemd-analyze >/dev/null 2>&1 || return 0
+  systemd-analyze cat-config systemd/networkd.conf 2>/dev/null | awk -v at="$AT.hooks" '
+    /^# \// { file = substr($0, 3); next }
+    /^[[:space:]]*ManageForeign(RoutingPolicyRules|Routes)[[:space:]]*=/ {
+      split($0, kv, "="); key = kv[1]; val = kv[2]; gsub(/[[:space:]]/, "", key); gsub(/[[:space:]]/, "", val)
+      v[key] = val; f[key] = file
+    }
+    END {
+      for (k in v) if (v[k] != "no") printf "%s|systemd-networkd reads %s=%s last, in %s (after ours): it deletes our rules and routes whenever it configures a link; remove that setting, or name that file to sort before ours\n", at, k, v[k], f[k]
+    }'
+}

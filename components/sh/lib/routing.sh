@@ -71,11 +71,16 @@ route_via() {
   word_after via $_o
 }
 
-# route_table_via TABLE: sets _w to the gateway of TABLE's IPv4 default route (empty when none).
+# route_table_via TABLE IFACE: sets _w to the gateway of TABLE's IPv4 default route, where IFACE
+# still reaches it on its link (an interface re-addressed into another subnet does not): empty
+# otherwise.
 route_table_via() {
   _o=$(ip -4 route show table "$1" default 2>/dev/null) || true
   # shellcheck disable=SC2086 # split into words on purpose
   word_after via $_o
+  [ -n "$_w" ] || return 0
+  _o=$(ip -4 route get "$_w" oif "$2" 2>/dev/null) || { _w=""; return 0; }
+  case " $_o " in *" via "*) _w="" ;; esac
 }
 
 # route_first_dev: sets _w to the interface of the main table's first IPv4 default route.
@@ -95,7 +100,7 @@ route_resolve() {
   route_entry "$1" || return 1
   [ -n "$rt_gw" ] || rt_gw=${2:-}
   if [ -z "$rt_gw" ]; then route_via -4 "$1"; rt_gw=$_w; fi
-  if [ -z "$rt_gw" ]; then route_table_via "$rt_table"; rt_gw=$_w; fi
+  if [ -z "$rt_gw" ]; then route_table_via "$rt_table" "$1"; rt_gw=$_w; fi
   if [ "$rt_mode" = auto ]; then
     rt_mode=none
     if [ -n "$rt_gw" ]; then
