@@ -346,6 +346,36 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
     }
   });
 
+  it("a networkd-dispatcher restart (its start runs routable.d for every routable link) closes no live subflow: the client hears no RM_ADDR; control: `up`, what routable ran before, sends one", async () => {
+    const listener = labSpawn(host("server"), ["python3", "-c", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('', 5302))\ns.listen()\nc, _ = s.accept()\nc.recv(1)"]);
+    await waitFor("the server's listener", 5000, () => sh("server", "ss -Hltn 'sport = 5302'").includes("5302"), 50);
+    const conn = labSpawn(host("client"), ["python3", "-c", "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)\ns.connect(('198.51.100.1', 5302))\ntime.sleep(60)"]);
+    const PROBE = "/etc/networkd-dispatcher/routable.d/zz-mptcp-lab-probe";
+    try {
+      await waitFor("the wlan subflow", 5000, () => sh("server", "ss -Htn state established 'sport = 5302'").includes("198.51.100.17:5302"), 50);
+      // a script of the test's own beside ours shows the start really ran routable.d
+      sh("server", `rm -f /run/mptcp-lab-probe-*; printf '#!/bin/sh\\ntouch /run/mptcp-lab-probe-$IFACE\\n' > ${PROBE} && chmod 755 ${PROBE}`);
+      const rmAddr = () => counter(host("client"), "MPTcpExtRmAddr");
+      const r0 = rmAddr();
+      sh("server", "systemctl restart networkd-dispatcher");
+      await waitFor("routable.d run at the start", 10_000, () => sh("server", "ls /run/mptcp-lab-probe-wlan 2>/dev/null || true").includes("wlan"), 100);
+      await waitFor("the dispatcher idle", 10_000, () => dispatcherIdle("server"), 100);
+      await sleep(500);
+      expect(rmAddr() - r0).toBe(0);
+      expect(sh("server", "ss -Htn state established 'sport = 5302'")).toContain("198.51.100.17:5302");
+      // control: `up` re-creates the endpoint, and the client hears it removed
+      sh("server", `${SYNC_PATH} wlan up`);
+      await waitFor("an RM_ADDR", 5000, () => rmAddr() > r0, 100);
+      console.log(`RM_ADDR heard: ${rmAddr() - r0} after sync wlan up, none after the dispatcher's restart`);
+    } finally {
+      conn.kill();
+      listener.kill();
+      sh("server", `rm -f ${PROBE} /run/mptcp-lab-probe-*`);
+      await sleep(200);
+    }
+    await settles("server");
+  });
+
   it("reboot: networkd addresses the paths, networkd-dispatcher (its unit now finds our scripts) and our boot unit bring the applied state back", async () => {
     const t0 = performance.now();
     await labReboot(lab, ["server", "client"]);
