@@ -1,4 +1,4 @@
-// The provider simulator's semantics, checked against ../shared/reference/pulumi-command.md.
+// The provider simulator's semantics, checked against @pulumi/command 1.2.1 (docs/upstream.md).
 import { describe, expect, it } from "vitest";
 import { RecordedCommand } from "./harness/program";
 import { CommandProviderSim, Phase, topoOrder } from "./harness/provider";

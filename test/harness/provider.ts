@@ -1,5 +1,5 @@
 // TEST CODE. Executes recorded remote.Commands with the lifecycle of @pulumi/command 1.2.1
-// (../shared/reference/pulumi-command.md; provider source remote/commandController.go):
+// (docs/upstream.md; provider source remote/commandController.go at v1.2.1):
 // - preview: nothing runs;
 // - first up: `create`;
 // - up with no input changed: nothing;
