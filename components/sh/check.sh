@@ -9,7 +9,7 @@
 if [ ! -d "$STATE_DIR" ]; then drift "$AT" "mptcp-pulumi has not applied this host ($STATE_DIR is missing): run pulumi up"; fi
 chk_applies
 # shellcheck disable=SC2046 # interface names (validated by the config's schema), one argument each
-netstack_report $(ep_ifaces) | sed 's/^/stack /'
+{ netstack_report; nm_report_ifaces $(ep_ifaces); } | sed 's/^/stack /'
 if [ "$ENDPOINT_OWNER" = networkmanager ]; then echo "stack MPTCP endpoints: NetworkManager's (endpointOwner: networkmanager): mptcp-pulumi leaves them alone"; fi
 # shellcheck disable=SC2086 # UNSET_CONCERNS: concern names, split into words
 chk_removed $UNSET_CONCERNS

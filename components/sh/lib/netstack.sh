@@ -25,7 +25,7 @@ nm_mptcp() {
 nm_running() { [ "$(nmcli -t -f RUNNING general 2>/dev/null)" = running ]; }
 
 # nm_devices: the devices on which NetworkManager has activated a profile of its own ("connected";
-# not "connected (externally)", which it only watches), one per line.
+# not "connected (externally)", which it only watches), one per line, as it says now.
 nm_devices() {
   _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || return 0
   while IFS=: read -r _dev _state; do
@@ -49,20 +49,35 @@ EOF
   _nm_flags=${_nm_flags%% *}
 }
 
+# nm_profiles: sets _nm_profiles to one line "DEVICE|PROFILE|FLAGS" per device with an active
+# profile (nm_devices, nm_profile). Asks NetworkManager once per run: the refusal, the reapply and
+# the report all read these lines.
+nm_profiles() {
+  [ -z "${_nm_profiles_seen:-}" ] || return 0
+  _nm_profiles_seen=1
+  _nm_profiles=""
+  set -f
+  for _dev in $(nm_devices); do
+    nm_profile "$_dev" || continue
+    _nm_profiles="$_nm_profiles$_dev|$_nm_name|$_nm_flags
+"
+  done
+  set +f
+}
+
 # nm_flags_ours FLAGS: NetworkManager leaves endpoints to us under these profile flags: the default
 # (0, which our conf.d file makes "disabled") or "disabled" itself (0x1 set).
 nm_flags_ours() { [ $(($1)) -eq 0 ] || [ $(($1 & 1)) -eq 1 ]; }
 
-# nm_profiles_foreign: one line "DEVICE|PROFILE|FLAGS" for each active profile that sets MPTCP
-# flags of its own (neither default nor disabled): NetworkManager manages endpoints there whatever
-# our conf.d file says.
+# nm_profiles_foreign: the lines of nm_profiles whose profile sets MPTCP flags of its own (neither
+# default nor disabled): NetworkManager manages endpoints there whatever our conf.d file says.
 nm_profiles_foreign() {
-  set -f
-  for _dev in $(nm_devices); do
-    nm_profile "$_dev" || continue
-    nm_flags_ours "$_nm_flags" || printf '%s|%s|%s\n' "$_dev" "$_nm_name" "$_nm_flags"
-  done
-  set +f
+  nm_profiles
+  while IFS='|' read -r _dev _name _flags; do
+    [ -z "$_dev" ] || nm_flags_ours "$_flags" || printf '%s|%s|%s\n' "$_dev" "$_name" "$_flags"
+  done <<EOF
+$_nm_profiles
+EOF
 }
 
 # nm_need_ours: fails, naming each profile and the way out, when an active profile sets MPTCP
@@ -89,24 +104,26 @@ nm_conf_text() {
 connection.mptcp-flags=0x1"
 }
 
-# nm_reapply_flags FLAGS...: on each device with an active profile, sets the MPTCP flags of the
-# active settings (not the profile on disk) to each FLAGS in turn (`nmcli device modify`, a
-# reapply that keeps addresses and routes); "profile" is the profile's own value. NetworkManager
-# reads its default only when it builds a device's settings, which a plain reapply does not.
+# nm_reapply_flags FLAGS...: on each device with an active profile (nm_profiles), sets the MPTCP
+# flags of the active settings (not the profile on disk) to each FLAGS in turn (`nmcli device
+# modify`, a reapply that keeps addresses and routes); "profile" is the profile's own value.
+# NetworkManager reads its default only when it builds a device's settings, which a plain reapply
+# does not.
 nm_reapply_flags() {
-  set -f
-  for _dev in $(nm_devices); do
-    nm_profile "$_dev" || continue
+  nm_profiles
+  while IFS='|' read -r _dev _name _flags; do
+    [ -n "$_dev" ] || continue
     for _f in "$@"; do
-      [ "$_f" != profile ] || _f=$_nm_flags
+      [ "$_f" != profile ] || _f=$_flags
       nmcli device modify "$_dev" connection.mptcp-flags "$_f" >/dev/null 2>&1 && continue
       # a device that went down meanwhile (a Wi-Fi roam) reads the default when it comes back
       ! nm_devices | grep -qx -- "$_dev" || die "nmcli device modify $_dev connection.mptcp-flags $_f failed"
       say "NetworkManager: $_dev is no longer active: it reads the default connection.mptcp-flags at its next activation"
       break
     done
-  done
-  set +f
+  done <<EOF
+$_nm_profiles
+EOF
 }
 
 # nm_endpoints_restore FILE: adds each endpoint line of FILE (ep_table's form) whose address has no
@@ -125,31 +142,20 @@ $_a "*) continue ;; esac
   done < "$1"
 }
 
-# netstack_report [IFACE...]: one line per network manager found on the host, what it is and does
-# here; with IFACEs (the endpoint interfaces), whether NetworkManager manages each. (The apply's
-# report names none: its text would change, and the apply run again, with every endpoint change.)
+# netstack_report: one line per network manager found on the host, what it is and does here.
 netstack_report() {
   if nm_present; then
     _v=$(NetworkManager --version 2>/dev/null || echo "?")
     if nm_running; then
+      nm_profiles
       _devs=""
-      set -f
-      for _dev in $(nm_devices); do
-        if nm_profile "$_dev"; then _devs="$_devs $_dev (profile '$_nm_name', connection.mptcp-flags $_nm_flags)"; else _devs="$_devs $_dev"; fi
-      done
-      set +f
+      while IFS='|' read -r _dev _name _flags; do
+        [ -z "$_dev" ] || _devs="$_devs $_dev (profile '$_name', connection.mptcp-flags $_flags)"
+      done <<EOF
+$_nm_profiles
+EOF
       _mptcp=$(NetworkManager --print-config 2>/dev/null | awk -F= '$1 == "connection.mptcp-flags" { v = $2 } END { print v }')
       echo "NetworkManager $_v, running; profiles active on:${_devs:- none}; default connection.mptcp-flags ${_mptcp:-unset (enabled,subflow)}"
-      _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || true
-      _eps=""
-      for _i in "$@"; do
-        _st="not a NetworkManager device"
-        while IFS=: read -r _dev _state; do [ "$_dev" != "$_i" ] || _st=$_state; done <<EOF
-$_o
-EOF
-        _eps="$_eps $_i ($_st)"
-      done
-      [ -z "$_eps" ] || echo "NetworkManager on the endpoint interfaces:$_eps"
     else
       echo "NetworkManager $_v, not running"
     fi
@@ -166,6 +172,23 @@ EOF
     if [ -n "$_mptcpd" ]; then echo "mptcpd installed, and it manages MPTCP here (lib/mptcpd.sh)"; else echo "mptcpd installed, not enabled and not running"; fi
   fi
   if command -v ifup >/dev/null 2>&1; then echo "ifupdown"; fi
+}
+
+# nm_report_ifaces IFACE...: a line saying whether NetworkManager manages each IFACE (the endpoint
+# interfaces), where it runs. Only the check reports it: in the apply's report the endpoint list
+# would change its text, and so run it again, with every endpoint change.
+nm_report_ifaces() {
+  [ $# -gt 0 ] && nm_present && nm_running || return 0
+  _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || true
+  _eps=""
+  for _i in "$@"; do
+    _st="not a NetworkManager device"
+    while IFS=: read -r _dev _state; do [ "$_dev" != "$_i" ] || _st=$_state; done <<EOF
+$_o
+EOF
+    _eps="$_eps $_i ($_st)"
+  done
+  echo "NetworkManager on the endpoint interfaces:$_eps"
 }
 
 # netstack_active UNIT: ", active" or ", inactive" as systemd sees UNIT (nothing without systemd).
