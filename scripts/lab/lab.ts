@@ -132,8 +132,8 @@ function requireTools(topology: Topology): void {
   }
 }
 
-/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more; networkd and its dispatcher NETWORKD_INOTIFY). */
-const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : h.network === "networkd" ? 4 + NETWORKD_INOTIFY : 4);
+/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more; networkd and its dispatcher none). */
+const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : 4);
 
 /**
  * Every laptop's processes run as this machine's root, and the kernel counts inotify instances
@@ -333,7 +333,7 @@ function buildNet(state: LabState, boxes: (LabHost | LabRouter)[], only?: Set<st
  * NetworkManager from its profiles, dhcpcd from its leases (the lab leaves their paths unaddressed
  * and down), systemd-networkd from its .network files.
  */
-const selfConfigured = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network === "networkmanager" || h.network === "dhcpcd" || h.network === "networkd").map((h) => h.name));
+const selfConfigured = (hosts: LabHost[]) => new Set(hosts.filter((h) => h.network !== "ifupdown").map((h) => h.name));
 
 /** Routers: namespaces with forwarding on; this machine reaches the SSH paths behind them through them. */
 function createRouters(state: LabState): void {
@@ -353,8 +353,6 @@ const symlink = (target: string, path: string) => { rmSync(path, { force: true }
 
 /** Units MASKED_UNITS masks that a `network: networkd` laptop runs. */
 const NETWORKD_UNITS = ["systemd-networkd.service", "systemd-networkd.socket"];
-/** inotify instances networkd and networkd-dispatcher add to a laptop (measured: none). */
-const NETWORKD_INOTIFY = 0;
 
 /**
  * A laptop set up as Ubuntu Server is: systemd-networkd configures its path interfaces from
@@ -414,9 +412,9 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
     writeFileSync(join(etc, "NetworkManager", "conf.d", "90-mptcp-lab.conf"), readFileSync(join(LAPTOP_FILES, "NetworkManager.conf")));
     const profiles = join(etc, "NetworkManager", "system-connections");
     mkdirSync(profiles, { recursive: true, mode: 0o700 });
-    for (const end of pathEnds(topology).filter((e) => e.host === h.name)) {
-      writeFileSync(join(profiles, `${end.path}.nmconnection`), nmProfile(end), { mode: 0o600 });
-    }
+    pathEnds(topology)
+      .filter((e) => e.host === h.name)
+      .forEach((end, i) => writeFileSync(join(profiles, `${end.path}.nmconnection`), nmProfile(end, i === 0 ? 100 : 600), { mode: 0o600 }));
   } else if (h.network === "networkd") {
     networkdDisk(h, topology, sys, etc);
   } else if (existsSync("/lib/systemd/system/networking.service")) {
@@ -807,15 +805,16 @@ export function linksNotReady(h: LabHost): string[] {
 /**
  * A NetworkManager laptop's profile for one path, as a desktop install makes one: static
  * addresses with the peer as gateway (a default route per path, as on a laptop with cable and
- * Wi-Fi; the second path's route metric is Wi-Fi's, 600), and connection.mptcp-flags left at its
- * default, so NetworkManager manages MPTCP endpoints and rp_filter as it does on a real laptop.
+ * Wi-Fi: `metric` 100 for the laptop's first path, Wi-Fi's 600 for the others), and
+ * connection.mptcp-flags left at its default, so NetworkManager manages MPTCP endpoints and
+ * rp_filter as it does on a real laptop.
  */
-export function nmProfile(end: PathEnd): string {
+export function nmProfile(end: PathEnd, metric: number): string {
   const family = (v6: boolean) => end.addresses.filter((a) => a.address.includes(":") === v6);
   const section = (name: string, v6: boolean) => {
     const addrs = family(v6);
     if (addrs.length === 0) return [`[${name}]`, "method=disabled", ""];
-    return [`[${name}]`, "method=manual", ...addrs.map((a, i) => `address${i + 1}=${a.address}/${a.prefix}${i === 0 ? `,${a.peerAddress}` : ""}`), `route-metric=${end.path === "lan" ? 100 : 600}`, ...(v6 ? ["addr-gen-mode=eui64"] : []), ""];
+    return [`[${name}]`, "method=manual", ...addrs.map((a, i) => `address${i + 1}=${a.address}/${a.prefix}${i === 0 ? `,${a.peerAddress}` : ""}`), `route-metric=${metric}`, ...(v6 ? ["addr-gen-mode=eui64"] : []), ""];
   };
   return [
     "[connection]",
