@@ -1,7 +1,7 @@
 // Keeping a host's MPTCP state right as interfaces come and go. One host-side entry point,
 // SYNC_PATH (components/sh/sync.sh), brings an interface in line with the config (its endpoints,
-// its source routing, rp_filter); the ifupdown, NetworkManager, dhclient and dhcpcd hooks and the
-// boot unit only call it. The endpoints concern uses the same library functions, so "which endpoints
+// its source routing, rp_filter); the ifupdown, NetworkManager, dhclient, dhcpcd and
+// networkd-dispatcher hooks and the boot unit only call it. The endpoints concern uses the same library functions, so "which endpoints
 // an interface should have" has one implementation.
 import { HostModel } from "./model";
 import { createHash } from "node:crypto";

@@ -1,5 +1,6 @@
 # Brings interfaces in line with the config: their endpoints, their source routing, rp_filter.
-# The ifupdown, NetworkManager and dhclient hooks and the boot unit only call this.
+# The ifupdown, NetworkManager, dhclient, dhcpcd and networkd-dispatcher hooks and the boot unit
+# only call this.
 # An event on one interface brings every endpoint interface in line, not only its own: a network
 # manager acting on one interface (NetworkManager's reapply, networkd's reconfigure) may have
 # deleted or re-flagged another's endpoints, rules or routes.
