@@ -8,12 +8,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { NM_CONF } from "../components";
 import { LabHost, LabState, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, readTopology } from "../scripts/lab/topology";
-import { sleep } from "../scripts/lab/wait";
+import { sleep, waitFor } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
 import { startLab, stopLab } from "./harness/fixture";
@@ -44,26 +45,23 @@ let clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path ==
 const wanted = () => ({ server: [`${serverWlan()} id 5 signal dev wlan`], client: [`${clientWlan} id 1 dev wlan`] });
 const serverWlan = () => (config.hosts as { endpoints: { address: string }[] }[])[0].endpoints[0].address;
 const tables = () => ({ server: table(server()), client: table(client()) });
-/** NetworkManager acts on its own time after nmcli returns (the dispatcher runs our hook after the change): wait until the tables are `want`, or ms passed. */
-async function settle(want = wanted(), ms = 8000): Promise<{ server: string[]; client: string[] }> {
-  const t0 = performance.now();
-  let t = tables();
-  while (performance.now() - t0 < ms && JSON.stringify(t) !== JSON.stringify(want)) {
-    await sleep(100);
-    t = tables();
-  }
-  return t;
+/**
+ * What `read` gives once it equals `want`, or after `ms`, for the assertion that follows:
+ * NetworkManager acts on its own time after nmcli returns, and its dispatcher runs our hook after
+ * the change.
+ */
+async function eventually<T>(read: () => T, want: T, ms: number): Promise<T> {
+  await waitFor("a state", ms, () => isDeepStrictEqual(read(), want), 100).catch(() => undefined);
+  return read();
 }
+/** The endpoint tables once they are `want`, or after `ms`. */
+const settle = (want = wanted(), ms = 8000) => eventually(tables, want, ms);
 const check = () => inProcess("check", checkMain, [stackFile, "--identity", lab.privateKeyFile]);
 const verify = () => inProcess("verify", verifyMain, [stackFile, "--identity", lab.privateKeyFile]);
 const nm = (h: LabHost, args: string) => labSh(h, `nmcli ${args} >/dev/null`);
 const rpFilter = (h: LabHost, iface: string) => labSh(h, `cat /proc/sys/net/ipv4/conf/${iface}/rp_filter`).trim();
-/** rp_filter once it is `want`, or as it is after `ms` (NetworkManager sets it on its own time after nmcli returns). */
-async function rpFilterBecomes(h: LabHost, iface: string, want: string, ms = 5000): Promise<string> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms && rpFilter(h, iface) !== want) await sleep(100);
-  return rpFilter(h, iface);
-}
+/** rp_filter once it is `want`, or after 5 s. */
+const rpFilterBecomes = (h: LabHost, iface: string, want: string) => eventually(() => rpFilter(h, iface), want, 5000);
 const DISPATCHER = "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi";
 
 beforeAll(async () => {
@@ -183,9 +181,9 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       clientWlan = "198.51.100.20";
       expect(await settle()).toEqual(wanted());
       // the hook sets the rule after the endpoint
-      for (let t0 = performance.now(); performance.now() - t0 < 3000 && rulesFrom("198.51.100.20") !== 1; ) await sleep(100);
+      const rules = await eventually(() => rulesFrom("198.51.100.20"), 1, 3000);
       console.log(labSh(c, "ip -4 rule show; ip -4 route show table 120"));
-      expect(rulesFrom("198.51.100.20")).toBe(1);
+      expect(rules).toBe(1);
       expect(rulesFrom("198.51.100.18")).toBe(0);
       // negative control: with our dispatcher script disabled, nothing else (not the ifupdown bridge) moves the endpoint
       labSh(c, `chmod -x ${DISPATCHER}`);
@@ -199,8 +197,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     }
     clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
     expect(await settle()).toEqual(wanted());
-    for (let t0 = performance.now(); performance.now() - t0 < 3000 && rulesFrom(clientWlan) !== 1; ) await sleep(100);
-    expect(rulesFrom(clientWlan)).toBe(1);
+    expect(await eventually(() => rulesFrom(clientWlan), 1, 3000)).toBe(1);
   });
 
   it("after all of that, check and verify still pass", async () => {
@@ -255,10 +252,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     await sim.destroy();
     // ids included: the revert gives NetworkManager's endpoints back as they were, and it keeps them
     // (NetworkManager relaxes rp_filter again on its own time: up to 5 s)
-    for (const h of lab.hosts) {
-      for (const t0 = performance.now(); performance.now() - t0 < 5000 && snapshot(h) !== before.get(h.name); ) await sleep(100);
-      expect(snapshot(h), h.name).toEqual(before.get(h.name));
-    }
+    for (const h of lab.hosts) expect(await eventually(() => snapshot(h), before.get(h.name)!, 5000), h.name).toEqual(before.get(h.name));
   });
 });
 
