@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, Topology } from "../scripts/lab/topology";
-import { sleep } from "../scripts/lab/wait";
+import { waitFor } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
 import { inProcess } from "./harness/cli";
@@ -54,10 +54,9 @@ async function moveLease(address: string): Promise<number> {
   labSh(server(), `sed -i '/# wlan:/,/}/ s/range .*;/range ${address} ${address};/' ${DHCPD_CONF} && systemctl restart mptcp-lab-dhcpd.service`);
   const t0 = performance.now();
   sh("kill -HUP $(cat /run/dhcpcd/pid)");
-  while (wlanAddress() !== address) {
-    if (performance.now() - t0 > 30_000) throw new Error(`dhcpcd did not get ${address} on wlan in 30 s: ${sh("ip -4 -o addr show dev wlan")}`);
-    await sleep(100);
-  }
+  await waitFor(`dhcpcd to get ${address} on wlan`, 30_000, () => wlanAddress() === address, 100).catch((e: Error) => {
+    throw new Error(`${e.message}: ${sh("ip -4 -o addr show dev wlan")}`);
+  });
   return performance.now() - t0;
 }
 
@@ -65,7 +64,7 @@ async function moveLease(address: string): Promise<number> {
 async function routingOn(address: string, ms = 10_000): Promise<number> {
   const t0 = performance.now();
   const settled = () => wlanEndpoint() === address && rulesFrom(address) === 1 && table().includes(`198.51.100.16/28 dev wlan scope link src ${address}`);
-  while (performance.now() - t0 < ms && !settled()) await sleep(100);
+  await waitFor(`routing on ${address}`, ms, settled, 100).catch(() => undefined);
   return performance.now() - t0;
 }
 
