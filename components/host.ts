@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { remote } from "@pulumi/command";
 import { HostModel } from "./model";
-import { commandName, Concern, renderHost } from "./render";
+import { anchorName, commandName, Concern, renderAnchor, renderHost } from "./render";
 import { wrapScript } from "./shell";
 
 export interface MptcpHostArgs {
@@ -40,8 +40,19 @@ export class MptcpHost extends pulumi.ComponentResource {
     const triggers = [host.ssh.host, host.ssh.port, host.ssh.user];
     const applied: Partial<Record<Concern, pulumi.Output<string>>> = {};
     const wrap = (script: string) => wrapScript(script, { user: host.ssh.user, host: host.name });
+    const concerns = renderHost(host);
+    // The anchor: created first, deleted last; its delete reverts what of this entry is still on
+    // the host without a command in the stack (an apply that committed there but failed here).
     let previous: pulumi.Resource | undefined;
-    for (const scripts of renderHost(host)) {
+    if (concerns.length > 0) {
+      const anchor = renderAnchor(host);
+      previous = new remote.Command(
+        anchorName(name),
+        { connection, create: wrap(anchor.apply), delete: wrap(anchor.revert), triggers, addPreviousOutputInEnv: false },
+        { parent: this, deleteBeforeReplace: true },
+      );
+    }
+    for (const scripts of concerns) {
       const command = new remote.Command(
         commandName(name, scripts.concern),
         { connection, create: wrap(scripts.apply), delete: wrap(scripts.revert), triggers, addPreviousOutputInEnv: false },

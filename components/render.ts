@@ -62,6 +62,19 @@ export function renderCheck(host: HostModel): string {
   return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: hooks?.code });
 }
 
+/**
+ * The host's anchor: a command that changes nothing, created before the concerns' commands and
+ * deleted after them. Its delete reverts whatever of this host entry is still applied on the host
+ * without a command in Pulumi's state (an apply that committed on the host but whose command
+ * failed: the engine records only commands that succeed).
+ */
+export function renderAnchor(host: HostModel): { apply: string; revert: string } {
+  return {
+    apply: renderScript({ host, title: "anchor", source: "anchor.apply.sh" }),
+    revert: renderScript({ host, title: "anchor delete", source: "anchor.revert.sh" }),
+  };
+}
+
 export function renderHost(host: HostModel): ConcernScripts[] {
   return concernsOf(host).map((c) => renderConcern(host, c));
 }

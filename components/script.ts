@@ -62,6 +62,9 @@ export const CONCERNS = Object.keys(CONCERN_TABLE) as Concern[];
 /** The name of a host's command resource for one concern (its URN ends in it). */
 export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
 
+/** The name of a host's anchor command: created before its concerns' commands, deleted after them (sh/anchor.revert.sh). */
+export const anchorName = (host: string) => `${host}-anchor`;
+
 /** The concern that manages a config path under mptcp:hosts[i] (routing belongs to the hooks command). */
 export function concernOfPath(path: string): Concern | undefined {
   const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
@@ -209,6 +212,7 @@ export function hostData(host: HostModel): DataVar[] {
       () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),
       "endpoints: INDEX|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
+    e("SWEEP_ORDER", () => [...CONCERNS].reverse().join(" "), "every concern, in revert order (the anchor's delete)"),
     e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
     e("SERVICES", () => host.services.map((s) => line(s.index, s.unit, s.mode, s.restart)).join("\n"), "services: INDEX|UNIT|MODE|RESTART"),

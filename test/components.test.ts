@@ -8,25 +8,27 @@ const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))
 const SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-SECRET-MARKER\n-----END OPENSSH PRIVATE KEY-----";
 
 describe("MptcpHost under pulumi mocks", () => {
-  it("registers one component per host and one remote.Command per configured concern, parented and chained", async () => {
+  it("registers one component per host, its anchor and one remote.Command per configured concern, parented and chained", async () => {
     const { resources, commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
     const components = resources.filter((r) => r.type === "mptcp:index:Host");
     expect(components.map((c) => c.name)).toEqual(["server", "client"]);
     // Under mocks there is no stack resource: components sit at the root.
     expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
-    expect(commands.map((c) => c.name).sort()).toEqual(["server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
+    expect(commands.map((c) => c.name).sort()).toEqual(["server-anchor", "client-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
     for (const c of commands) {
       const host = c.name.split("-")[0];
       expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
     }
     const deps = Object.fromEntries(commands.map((c) => [c.name, c.dependsOn]));
     expect(deps).toEqual({
-      "server-sysctl": [],
+      "server-anchor": [],
+      "server-sysctl": ["server-anchor"],
       "server-limits": ["server-sysctl"],
       "server-networkmanager": ["server-limits"],
       "server-endpoints": ["server-networkmanager"],
       "server-endpoints-confirm": ["server-endpoints"],
-      "client-sysctl": [],
+      "client-anchor": [],
+      "client-sysctl": ["client-anchor"],
       "client-limits": ["client-sysctl"],
       "client-networkmanager": ["client-limits"],
     });
@@ -35,8 +37,8 @@ describe("MptcpHost under pulumi mocks", () => {
   it("every command has a create and a delete, deleteBeforeReplace, host triggers, no previous output in env", async () => {
     const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
     for (const c of commands.filter((x) => !x.name.endsWith("-confirm"))) {
-      expect(c.create, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ apply/);
-      expect(c.delete, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, \w+ revert/);
+      expect(c.create, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ apply|anchor,)/);
+      expect(c.delete, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ revert|anchor delete,)/);
       expect(c.deleteBeforeReplace, c.name).toBe(true);
       expect(c.triggers).toEqual([c.connection.host, c.connection.port, c.connection.user]);
       expect(c.inputs.addPreviousOutputInEnv).toBe(false);
@@ -161,7 +163,10 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints = [];
     c.links = [];
     const { commands } = await runProgram(c);
-    expect(commands.map((x) => x.name).sort()).toEqual(["client-sysctl", "server-limits", "server-networkmanager", "server-sysctl"]);
+    expect(commands.map((x) => x.name).sort()).toEqual(["client-anchor", "client-sysctl", "server-anchor", "server-limits", "server-networkmanager", "server-sysctl"]);
+    // a host that sets no concern gets no command at all, the anchor neither
+    c.hosts[1].sysctl = {};
+    expect((await runProgram(c)).commands.map((x) => x.name).filter((n) => n.startsWith("client"))).toEqual([]);
   });
 
   it("endpointOwner networkmanager: no networkmanager command, and endpoints in the config are refused with the path and the fix", async () => {

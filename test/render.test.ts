@@ -182,8 +182,11 @@ describe("shell sources (components/sh)", () => {
   };
 
   it("every apply and revert takes the host lock before its first change", () => {
-    const bodies = files.filter((f) => /\.(apply|revert)\.sh$/.test(f));
-    expect(bodies).toHaveLength(2 * CONCERNS.length);
+    const bodies = files.filter((f) => /\.(apply|revert)\.sh$/.test(f) && !f.endsWith("/anchor.apply.sh"));
+    // every concern's two, and the anchor's delete (its create changes nothing: no lock, no write)
+    expect(bodies).toHaveLength(2 * CONCERNS.length + 1);
+    const anchor = readFileSync(join(SH_DIR, "anchor.apply.sh"), "utf8");
+    expect(codeOf(anchor).trim().split("\n")).toEqual([expect.stringMatching(/^say "/)]);
     for (const f of bodies) expect(locksFirst(readFileSync(f, "utf8")), relative(SH_DIR, f)).toBe(true);
     // control: the check notices a body that writes before it locks, or never locks
     expect(locksFirst("need_ip\nlimits_save\nstate_lock\n")).toBe(false);

@@ -201,7 +201,7 @@ chk_removed() {
   for _c in "$@"; do
     owner_has "$_c" || continue
     echo "removed $_c"
-    drift "$AT.$_c" "applied here by host entry $HOST, no longer in the config: pulumi up reverts it"
+    drift "$AT.$_c" "applied here by host entry $HOST, no longer in the config: pulumi up reverts it (when the stack holds its command; an apply Pulumi never recorded, one whose command failed after it completed here, is reverted by pulumi destroy of the host, through its anchor command)"
   done
 }
 

@@ -1,0 +1,32 @@
+# Run after every other command of this host entry was deleted (pulumi destroy, or the entry
+# leaving the config): reverts what of this entry is still applied here although Pulumi held no
+# command for it. The engine records a command only when it succeeds, so an apply that committed
+# on the host but whose command failed (the SSH session cut right after the commit, the command
+# killed) has no delete of its own. Every apply carries its concern's revert and keeps its own
+# text on the host (STATE_DIR/CONCERN/.applied.sh, lib/txn.sh): that revert is what runs here. An apply killed before it
+# committed is put back first (txn_recover). Fails, naming each, when something of this entry
+# stays, so destroy never reports success over a host that still carries our changes.
+if [ ! -d "$STATE_DIR" ]; then
+  say "nothing of mptcp-pulumi is applied here"
+  exit 0
+fi
+state_lock
+txn_recover
+for c in $SWEEP_ORDER; do
+  d=$STATE_DIR/$c
+  [ -d "$d" ] || continue
+  if ! owner_has "$c"; then
+    # no completed apply of anyone's: what an apply killed before its transaction began left
+    [ -e "$d/.owners" ] || anchor_leftovers "$d"
+    continue
+  fi
+  r=$(anchor_revert_of "$d/.applied.sh")
+  [ -n "$r" ] || die "$AT.$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"
+  say "$c: still applied here although Pulumi held no command for it (an apply that completed on $HOST after its command failed): reverting it"
+  MPTCP_PULUMI_LOCKED=1 sh -c "$r" sh || die "$AT.$c: reverting the $c that Pulumi held no command for failed (output above): $HOST still carries it. Fix the cause and run pulumi destroy again"
+done
+left=""
+for c in $SWEEP_ORDER; do if owner_has "$c"; then left="$left $c"; fi; done
+[ -z "$left" ] || die "$AT: $HOST still carries this host entry's$left after their reverts"
+if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
+say "nothing of host entry $HOST is applied here any more"

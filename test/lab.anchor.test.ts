@@ -1,0 +1,131 @@
+// An apply that completes on the host but whose command fails (the SSH session cut, or the
+// command killed, right after the commit) is never recorded by the engine: pulumi-command's
+// Create returns the error (provider/pkg/provider/remote/commandController.go, v1.2.1: `return
+// infer.CreateResponse{ID: id, Output: state}, err`) and pulumi-go-provider turns an error that is
+// not a ResourceInitFailedError into an empty CreateResponse (infer/resource.go, v1.3.0,
+// derivedResourceController.Create: `} else if err != nil { return p.CreateResponse{}, err }`), so
+// no partial state reaches the engine and no delete of that command ever runs; the simulator
+// stores only commands that succeed, as test/harness/provider.ts says. The host's anchor command
+// (components/sh/anchor.revert.sh), created before the concerns and deleted after them, reverts
+// what is left. Faults are real: a laptop-local `rm` in /usr/local/sbin (first in root's PATH)
+// cuts the session or kills the apply at the commit's last step, after which the host is fully
+// applied. Control: the same fault and destroy without the anchor leave the host changed while
+// destroy reports success.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CONCERNS, STATE_DIR } from "../components";
+import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
+import { startLab, stopLab } from "./harness/fixture";
+import { RecordedCommand, runProgram } from "./harness/program";
+import { CommandProviderSim } from "./harness/provider";
+import { SshRunner } from "./harness/ssh";
+import { snapshot, snapshotDiff } from "./harness/labtest";
+
+let lab: LabState;
+let ssh: SshRunner;
+let privateKey: string;
+let client: LabHost;
+let cfg: { hosts: any[]; links: unknown };
+/** The client before anything of ours, with an endpoint of an admin's own (id 9). */
+let before: string;
+
+beforeAll(async () => {
+  // a connection per command, as the provider makes: the fault cuts one
+  ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, "a", { reuseSsh: false }));
+  client = lab.hosts.find((h) => h.name === "client")!;
+  const lan = labSh(client, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
+  labSh(client, `ip mptcp endpoint add ${lan} dev lan id 9 signal`);
+  cfg = labStackConfig(lab) as typeof cfg;
+  cfg.hosts[0].limits.subflows = 3;
+  Object.assign(cfg.hosts[1], {
+    sysctl: { enabled: true, addAddrTimeout: 60 },
+    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
+    limits: { subflows: 3, addAddrAccepted: 1 },
+    hooks: true,
+    routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }],
+    services: [{ unit: "iperf3.service" }],
+    confirmTimeout: 60,
+  });
+  before = snapshot(client);
+});
+
+afterAll(async () => {
+  await stopLab({ lab, ssh });
+});
+
+async function clientCommands(): Promise<RecordedCommand[]> {
+  return (await runProgram(cfg, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+}
+
+type Cut = "session" | "command";
+
+/**
+ * Makes the commit of CONCERN's apply end its command: right after the rename that commits,
+ * while the transaction's files are removed, the session's sshd is killed (session) or the apply's
+ * shell is (command). The host is then fully applied. Returns what removes the fault.
+ */
+function cutAfterCommit(h: LabHost, concern: string, cut: Cut): () => void {
+  const real = labSh(h, "command -v rm").trim();
+  // $PPID: the apply's shell; its parent: the session's sshd
+  const act = cut === "command" ? "kill -9 $PPID" : 'kill -9 "$(ps -o ppid= -p $PPID)"';
+  labSh(h, `cat > /usr/local/sbin/rm <<'LAB_FAULT'
+#!/bin/sh
+case "$*" in *'${STATE_DIR}/${concern}/.txn.undo'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
+exec ${real} "$@"
+LAB_FAULT
+chmod 755 /usr/local/sbin/rm`);
+  return () => labSh(h, `${real} -f /usr/local/sbin/rm /run/lab-fault.fired`);
+}
+
+/** `pulumi up` with the fault at CONCERN's commit; returns the simulator (the stack) after it. */
+async function failedUp(concern: string, cut: Cut, commands: RecordedCommand[]): Promise<{ sim: CommandProviderSim; error: string }> {
+  const sim = new CommandProviderSim(ssh.run);
+  const heal = cutAfterCommit(client, concern, cut);
+  const error = await sim.up(commands).then(
+    () => "",
+    (e: Error) => e.message,
+  );
+  heal();
+  return { sim, error };
+}
+
+const rollbackUnits = async (c: RecordedCommand) => (await ssh.run(c, "systemctl list-units --all --no-legend 'mptcp-pulumi-rollback-*'", "create")).stdout;
+
+describe("an apply that completed on the host but whose command failed is reverted by destroy (the anchor)", () => {
+  CONCERNS.forEach((concern, i) => {
+    const cut: Cut = i % 2 === 0 ? "command" : "session";
+    it(`${concern}: the ${cut === "command" ? "command killed" : "SSH session cut"} right after the commit, then destroy: the host is exactly as before`, async () => {
+      const commands = await clientCommands();
+      const { sim, error } = await failedUp(concern, cut, commands);
+      expect(error).toMatch(new RegExp(`create of client-${concern} failed`));
+      // the engine holds no command for it, yet the host carries the apply
+      expect(sim.state.has(`client-${concern}`)).toBe(false);
+      expect(sim.state.has("client-anchor")).toBe(true);
+      expect(labSh(client, `cat ${STATE_DIR}/${concern}/.owners`)).toContain("|client|");
+      expect(snapshot(client)).not.toBe(before);
+      const steps = await sim.destroy();
+      const anchor = steps.find((s) => s.name === "client-anchor")!;
+      expect(steps.at(-1)!.name).toBe("client-anchor");
+      expect(anchor.result!.stdout).toContain(`mptcp-pulumi[client]: ${concern}: still applied here although Pulumi held no command for it`);
+      // the snapshot covers our state directory and the lock file: both gone
+      const after = snapshot(client);
+      expect(after, snapshotDiff(after, before)).toBe(before);
+      expect(await rollbackUnits(commands[0])).toBe("");
+    });
+  });
+
+  it("negative control: the same fault at the endpoints' commit and destroy without the anchor report success over a changed host (the admin's endpoint lost)", async () => {
+    const commands = (await clientCommands()).filter((c) => c.name !== "client-anchor").map((c) => ({ ...c, dependsOn: c.dependsOn.filter((d) => d !== "client-anchor") }));
+    const { sim, error } = await failedUp("endpoints", "session", commands);
+    expect(error).toMatch(/create of client-endpoints failed/);
+    await sim.destroy();
+    expect(snapshot(client)).not.toBe(before);
+    expect(labSh(client, "ip mptcp endpoint show")).not.toMatch(/ id 9 signal/);
+    // what the anchor's delete does puts it right
+    const anchor = (await clientCommands()).find((c) => c.name === "client-anchor")!;
+    const r = await ssh.run(anchor, anchor.delete!, "delete");
+    expect(r.code, r.stderr).toBe(0);
+    const after = snapshot(client);
+    expect(after, snapshotDiff(after, before)).toBe(before);
+  });
+});
