@@ -12,7 +12,7 @@
 // applied. Control: the same fault and destroy without the anchor leave the host changed while
 // destroy reports success.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONCERNS, STATE_DIR } from "../components";
+import { CONCERNS, renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
@@ -112,6 +112,29 @@ describe("an apply that completed on the host but whose command failed is revert
       expect(after, snapshotDiff(after, before)).toBe(before);
       expect(await rollbackUnits(commands[0])).toBe("");
     });
+  });
+
+  it("the next up adopts it (runs its apply again and goes on); one the config then drops is named by check, and destroy reverts it", async () => {
+    const { sim } = await failedUp("limits", "session", await clientCommands());
+    const applied = snapshot(client);
+    await sim.up(await clientCommands());
+    expect(sim.state.has("client-limits")).toBe(true);
+    // services, then dropped from the config before any up recorded it
+    const { sim: other } = await failedUp("services", "command", await clientCommands());
+    expect(other.state.has("client-services")).toBe(false);
+    const dropped = structuredClone(cfg);
+    delete dropped.hosts[1].services;
+    await other.up((await runProgram(dropped, { privateKey })).commands.filter((c) => c.name.startsWith("client-")));
+    const host = requireValidConfig(dropped).hosts[1];
+    const anchor = other.state.get("client-anchor")!;
+    const check = await ssh.run(anchor, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
+    expect(check.stdout).toMatch(/^removed services$/m);
+    expect(check.stdout).toMatch(/mptcp:hosts\[1\]\.services\|applied here by host entry client, no longer in the config: .*reverted by pulumi destroy of the host, through its anchor command/);
+    const steps = await other.destroy();
+    expect(steps.find((s) => s.name === "client-anchor")!.result!.stdout).toMatch(/services: still applied here although Pulumi held no command for it/);
+    const after = snapshot(client);
+    expect(after, snapshotDiff(after, before)).toBe(before);
+    expect(applied).not.toBe(before);
   });
 
   it("negative control: the same fault at the endpoints' commit and destroy without the anchor report success over a changed host (the admin's endpoint lost)", async () => {

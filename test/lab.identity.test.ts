@@ -69,11 +69,14 @@ describe("identity: who manages a machine", () => {
     expect(before).toMatch(/^mptcp:hosts\[0\]\.limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
-    expect(deletes.map((s) => s.name).sort()).toEqual(["server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-sysctl"]);
+    expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-sysctl"]);
     // the old name's deletes ran after the new name's creates, and each left the host alone
     const lastCreate = steps.map((s) => `${s.phase} ${s.name}`).lastIndexOf("create srv-endpoints-confirm");
     expect(steps.findIndex((s) => s.phase === "delete")).toBeGreaterThan(lastCreate);
-    for (const d of deletes.filter((s) => !s.name.endsWith("-confirm"))) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
+    for (const d of deletes.filter((s) => !s.name.endsWith("-confirm") && s.name !== "server-anchor")) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
+    // the old name's anchor, deleted last, finds nothing of the old name left
+    expect(deletes.at(-1)!.name).toBe("server-anchor");
+    expect(deletes.at(-1)!.result!.stdout).toMatch(/nothing of host entry server is applied here/);
     expect(live()).toBe(applied);
     expect(limits(server)).toEqual(wanted);
     expect(endpoints(server).map((e) => e.address)).toEqual(cfg.hosts[0].endpoints.map((e: { address: string }) => e.address));

@@ -7,7 +7,7 @@
 # committed is put back first (txn_recover). Fails, naming each, when something of this entry
 # stays, so destroy never reports success over a host that still carries our changes.
 if [ ! -d "$STATE_DIR" ]; then
-  say "nothing of mptcp-pulumi is applied here"
+  say "nothing of host entry $HOST is applied here"
   exit 0
 fi
 state_lock
@@ -29,4 +29,4 @@ left=""
 for c in $SWEEP_ORDER; do if owner_has "$c"; then left="$left $c"; fi; done
 [ -z "$left" ] || die "$AT: $HOST still carries this host entry's$left after their reverts"
 if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
-say "nothing of host entry $HOST is applied here any more"
+say "nothing of host entry $HOST is applied here"
