@@ -25,10 +25,14 @@ nm_mptcp() {
 nm_running() { [ "$(nmcli -t -f RUNNING general 2>/dev/null)" = running ]; }
 
 # nm_devices: the devices on which NetworkManager has activated a profile of its own ("connected";
-# not "connected (externally)", which it only watches), one per line, as it says now.
+# not "connected (externally)", which it only watches), one per line, as it says now. Not one
+# whose name nmcli could read as an option ("-e", "--help": a kernel allows such names; the
+# device is passed bare), nor one with a ":" (escaped in nmcli's terse output): none can be an endpoint
+# interface of the config.
 nm_devices() {
   _o=$(nmcli -t -f DEVICE,STATE device 2>/dev/null) || return 0
   while IFS=: read -r _dev _state; do
+    case $_dev in -* | *\\*) continue ;; esac
     [ "$_state" != connected ] || printf '%s\n' "$_dev"
   done <<EOF
 $_o
