@@ -46,9 +46,11 @@ export class MptcpHost extends pulumi.ComponentResource {
     let previous: pulumi.Resource | undefined;
     if (concerns.length > 0) {
       const anchor = renderAnchor(host);
+      // No triggers: a changed ssh target updates it in place (its create changes nothing), so it
+      // is never replaced, whose delete would revert the entry's concerns under their commands.
       previous = new remote.Command(
         anchorName(name),
-        { connection, create: wrap(anchor.apply), delete: wrap(anchor.revert), triggers, addPreviousOutputInEnv: false },
+        { connection, create: wrap(anchor.apply), delete: wrap(anchor.revert), addPreviousOutputInEnv: false },
         { parent: this, deleteBeforeReplace: true },
       );
     }

@@ -12,8 +12,9 @@
 // applied. Control: the same fault and destroy without the anchor leave the host changed while
 // destroy reports success.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONCERNS, renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { CONCERNS, LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
+import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { waitFor } from "../scripts/lab/wait";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
@@ -145,9 +146,16 @@ describe("an apply that completed on the host but whose command failed is revert
     expect(snapshot(client)).not.toBe(before);
     expect(labSh(client, "ip mptcp endpoint show")).not.toMatch(/ id 9 signal/);
     // what the anchor's delete does puts it right
+    // (and it waits for the host lock, held here for 800 ms, before it changes anything)
     const anchor = (await clientCommands()).find((c) => c.name === "client-anchor")!;
+    labSh(client, `flock ${LOCK_FILE} sh -c 'echo $$ > /run/lab-lock-holder; exec sleep 0.8' < /dev/null > /dev/null 2>&1 &`);
+    await waitFor("the lock to be held", 5000, () => labExec(client, "test -s /run/lab-lock-holder").code === 0, 10);
+    const t0 = performance.now();
     const r = await ssh.run(anchor, anchor.delete!, "delete");
+    const ms = performance.now() - t0;
+    labSh(client, "rm -f /run/lab-lock-holder");
     expect(r.code, r.stderr).toBe(0);
+    expect(ms).toBeGreaterThan(500);
     const after = snapshot(client);
     expect(after, snapshotDiff(after, before)).toBe(before);
   });

@@ -20,6 +20,7 @@ import {
   CONCERNS,
   renderCheck,
   renderConcern,
+  renderAnchor,
   renderHost,
   renderScript,
   requireValidConfig,
@@ -87,6 +88,8 @@ interface Rendered {
 function rendered(): Rendered[] {
   const hosts: [string, HostModel][] = [...devModel().hosts.map((h): [string, HostModel] => ["dev", { ...h, stack: "mptcp/dev" }]), ["wide", { ...wide, stack: "mptcp/wide" }]];
   return hosts.flatMap(([dir, h]) => [
+    { golden: `${dir}/${h.name}-anchor.create.sh`, text: wrapScript(renderAnchor(h).apply, { user: h.ssh.user, host: h.name }), script: renderAnchor(h).apply, shell: true },
+    { golden: `${dir}/${h.name}-anchor.delete.sh`, text: wrapScript(renderAnchor(h).revert, { user: h.ssh.user, host: h.name }), script: renderAnchor(h).revert, shell: true },
     ...renderHost(h).flatMap((s) => [
       { golden: `${dir}/${h.name}-${s.concern}.create.sh`, text: wrapScript(s.apply, { user: h.ssh.user, host: h.name }), script: selfText(s.apply), shell: true },
       { golden: `${dir}/${h.name}-${s.concern}.delete.sh`, text: wrapScript(s.revert, { user: h.ssh.user, host: h.name }), script: s.revert, shell: true },
