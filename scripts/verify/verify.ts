@@ -341,7 +341,7 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   const at = `mptcp:links[${link.index}]`;
   const base = { at, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}) };
   const fail = (problem: string): LinkReport => ({ ...base, ok: false, problems: [problem] });
-  if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address: set the address ${link.client} dials`);
+  if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address (or names a zone, %IFACE): set the address ${link.client} dials`);
   const c = model.hosts.find((h) => h.name === link.client)!;
   const s = model.hosts.find((h) => h.name === link.server)!;
   const client = sessions.get(c.name);
