@@ -70,7 +70,12 @@ export const sshSchema = z.strictObject({
   /** Address or DNS name the SSH connection dials. */
   host: sshHost,
   /** SSH port. Defaults to 22. */
-  port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).default(22),
+  port: z
+    .number({ error: "must be a port number 1..65535" })
+    .int({ error: "must be a port number 1..65535" })
+    .min(1, { error: "must be a port number 1..65535" })
+    .max(65535, { error: "must be a port number 1..65535" })
+    .default(22),
   /** Login user. Defaults to root; any other user runs everything through `sudo -n`. */
   user: z.string().regex(USER_RE, { error: "must be a login name like root or admin" }).default("root"),
   /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column). Required. */
