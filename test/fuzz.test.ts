@@ -123,7 +123,7 @@ const sshOdd = fc.oneof(
             port: mostly(pick(22, 2222, 65535, 1), number),
             user: mostly(pick("root", "admin"), fc.oneof(pick("Admin", "ro ot", "-oX", "用户", "a".repeat(33), "_x", ""), fc.string({ maxLength: 10 }))),
             hostKey: mostly(pick(ED25519, `${ED25519} user@host`, `${ED25519} ünïcode ✓`), hostKeyOdd),
-            insecureIgnoreHostKey: mostly(fc.boolean(), pick("true", 1)),
+            insecureIgnoreHostKey: mostly(fc.boolean(), pick<unknown>("true", 1)),
           },
           { requiredKeys: ["host"] },
         ),
