@@ -77,7 +77,7 @@ export interface Link {
   index: number;
   client: string;
   server: string;
-  /** The server address the client dials: the link's address, else the server's ssh.host when it is an IP address. */
+  /** The server address the client dials: the link's address, else the server's ssh.host when it is an IP address without a zone. */
   address?: string;
   /** mptcp:links[].reaches, canonical: the announced addresses the client can reach (absent: all). */
   reaches?: string[];
@@ -103,9 +103,20 @@ export function sysctlSettings(sysctl: SysctlConfig | undefined): SysctlSetting[
     .map((key) => ({ key, knob: SYSCTL_KNOBS[key], value: sysctlValue(sysctl[key]!) }));
 }
 
-/** The form the kernel prints: IPv6 lowercased and compressed (2001:DB8:0::2 -> 2001:db8::2). */
+/**
+ * The form the kernel prints: IPv6 lowercased and compressed (2001:DB8:0::2 -> 2001:db8::2); a
+ * zone (fe80::1%eth0, which only ssh.host may carry) is kept as written. Never throws: the URL
+ * parser refuses a zone ("Invalid URL"), so it sees the address alone.
+ */
 export function canonicalAddress(address: string): string {
-  return isIP(address) === 6 ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address;
+  if (isIP(address) !== 6) return address;
+  const at = address.indexOf("%");
+  const bare = at < 0 ? address : address.slice(0, at);
+  try {
+    return new URL(`http://[${bare}]`).hostname.slice(1, -1) + (at < 0 ? "" : address.slice(at));
+  } catch {
+    return address;
+  }
 }
 
 /** Gives every endpoint without an id the lowest id no other endpoint of the host uses. */
@@ -166,7 +177,8 @@ export function buildModel(config: MptcpConfig): Model {
 /** A link with the address its client dials filled in. */
 export function buildLink(l: MptcpConfig["links"][number], index: number, hosts: HostModel[]): Link {
   const sshHost = hosts.find((h) => h.name === l.server)?.ssh.host;
-  const address = l.address ?? (sshHost !== undefined && isIP(sshHost) ? sshHost : undefined);
+  // a zoned ssh.host (fe80::1%eth0) names an interface of the machine running Pulumi, not one the client dials from
+  const address = l.address ?? (sshHost !== undefined && isIP(sshHost) && !sshHost.includes("%") ? sshHost : undefined);
   return { index, client: l.client, server: l.server, ...(address !== undefined ? { address: canonicalAddress(address) } : {}), ...(l.reaches ? { reaches: l.reaches.map(canonicalAddress) } : {}) };
 }
 

@@ -40,9 +40,24 @@ function blobNamesType(line: string): boolean {
   return n === type.length && blob.subarray(4, 4 + n).toString("latin1") === type;
 }
 
-const sshHost = z.string().refine((s) => isIP(s) !== 0 || DNS_NAME_RE.test(s), {
-  error: "must be an IP address or a DNS name",
-});
+/** An IPv6 address's zone (%eth0, %2): an interface name or index, as Go's net.Dial and Node's net.connect take it ("[fe80::1%eth0]:22"). */
+const ZONE_RE = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}|[0-9]{1,10})$/;
+
+/** Whether an ssh.host with a zone (fe80::1%eth0) names an IPv6 address and an interface the machine running Pulumi can dial from. */
+function zonedOk(s: string): boolean {
+  const at = s.indexOf("%");
+  return isIP(s.slice(0, at)) === 6 && ZONE_RE.test(s.slice(at + 1));
+}
+
+const sshHost = z
+  .string({ error: "must be an IP address or a DNS name" })
+  .refine((s) => !s.includes("%") || zonedOk(s), {
+    error: "has a zone (%IFACE) but is not an IPv6 address with an interface name or index after the %, such as fe80::1%eth0",
+    abort: true,
+  })
+  .refine((s) => s.includes("%") || isIP(s) !== 0 || DNS_NAME_RE.test(s), {
+    error: "must be an IP address or a DNS name",
+  });
 
 const boolKnob = z.boolean({ error: "must be true or false" });
 const secondsKnob = z
@@ -55,7 +70,12 @@ export const sshSchema = z.strictObject({
   /** Address or DNS name the SSH connection dials. */
   host: sshHost,
   /** SSH port. Defaults to 22. */
-  port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).default(22),
+  port: z
+    .number({ error: "must be a port number 1..65535" })
+    .int({ error: "must be a port number 1..65535" })
+    .min(1, { error: "must be a port number 1..65535" })
+    .max(65535, { error: "must be a port number 1..65535" })
+    .default(22),
   /** Login user. Defaults to root; any other user runs everything through `sudo -n`. */
   user: z.string().regex(USER_RE, { error: "must be a login name like root or admin" }).default("root"),
   /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column). Required. */

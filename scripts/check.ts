@@ -3,16 +3,22 @@
 // drop-ins) against the config, read-only. `pulumi up` cannot see a change made by hand (command
 // resources are not refreshed); this can. It also names what pulumi up would still apply or
 // revert (a concern not applied yet, changed since, or dropped from the config), which is not for
-// --replace. Exits 0 when every host is in step, 1 on drift, 2 when a host cannot be reached (or
-// on usage errors). See README, "Drift".
+// --replace. Exits 0 when every host is in step, 1 on drift, 2 when a host cannot be reached or
+// stalls (or on usage errors), 3 on an internal error (a bug). At most --connections hosts are
+// checked at once, each SSH step under --timeout. See README, "Drift".
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
 import { commandName, Concern, CONCERNS, concernOfPath, renderCheck, STATE_DIR } from "../components/render";
-import { CliIo, processIo, runCli } from "./cli-io";
-import { closeAll, startCli } from "./verify/cli";
+import { CliIo, exitWith } from "./cli-io";
+import { closeAll, COMMON_HELP, startCli } from "./verify/cli";
+import { connect, pooled, UnreachableError } from "./verify/ssh";
 
-const USAGE = "npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json]";
+const USAGE = "npm run check -- Pulumi.<stack>.yaml [--identity KEY] [--json] [--timeout SECONDS] [--connections N]";
+const HELP = [
+  ...COMMON_HELP,
+  "exit codes: 0 every host in step; 1 drift (a difference, or a concern pulumi up would still apply or revert); 2 a host unreachable, stalled or its check failed, or a usage error; 3 an internal error (a bug in mptcp-pulumi)",
+];
 
 export interface HostDrift {
   host: string;
@@ -75,25 +81,37 @@ function repairText(results: HostDrift[], { replace }: { replace: string[] }): s
 
 /** npm run check with these arguments: its exit code. */
 export async function checkMain(argv: string[], io: CliIo): Promise<number> {
-  const run = await startCli(USAGE, argv, io);
+  // each host connected, checked and disconnected in turn, --connections at a time: a thousand
+  // hosts at once ran out of file descriptors (EMFILE)
+  const run = await startCli(USAGE, argv, io, {}, { help: HELP, connect: false });
   // which host entry's applies are ours to check (lib/owners.sh): the stack as the program names it
   const ids = stackOf(run.file);
   const { project, stack } = ids;
   try {
-    const results: HostDrift[] = await Promise.all(
-      run.model.hosts.map(async (h): Promise<HostDrift> => {
-        const s = run.sessions.get(h.name);
+    const results: HostDrift[] = await pooled(run.model.hosts, run.connections, async (h): Promise<HostDrift> => {
         const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], stack: [], error });
-        if (!s) return failed("unreachable", run.unreachable.get(h.name));
-        const r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
+        let r;
+        try {
+          const s = await connect(h, run.creds);
+          run.sessions.set(h.name, s);
+          try {
+            r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
+          } finally {
+            // the connection's socket closed before the next host's opens (--connections)
+            await s.close();
+            run.sessions.delete(h.name);
+          }
+        } catch (e) {
+          if (e instanceof UnreachableError) return failed("unreachable", e.message);
+          throw e;
+        }
         if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
         const lines = r.stdout.split("\n");
         const stackLines = lines.filter((l) => l.startsWith("stack ")).map((l) => l.slice("stack ".length));
         const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
         const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
         return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed"), stack: stackLines };
-      }),
-    );
+      });
     const repair = repairOf(results, ids);
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results, repair }, null, 2));
     else {
@@ -113,4 +131,4 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-if (require.main === module) runCli("check", checkMain, process.argv.slice(2), processIo).then((code) => process.exit(code));
+if (require.main === module) exitWith("check", checkMain);

@@ -3,7 +3,7 @@
 // Only the modules it needs: the components barrel would load Pulumi (about a second) for nothing.
 import { readStackConfig } from "../components/stackfile";
 import { formatErrors, validateConfig } from "../components/validate";
-import { CliIo, processIo, runCli } from "./cli-io";
+import { CliIo, exitWith } from "./cli-io";
 
 /** npm run validate with these arguments: its exit code. */
 export async function validateMain(argv: string[], io: CliIo): Promise<number> {
@@ -29,4 +29,4 @@ export async function validateMain(argv: string[], io: CliIo): Promise<number> {
   return 1;
 }
 
-if (require.main === module) runCli("validate", validateMain, process.argv.slice(2), processIo).then((code) => process.exit(code));
+if (require.main === module) exitWith("validate", validateMain);

@@ -28,6 +28,13 @@ interface Rule {
 
 const rules: Rule[] = [
   {
+    rule: "ssh.host with a zone that is not an IPv6 address and an interface name (issue 26, item 8)",
+    bad: (c) => (c.hosts[0].ssh.host = "10.22.17.33%eth0"),
+    path: "mptcp:hosts[0].ssh.host",
+    says: /has a zone \(%IFACE\) but is not an IPv6 address with an interface name or index after the %, such as fe80::1%eth0/,
+    good: (c) => (c.hosts[0].ssh.host = "fe80::1%eth0"),
+  },
+  {
     rule: "a server signals more addresses than the client accepts",
     bad: (c) => (c.hosts[1].limits.addAddrAccepted = 0),
     path: "mptcp:hosts[1].limits.addAddrAccepted",
@@ -435,6 +442,39 @@ describe("model", () => {
     base.hosts[0].ssh.host = "server.lan";
     delete base.links[0].address;
     expect(predictLinks(buildModel(configSchema.parse(base)))[0]).toEqual({ client: "client", server: "server", joins: 1, subflows: 2 });
+  });
+});
+
+describe("ssh.host with an IPv6 zone (issue 26, item 8: was `Invalid URL` with no path)", () => {
+  // Go's net.Dial (the provider's SSH client) and Node's net.connect (the CLIs') both dial "[fe80::1%eth0]:22"
+  const zoned = ["fe80::1%eth0", "FE80::0:1%eth0", "fe80::1%2", "fe80::1%25eth0", "::1%lo"];
+  const refused = ["fe80::1%", "fe80::1%-e", "fe80::1%a b", "fe80::1%eth0%eth1", "198.51.100.1%eth0", "host.example%eth0", "%eth0", "fe80::1%a-very-long-interface"];
+
+  it("accepts an IPv6 address with an interface name or index, keeps it as written, and never makes it a link's dial address", () => {
+    for (const host of zoned) {
+      const c = dev();
+      c.hosts[0].ssh.host = host;
+      const r = validateConfig(c);
+      expect(r.ok ? [] : r.errors, host).toEqual([]);
+      if (!r.ok) continue;
+      expect(r.model.hosts[0].ssh.host).toBe(host);
+      // the zone names an interface of the machine running Pulumi, not the client's: the link says nothing
+      expect(r.model.links[0].address, host).toBeUndefined();
+    }
+    const c = dev();
+    c.hosts[0].ssh.host = "FE80::0:1%eth0";
+    c.hosts[1].ssh.host = "fe80::1%eth0";
+    // one target written two ways is still one target
+    expect(errorsOf(c).map((e) => e.path)).toEqual(["mptcp:hosts[1].ssh.host"]);
+  });
+
+  it("refuses any other zone with the path named, and never throws", () => {
+    for (const host of refused) {
+      const c = dev();
+      c.hosts[0].ssh.host = host;
+      const errors = errorsOf(c);
+      expect(errors.map((e) => e.path), host).toEqual(["mptcp:hosts[0].ssh.host"]);
+    }
   });
 });
 

@@ -8,12 +8,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { announcedEndpoints, canonicalAddress, effectiveLimits, expectedJoins, HostModel, Link, Model, Reachable, reachableOf, subflowsWanted } from "../../components/model";
 import { shq } from "../../components/shell";
-import { Session } from "./ssh";
+import { Session, UnreachableError } from "./ssh";
 
 export const XFER = readFileSync(join(__dirname, "xfer.py"), "utf8");
 /** A path carried data when it moved at least this share of the payload. */
 export const CARRIED_SHARE = 0.05;
 export const DEFAULT_BYTES = 4 << 20;
+/** Seconds a transfer's listener and client may run on the host (timeout(1)). */
+const TRANSFER_LIMIT = 120;
 
 /** One end's view of its connection's subflows (MPTCP_SUBFLOW_ADDRS): [local, remote] address pairs. */
 export interface SubflowAddresses {
@@ -49,7 +51,9 @@ const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.
 /** One MPTCP transfer client -> server at `address`; the listener is gone when it returns. */
 export async function transfer(client: Session, server: Session, address: string, opts: TransferOptions = {}): Promise<TransferReport> {
   const family = address.includes(":") ? "6" : "4";
-  const ch = await server.start(`${need(server)}; exec timeout 120 python3 -c ${shq(XFER)} server ${family} 0 30`);
+  // the listener and the client say nothing until the transfer ends: silent up to their own limit
+  const silence = { silence: TRANSFER_LIMIT + 30 };
+  const ch = await server.start(`${need(server)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} server ${family} 0 30`, silence);
   let out = "";
   let err = "";
   ch.stderr.on("data", (d: Buffer) => (err += d));
@@ -63,7 +67,7 @@ export async function transfer(client: Session, server: Session, address: string
     closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
   });
   const bytes = opts.bytes ?? DEFAULT_BYTES;
-  const run = client.exec(`${need(client)}; exec timeout 120 python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`);
+  const run = client.exec(`${need(client)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`, silence);
   if (opts.during) await opts.during();
   const r = await run;
   if (r.code !== 0) {
@@ -85,7 +89,8 @@ export interface Observation {
 
 /** The host's MPTCP counters and bytes per interface, in one command. */
 export async function observe(s: Session): Promise<Observation> {
-  const r = await s.exec("cat /proc/net/netstat; cd /sys/class/net && grep -H . */statistics/rx_bytes */statistics/tx_bytes");
+  // the interface names (the glob's words) after --: an interface named -e or --help is a file, not an option (issue 26, item 12)
+  const r = await s.exec(`cat /proc/net/netstat; cd /sys/class/net && grep -H -e . -- */statistics/rx_bytes */statistics/tx_bytes`);
   if (r.code !== 0) throw new Error(`${s.host.name}: cannot read counters: ${r.stderr.trim()}`);
   const lines = r.stdout.split("\n");
   const counters: Record<string, number> = {};
@@ -336,17 +341,27 @@ function predictPaths(serverAddrs: Map<string, string>, c: HostModel, s: HostMod
   return { paths: { server: [...new Set(server_)].sort(), client: [...new Set(clientIfaces.filter((x): x is string => !!x))].sort() } };
 }
 
-/** Verifies one link: a transfer, then observation against prediction. */
+/** Verifies one link: a transfer, then observation against prediction. A host that stops answering (UnreachableError) fails the link, naming it. */
 export async function verifyLink(model: Model, link: Link, sessions: Map<string, Session>, opts: TransferOptions = {}): Promise<LinkReport> {
+  try {
+    return await verifyLinkOnce(model, link, sessions, opts);
+  } catch (e) {
+    if (!(e instanceof UnreachableError)) throw e;
+    return { at: `mptcp:links[${link.index}]`, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}), ok: false, problems: [e.message] };
+  }
+}
+
+async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Session>, opts: TransferOptions): Promise<LinkReport> {
   const at = `mptcp:links[${link.index}]`;
   const base = { at, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}) };
   const fail = (problem: string): LinkReport => ({ ...base, ok: false, problems: [problem] });
-  if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address: set the address ${link.client} dials`);
+  if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address (or names a zone, %IFACE): set the address ${link.client} dials`);
   const c = model.hosts.find((h) => h.name === link.client)!;
   const s = model.hosts.find((h) => h.name === link.server)!;
   const client = sessions.get(c.name);
   const server = sessions.get(s.name);
   if (!client || !server) return fail(`${!client ? c.name : s.name} cannot be reached`);
+  for (const x of [client, server]) if (x.lost) return fail(x.lost);
   const bytes = opts.bytes ?? DEFAULT_BYTES;
   // the client's routes to the dialled and the announced addresses; the interface the first subflow
   // leaves through has an endpoint that opens no subflow to the dialled address, and an announced
