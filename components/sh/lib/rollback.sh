@@ -120,7 +120,7 @@ rb_fire() {
   _was=""
   { read -r _at; read -r _was; } < "$_f" || true
   rb_boot
-  if [ "$_was" != "$_boot" ]; then _why="at boot: the host rebooted before the apply was confirmed"; else _why="its job was gone before the apply was confirmed"; fi
+  if [ "$_was" != "$_boot" ]; then _why="the host rebooted before the apply was confirmed"; else _why="its job was gone before the apply was confirmed"; fi
   [ "$_f" = "$_rb/firing" ] || mv "$_rb/armed" "$_rb/firing" || return 1
   say "$1: the rollback armed at $_at has no job ($_why): undoing the apply now"
   # (a rollback armed by an older mptcp-pulumi has no fire.sh)
@@ -156,7 +156,7 @@ rb_confirm() {
   [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$2: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
   case "$_rolled" in
     "") ;;
-    *"rebooted"*) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST rebooted within $CONFIRM_TIMEOUT s after it, before it was confirmed over a new SSH connection, so the boot put back the last confirmed state instead, and the host is not in step with the config. To apply the config again: pulumi up --replace the $1 command" ;;
+    *"rebooted"*) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST rebooted within $CONFIRM_TIMEOUT s after it, before it was confirmed over a new SSH connection, so the apply was undone (at boot, or by this confirmation) and the last confirmed state put back: the host is not in step with the config. To apply the config again: pulumi up --replace the $1 command" ;;
     *) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command" ;;
   esac
   if rb_disarm "$1"; then say "$1: confirmed over a new SSH connection: rollback disarmed"; else say "$1: confirmed (no rollback was armed)"; fi
