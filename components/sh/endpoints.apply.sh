@@ -28,4 +28,5 @@ EOF
   say "endpoints set"
 fi
 ip mptcp endpoint show
+rb_settle endpoints
 txn_commit endpoints

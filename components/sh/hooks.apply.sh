@@ -29,4 +29,5 @@ case "$_differ" in *"/etc/networkd-dispatcher/"*) dispatcher_start "$d" ;; esac
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply
 say "hooks installed"
+rb_settle hooks
 txn_commit hooks

@@ -8,6 +8,25 @@
 #        mptcp-pulumi-sync boot                            limits, then every interface that is up
 #        mptcp-pulumi-sync apply                           routing of every interface (called by pulumi up)
 need_ip
+# First, before anything is applied (under the lock): a rollback armed before a reboot, whose job
+# died with it, fires (lib/rollback.sh). This script may be the unconfirmed apply's own: the one
+# the rollback put back (none after a first apply's) then handles the call, holding the lock.
+case "${1:-}" in
+  apply|""|-h|--help) ;;
+  *)
+    if [ -z "${MPTCP_PULUMI_RECOVERED:-}" ] && ! undoing && rb_pending; then
+      state_lock
+      rb_recover
+      if [ -n "$_fired" ]; then
+        export MPTCP_PULUMI_LOCKED=1 MPTCP_PULUMI_RECOVERED=1
+        [ -x "$MPTCP_PULUMI_SYNC" ] || exit 0
+        exec "$MPTCP_PULUMI_SYNC" "$@"
+      fi
+      # held: taking it again would let it go for a moment
+      MPTCP_PULUMI_LOCKED=1
+    fi
+    ;;
+esac
 case "${1:-}" in
   boot)
     state_lock

@@ -4,13 +4,47 @@
 # that undoes the apply after CONFIRM_TIMEOUT seconds; a confirmation over a new SSH connection,
 # made after the change, disarms it. Undoing means re-running the last confirmed apply of the
 # concern (its last completed apply, lib/txn.sh, kept at confirmation), or, before any
-# confirmation, the concern's revert. Per concern,
-# under STATE_DIR/CONCERN/rollback/: undo.sh (what undoes), job.sh (the timer), armed (present
-# while armed; whoever renames it first, the job or the confirmation, wins), log; and
-# STATE_DIR/CONCERN/confirmed.sh, STATE_DIR/CONCERN/rolled-back (when and why it fired).
+# confirmation, the concern's revert. The job does not survive a reboot, but its files do: at
+# boot the entry point (sync.sh: the boot unit and every interface hook) finds the rollback armed
+# with no job and fires it before applying anything, as does the confirmation. Per concern,
+# under STATE_DIR/CONCERN/rollback/: undo.sh (what undoes), fire.sh (undoes and records),
+# job.sh (the timer), armed (present while armed: when, and which boot; whoever renames it
+# first, the job or the confirmation, wins), firing (armed, renamed), log; and
+# STATE_DIR/CONCERN/confirmed.sh, STATE_DIR/CONCERN/rolled-back (when and why it fired; a later
+# apply that completes clears it).
 
 # rb_unit CONCERN: the transient systemd unit that holds the concern's timer.
 rb_unit() { echo "mptcp-pulumi-rollback-$1"; }
+
+# rb_boot: sets _boot to what names this boot: the kernel's boot id and when PID 1 started (a
+# container started again on the same kernel has booted again too).
+rb_boot() {
+  _boot=""
+  read -r _boot < /proc/sys/kernel/random/boot_id 2>/dev/null || true
+  _st=""
+  read -r _st < /proc/1/stat 2>/dev/null || true
+  # the fields after the command's name: its start time is the 20th
+  set -f
+  # shellcheck disable=SC2086 # the words of /proc/1/stat are what is walked (globbing is off)
+  set -- ${_st##*) }
+  set +f
+  [ $# -lt 20 ] || { shift 19; _boot="$_boot $1"; }
+}
+
+# rb_fire_text CONCERN: writes the concern's fire.sh: undoes the apply and records when and why
+# ($1 of fire.sh, empty for the timer). Run by the job, or at boot under the caller's lock.
+rb_fire_text() {
+  _rb=$STATE_DIR/$1/rollback
+  text_to "$_rb/fire.sh" <<EOF
+MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
+rc=\$?
+mkdir -p "$STATE_DIR/$1"
+# the host is now as the last confirmed apply left it (a revert forgets the last completed one)
+[ \$rc != 0 ] || [ ! -e "$STATE_DIR/$1/confirmed.sh" ] || cp "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/.applied.sh"
+echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) (undo exit \$rc\${1:+, \$1})" > "$STATE_DIR/$1/rolled-back"
+rm -f "$_rb/firing"
+EOF
+}
 
 # rb_arm CONCERN UNDO_FN: arms the rollback of this apply (UNDO_FN prints the revert, used when
 # nothing was confirmed before). Does nothing when CONFIRM_TIMEOUT is 0 (rollback off) or in an
@@ -22,20 +56,17 @@ rb_arm() {
   mkdir -p "$_rb"
   [ ! -e "$STATE_DIR/$1/rolled-back" ] || rm -f "$STATE_DIR/$1/rolled-back"
   if [ -e "$STATE_DIR/$1/confirmed.sh" ]; then cp "$STATE_DIR/$1/confirmed.sh" "$_rb/undo.sh"; else "$2" > "$_rb/undo.sh"; fi
+  rb_fire_text "$1"
   text_to "$_rb/job.sh" <<EOF
 sleep $CONFIRM_TIMEOUT
 mv "$_rb/armed" "$_rb/firing" 2>/dev/null || exit 0
-MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
-rc=\$?
-mkdir -p "$STATE_DIR/$1"
-# the host is now as the last confirmed apply left it (a revert forgets the last completed one)
-[ \$rc != 0 ] || [ ! -e "$STATE_DIR/$1/confirmed.sh" ] || cp "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/.applied.sh"
-echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) (undo exit \$rc)" > "$STATE_DIR/$1/rolled-back"
-rm -f "$_rb/firing"
+exec /bin/sh "$_rb/fire.sh" ""
 EOF
-  # the time names this arming: the apply's output differs each time, so the confirmation runs
+  # the time names this arming: the apply's output differs each time, so the confirmation runs;
+  # the boot tells the entry point at boot that the job died with the host (rb_fire)
   _armed=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
-  printf '%s\n' "$_armed" > "$_rb/armed"
+  rb_boot
+  printf '%s\n%s\n' "$_armed" "$_boot" > "$_rb/armed"
   if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
     systemd-run --quiet --collect --unit "$(rb_unit "$1")" /bin/sh "$_rb/job.sh"
   else
@@ -56,6 +87,59 @@ rb_disarm() {
   rm -rf "$_rb"
 }
 
+# rb_alive CONCERN: true while the concern's rollback job runs (its timer, or its undo).
+rb_alive() {
+  _rb=$STATE_DIR/$1/rollback
+  if [ -e "$_rb/pid" ]; then
+    # a setsid job: the process of that number runs job.sh or fire.sh (after a reboot, it is
+    # another's or none)
+    _pid=""
+    read -r _pid < "$_rb/pid" || true
+    [ -n "$_pid" ] && grep -qaF "$_rb/" "/proc/$_pid/cmdline" 2>/dev/null
+  elif [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl -q is-active "$(rb_unit "$1").service" 2>/dev/null
+  else
+    return 1
+  fi
+}
+
+# rb_pending: true when some concern has a rollback armed or firing (a test, no lock, no process).
+rb_pending() {
+  for _p in "$STATE_DIR"/*/rollback/armed "$STATE_DIR"/*/rollback/firing; do [ ! -e "$_p" ] || return 0; done
+  return 1
+}
+
+# rb_fire CONCERN: fires the concern's rollback here and now, under the caller's lock, when it is
+# armed (or was firing) and its job is gone: the host rebooted (or the job was killed) before the
+# apply was confirmed. True when it fired.
+rb_fire() {
+  _rb=$STATE_DIR/$1/rollback
+  if [ -e "$_rb/armed" ]; then _f=$_rb/armed; elif [ -e "$_rb/firing" ]; then _f=$_rb/firing; else return 1; fi
+  ! rb_alive "$1" || return 1
+  _at=""
+  _was=""
+  { read -r _at; read -r _was; } < "$_f" || true
+  rb_boot
+  if [ "$_was" != "$_boot" ]; then _why="the host rebooted before the apply was confirmed"; else _why="its job was gone before the apply was confirmed"; fi
+  [ "$_f" = "$_rb/firing" ] || mv "$_rb/armed" "$_rb/firing" || return 1
+  say "$1: the rollback armed at $_at has no job ($_why): undoing the apply now"
+  # (a rollback armed by an older mptcp-pulumi has no fire.sh)
+  rb_fire_text "$1"
+  MPTCP_PULUMI_LOCKED=1 sh "$_rb/fire.sh" "$_why" || true
+}
+
+# rb_recover: fires every rollback whose job is gone (rb_fire), under the caller's lock; sets
+# _fired to the concerns it fired.
+rb_recover() {
+  _fired=""
+  for _c in "$STATE_DIR"/*/rollback; do
+    [ -d "$_c" ] || continue
+    _c=${_c%/rollback}
+    _c=${_c##*/}
+    if rb_fire "$_c"; then _fired="$_fired $_c"; fi
+  done
+}
+
 # rb_rolled_back CONCERN: sets _rolled to when the concern's last apply was rolled back (empty if not).
 rb_rolled_back() {
   _rolled=""
@@ -64,14 +148,31 @@ rb_rolled_back() {
 
 # rb_confirm CONCERN PATHS: run over a new SSH connection after the apply: the management path
 # works, so disarm the rollback and keep the apply (the last completed one) as the last confirmed
-# one. Fails, naming when and the config PATHS, when the rollback fired (or is firing) instead.
+# one. Fails, naming when, why and the config PATHS, when the rollback fired (or is firing)
+# instead; a rollback whose job a reboot killed fires first (rb_fire).
 rb_confirm() {
+  rb_fire "$1" || true
   rb_rolled_back "$1"
   [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$2: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
-  [ -z "$_rolled" ] || die "$2: the last apply of $1 was rolled back at $_rolled: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command"
+  case "$_rolled" in
+    "") ;;
+    *"rebooted"*) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST rebooted within $CONFIRM_TIMEOUT s after it, before it was confirmed over a new SSH connection, so the apply was undone (at boot, or by this confirmation) and the last confirmed state put back: the host is not in step with the config. To apply the config again: pulumi up --replace the $1 command" ;;
+    *) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST could not be reached over a new SSH connection within $CONFIRM_TIMEOUT s after it, so it undid the change by itself and is not in step with the config. Check $2 (a gateway or a source rule on the interface SSH arrives on?), fix it and pulumi up; to retry the same config: pulumi up --replace the $1 command" ;;
+  esac
   if rb_disarm "$1"; then say "$1: confirmed over a new SSH connection: rollback disarmed"; else say "$1: confirmed (no rollback was armed)"; fi
   [ -e "$STATE_DIR/$1/.applied.sh" ] || die "$2: $HOST has no completed apply of $1 to confirm ($STATE_DIR/$1/.applied.sh is missing): run pulumi up --replace on the $1 command"
   cp "$STATE_DIR/$1/.applied.sh" "$STATE_DIR/$1/confirmed.sh.tmp.$$" && mv "$STATE_DIR/$1/confirmed.sh.tmp.$$" "$STATE_DIR/$1/confirmed.sh"
+}
+
+# rb_settle CONCERN: at the end of an apply that completed: the host is as this apply wants it
+# (changed or not), so an earlier rollback of the concern is history and its confirmation may
+# succeed. Not in an undo.
+rb_settle() {
+  undoing && return 0
+  rb_rolled_back "$1"
+  [ -n "$_rolled" ] || return 0
+  rm -f "$STATE_DIR/$1/rolled-back"
+  say "$1: in step with this apply again (its earlier apply was rolled back at $_rolled)"
 }
 
 # rb_forget CONCERN: removes every rollback file of the concern (revert; not in an undo).
