@@ -184,8 +184,7 @@ chk_applies() {
     if [ "$_sum" = - ] || [ ! -e "$STATE_DIR/$_c/.applied.sh" ]; then continue; fi
     rb_rolled_back "$_c"
     [ -z "$_rolled" ] || continue
-    _have=$(sha256sum < "$STATE_DIR/$_c/.applied.sh")
-    [ "${_have%% *}" != "$_sum" ] || continue
+    ! chk_applied_is "$_c" "$_sum" || continue
     echo "pending $_c"
     drift "$AT.$_c" "the last apply of $_c here is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since): run pulumi up"
   done <<EOF
@@ -205,8 +204,25 @@ chk_removed() {
   done
 }
 
-# chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback.
+# chk_applied_is CONCERN SHA256: the concern's last completed apply here has the text whose sum
+# is SHA256.
+chk_applied_is() {
+  [ -e "$STATE_DIR/$1/.applied.sh" ] || return 1
+  _have=$(sha256sum < "$STATE_DIR/$1/.applied.sh")
+  [ "${_have%% *}" = "$2" ]
+}
+
+# chk_rolled_back CONCERN PATH: the concern's last apply was undone by its rollback, and the host
+# is not back on the apply pulumi up would run now (APPLIES). A rollback to exactly that apply is
+# in step: the stack kept the last confirmed config (the failed apply was never recorded) and the
+# config is that one again.
 chk_rolled_back() {
   rb_rolled_back "$1"
-  [ -z "$_rolled" ] || drift "$2" "the last apply of $1 was rolled back at $_rolled: the host could not be reached to confirm it; it is not in step with the config"
+  [ -n "$_rolled" ] || return 0
+  _sum=""
+  while read -r _c _s; do [ "$_c" != "$1" ] || _sum=$_s; done <<EOF
+$APPLIES
+EOF
+  if [ -n "$_sum" ] && [ "$_sum" != - ] && chk_applied_is "$1" "$_sum"; then return 0; fi
+  drift "$2" "the last apply of $1 was rolled back at $_rolled: the host could not be reached to confirm it; it is not in step with the config"
 }
