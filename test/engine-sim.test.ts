@@ -13,6 +13,9 @@
 //   writes, same steps elide unless mustWrite, one flush at Close if the last was elided);
 //   pkg/backend/diy/backend.go apply: the DIY backend uses NewSnapshotManager (no journal);
 //   pkg/backend/diy/state.go: compactJSONMarshaler.
+// And github.com/pulumi/pulumi-command at tag v1.2.1: provider/pkg/provider/common/inputs.go
+// declares `Triggers` with `provider:"replaceOnChanges"`, so an unknown trigger (the output of a
+// replaced dependency) makes the provider's Diff say replace.
 import { describe, expect, it } from "vitest";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim, defaultParallel, Phase, targetMatcher } from "./harness/provider";
