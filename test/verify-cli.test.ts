@@ -188,15 +188,13 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(addedTable.out).toContain("Command::server-endpoints'");
     expect(addedTable.out).not.toContain("Command::client-services'");
     expect(addedTable.out).toContain("Not applied yet: client (services). pulumi up applies them, so there is nothing to replace (the pulumi up above does it too).");
-    // what pulumi up --replace does to each drifted command: its delete, then its create
+    // pulumi up with check's --replace list, as the engine runs it (test/harness/provider.ts): each
+    // replaced guarded apply's confirmation is deleted first and created after it
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
-    for (const name of ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"]) {
-      const c = sim.state.get(name)!;
-      for (const [phase, text] of [["delete", c.delete!], ["create", c.create!]] as const) {
-        const x = await ssh.run(c, text, phase);
-        expect(x.code, `${name} ${phase}: ${x.stderr}`).toBe(0);
-      }
-    }
+    const replaced = await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands, { replace: report.repair.replace });
+    expect(replaced.map((s) => `${s.phase} ${s.name}`).filter((s) => /server-(endpoints|hooks)/.test(s))).toEqual(["delete server-endpoints-confirm", "delete server-endpoints", "create server-endpoints", "create server-endpoints-confirm", "delete server-hooks-confirm", "delete server-hooks", "create server-hooks", "create server-hooks-confirm"]);
+    // nothing left armed to undo the repair later
+    expect(labSh(server, "ls /var/lib/mptcp-pulumi/*/rollback/armed 2>/dev/null || true").trim()).toBe("");
     const repaired = await cli("check", stackFile("lab", hooked));
     expect(repaired.code).toBe(0);
   });

@@ -1,15 +1,28 @@
 // TEST CODE. Executes recorded remote.Commands with the lifecycle of @pulumi/command 1.2.1
-// (docs/upstream.md; provider source remote/commandController.go at v1.2.1):
+// (docs/upstream.md; provider source remote/commandController.go at v1.2.1) and the step
+// generation and execution of the Pulumi engine v3.248.0 (pkg/resource/deploy/step_generator.go,
+// step_executor.go, deployment.go; pkg/backend/snapshot.go, pkg/backend/diy):
 // - preview: nothing runs;
 // - first up: `create`;
-// - up with no input changed: nothing;
+// - up with no input changed: nothing (a same step);
 // - an input other than `triggers` changed (create, delete, update, connection, ...): `update`
 //   if set, else `create`, in place; the old `delete` is NOT run, not even on the old host;
-// - `triggers` changed: replace. deleteBeforeReplace: old `delete` (stored inputs), then new
-//   `create`; otherwise new `create` now and the old `delete` at the end of the update;
-// - a command gone from the program, or destroy: its stored `delete`, in reverse dependency order.
-// As the engine does, commands run in parallel as far as dependencies allow, and after a failure
-// no new one starts (CommandProviderSim.up).
+// - `triggers` changed (or `--replace`): replace. deleteBeforeReplace: the stored dependents
+//   whose triggers hold an output of the replaced command are deleted first, dependents first
+//   (step_generator.go continueStepsFromDiff -> calculateDependentReplacements), then the old
+//   `delete`, then the new `create`; each such dependent is created again when the program
+//   registers it (generateSteps, `recreating`). Without deleteBeforeReplace: new `create` now and
+//   the old `delete` at the end of the update;
+// - a command gone from the program, or destroy: its stored `delete`, in reverse dependency order;
+// - `--target` (with `*`/`**` globs as deployment.go's UrnTargets) and `--target-dependents`:
+//   only targeted commands step; an untargeted one keeps its stored state (a same step) or, new,
+//   is not created (a skipped create); a recreated dependent steps whatever the targets;
+// - at most `parallel` chains of steps run at once (default 4 x CPUs: up.go defaultParallel,
+//   step_executor.go newStepExecutor); after a failure no new step starts;
+// - a DIY backend's checkpoints: the whole state, as JSON, written at the start and at the end of
+//   every create, update and delete step (pkg/backend/snapshot.go SnapshotManager; the DIY
+//   backend uses it without a journal: pkg/backend/diy/backend.go apply -> NewSnapshotManager).
+import { availableParallelism } from "node:os";
 import { RecordedCommand } from "./program";
 
 export interface RunResult {
@@ -34,6 +47,45 @@ export class CommandFailed extends Error {
   constructor(readonly step: Step) {
     super(`${step.phase} of ${step.name} failed (exit ${step.result!.code}):\n${step.result!.stderr || step.result!.stdout}`);
   }
+}
+
+/** Options of `pulumi up` the simulator follows. */
+export interface UpOptions {
+  /** `--replace URN` (names, URNs or URN globs with `*`). */
+  replace?: string[];
+  /** `--target URN` (names, URNs or URN globs with `*` and `**`). */
+  target?: string[];
+  /** `--target-dependents`. */
+  targetDependents?: boolean;
+  /** `--parallel N`; default defaultParallel(). */
+  parallel?: number;
+}
+
+/**
+ * The engine's default `--parallel`: PULUMI_PARALLEL if set and positive, else
+ * 4 x GOMAXPROCS(0) (pkg/cmd/pulumi/operations/up.go at v3.248.0, defaultParallel;
+ * GOMAXPROCS defaults to the CPUs the process may use, Node's availableParallelism).
+ */
+export function defaultParallel(env: NodeJS.ProcessEnv = process.env): number {
+  const p = Number(env.PULUMI_PARALLEL);
+  return Number.isInteger(p) && p > 0 ? p : 4 * availableParallelism();
+}
+
+/** What the DIY backend wrote during one operation. */
+export interface Checkpoints {
+  /** Whole-state JSON writes. */
+  writes: number;
+  /** Bytes written, all writes together. */
+  bytes: number;
+  /** The largest single write. */
+  largest: number;
+}
+
+/** URN targets as deployment.go's UrnTargets: a literal, or a glob (`*` within a segment, `**` across). */
+export function targetMatcher(targets: string[]): (c: { name: string; urn: string }) => boolean {
+  const globs = targets.filter((t) => t.includes("*")).map((g) => new RegExp("^" + g.split("**").map((seg) => seg.split("*").map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("[^:]*")).join(".*") + "$"));
+  const literals = new Set(targets.filter((t) => !t.includes("*")));
+  return (c) => literals.has(c.urn) || literals.has(c.name) || globs.some((r) => r.test(c.urn));
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
@@ -69,110 +121,279 @@ interface Planned {
   deferred?: boolean;
 }
 
+/** A trigger that stands for an output the engine knows only once a dependency has run (preview). */
+export const UNKNOWN = "<unknown: an output of a command this update changes>";
+
+/** Under mocks a command's stdout is "NAME: applied"; in a trigger it names that dependency's stdout. */
+const stdoutDep = (c: RecordedCommand, t: unknown) => c.dependsOn.find((d) => t === `${d}: applied`);
+
 export class CommandProviderSim {
-  /** What the provider stored after the last successful step of each command. */
+  /** What the provider stored after the last successful step of each command (its inputs). */
   readonly state = new Map<string, RecordedCommand>();
-  /** The stdout each command printed when it last ran (an output other commands' inputs may hold). */
+  /** The stored stdout of each command (an output other commands' inputs may hold). */
   private readonly stdout = new Map<string, string>();
+  /** The commands whose stdout each stored command's triggers hold (the engine's property dependencies). */
+  private readonly triggerDeps = new Map<string, string[]>();
+  /** Operations pending in the checkpoint (the engine's pending_operations). */
+  private readonly pending = new Map<string, Phase>();
+  /** The DIY backend's writes in the last operation (up or destroy). */
+  checkpoints: Checkpoints = { writes: 0, bytes: 0, largest: 0 };
+  /** The most chains of steps that ran at once in the last operation. */
+  peakParallel = 0;
 
   constructor(private readonly runner: Runner) {}
 
-  /** What `pulumi preview` shows: the steps an up would run. Runs nothing. */
-  preview(commands: RecordedCommand[]): Step[] {
-    return this.plan(commands).map(({ step }) => step);
+  /**
+   * What `pulumi preview` shows: the steps an up would run. Runs nothing. An output of a command
+   * that steps in this preview is unknown, and an unknown trigger is a replace (the provider
+   * marks `triggers` replaceOnChanges); an unchanged command's stored outputs are known.
+   */
+  preview(commands: RecordedCommand[], opts: UpOptions = {}): Step[] {
+    const planned: Planned[] = [];
+    const changing = new Set<string>();
+    const recreate = new Set<string>();
+    const targeted = this.targeting(opts);
+    for (const raw of topoOrder(commands)) {
+      const c = this.resolve(raw, (d) => (changing.has(d) ? UNKNOWN : this.stdout.get(d)));
+      const mine = recreate.has(c.name) ? this.recreated(c) : targeted(c, this.state.has(c.name)) ? this.stepsFor(c, opts) : [];
+      for (const p of mine) if (p.step.phase === "delete" && p.step.name !== c.name) recreate.add(p.step.name);
+      if (mine.length) changing.add(c.name);
+      planned.push(...mine);
+    }
+    return [...planned.filter((p) => !p.deferred), ...this.removed(commands, opts), ...planned.filter((p) => p.deferred).reverse()].map((p) => p.step);
   }
 
-  /** The steps one command needs against what is stored. */
-  private stepsFor(c: RecordedCommand): Planned[] {
+  /** Whether a command steps under --target: tracks --target-dependents as the registrations come in (isTargetedForUpdate). */
+  private targeting(opts: UpOptions): (c: RecordedCommand, hasOld: boolean) => boolean {
+    if (!opts.target?.length) return () => true;
+    const match = targetMatcher(opts.target);
+    const actual = new Set<string>();
+    return (c) => {
+      const t = match(c) || (!!opts.targetDependents && c.dependsOn.some((d) => actual.has(d)));
+      if (t) actual.add(c.name);
+      return t;
+    };
+  }
+
+  /** The steps one command needs against what is stored (continueStepsFromDiff). */
+  private stepsFor(c: RecordedCommand, opts: UpOptions): Planned[] {
     const old = this.state.get(c.name);
     if (!old) return [{ step: { name: c.name, phase: "create", reason: "new" }, command: c }];
-    if (!same(old.triggers, c.triggers)) {
+    const forced = !!opts.replace?.length && targetMatcher(opts.replace)(c);
+    if (forced || !same(old.triggers, c.triggers)) {
       const del = { step: { name: c.name, phase: "delete" as Phase, reason: "replace" as const }, command: old };
       const create = { step: { name: c.name, phase: "create" as Phase, reason: "replace" as const }, command: c };
-      return c.deleteBeforeReplace ? [del, create] : [create, { ...del, deferred: true }];
+      if (!c.deleteBeforeReplace) return [create, { ...del, deferred: true }];
+      // delete-before-replace: first the stored dependents that would be replaced, dependents first
+      const dependents = this.dependentReplacements(c.name).reverse().map((d) => ({ step: { name: d.name, phase: "delete" as Phase, reason: "replace" as const }, command: d }));
+      return [...dependents, del, create];
     }
     if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) return [{ step: { name: c.name, phase: c.update !== undefined ? "update" : "create", reason: "changed" }, command: c }];
     return [];
   }
 
-  /** Commands the stack no longer has, dependents first. */
-  private removed(commands: RecordedCommand[]): Planned[] {
+  /** A dependent deleted by a delete-before-replace, registered again: a create (generateSteps, `recreating`). */
+  private recreated(c: RecordedCommand): Planned[] {
+    return [{ step: { name: c.name, phase: "create", reason: "replace" }, command: c }];
+  }
+
+  /**
+   * calculateDependentReplacements (step_generator.go, v3.248.0): the stored commands that depend
+   * on `root` transitively and have an input taken from a command in the replace set, in
+   * dependency order. With that input unknown the provider's Diff says replace for `triggers`
+   * (replaceOnChanges); our commands take outputs into `triggers` only.
+   */
+  private dependentReplacements(root: string): RecordedCommand[] {
+    const replaceSet = new Set([root]);
+    const out: RecordedCommand[] = [];
+    for (const d of topoOrder([...this.state.values()])) {
+      if (d.name === root) continue;
+      if ((this.triggerDeps.get(d.name) ?? []).some((x) => replaceSet.has(x))) {
+        replaceSet.add(d.name);
+        out.push(d);
+      }
+    }
+    return out;
+  }
+
+  /** Commands the stack no longer has, dependents first (only targeted ones under --target). */
+  private removed(commands: RecordedCommand[], opts: UpOptions = {}): Planned[] {
     const names = new Set(commands.map((c) => c.name));
-    return topoOrder([...this.state.values()].filter((c) => !names.has(c.name)))
+    const match = opts.target?.length ? targetMatcher(opts.target) : () => true;
+    return topoOrder([...this.state.values()].filter((c) => !names.has(c.name) && match(c)))
       .reverse()
       .map((c) => ({ step: { name: c.name, phase: "delete", reason: "removed" }, command: c }));
   }
 
-  private plan(commands: RecordedCommand[]): Planned[] {
-    const planned = topoOrder(commands).flatMap((c) => this.stepsFor(c));
-    return [...planned.filter((p) => !p.deferred), ...this.removed(commands), ...planned.filter((p) => p.deferred).reverse()];
-  }
-
   /**
-   * An input the engine knows only once a dependency has run: under mocks a command's stdout is
-   * "NAME: applied"; in a trigger it stands for the stdout the dependency really printed.
+   * Resolves a trigger that holds a dependency's stdout to that stdout, as the engine resolves an
+   * output before it registers the dependent: `value(dep)` gives it (the stdout stored for the
+   * dependency, printed in this up or an earlier one).
    */
-  private resolve(c: RecordedCommand): RecordedCommand {
-    if (!c.triggers?.length) return c;
+  private resolve(c: RecordedCommand, value: (dep: string) => string | undefined = (d) => this.stdout.get(d)): RecordedCommand & { triggerDeps: string[] } {
+    const triggerDeps: string[] = [];
+    if (!c.triggers?.length) return { ...c, triggerDeps };
     const triggers = c.triggers.map((t) => {
-      const dep = c.dependsOn.find((d) => t === `${d}: applied`);
-      return dep !== undefined && this.stdout.has(dep) ? this.stdout.get(dep) : t;
+      const dep = stdoutDep(c, t);
+      if (dep === undefined) return t;
+      triggerDeps.push(dep);
+      return value(dep) ?? t;
     });
-    return { ...c, triggers, inputs: { ...c.inputs, triggers } };
+    return { ...c, triggers, inputs: { ...c.inputs, triggers }, triggerDeps };
   }
 
   /**
-   * `pulumi up`, as the engine runs it: each command starts as soon as the commands it depends on
-   * have finished (Pulumi's default parallelism is unbounded), its steps decided when it starts
-   * (as the engine resolves inputs then); commands the program no longer has are deleted after,
-   * dependents first, again in parallel where nothing orders them. After a failure, operations in
-   * flight finish and no new one starts (the engine's default without --continue-on-error); the
-   * first failure is thrown. Steps are listed in the order they finished.
+   * `pulumi up`, as the engine runs it: each command registers once the commands it depends on
+   * have finished, its steps decided then (one chain, run by one of `parallel` workers); commands
+   * the program no longer has are deleted after, dependents first, again in parallel where nothing
+   * orders them. After a failure, steps in flight finish and no new one starts (the engine's default
+   * without --continue-on-error); the first failure is thrown. Steps are listed in the order they
+   * finished. Counts the DIY backend's checkpoint writes (`checkpoints`).
    */
-  async up(commands: RecordedCommand[]): Promise<Step[]> {
+  async up(commands: RecordedCommand[], opts: UpOptions = {}): Promise<Step[]> {
     const steps: Step[] = [];
     const deferred: Planned[] = [];
     const failed: { error?: Error } = {};
+    const recreate = new Set<string>();
+    const targeted = this.targeting(opts);
+    const skipped = new Set<string>();
+    const pool = new Pool(opts.parallel ?? defaultParallel());
+    this.beginOperation();
     const run = async ({ step, command }: Planned) => {
       if (failed.error) return;
-      await this.exec(step, command);
-      steps.push(step);
-      if (step.phase === "delete") {
-        // A replaced command's new state is stored by its create; a removed one is forgotten.
-        if (step.reason === "removed" || (step.reason === "replace" && this.state.get(step.name) === command)) this.state.delete(step.name);
-      } else {
-        this.state.set(step.name, command);
-        this.stdout.set(step.name, step.result!.stdout);
+      this.pending.set(step.name, step.phase);
+      this.writeCheckpoint();
+      try {
+        await this.exec(step, command);
+      } finally {
+        this.pending.delete(step.name);
+        if (step.result && step.result.code === 0) {
+          if (step.phase === "delete") {
+            // A replaced command's new state is stored by its create; a removed one is forgotten.
+            if (step.reason === "removed" || (step.reason === "replace" && this.state.get(step.name) === command)) this.forget(step.name);
+          } else {
+            const { triggerDeps, ...stored } = command as RecordedCommand & { triggerDeps?: string[] };
+            this.state.set(step.name, stored);
+            this.triggerDeps.set(step.name, triggerDeps ?? []);
+            this.stdout.set(step.name, step.result.stdout);
+          }
+        }
+        this.writeCheckpoint();
       }
+      steps.push(step);
     };
     const ordered = topoOrder(commands);
     const names = new Set(ordered.map((c) => c.name));
-    await inParallel(ordered, (c) => c.dependsOn.filter((d) => names.has(d)), failed, async (c) => {
-      for (const p of this.stepsFor(this.resolve(c))) {
-        if (p.deferred) deferred.unshift(p);
-        else await run(p);
-      }
-    });
-    const gone = this.removed(commands);
-    await inParallel(gone, dependentsIn(gone.map((p) => p.command), (p) => p.command.name), failed, run);
-    for (const p of deferred) await run(p);
+    try {
+      await inParallel(ordered, (c) => c.dependsOn.filter((d) => names.has(d)), failed, async (raw) => {
+        const c = this.resolve(raw);
+        if (recreate.has(c.name)) {
+          recreate.delete(c.name);
+          await pool.run(async () => { for (const p of this.recreated(c)) await run(p); });
+          return;
+        }
+        if (!targeted(c, this.state.has(c.name))) {
+          if (!this.state.has(c.name)) skipped.add(c.name);
+          return; // a same step (or a skipped create): nothing runs, the stored state stays
+        }
+        const skippedDep = c.dependsOn.find((d) => skipped.has(d));
+        if (skippedDep) throw new Error(`${c.name} depends on ${skippedDep}, which is not targeted and not created yet: add it with --target (step_generator.go hasSkippedDependencies)`);
+        const planned = this.stepsFor(c, opts);
+        if (!planned.length) return;
+        await pool.run(async () => {
+          for (const p of planned) {
+            if (p.deferred) deferred.unshift(p);
+            else {
+              if (p.step.phase === "delete" && p.step.name !== c.name) recreate.add(p.step.name);
+              await run(p);
+            }
+          }
+        });
+      });
+      const gone = this.removed(commands, opts);
+      await inParallel(gone, dependentsIn(gone.map((p) => p.command), (p) => p.command.name), failed, (p) => pool.run(() => run(p)));
+      for (const p of deferred) await pool.run(() => run(p));
+    } finally {
+      this.endOperation();
+      this.peakParallel = pool.peak;
+    }
     if (failed.error) throw failed.error;
     return steps;
   }
 
   /** `pulumi destroy`: every stored delete, dependents first, in parallel where nothing orders them. */
-  async destroy(): Promise<Step[]> {
+  async destroy(opts: { parallel?: number } = {}): Promise<Step[]> {
     const steps: Step[] = [];
     const failed: { error?: Error } = {};
     const stored = [...this.state.values()];
-    await inParallel(stored, dependentsIn(stored, (c) => c.name), failed, async (c) => {
-      const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
-      await this.exec(step, c);
-      steps.push(step);
-      this.state.delete(c.name);
-    });
+    const pool = new Pool(opts.parallel ?? defaultParallel());
+    this.beginOperation();
+    try {
+      await inParallel(stored, dependentsIn(stored, (c) => c.name), failed, (c) => pool.run(async () => {
+        const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
+        this.pending.set(c.name, "delete");
+        this.writeCheckpoint();
+        try {
+          await this.exec(step, c);
+          steps.push(step);
+          this.forget(c.name);
+        } finally {
+          this.pending.delete(c.name);
+          this.writeCheckpoint();
+        }
+      }));
+    } finally {
+      this.endOperation();
+      this.peakParallel = pool.peak;
+    }
     if (failed.error) throw failed.error;
     return steps;
+  }
+
+  private forget(name: string): void {
+    this.state.delete(name);
+    this.stdout.delete(name);
+    this.triggerDeps.delete(name);
+  }
+
+  /**
+   * The checkpoint as the DIY backend writes it: every stored resource's inputs and outputs (a
+   * command's outputs are its inputs plus stdout and stderr), and the operations in flight;
+   * compact JSON (pkg/backend/diy/state.go compactJSONMarshaler).
+   */
+  checkpointJson(): string {
+    const resources = [...this.state.values()].map((c) => ({
+      urn: c.urn,
+      custom: true,
+      type: "command:remote:Command",
+      id: `${c.name}-id`,
+      inputs: c.inputs,
+      outputs: { ...c.inputs, stdout: this.stdout.get(c.name) ?? "", stderr: "" },
+      dependencies: c.dependsOn,
+    }));
+    const pending = [...this.pending].map(([name, phase]) => ({ resource: { urn: this.state.get(name)?.urn ?? name }, type: phase === "delete" ? "deleting" : phase === "update" ? "updating" : "creating" }));
+    return JSON.stringify({ version: 3, checkpoint: { latest: { resources, ...(pending.length ? { pending_operations: pending } : {}) } } });
+  }
+
+  private elided = true;
+
+  private beginOperation(): void {
+    this.checkpoints = { writes: 0, bytes: 0, largest: 0 };
+    // SnapshotManager.defaultServiceLoop starts with hasElidedWrites = true
+    this.elided = true;
+  }
+
+  private writeCheckpoint(): void {
+    const bytes = Buffer.byteLength(this.checkpointJson());
+    this.checkpoints.writes++;
+    this.checkpoints.bytes += bytes;
+    this.checkpoints.largest = Math.max(this.checkpoints.largest, bytes);
+    this.elided = false;
+  }
+
+  /** Close: same steps elide their writes (sameSnapshotMutation.mustWrite), flushed once at the end. */
+  private endOperation(): void {
+    if (this.elided) this.writeCheckpoint();
   }
 
   private async exec(step: Step, command: RecordedCommand): Promise<void> {
@@ -183,6 +404,25 @@ export class CommandProviderSim {
     }
     step.result = await this.runner(command, text, step.phase);
     if (step.result.code !== 0) throw new CommandFailed(step);
+  }
+}
+
+/** At most `size` chains at once, as the step executor's `--parallel` workers (newStepExecutor). */
+class Pool {
+  private running = 0;
+  peak = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    this.peak = Math.max(this.peak, this.running);
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
   }
 }
 

@@ -9,9 +9,13 @@
 # with no job and fires it before applying anything, as does the confirmation. Per concern,
 # under STATE_DIR/CONCERN/rollback/: undo.sh (what undoes), fire.sh (undoes and records),
 # job.sh (the timer), armed (present while armed: when, and which boot; whoever renames it
-# first, the job or the confirmation, wins), firing (armed, renamed), log; and
-# STATE_DIR/CONCERN/confirmed.sh, STATE_DIR/CONCERN/rolled-back (when and why it fired; a later
-# apply that completes clears it).
+# first, the job or the confirmation, wins), firing (armed, renamed), log, acked (the apply's
+# text, once the client acknowledged a line the apply sent after its change over the connection
+# it arrived on); and STATE_DIR/CONCERN/confirmed.sh, STATE_DIR/CONCERN/rolled-back (when and
+# why it fired; a later apply that completes clears it) and STATE_DIR/CONCERN/rolled-back.sh (the
+# apply the timer undid though the client had acknowledged it: its confirmation never came, as
+# when the update stopped at a failure elsewhere or `pulumi up --target` left it out; the next
+# confirmation applies it again, rb_confirm).
 
 # rb_unit CONCERN: the transient systemd unit that holds the concern's timer.
 rb_unit() { echo "mptcp-pulumi-rollback-$1"; }
@@ -36,6 +40,8 @@ rb_boot() {
 rb_fire_text() {
   _rb=$STATE_DIR/$1/rollback
   text_to "$_rb/fire.sh" <<EOF
+# the timer, on an apply the client acknowledged: keep it for the next confirmation (rb_confirm)
+[ -n "\$1" ] || [ ! -e "$_rb/acked" ] || mv "$_rb/acked" "$STATE_DIR/$1/rolled-back.sh"
 MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
 rc=\$?
 mkdir -p "$STATE_DIR/$1"
@@ -55,6 +61,7 @@ rb_arm() {
   rb_disarm "$1" || true
   mkdir -p "$_rb"
   [ ! -e "$STATE_DIR/$1/rolled-back" ] || rm -f "$STATE_DIR/$1/rolled-back"
+  [ ! -e "$STATE_DIR/$1/rolled-back.sh" ] || rm -f "$STATE_DIR/$1/rolled-back.sh"
   if [ -e "$STATE_DIR/$1/confirmed.sh" ]; then cp "$STATE_DIR/$1/confirmed.sh" "$_rb/undo.sh"; else "$2" > "$_rb/undo.sh"; fi
   rb_fire_text "$1"
   text_to "$_rb/job.sh" <<EOF
@@ -154,6 +161,7 @@ rb_confirm() {
   rb_fire "$1" || true
   rb_rolled_back "$1"
   [ ! -e "$STATE_DIR/$1/rollback/firing" ] || die "$2: the last apply of $1 is being rolled back right now: $HOST was not confirmed within $CONFIRM_TIMEOUT s. Run pulumi up again in a minute"
+  [ -z "$_rolled" ] || [ ! -e "$STATE_DIR/$1/rolled-back.sh" ] || rb_redo "$1" "$2"
   case "$_rolled" in
     "") ;;
     *"rebooted"*) die "$2: the last apply of $1 was rolled back at $_rolled: $HOST rebooted within $CONFIRM_TIMEOUT s after it, before it was confirmed over a new SSH connection, so the apply was undone (at boot, or by this confirmation) and the last confirmed state put back: the host is not in step with the config. To apply the config again: pulumi up --replace the $1 command" ;;
@@ -164,14 +172,78 @@ rb_confirm() {
   cp "$STATE_DIR/$1/.applied.sh" "$STATE_DIR/$1/confirmed.sh.tmp.$$" && mv "$STATE_DIR/$1/confirmed.sh.tmp.$$" "$STATE_DIR/$1/confirmed.sh"
 }
 
-# rb_settle CONCERN: at the end of an apply that completed: the host is as this apply wants it
-# (changed or not), so an earlier rollback of the concern is history and its confirmation may
-# succeed. Not in an undo.
+# rb_redo CONCERN PATHS: under rb_confirm's lock, when the timer undid an apply the client had
+# acknowledged (rolled-back.sh): applies it again, armed, and keeps it only if the client
+# acknowledges it over this connection (rb_ack); sets _rolled as rb_rolled_back.
+rb_redo() {
+  _redo=$STATE_DIR/$1/.redo.sh
+  mv "$STATE_DIR/$1/rolled-back.sh" "$_redo"
+  say "$1: the apply rolled back at $_rolled had been acknowledged by the client, but its confirmation never came (the update stopped at a failure elsewhere, or pulumi up --target left it out): applying it again"
+  if ! MPTCP_PULUMI_LOCKED=1 MPTCP_PULUMI_SELF=$(cat "$_redo") sh "$_redo"; then
+    rm -f "$_redo"
+    die "$2: applying $1 again on $HOST failed (above)"
+  fi
+  rm -f "$_redo"
+  if [ -e "$STATE_DIR/$1/rollback/armed" ] && [ ! -e "$STATE_DIR/$1/rollback/acked" ]; then
+    die "$2: $1 was applied again on $HOST, but the client did not acknowledge it over this connection: its rollback undoes it in $CONFIRM_TIMEOUT s; then pulumi up again"
+  fi
+  rb_rolled_back "$1"
+}
+
+# rb_session: sets _acked and _unacked (bytes) of the TCP connection this script arrived on, held
+# by an ancestor (sshd); false when there is none or no ss.
+rb_session() {
+  command -v ss > /dev/null 2>&1 || return 1
+  _pids=" "
+  _p=$$
+  while [ "${_p:-0}" -gt 1 ] 2>/dev/null; do
+    _pids="$_pids$_p "
+    _st=""
+    read -r _st < "/proc/$_p/stat" 2>/dev/null || break
+    set -f
+    # shellcheck disable=SC2086 # the fields after the command's name: the parent is the second
+    set -- ${_st##*) }
+    set +f
+    _p=${2:-0}
+  done
+  _s=$(ss -Htnpi state established 2>/dev/null | awk -v pids="$_pids" '
+    /^[^ \t]/ { hit = 0; n = split($0, a, "pid="); for (i = 2; i <= n; i++) { split(a[i], b, ","); if (index(pids, " " b[1] " ")) hit = 1 } next }
+    hit { ack = 0; un = 0; for (i = 1; i <= NF; i++) { if ($i ~ /^bytes_acked:/) ack = substr($i, 13); if ($i ~ /^unacked:/) un = substr($i, 9) } print ack, un; exit }')
+  [ -n "$_s" ] || return 1
+  _acked=${_s% *}
+  _unacked=${_s#* }
+}
+
+# rb_ack CONCERN: while the concern's rollback is armed, sends a line over the connection this
+# apply arrived on and waits up to 10 s for the client to acknowledge it (TCP): then keeps the
+# apply's text as rollback/acked. The connection is older than the change, so this does not
+# confirm; it tells a rollback the timer fired for want of a confirmation (rb_redo).
+rb_ack() {
+  _rb=$STATE_DIR/$1/rollback
+  [ -e "$_rb/armed" ] && rb_session || return 1
+  _from=$_acked
+  say "$1: asking the client to acknowledge this line over the connection the apply arrived on"
+  _n=0
+  while [ "$_n" -lt 50 ] && [ -e "$_rb/armed" ]; do
+    if rb_session && [ "$_acked" -gt "$_from" ] && [ "$_unacked" = 0 ]; then
+      printf '%s\n' "$MPTCP_PULUMI_SELF" > "$_rb/acked.new" && mv "$_rb/acked.new" "$_rb/acked"
+      return 0
+    fi
+    sleep 0.2
+    _n=$((_n + 1))
+  done
+  return 1
+}
+
+# rb_settle CONCERN: at the end of an apply that completed: the client acknowledges it (rb_ack);
+# the host is as this apply wants it (changed or not), so an earlier rollback of the concern is
+# history and its confirmation may succeed. Not in an undo.
 rb_settle() {
   undoing && return 0
+  rb_ack "$1" || true
   rb_rolled_back "$1"
   [ -n "$_rolled" ] || return 0
-  rm -f "$STATE_DIR/$1/rolled-back"
+  rm -f "$STATE_DIR/$1/rolled-back" "$STATE_DIR/$1/rolled-back.sh"
   say "$1: in step with this apply again (its earlier apply was rolled back at $_rolled)"
 }
 
@@ -179,6 +251,6 @@ rb_settle() {
 rb_forget() {
   undoing && return 0
   rb_disarm "$1" || true
-  [ -e "$STATE_DIR/$1/rollback" ] || [ -e "$STATE_DIR/$1/confirmed.sh" ] || [ -e "$STATE_DIR/$1/rolled-back" ] || return 0
-  rm -rf "$STATE_DIR/$1/rollback" "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/rolled-back"
+  [ -e "$STATE_DIR/$1/rollback" ] || [ -e "$STATE_DIR/$1/confirmed.sh" ] || [ -e "$STATE_DIR/$1/rolled-back" ] || [ -e "$STATE_DIR/$1/rolled-back.sh" ] || return 0
+  rm -rf "$STATE_DIR/$1/rollback" "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/rolled-back" "$STATE_DIR/$1/rolled-back.sh"
 }
