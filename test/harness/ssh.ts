@@ -246,7 +246,7 @@ function dialOnce(c: Record<string, any>, t: ProviderTimings, agent: string | un
           let why = e.message;
           if (/no matching host key format/.test(why)) why = `no common algorithm for host key; we offered: [${offered?.join(" ")}], peer offered: [${remoteHostKeyAlgos.split(",").join(" ")}]`;
           else if (/Host denied/.test(why)) why = "host key mismatch";
-          else if (/authentication methods failed/.test(why)) why = "unable to authenticate, attempted methods [none publickey], no supported methods remain";
+          else if (/authentication methods failed/.test(why)) why = `unable to authenticate, attempted methods [none${c.privateKey || agent ? " publickey" : ""}], no supported methods remain`;
           failed(`ssh: handshake failed: ssh: ${why}`);
         })
         .connect({
