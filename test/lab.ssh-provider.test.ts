@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireValidConfig, STATE_DIR } from "../components";
-import { LabHost, labExec, labSh, labStackConfig, LabState, portOpen } from "../scripts/lab/lab";
+import { LabHost, labAddUser, labExec, labSh, labStackConfig, LabState, portOpen } from "../scripts/lab/lab";
 import { readTopology, validateTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
@@ -160,6 +160,24 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
     }
     // the way out (README): SSH_AUTH_SOCK unset (env -u SSH_AUTH_SOCK pulumi up)
     expect((await sshRunner({ env: {} }).run(probe(server), "true", "create")).code).toBe(0);
+  });
+
+  it("a config's ssh.user that is neither root nor the lab's admin: the lab makes it (passwordless sudo, the lab's key) and up and destroy run as it; control: before, the provider cannot log in", async () => {
+    const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown[] };
+    const only = { hosts: cfg.hosts.filter((h) => h.name === "server").map((h) => ({ ...h, ssh: { ...h.ssh, user: "ops" } })), links: [] };
+    const program = await runProgram(only, { privateKey });
+    const quick = sshRunner({ env: {}, timings: { retryDelayMs: 1, retryMaxDelayMs: 1 } });
+    const before = await quick.run(program.commands[0], "true", "create");
+    expect(before.stderr).toMatch(/^after 10 failed attempts: ssh: handshake failed: ssh: unable to authenticate/);
+    labAddUser(server, "ops");
+    labAddUser(server, "ops"); // again: idempotent
+    const limitsBefore = labSh(server, "ip mptcp limits show");
+    const sim = new CommandProviderSim(sshRunner({ env: {} }).run);
+    const steps = await sim.up(program.commands);
+    expect(steps.length).toBeGreaterThan(0);
+    expect(labSh(server, `cat ${STATE_DIR}/limits/.owners`)).toContain("|server|ops@");
+    await sim.destroy();
+    expect(labSh(server, "ip mptcp limits show")).toBe(limitsBefore);
   });
 
   describe(`a stalled apply session (Go's TCP keepalive shortened ${SCALE}x: ${SHORT_KEEPALIVE.keepIdleMs} ms idle, ${SHORT_KEEPALIVE.keepCount} probes ${SHORT_KEEPALIVE.keepIntervalMs} ms apart; real 15 s, 9 x 15 s: 150 s)`, () => {

@@ -15,8 +15,9 @@ import { RecordedCommand } from "./harness/program";
 import { deadSessionMs, EXIT_MISSING, PROVIDER_TIMINGS, retryDelays, sshRunner } from "./harness/ssh";
 import { clientKey, FakeSshd, startSshd } from "./cli-sshd";
 
+/** A connection as the SDK sends it (@pulumi/command 1.2.1 types/input.js fills in dialErrorLimit 10 and perDialTimeout 15). */
 const command = (port: number, extra: Record<string, unknown> = {}): RecordedCommand =>
-  ({ name: "x", connection: { host: "127.0.0.1", port, user: "root", privateKey: clientKey, ...extra } }) as unknown as RecordedCommand;
+  ({ name: "x", connection: { host: "127.0.0.1", port, user: "root", privateKey: clientKey, dialErrorLimit: 10, perDialTimeout: 15, ...extra } }) as unknown as RecordedCommand;
 
 /** A TCP server that accepts and at once closes: every SSH handshake with it fails. Counts the connections. */
 async function slammer(): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
@@ -102,6 +103,10 @@ describe("the provider's connection (pulumi-command v1.2.1 connection.go; x/cryp
       const two = await runner.run(command(s.port, { dialErrorLimit: 2 }), "true", "create");
       expect(two.stderr).toMatch(/^after 2 failed attempts: /);
       expect(s.accepted()).toBe(11 + 3);
+      // a test's explicit shortening wins over the connection's
+      const one = await sshRunner({ env: {}, timings: { dialErrorLimit: 0 } }).run(command(s.port), "true", "create");
+      expect(one.stderr).toMatch(/^after 0 failed attempts: /);
+      expect(s.accepted()).toBe(11 + 3 + 1);
     } finally {
       await s.close();
     }

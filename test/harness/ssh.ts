@@ -83,9 +83,9 @@ const connectionKey = (c: Record<string, any>) => JSON.stringify([c.host, c.port
  *   `Wait` with "wait: remote command exited without exit status or exit signal".
  */
 export interface ProviderTimings {
-  /** Failed dials before the command fails: dialErrorLimit + 1 dials (the connection's own `dialErrorLimit` wins). */
+  /** Failed dials before the command fails: dialErrorLimit + 1 dials (the connection's `dialErrorLimit`, which the SDK fills in with 10, wins unless a test shortens it). */
   dialErrorLimit: number;
-  /** TCP connect timeout of one dial, ms (the connection's own `perDialTimeout`, seconds, wins; 0: none). */
+  /** TCP connect timeout of one dial, ms (the connection's `perDialTimeout`, seconds, which the SDK fills in with 15, wins unless a test shortens it; 0: none). */
   perDialTimeoutMs: number;
   retryDelayMs: number;
   retryBackoff: number;
@@ -207,11 +207,11 @@ function dialAgent(path: string): Promise<DialFailure | undefined> {
 export const hostKeyType = (hostKey: string) => hostKey.split(" ")[0];
 
 /** One dial as x/crypto's ssh.Dial with the provider's ClientConfig: resolves with the ready client or the error Go would give. */
-function dialOnce(c: Record<string, any>, t: ProviderTimings, agent: string | undefined, killed: WeakSet<Client>): Promise<Client | DialFailure> {
+function dialOnce(c: Record<string, any>, t: ProviderTimings, shortened: Partial<ProviderTimings>, agent: string | undefined, killed: WeakSet<Client>): Promise<Client | DialFailure> {
   const host = String(c.host);
   const port = Number(c.port ?? 22);
   const endpoint = joinHostPort(host, port);
-  const perDial = c.perDialTimeout !== undefined ? Number(c.perDialTimeout) * 1000 : t.perDialTimeoutMs;
+  const perDial = shortened.perDialTimeoutMs ?? (c.perDialTimeout !== undefined ? Number(c.perDialTimeout) * 1000 : t.perDialTimeoutMs);
   return new Promise((resolve) => {
     const client = new Client();
     // TCP_NODELAY, as Go's net package sets on every TCP connection: without it each small
@@ -273,17 +273,17 @@ function dialOnce(c: Record<string, any>, t: ProviderTimings, agent: string | un
  * failed (-1: no limit), waiting retry.Until's delays between them; the last failure's text
  * behind `after N failed attempts: `. An agent that cannot be dialled fails at once (SSHConfig).
  */
-async function dial(c: Record<string, any>, t: ProviderTimings, env: NodeJS.ProcessEnv, killed: WeakSet<Client>, counted: () => void): Promise<Client | RunResult> {
+async function dial(c: Record<string, any>, t: ProviderTimings, shortened: Partial<ProviderTimings>, env: NodeJS.ProcessEnv, killed: WeakSet<Client>, counted: () => void): Promise<Client | RunResult> {
   const agent = agentSocketOf(c, env);
   if (agent !== undefined) {
     const bad = await dialAgent(agent);
     if (bad) return { stdout: "", stderr: bad.error, code: 255 };
   }
-  const limit = c.dialErrorLimit !== undefined ? Number(c.dialErrorLimit) : t.dialErrorLimit;
+  const limit = shortened.dialErrorLimit ?? (c.dialErrorLimit !== undefined ? Number(c.dialErrorLimit) : t.dialErrorLimit);
   let delay = t.retryDelayMs;
   for (let attempt = 0; ; attempt++) {
     counted();
-    const r = await dialOnce(c, t, agent, killed);
+    const r = await dialOnce(c, t, shortened, agent, killed);
     if (r instanceof Client) return r;
     if (limit > -1 && attempt + 1 > limit) return { stdout: "", stderr: `after ${attempt} failed attempts: ${r.error}`, code: 255 };
     delay = Math.min(delay, t.retryMaxDelayMs);
@@ -339,6 +339,8 @@ export interface SshRunnerOptions {
   /**
    * Shorter provider timings (dial retries, per-dial timeout, TCP keepalive) for a test that
    * needs them; by default the provider's own (PROVIDER_TIMINGS). A test that shortens them says so.
+   * A shortened dialErrorLimit or perDialTimeoutMs wins over the connection's own (the SDK fills
+   * in 10 and 15 s on every connection).
    */
   timings?: Partial<ProviderTimings>;
   /** The environment of the process running the provider (SSH_AUTH_SOCK). Default: this process's. */
@@ -367,7 +369,7 @@ export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
   const killed = new WeakSet<Client>();
   const open = async (c: Record<string, any>): Promise<Client | RunResult> => {
     self.connections++;
-    return dial(c, timings, opts.env ?? process.env, killed, () => self.dials++);
+    return dial(c, timings, opts.timings ?? {}, opts.env ?? process.env, killed, () => self.dials++);
   };
   const self: SshRunner = {
     connections: 0,
