@@ -18,6 +18,28 @@ export const HOST_KEY_RE =
 /** Scheduler names as the kernel lists them in available_schedulers. */
 export const SCHEDULER_RE = /^[a-z0-9_]{1,15}$/;
 
+/**
+ * The command provider pins a host key by offering only its type as host key algorithm
+ * (pulumi-command v1.2.1 connection.go SSHConfig: `HostKeyAlgorithms: []string{publicKey.Type()}`):
+ * for an RSA key that is `ssh-rsa` (SHA-1), which OpenSSH 8.8 and later no longer accept, so
+ * every connection fails "no common algorithm for host key".
+ */
+export const RSA_HOST_KEY_HELP =
+  "is an RSA key (ssh-rsa): the command provider then offers only the SHA-1 ssh-rsa signature, which OpenSSH 8.8 and later refuse, so every connection fails (\"ssh: no common algorithm for host key; we offered: [ssh-rsa]\"): use the host's ed25519 or ecdsa key, e.g. ssh-keyscan -t ed25519 HOST (without the host name)";
+
+/**
+ * The longest confirmTimeout. An apply that cuts its own SSH path leaves its session silent; the
+ * provider's connection has no SSH keepalive, only Go's TCP keepalive (15 s idle, then 9 probes
+ * 15 s apart: pulumi-command v1.2.1 connection.go dials through x/crypto's ssh.Dial, i.e.
+ * net.DialTimeout; Go's net package defaults), so the session dies 150 s after the server's last
+ * segment, which may be up to 15 s before the cut: the last probe that can still be answered goes
+ * out 120 s after the cut at the earliest. The rollback is armed before the cut and fires
+ * confirmTimeout later; 90 s leaves it 30 s to run and the path to come back (an interface up, a
+ * lease) before that probe, so the apply's session survives and its command reports.
+ */
+export const MAX_CONFIRM_TIMEOUT = 90;
+export const CONFIRM_TIMEOUT_HELP = `must be 0 (off) or 3..${MAX_CONFIRM_TIMEOUT} seconds: an apply that cuts the SSH path must be rolled back while the command provider's session still lives (Go's TCP keepalive ends it 150 s after the server's last word, 120 s after the cut at the earliest; ${MAX_CONFIRM_TIMEOUT} s leaves the rollback 30 s to restore the path)`;
+
 export const ENDPOINT_FLAGS = ["signal", "subflow", "backup", "fullmesh"] as const;
 export type EndpointFlag = (typeof ENDPOINT_FLAGS)[number];
 
@@ -78,11 +100,12 @@ export const sshSchema = z.strictObject({
     .default(22),
   /** Login user. Defaults to root; any other user runs everything through `sudo -n`. */
   user: z.string().regex(USER_RE, { error: "must be a login name like root or admin" }).default("root"),
-  /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column). Required. */
+  /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column): ed25519 or ecdsa, not RSA. Required. */
   hostKey: z
     .string()
     .regex(HOST_KEY_RE, { error: "must be one public key line such as \"ssh-ed25519 AAAAC3Nz...\" (ssh-keyscan output without the host name)", abort: true })
-    .refine(blobNamesType, { error: "is not a key of the type it names: its base64 blob does not start with that type (copy the line from ssh-keyscan -t TYPE HOST again, without the host name)" })
+    .refine(blobNamesType, { error: "is not a key of the type it names: its base64 blob does not start with that type (copy the line from ssh-keyscan -t TYPE HOST again, without the host name)", abort: true })
+    .refine((s) => !s.startsWith("ssh-rsa "), { error: RSA_HOST_KEY_HELP })
     .optional(),
   /** Set true to connect without checking the host key (never in production). Defaults to false. */
   insecureIgnoreHostKey: z.boolean().default(false),
@@ -185,12 +208,12 @@ export const hostSchema = z.strictObject({
   endpointOwner: z.enum(["mptcp-pulumi", "networkmanager"], { error: "must be mptcp-pulumi or networkmanager" }).default("mptcp-pulumi"),
   /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
   routing: z.array(routingSchema).default([]),
-  /** Seconds after an apply of endpoints or hooks/routing within which a new SSH connection must confirm it, else the host undoes it by itself (like netplan try). 0 turns this off. Defaults to 120. */
+  /** Seconds after an apply of endpoints or hooks/routing within which a new SSH connection must confirm it, else the host undoes it by itself (like netplan try). 0 turns this off. At most MAX_CONFIRM_TIMEOUT. Defaults to MAX_CONFIRM_TIMEOUT. */
   confirmTimeout: z
     .number({ error: "must be a whole number of seconds" })
     .int({ error: "must be a whole number of seconds" })
-    .refine((n) => n === 0 || (n >= 3 && n <= 3600), { error: "must be 0 (off) or 3..3600 seconds" })
-    .default(120),
+    .refine((n) => n === 0 || (n >= 3 && n <= MAX_CONFIRM_TIMEOUT), { error: CONFIRM_TIMEOUT_HELP })
+    .default(MAX_CONFIRM_TIMEOUT),
   /** systemd units whose sockets become MPTCP, through a drop-in we own. Defaults to []. */
   services: z.array(serviceSchema).default([]),
 });

@@ -73,7 +73,7 @@ const goodHost = (name: string) =>
     endpoints: fc.array(fc.record({ interface: pick("lan", "wlan", "lte"), address: pick("198.51.100.1", "198.51.100.17", "198.51.100.33", undefined), flags: fc.subarray(["signal", "subflow", "backup"] as const) }, { requiredKeys: ["interface", "flags"] }), { maxLength: 3 }),
     hooks: fc.boolean(),
     services: fc.array(fc.record({ unit: pick("iperf3.service", "web@8080.service"), mode: pick("preload", "godebug"), restart: pick("ifRunning", "never") }), { maxLength: 1 }),
-    confirmTimeout: pick(0, 3, 120),
+    confirmTimeout: pick(0, 3, 90),
   });
 const goodConfig = fc.record({ hosts: fc.tuple(goodHost("server"), goodHost("client")), links: fc.constant([{ client: "client", server: "server" }]) });
 

@@ -141,10 +141,11 @@ systemctl restart mptcp-lab-sshd`);
       root(["route", "add", "unreachable", `${old.host}/32`]);
       const applied = live();
       const moved = (await runProgram(cfg, { privateKey })).commands;
-      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`delete of server-\\w+ failed \\(exit 255\\):\\nssh: connect to host ${oldRe} port 22`));
+      // the provider dials 11 times (connection.go v1.2.1 dialWithRetry), then says so
+      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`delete of server-\\w+ failed \\(exit 255\\):\\nafter 10 failed attempts: dial tcp ${oldRe}:22: `));
       expect(live()).toBe(applied);
       // control: without the way out, the next up fails the same way (the stack still holds the old address's reverts)
-      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`connect to host ${oldRe} port 22`));
+      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`after 10 failed attempts: dial tcp ${oldRe}:22: `));
       // The way out (README): pulumi state delete each of the host's commands (their reverts never run), then up.
       const dropped = [...sim.state.keys()].filter((n) => n.startsWith("server-"));
       expect(dropped.length).toBeGreaterThan(0);

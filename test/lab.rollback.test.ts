@@ -89,7 +89,10 @@ const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || tr
 
 beforeAll(async () => {
   // one connection per command, as the provider: the subject here is what a cut connection does
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b", { reuseSsh: false }));
+  // Dials shortened explicitly to one of at most 5 s (the provider: 11 of up to 15 s, about 3 min on
+  // a path that drops everything, test/harness/ssh.ts PROVIDER_TIMINGS): the reachability probes and
+  // the confirmation over a cut path must give up within the test's time
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b", { reuseSsh: false, sshTimings: { dialErrorLimit: 0, perDialTimeoutMs: 5000 } }));
   client = lab.hosts.find((h) => h.name === "client")!;
   pre = snapshot(client);
 });

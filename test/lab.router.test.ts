@@ -20,7 +20,10 @@ let privateKey: string;
 
 beforeAll(async () => {
   // one connection per command, as the provider: the negative control cuts the routed SSH path
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "r", { reuseSsh: false }));
+  // One dial of at most 5 s, shortened explicitly (the provider: 11 of up to 15 s, about 3 min
+  // through a router that drops everything, test/harness/ssh.ts PROVIDER_TIMINGS): the negative
+  // control's probe must give up within the test's time
+  ({ lab, ssh, sim, privateKey } = await startLab(topology, "r", { reuseSsh: false, sshTimings: { dialErrorLimit: 0, perDialTimeoutMs: 5000 } }));
 });
 
 afterAll(() => stopLab({ lab, ssh }));

@@ -770,6 +770,28 @@ export function labExec(h: LabHost, script: string, input?: string): ExecResult 
 }
 
 /**
+ * A login user `name` on a running laptop, as LAB_USER is: passwordless sudo and the lab's key
+ * (root's authorized_keys), made inside the laptop (useradd; its /etc, /var and /home are the
+ * laptop's own). For a stack config whose ssh.user is neither root nor LAB_USER. Idempotent.
+ */
+export function labAddUser(h: LabHost, name: string): void {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name) || name === "root") throw new Error(`${name}: not a login name the lab makes (lowercase letters, digits, _ and -; not root)`);
+  labSh(
+    h,
+    `set -eu
+u='${name}'
+id -u "$u" >/dev/null 2>&1 || useradd -m -s /bin/sh -U "$u"
+usermod -p '*' "$u"
+printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$u" > "/etc/sudoers.d/mptcp-lab-$u"
+chmod 440 "/etc/sudoers.d/mptcp-lab-$u"
+home=$(getent passwd "$u" | cut -d: -f6)
+install -d -m 700 -o "$u" -g "$u" "$home/.ssh"
+install -m 600 -o "$u" -g "$u" /root/.ssh/authorized_keys "$home/.ssh/authorized_keys"`,
+    `add the login user ${name}`,
+  );
+}
+
+/**
  * Lines of `ip mptcp endpoint show` without the kernel's implicit endpoints: those it creates for
  * subflows' local addresses (traffic makes them, not a config; iproute2 < 6.5 prints "rawflags 10").
  */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { LabState, labDown, labUp } from "../../scripts/lab/lab";
 import { Topology } from "../../scripts/lab/topology";
 import { CommandProviderSim } from "./provider";
-import { sshRunner, SshRunner } from "./ssh";
+import { ProviderTimings, sshRunner, SshRunner } from "./ssh";
 
 export interface LabFixture {
   lab: LabState;
@@ -23,8 +23,10 @@ const started: { dir: string; id: string }[] = [];
  * running at once never collide; MPTCP_LAB_ID, MPTCP_LAB_SLOT and MPTCP_LAB_DIR override them.
  * Commands run over one kept SSH connection per host (`reuseSsh`, SshRunnerOptions.reuse) unless
  * the file's subject is what the provider's connection per command does (a cut connection).
+ * `sshTimings` shortens the provider's dial retries and keepalive (test/harness/ssh.ts
+ * ProviderTimings; real by default): for a file that probes a cut path and needs a quick answer.
  */
-export async function startLab(topology: Topology, prefix: string, opts: { reuseSsh?: boolean } = {}): Promise<LabFixture> {
+export async function startLab(topology: Topology, prefix: string, opts: { reuseSsh?: boolean; sshTimings?: Partial<ProviderTimings> } = {}): Promise<LabFixture> {
   const id = process.env.MPTCP_LAB_ID ?? `${prefix}${Math.random().toString(16).slice(2, 6)}`;
   const slot = process.env.MPTCP_LAB_SLOT === undefined ? undefined : Number(process.env.MPTCP_LAB_SLOT);
   const dir = process.env.MPTCP_LAB_DIR ?? mkdtempSync(join(tmpdir(), `mptcp-lab-${id}-`));
@@ -32,7 +34,8 @@ export async function startLab(topology: Topology, prefix: string, opts: { reuse
   const t0 = performance.now();
   const lab = await labUp({ dir, id, slot, topology });
   console.log(`lab ${id} up in ${(performance.now() - t0).toFixed(0)} ms (${lab.hosts.length} laptops, ${topology.paths.length} paths)`);
-  const ssh = sshRunner({ reuse: opts.reuseSsh ?? true });
+  // the provider's real dial retries and keepalive unless the file shortens them, and says why
+  const ssh = sshRunner({ reuse: opts.reuseSsh ?? true, timings: opts.sshTimings });
   return { lab, ssh, sim: new CommandProviderSim(ssh.run), privateKey: readFileSync(lab.privateKeyFile, "utf8") };
 }
 
