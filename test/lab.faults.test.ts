@@ -90,36 +90,48 @@ function startCreate(c: RecordedCommand) {
 }
 
 /**
- * A laptop-local `mv` (first in root's PATH) that hangs at its `n`th call, recording its process
- * group in /run/lab-kill.pgid: every rename of a temporary file into place is a kill point.
+ * A laptop-local `cmd` (first in root's PATH) that hangs at its `n`th call, recording its process
+ * group in /run/lab-kill.pgid: every rename (mv) of a temporary file into place, every removal
+ * (rm) of saved state, is a kill point.
  */
-function killAtRename(h: LabHost, n: number): () => void {
-  const real = labSh(h, "command -v mv").trim();
-  labSh(h, `rm -f /run/lab-kill.*; echo 0 > /run/lab-kill.count; cat > /usr/local/sbin/mv <<'LAB_KILL'
+function killAt(h: LabHost, cmd: string, n: number): () => void {
+  const real = labSh(h, `command -v ${cmd}`).trim();
+  labSh(h, `/bin/rm -f /run/lab-kill.*; echo 0 > /run/lab-kill.count; cat > /usr/local/sbin/${cmd} <<'LAB_KILL'
 #!/bin/sh
 read -r c < /run/lab-kill.count; c=$((c + 1)); echo "$c" > /run/lab-kill.count
 if [ "$c" = ${n} ]; then cut -d' ' -f5 /proc/$$/stat > /run/lab-kill.pgid; sleep 120; fi
 exec ${real} "$@"
 LAB_KILL
-chmod 755 /usr/local/sbin/mv`);
-  return () => labSh(h, "rm -f /usr/local/sbin/mv /run/lab-kill.*");
+chmod 755 /usr/local/sbin/${cmd}`);
+  // (the real rm: the wrapper would count this call too)
+  return () => labSh(h, `/bin/rm -f /usr/local/sbin/${cmd} /run/lab-kill.*`);
 }
 
-/** Runs the concern's first apply killed at its nth rename: true when it was killed, false when it completed (fewer renames). */
-async function killedApply(c: RecordedCommand, n: number): Promise<boolean> {
-  const heal = killAtRename(client, n);
-  const a = startCreate(c);
+/**
+ * Runs the command's create (or delete) killed at the nth call of `cmd`: true when it was killed,
+ * false when it completed (fewer calls). `atKill` looks at the host while the run hangs there.
+ */
+async function killedApply(c: RecordedCommand, n: number, opts: { cmd?: string; phase?: "create" | "delete"; script?: string; atKill?: () => void } = {}): Promise<boolean> {
+  const heal = killAt(client, opts.cmd ?? "mv", n);
+  const a = startCreate({ ...c, create: opts.script ?? (opts.phase === "delete" ? c.delete : c.create) });
   const hung = () => labExec(client, "[ -e /run/lab-kill.pgid ]").code === 0;
   let exited = false;
   void a.done.then(() => (exited = true));
-  await waitFor(`${c.name} to reach rename ${n} or finish`, 20_000, () => exited || hung(), 50);
-  if (hung()) labSh(client, "kill -9 -$(cat /run/lab-kill.pgid)");
+  await waitFor(`${c.name} to reach call ${n} or finish`, 20_000, () => exited || hung(), 50);
+  if (hung()) {
+    opts.atKill?.();
+    labSh(client, "kill -9 -$(cat /run/lab-kill.pgid)");
+  }
   const code = await a.done;
   const killed = hung();
   heal();
   if (!killed) expect(code, `${c.name} completed`).toBe(0);
   return killed;
 }
+
+/** The hook directories' files a hook runner would run: every regular file directly in them (dhcpcd and run-parts skip dot names; networkd-dispatcher does not). */
+const HOOK_DIRS = "/etc/network/if-up.d /etc/network/if-down.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/networkd-dispatcher/*.d";
+const runnable = () => labSh(client, `find ${HOOK_DIRS} -maxdepth 1 -type f 2>/dev/null | sort || true`).trim();
 
 describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
   for (const { concern } of CONCERNS) {
@@ -129,13 +141,20 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
       // the other concern, applied before: its revert is destroy's (item 11: what destroy runs when the killed create was never stored)
       const other = named(cmds, concern === "limits" ? "sysctl" : "limits");
       let points = 0;
+      const runners = runnable();
       for (let n = 1; ; n++) {
-        // (a) killed, then the same apply again, then its revert
-        if (!(await killedApply(c, n))) {
+        // (a) killed, then the same apply again, then its revert; while it hangs, no temporary
+        // file is where a hook runner looks (item 10): only files that were there before or are
+        // ours whole
+        let seen = "";
+        const atKill = () => (seen = runnable());
+        if (!(await killedApply(c, n, { atKill }))) {
           await ok(c, "delete");
           break;
         }
         points++;
+        const extra = seen.split("\n").filter((f) => f && !runners.split("\n").includes(f));
+        for (const f of extra) expect(f, `kill point ${n}`).not.toMatch(/\.tmp\.\d+$|\/\.[^/]*$/);
         await ok(c, "create");
         await ok(c, "delete");
         expect(strays(client), `kill point ${n}`).toBe("");
@@ -150,6 +169,72 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
       console.log(`${concern}: ${points} kill points`);
       expect(points).toBeGreaterThan(1);
     });
+  }
+
+  it("control (items 10, 11): the old temporary file beside a hook is where its runner looks, and a recovery that left the killed apply's directory leaves it and the lock after destroy", async () => {
+    const cmds = await clientCommands();
+    const hooks = named(cmds, "hooks");
+    // the old way of writing a file: PATH.tmp.PID beside it, with its final mode, then the rename
+    const old = hooks.create!.replace(/^file_write\(\) \{\n[\s\S]*?\n\}$/m, () => 'file_write() { _p=$1 _m=$2; shift 2; "$@" > "$_p.tmp.$$" && chmod "$_m" "$_p.tmp.$$" && mv "$_p.tmp.$$" "$_p"; }');
+    expect(old).not.toBe(hooks.create);
+    let seen = "";
+    for (let n = 1; n < 20 && !/\.tmp\.\d+$/m.test(seen); n++) {
+      expect(await killedApply(hooks, n, { script: old, atKill: () => (seen = runnable()) })).toBe(true);
+      await ok(hooks, "create");
+      await ok(hooks, "delete");
+    }
+    expect(seen).toMatch(/\.tmp\.\d+$/m);
+    expect(strays(client)).toBe("");
+    expect(snapshot(client)).toBe(before);
+    // item 11 the old way: txn_recover without removing what it recovered
+    const other = named(cmds, "limits");
+    await ok(other, "create");
+    expect(await killedApply(named(cmds, "sysctl"), 1)).toBe(true);
+    const noTidy = other.delete!.replace(/^\s*rmdir "\$_d" 2>\/dev\/null \|\| true$/m, "").replace(/^\s*txn_debris$/m, "");
+    expect(noTidy).not.toBe(other.delete);
+    expect((await ssh.run(other, noTidy, "delete")).code).toBe(0);
+    const left = snapshotDiff(snapshot(client), before);
+    expect(left).toContain(`${STATE_DIR}/sysctl`);
+    expect(left).toContain(LOCK_FILE);
+    labSh(client, `rm -rf ${STATE_DIR} ${LOCK_FILE}`);
+    expect(snapshot(client)).toBe(before);
+  });
+
+  let revertPoints = 0;
+  let revertControls = 0;
+  for (const { concern } of CONCERNS) {
+    it(`${concern}: a revert killed at each removal of saved state: the next revert finishes it; control: without the resume mark it fails on the state already gone`, async () => {
+      const c = named(await clientCommands(), concern);
+      let points = 0;
+      let reported = 0;
+      for (let n = 1; ; n++) {
+        await ok(c, "create");
+        if (!(await killedApply(c, n, { cmd: "rm", phase: "delete" }))) break;
+        points++;
+        // killed once nothing of the concern's state was left (removing the state directory or
+        // the lock): the next revert cannot tell that from state removed by hand, and says so
+        if (labExec(client, `[ -d ${STATE_DIR}/${concern} ]`).code !== 0) {
+          const r = await run(c, "delete");
+          if (r.code !== 0) expect(r.stderr).toMatch(/cannot restore .* is missing/);
+          labSh(client, `[ -d ${STATE_DIR} ] || rm -f ${LOCK_FILE}`);
+          reported++;
+        } else {
+          const unmarked = c.delete!.replace("REVERT_RESUMED=1;", 'REVERT_RESUMED="";');
+          expect(unmarked).not.toBe(c.delete);
+          const r = await ssh.run(c, unmarked, "delete");
+          if (r.code !== 0) {
+            expect(r.stderr).toMatch(/cannot restore|the \S+ revert failed/);
+            revertControls++;
+            await ok(c, "delete");
+          }
+        }
+        expect(strays(client), `kill point ${n}`).toBe("");
+        expect(snapshotDiff(snapshot(client), before), `kill point ${n}`).toBe(snapshotDiff(before, before));
+      }
+      revertPoints += points;
+      console.log(`${concern}: revert, ${points} kill points (${reported} after its state was gone); controls failing so far: ${revertControls}`);
+      if (concern === CONCERNS[CONCERNS.length - 1].concern) expect(revertControls).toBeGreaterThan(0);
+    }, 240_000);
   }
 
   it("temporary files an older version left (knobs/KNOB.tmp.PID, a 0755 hook PATH.tmp.PID) are swept, not read; control: without the sweep the apply fails on the knob's", async () => {
@@ -336,7 +421,7 @@ describe("what stands at a managed path (item 4)", () => {
 }`;
     const codes: Record<string, number> = {};
     for (const c of [...cmds].reverse()) {
-      const script = c.delete!.replace(/^file_restore_all\(\) \{\n[\s\S]*?\n\}$/m, oldRestore);
+      const script = c.delete!.replace(/^file_restore_all\(\) \{\n[\s\S]*?\n\}$/m, () => oldRestore);
       codes[c.name] = (await ssh.run(c, script, "delete")).code;
     }
     expect(codes["client-sysctl"]).toBe(0);

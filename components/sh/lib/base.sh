@@ -87,10 +87,11 @@ state_need() {
 }
 
 # state_tidy DIR: removes a concern's state directory once it is empty (but for the mark of a
-# revert under way, lib/txn.sh), then our state directory and the lock once they are.
+# revert under way, lib/txn.sh, and the emptied files/ of lib/files.sh), then our state directory
+# and the lock once they are.
 state_tidy() {
   [ ! -e "$1/.reverting" ] || rm -f "$1/.reverting"
-  rmdir "$1" 2>/dev/null || true
+  rmdir "$1/files" "$1" 2>/dev/null || true
   if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
 }
 

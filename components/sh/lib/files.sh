@@ -78,14 +78,15 @@ file_has_text() {
 }
 
 # file_restore_all DIR: puts back, or removes, what stood at each path that file_remember recorded
-# in DIR, whatever its type, and forgets the records.
+# in DIR, whatever its type, and forgets the records. DIR/files itself stays, empty, until the
+# caller removes the concern's state (state_tidy): a revert cut short after this still finds it.
 file_restore_all() {
   [ -d "$1/files" ] || return 0
   # (a directory recorded is one record: not descended into)
   find "$1/files" \( -name '*.orig' -o -name '*.absent' \) -prune -print | while IFS= read -r _rec; do
     file_restore "$1" "$_rec"
   done
-  find "$1/files" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  find "$1/files" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null || true
 }
 
 # file_restore DIR RECORD: puts back what RECORD (under DIR/files) says stood at its path, then

@@ -190,8 +190,12 @@ revert_begin() {
       exit 0
     fi
   fi
-  # from here the revert may be cut short with the saved state half gone: .reverting says so
-  undoing || [ -e "$STATE_DIR/$1/.reverting" ] || [ ! -d "$STATE_DIR/$1" ] || : > "$STATE_DIR/$1/.reverting"
+  # from here the revert may be cut short with the saved state half gone: .reverting says so, and
+  # REVERT_RESUMED tells the next revert that what it finds missing was restored already
+  REVERT_RESUMED=""
+  if ! undoing && [ -d "$STATE_DIR/$1" ]; then
+    if [ -e "$STATE_DIR/$1/.reverting" ]; then REVERT_RESUMED=1; else : > "$STATE_DIR/$1/.reverting"; fi
+  fi
   rb_rolled_back "$1"
   rb_forget "$1"
   # and, not in an undo (these are its transaction's), what an apply killed before its
@@ -202,7 +206,7 @@ revert_begin() {
     _by="its rollback at $_rolled"
   elif case " ${RECOVERED:-} " in *" $1 "*) true ;; *) false ;; esac; then
     _by="putting back its interrupted apply"
-  elif [ -e "$STATE_DIR/$1/.reverting" ] && ! undoing; then
+  elif [ -n "$REVERT_RESUMED" ] && ! state_left "$STATE_DIR/$1"; then
     _by="a revert that was cut short"
   else
     return 0
@@ -218,4 +222,17 @@ revert_exit() {
   tmp_clean
   [ "$1" != 0 ] || return 0
   printf 'mptcp-pulumi[%s]: error: %s.%s: the %s revert failed (exit %s; the error is above): %s keeps part of what mptcp-pulumi applied, and %s still records what is left to restore: fix the cause and run pulumi destroy (or the revert) again\n' "$HOST" "$AT" "$TXN" "$TXN" "$1" "$HOST" "$STATE_DIR/$TXN" >&2
+}
+
+# state_left DIR: DIR, a concern's state directory, holds more than the mark of a revert under way
+# and an emptied files/ (lib/files.sh).
+state_left() {
+  for _f in "$1"/* "$1"/.[!.]*; do
+    case $_f in
+      "$1/.reverting") continue ;;
+      "$1/files") for _g in "$_f"/* "$_f"/.[!.]*; do [ ! -e "$_g" ] || return 0; done; continue ;;
+    esac
+    [ ! -e "$_f" ] || return 0
+  done
+  return 1
 }
