@@ -68,12 +68,12 @@ state_sweep() {
   done
 }
 
-# state_dir DIR: creates our state directory (root's alone: 0700) and DIR, a concern's, in it.
+# state_dir DIR: creates our state directory and DIR, a concern's, in it (root's alone: 0700).
 state_dir() {
   if [ ! -d "$STATE_DIR" ]; then
     mkdir -m 700 "$STATE_DIR" "$1"
   elif [ ! -d "$1" ]; then
-    mkdir "$1"
+    mkdir -m 700 "$1"
   fi
 }
 
