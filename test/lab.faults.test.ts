@@ -99,7 +99,7 @@ function killAt(h: LabHost, cmd: string, n: number): () => void {
   labSh(h, `/bin/rm -f /run/lab-kill.*; echo 0 > /run/lab-kill.count; cat > /usr/local/sbin/${cmd} <<'LAB_KILL'
 #!/bin/sh
 read -r c < /run/lab-kill.count; c=$((c + 1)); echo "$c" > /run/lab-kill.count
-if [ "$c" = ${n} ]; then cut -d' ' -f5 /proc/$$/stat > /run/lab-kill.pgid; sleep 120; fi
+if [ "$c" = ${n} ]; then cut -d' ' -f5 /proc/$$/stat > /run/lab-kill.tmp; /bin/mv /run/lab-kill.tmp /run/lab-kill.pgid; sleep 120; fi
 exec ${real} "$@"
 LAB_KILL
 chmod 755 /usr/local/sbin/${cmd}`);
