@@ -21,14 +21,16 @@ while IFS='|' read -r index unit mode restart; do
   path=$(svc_dropin_path "$unit")
   want=$(svc_dropin "$unit" "$mode")
   mkdir -p "$u"
-  echo "$restart" > "$u/restart"
+  # (written only when it changes: an undo must be able to run on a full disk)
+  file_has_text "$u/restart" "$restart" || state_write "$u/restart" echo "$restart"
   file_remember "$u" "$path"
-  if [ "$(cat "$path" 2>/dev/null)" = "$want" ]; then
+  # (a regular file only: a symlink there is replaced, never written through)
+  if file_has_text "$path" "$want"; then
     say "$unit: drop-in unchanged"
     continue
   fi
   dir_create "$u" "${path%/*}"
-  printf '%s\n' "$want" | file_install "$u" "$path" 644
+  file_install "$u" "$path" 644 "$want"
   pending="$pending$unit|$restart
 "
 done <<EOF

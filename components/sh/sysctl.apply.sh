@@ -16,9 +16,9 @@ done <<EOF
 $KNOBS
 EOF
 state_lock
+txn_begin sysctl "$AT.sysctl" content_revert
 # (the directories of a first apply in one mkdir)
 [ -d "$d/knobs" ] || mkdir -p "$d/knobs" "$d/files${SYSCTL_CONF%/*}"
-txn_begin sysctl "$AT.sysctl" content_revert
 # 2. capture the originals once, then apply live (one read of each knob)
 # shellcheck disable=SC2154 # _knob: set by knob_read
 while read -r knob value; do

@@ -101,12 +101,17 @@ svc_restart_all() {
 
 # svc_release UNITDIR: puts back what stood at the drop-in path of the unit UNITDIR is named after,
 # forgets the unit, and prints UNIT|POLICY for svc_restart_all (after the caller reloads systemd).
+# A unit whose apply stopped before it recorded the drop-in path (in an undo), or whose path a
+# revert cut short restored already (REVERT_RESUMED, lib/txn.sh), is only forgotten.
 svc_release() {
   _unit=${1##*/}
-  state_need "the drop-in of $_unit" "$1/files"
-  file_restore_all "$1"
-  dir_remove_created "$1"
+  if [ -d "$1/files" ] || { ! undoing && [ -z "${REVERT_RESUMED:-}" ]; }; then
+    state_need "the drop-in of $_unit" "$1/files"
+    file_restore_all "$1"
+    dir_remove_created "$1"
+  fi
   echo "$_unit|$(cat "$1/restart" 2>/dev/null)"
   rm -f "$1/restart"
+  [ ! -d "$1/files" ] || rmdir "$1/files"
   rmdir "$1"
 }
