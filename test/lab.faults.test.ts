@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOCK_FILE, STATE_DIR, SYSCTL_CONF } from "../components";
+import { LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, SYSCTL_CONF, wrapScript } from "../components";
 import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
@@ -207,6 +207,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
       const c = named(await clientCommands(), concern);
       let points = 0;
       let reported = 0;
+      let checked = false;
       for (let n = 1; ; n++) {
         await ok(c, "create");
         if (!(await killedApply(c, n, { cmd: "rm", phase: "delete" }))) break;
@@ -219,6 +220,12 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
           labSh(client, `[ -d ${STATE_DIR} ] || rm -f ${LOCK_FILE}`);
           reported++;
         } else {
+          if (!checked && labExec(client, `[ -e ${STATE_DIR}/${concern}/.reverting ]`).code === 0) {
+            // npm run check names the half-restored concern until a revert finishes it
+            const check = wrapScript(renderCheck({ ...requireValidConfig(cfg).hosts[1], stack: "mptcp/test" }), { user: "root", host: "client" });
+            expect((await ssh.run(c, check, "create")).stdout).toContain(`mptcp:hosts[1].${concern}|a revert of ${concern} was cut short and the host is half restored`);
+            checked = true;
+          }
           const unmarked = c.delete!.replace("REVERT_RESUMED=1;", 'REVERT_RESUMED="";');
           expect(unmarked).not.toBe(c.delete);
           const r = await ssh.run(c, unmarked, "delete");
@@ -231,6 +238,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
         expect(strays(client), `kill point ${n}`).toBe("");
         expect(snapshotDiff(snapshot(client), before), `kill point ${n}`).toBe(snapshotDiff(before, before));
       }
+      expect(checked, "a kill point with the revert's mark").toBe(true);
       revertPoints += points;
       console.log(`${concern}: revert, ${points} kill points (${reported} after its state was gone); controls failing so far: ${revertControls}`);
       if (concern === CONCERNS[CONCERNS.length - 1].concern) expect(revertControls).toBeGreaterThan(0);

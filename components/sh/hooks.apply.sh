@@ -9,11 +9,13 @@ d=$STATE_DIR/hooks
 # anything to change (files, unit, routing)? then arm the rollback first (lib/rollback.sh)
 files_differ
 if [ -n "$_differ" ] || [ -n "$(chk_hooks_in_place)" ]; then rb_arm hooks content_revert; fi
-mkdir -p "$d"
+state_dir "$d"
 # the files that differ (lib/check.sh), each written whole and renamed into place (in a
-# directory of ours where the subsystem has none yet)
+# directory of ours where the subsystem has none yet); beside every one, what a run that died
+# while writing it left is removed first (a hook runner must never find it)
 # shellcheck disable=SC2034 # sum: a field of FILES used by files_differ
 while IFS='|' read -r path mode only content sum; do
+  file_sweep "$path"
   in_differ "$path" || continue
   [ -d "${path%/*}" ] || dir_create "$d" "${path%/*}"
   file_put "$d" "$path" "$mode" "$content"

@@ -34,8 +34,8 @@ owner_has() {
 owner_line() { printf '%s|%s|%s\n' "$STACK" "$HOST" "$TARGET"; }
 
 # owner_set CONCERN LINE: makes LINE the only line of its entry (STACK|HOST) among the concern's
-# owners. Every apply's commit calls it: where LINE is there already (a re-apply) or its entry is
-# not (a first apply) it starts no process.
+# owners, the file written whole (state_write). Every apply's commit calls it: where LINE is there
+# already (a re-apply) it starts no process.
 owner_set() {
   _f=$STATE_DIR/$1/.owners
   _entry=${2%|*}
@@ -47,8 +47,16 @@ owner_set() {
     done < "$_f"
   fi
   [ "$_same$_other" != 10 ] || return 0
-  if [ "$_same$_other" = 00 ]; then printf '%s\n' "$2" >> "$_f"; return 0; fi
-  { [ ! -e "$_f" ] || awk -F'|' -v e="$_entry" '$1 "|" $2 != e' "$_f"; printf '%s\n' "$2"; } > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
+  state_write "$_f" owner_lines "$_f" "$_entry" "$2"
+}
+
+# owner_lines FILE ENTRY LINE: prints the lines of FILE (if any) that are not ENTRY's
+# ("STACK|HOST"), then LINE.
+owner_lines() {
+  if [ -e "$1" ]; then
+    while IFS= read -r _l; do [ "${_l%|*}" = "$2" ] || printf '%s\n' "$_l"; done < "$1"
+  fi
+  printf '%s\n' "$3"
 }
 
 # owner_release CONCERN: this host entry lets go of the concern; sets _left to the managers left
@@ -65,6 +73,6 @@ owner_release() {
   if [ -z "$_left" ]; then
     rm -f "$_f"
   elif [ "$_gone" = 1 ]; then
-    printf '%s\n' "$_left" > "$_f.tmp.$$" && mv "$_f.tmp.$$" "$_f"
+    state_write "$_f" lines "$_left"
   fi
 }

@@ -37,11 +37,19 @@ route_clear() {
 
 # route_record TABLE: lists TABLE among the tables we filled.
 route_record() {
-  [ -d "$STATE_DIR/hooks" ] || mkdir -p "$STATE_DIR/hooks"
+  state_dir "$STATE_DIR/hooks"
   if [ -e "$STATE_DIR/hooks/tables" ]; then
     while read -r _rt; do [ "$_rt" != "$1" ] || return 0; done < "$STATE_DIR/hooks/tables"
   fi
-  echo "$1" >> "$STATE_DIR/hooks/tables"
+  state_write "$STATE_DIR/hooks/tables" route_tables_and "$1"
+}
+
+# route_tables_and TABLE: prints the tables we filled, then TABLE.
+route_tables_and() {
+  if [ -e "$STATE_DIR/hooks/tables" ]; then
+    while read -r _rt; do echo "$_rt"; done < "$STATE_DIR/hooks/tables"
+  fi
+  echo "$1"
 }
 
 # route_clear_unlisted: clears every table we filled that ROUTING no longer names, and forgets it.
@@ -53,7 +61,7 @@ route_clear_unlisted() {
     if route_listed "$_t"; then _keep="$_keep$_t
 "; else route_clear "$_t"; fi
   done < "$_list"
-  if [ -n "$_keep" ]; then printf '%s' "$_keep" > "$_list"; else rm -f "$_list"; fi
+  if [ -n "$_keep" ]; then state_write "$_list" printf '%s' "$_keep"; else rm -f "$_list"; fi
 }
 
 # route_clear_recorded: clears every table we filled, and forgets the list.
