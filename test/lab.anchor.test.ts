@@ -13,20 +13,20 @@
 // destroy reports success.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CONCERNS, LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh, LabState } from "../scripts/lab/lab";
 import { waitFor } from "../scripts/lab/wait";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { snapshot, snapshotDiff } from "./harness/labtest";
+import { adminEndpoint, allConcernsConfig, AllConcernsConfig, snapshot, snapshotDiff } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
 let privateKey: string;
 let client: LabHost;
-let cfg: { hosts: any[]; links: unknown };
+let cfg: AllConcernsConfig;
 /** The client before anything of ours, with an endpoint of an admin's own (id 9). */
 let before: string;
 
@@ -34,19 +34,8 @@ beforeAll(async () => {
   // a connection per command, as the provider makes: the fault cuts one
   ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, "a", { reuseSsh: false }));
   client = lab.hosts.find((h) => h.name === "client")!;
-  const lan = labSh(client, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
-  labSh(client, `ip mptcp endpoint add ${lan} dev lan id 9 signal`);
-  cfg = labStackConfig(lab) as typeof cfg;
-  cfg.hosts[0].limits.subflows = 3;
-  Object.assign(cfg.hosts[1], {
-    sysctl: { enabled: true, addAddrTimeout: 60 },
-    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
-    limits: { subflows: 3, addAddrAccepted: 1 },
-    hooks: true,
-    routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }],
-    services: [{ unit: "iperf3.service" }],
-    confirmTimeout: 60,
-  });
+  adminEndpoint(client, 9);
+  cfg = allConcernsConfig(lab, { client: { routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], confirmTimeout: 60 } });
   before = snapshot(client);
 });
 

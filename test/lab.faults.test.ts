@@ -16,21 +16,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, SYSCTL_CONF, wrapScript } from "../components";
-import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { sshArgs, SshRunner } from "./harness/ssh";
-import { snapshot, snapshotDiff, WATCHED_DIRS } from "./harness/labtest";
+import { allConcernsConfig, AllConcernsConfig, snapshot, snapshotDiff, WATCHED_DIRS } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
 let privateKey: string;
 let client: LabHost;
-let cfg: { hosts: any[]; links: unknown };
+let cfg: AllConcernsConfig;
 /** The client before anything of ours. */
 let before: string;
 const keyDir = mkdtempSync(join(tmpdir(), "mptcp-faults-"));
@@ -48,18 +48,9 @@ const CONCERNS = [
 beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "f"));
   client = lab.hosts.find((h) => h.name === "client")!;
-  cfg = labStackConfig(lab) as typeof cfg;
-  // (the server takes the joins of the changed config below)
-  cfg.hosts[0].limits.subflows = 4;
-  Object.assign(cfg.hosts[1], {
-    sysctl: { enabled: true, addAddrTimeout: 60, checksumEnabled: true },
-    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
-    limits: { subflows: 3, addAddrAccepted: 1 },
-    hooks: true,
-    services: [{ unit: "iperf3.service" }],
-    // the rollback (another fault class) stays out of these runs
-    confirmTimeout: 0,
-  });
+  // (the server takes the joins of the changed config below; the rollback, another fault class,
+  // stays out of these runs)
+  cfg = allConcernsConfig(lab, { serverSubflows: 4, client: { sysctl: { enabled: true, addAddrTimeout: 60, checksumEnabled: true }, confirmTimeout: 0 } });
   before = snapshot(client);
 });
 

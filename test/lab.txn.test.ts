@@ -11,21 +11,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labSh, LabState } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
 import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { sshArgs, SshRunner } from "./harness/ssh";
-import { snapshot } from "./harness/labtest";
+import { adminEndpoint, allConcernsConfig, AllConcernsConfig, snapshot } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
 let sim: CommandProviderSim;
 let privateKey: string;
 let client: LabHost;
-let cfg: { hosts: any[]; links: unknown };
+let cfg: AllConcernsConfig;
 /** The client before anything of ours, with an endpoint of its own (what a flush would lose). */
 let before: string;
 const keyDir = mkdtempSync(join(tmpdir(), "mptcp-txn-"));
@@ -33,18 +33,8 @@ const keyDir = mkdtempSync(join(tmpdir(), "mptcp-txn-"));
 beforeAll(async () => {
   ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "t"));
   client = lab.hosts.find((h) => h.name === "client")!;
-  const lan = labSh(client, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
-  labSh(client, `ip mptcp endpoint add ${lan} dev lan id 50 signal`);
-  cfg = labStackConfig(lab) as typeof cfg;
-  cfg.hosts[0].limits.subflows = 3;
-  Object.assign(cfg.hosts[1], {
-    sysctl: { enabled: true, addAddrTimeout: 60 },
-    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
-    limits: { subflows: 3, addAddrAccepted: 1 },
-    hooks: true,
-    services: [{ unit: "iperf3.service" }],
-    confirmTimeout: 10,
-  });
+  adminEndpoint(client, 50);
+  cfg = allConcernsConfig(lab, { client: { confirmTimeout: 10 } });
   before = snapshot(client);
 });
 

@@ -1,7 +1,7 @@
 // TEST CODE. Observations of lab laptops from this machine (nsenter): state snapshots, MIB
 // counters, interface bytes. Transfers use the product's verification (scripts/verify).
 import { EndpointFlag } from "../../components";
-import { configuredEndpoints, LabHost, labSh } from "../../scripts/lab/lab";
+import { configuredEndpoints, LabHost, labSh, labStackConfig, LabState } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
 export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/networkd-dispatcher", "/etc/systemd/networkd.conf.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
@@ -99,4 +99,32 @@ export function counter(h: LabHost, name: string): number {
   const out = labSh(h, `nstat -asz ${name}`);
   const line = out.split("\n").find((l) => l.startsWith(name + " "));
   return line ? Number(line.split(/\s+/)[1]) : 0;
+}
+
+/** A lab stack config whose client (hosts[1]) sets every concern. */
+export type AllConcernsConfig = { hosts: any[]; links: unknown };
+
+/**
+ * The lab's stack config with the client (hosts[1]) setting every concern: sysctl, limits, two
+ * subflow endpoints, hooks and a service, and the server taking `serverSubflows` joins. `client`
+ * is merged into the client's entry (routing, confirmTimeout, more knobs).
+ */
+export function allConcernsConfig(lab: LabState, opts: { serverSubflows?: number; client?: Record<string, unknown> } = {}): AllConcernsConfig {
+  const cfg = labStackConfig(lab) as AllConcernsConfig;
+  cfg.hosts[0].limits.subflows = opts.serverSubflows ?? 3;
+  Object.assign(cfg.hosts[1], {
+    sysctl: { enabled: true, addAddrTimeout: 60 },
+    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
+    limits: { subflows: 3, addAddrAccepted: 1 },
+    hooks: true,
+    services: [{ unit: "iperf3.service" }],
+    ...opts.client,
+  });
+  return cfg;
+}
+
+/** Adds an endpoint of the laptop's own (an admin's) on its lan address with `id`: what a flush of the table would lose. */
+export function adminEndpoint(h: LabHost, id: number): void {
+  const lan = labSh(h, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
+  labSh(h, `ip mptcp endpoint add ${lan} dev lan id ${id} signal`);
 }
