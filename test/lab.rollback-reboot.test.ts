@@ -23,7 +23,7 @@ import { run } from "./harness/scratch";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim, Runner } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { snapshot } from "./harness/labtest";
+import { snapshot, uplinkRoutingConfig } from "./harness/labtest";
 
 // This machine routes a router lab's uplink subnet to its router: lab.router (.32/28) and
 // lab.rollback (.48/28) may run beside this file, so its uplink takes a /28 of its own.
@@ -42,16 +42,7 @@ let client: LabHost;
 let pre: string;
 
 /** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
-function stack(gateway: string, confirmTimeout = TIMEOUT) {
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
-    hooks: true,
-    confirmTimeout,
-    endpoints: [{ interface: "uplink", flags: [] }],
-    routing: [{ interface: "uplink", mode: "source", gateway, table: 100 }],
-  });
-  return cfg;
-}
+const stack = (gateway: string, confirmTimeout = TIMEOUT) => uplinkRoutingConfig(lab, gateway, confirmTimeout);
 
 const model = (gateway: string, confirmTimeout = TIMEOUT) => requireValidConfig(stack(gateway, confirmTimeout)).hosts.find((h) => h.name === "client")!;
 

@@ -16,7 +16,7 @@ import { run } from "./harness/scratch";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim, Runner } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { snapshot } from "./harness/labtest";
+import { snapshot, uplinkRoutingConfig } from "./harness/labtest";
 
 // This machine routes a router lab's uplink subnet to its router, and lab.router.test.ts, which
 // may run beside this file, routes the fixture's 198.51.100.32/28: this lab's uplink takes the next /28.
@@ -33,16 +33,7 @@ let client: LabHost;
 let pre: string;
 
 /** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
-function stack(gateway: string, confirmTimeout = TIMEOUT, table = 100) {
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
-    hooks: true,
-    confirmTimeout,
-    endpoints: [{ interface: "uplink", flags: [] }],
-    routing: [{ interface: "uplink", mode: "source", gateway, table }],
-  });
-  return cfg;
-}
+const stack = (gateway: string, confirmTimeout = TIMEOUT, table = 100) => uplinkRoutingConfig(lab, gateway, confirmTimeout, table);
 
 /** A probe over SSH to the client, as the command provider would connect. */
 function probeCommand(): RecordedCommand {

@@ -23,6 +23,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { EXIT_MISSING, PROVIDER_TIMINGS, sshRunner, SshRunner } from "./harness/ssh";
+import { uplinkRoutingConfig } from "./harness/labtest";
 
 // SSH reaches the client through router r1 (as in lab.rollback.test.ts); this file's uplink takes
 // 198.51.100.224/28 (the other router labs that may run beside it route .32, .48 and .208).
@@ -181,16 +182,7 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
   });
 
   describe(`a stalled apply session (Go's TCP keepalive shortened ${SCALE}x: ${SHORT_KEEPALIVE.keepIdleMs} ms idle, ${SHORT_KEEPALIVE.keepCount} probes ${SHORT_KEEPALIVE.keepIntervalMs} ms apart; real 15 s, 9 x 15 s: 150 s)`, () => {
-    const stack = (gateway: string, confirmTimeout: number) => {
-      const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
-      Object.assign(cfg.hosts.find((h) => h.name === "client"), {
-        hooks: true,
-        confirmTimeout,
-        endpoints: [{ interface: "uplink", flags: [] }],
-        routing: [{ interface: "uplink", mode: "source", gateway, table: 100 }],
-      });
-      return cfg;
-    };
+    const stack = (gateway: string, confirmTimeout: number) => uplinkRoutingConfig(lab, gateway, confirmTimeout);
     const reachable = async (runner: SshRunner) => (await runner.run(probe(client), "true", "create")).code === 0;
     let runner: SshRunner;
     let sim: CommandProviderSim;

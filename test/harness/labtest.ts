@@ -128,3 +128,18 @@ export function adminEndpoint(h: LabHost, id: number): void {
   const lan = labSh(h, "ip -4 -o addr show dev lan | awk '{ print $4 }' | cut -d/ -f1").trim();
   labSh(h, `ip mptcp endpoint add ${lan} dev lan id ${id} signal`);
 }
+
+/**
+ * The lab's stack (router topology) with the client routing its uplink, the path SSH arrives on,
+ * by source through `gateway`: a wrong gateway cuts SSH (the rollback's subject).
+ */
+export function uplinkRoutingConfig(lab: LabState, gateway: string, confirmTimeout: number, table = 100): AllConcernsConfig {
+  const cfg = labStackConfig(lab) as AllConcernsConfig;
+  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
+    hooks: true,
+    confirmTimeout,
+    endpoints: [{ interface: "uplink", flags: [] }],
+    routing: [{ interface: "uplink", mode: "source", gateway, table }],
+  });
+  return cfg;
+}
