@@ -231,6 +231,8 @@ describe("bench --scale's summary", () => {
     // ours 11 (median of 10, 12, 11), no-op 0.5, destroy 4; Ansible 33 and 34, no-op 32/33; 33 / 11 = 3.0x
     expect(out[2].trim().split(/\s+/)).toEqual(["32", "11.00", "0.50", "4.00", "33.00", "34.00", "32.0/33.0", "4-6", "1", "3.0x"]);
     expect(out.at(-1)).toBe(" 32  ours 10.00-12.00 s, Ansible's best 30.00-40.00 s, ratio 2.8-3.6x");
+    // a span of equal values is one value
+    expect(scaleSummary([...rows(1, 10, 30), ...rows(2, 10, 30)], 2).at(-1)).toBe(" 32  ours 10.00 s, Ansible's best 30.00 s, ratio 3.0x");
   });
 
   it("gives the engine simulator's parallelism, the checkpoint writes and bytes per run, and the state per host", () => {

@@ -287,7 +287,10 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
 /** The rows of one N, tool and run, one per round. */
 const rowsOf = (rows: Row[], n: number, tool: string, run: Row["run"]) => rows.filter((r) => r.n === n && r.tool === tool && r.run === run);
 const medianOf = (rs: Row[]) => median(rs.map((r) => r.seconds));
-const span = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+const span = (xs: number[], digits: number) => {
+  const [lo, hi] = [Math.min(...xs).toFixed(digits), Math.max(...xs).toFixed(digits)];
+  return lo === hi ? lo : `${lo}-${hi}`;
+};
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1);
 const kb = (bytes: number) => (bytes / 1e3).toFixed(1);
