@@ -8,6 +8,7 @@ import { parse, stringify } from "yaml";
 import { readStackConfig, validateConfig } from "../components";
 import { inotifyShortfall, namespaces } from "../scripts/lab/lab";
 import { preparePlotDir } from "../scripts/lab/plot";
+import { DEFAULT_FORKS, EngineFacts, Row, scaleSummary } from "../scripts/lab/scale";
 import { Topology } from "../scripts/lab/topology";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { ScratchNs } from "./harness/scratch";
@@ -208,5 +209,44 @@ describe("npm run lab", () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/topology:paths\[0\]\.subnet: must be a subnet inside 198\.51\.100\.0\/24/);
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe("bench --scale's summary", () => {
+  const engine = (over: Partial<EngineFacts>): EngineFacts => ({ parallel: 8, peak: 8, steps: 160, writes: 320, bytes: 1.9e9, largest: 11.5e6, checkpointSeconds: 20, stateBytes: 11.52e6, inputBytes: 5.7e6, ...over });
+  const rows = (round: number, oursApply: number, ansible: number): Row[] => [
+    { n: 32, round, tool: "mptcp-pulumi", run: "apply", seconds: oursApply, connections: [4, 6], engine: engine({ peak: 7 + round, checkpointSeconds: 19 + round }) },
+    { n: 32, round, tool: "mptcp-pulumi", run: "no-op", seconds: 0.5, connections: [0, 0], engine: engine({ peak: 0, steps: 0, writes: 1, bytes: 11.52e6, checkpointSeconds: 0.1 }) },
+    { n: 32, round, tool: "mptcp-pulumi", run: "destroy", seconds: 2 + round, connections: [4, 6], engine: engine({ peak: 8, writes: 320, bytes: 2.1e9, stateBytes: 90, inputBytes: 0 }) },
+    { n: 32, round, tool: DEFAULT_FORKS, run: "apply", seconds: ansible, connections: [1, 1] },
+    { n: 32, round, tool: DEFAULT_FORKS, run: "no-op", seconds: ansible - 1, connections: [1, 1] },
+    { n: 32, round, tool: "ansible forks=32", run: "apply", seconds: ansible + 1, connections: [1, 1] },
+    { n: 32, round, tool: "ansible forks=32", run: "no-op", seconds: ansible, connections: [1, 1] },
+  ];
+
+  it("gives per N our apply, no-op and destroy, Ansible's columns and the ratio, from the medians of the rounds", () => {
+    const out = scaleSummary([...rows(1, 10, 30), ...rows(2, 12, 33), ...rows(3, 11, 40)], 3);
+    expect(out[0]).toBe("Medians of 3 rounds per N (wall seconds):");
+    expect(out[1].trim().split(/\s{2,}/)).toEqual(["N", "ours apply", "no-op", "destroy", "ansible(5)", "ansible(N)", "ansible no-op(5/N)", "SSH/laptop ours", "ansible", "ansible(best) / ours"]);
+    // ours 11 (median of 10, 12, 11), no-op 0.5, destroy 4; Ansible 33 and 34, no-op 32/33; 33 / 11 = 3.0x
+    expect(out[2].trim().split(/\s+/)).toEqual(["32", "11.00", "0.50", "4.00", "33.00", "34.00", "32.0/33.0", "4-6", "1", "3.0x"]);
+    expect(out.at(-1)).toBe(" 32  ours 10.00-12.00 s, Ansible's best 30.00-40.00 s, ratio 2.8-3.6x");
+    // a span of equal values is one value
+    expect(scaleSummary([...rows(1, 10, 30), ...rows(2, 10, 30)], 2).at(-1)).toBe(" 32  ours 10.00 s, Ansible's best 30.00 s, ratio 3.0x");
+  });
+
+  it("gives the engine simulator's parallelism, the checkpoint writes and bytes per run, and the state per host", () => {
+    const out = scaleSummary([...rows(1, 10, 30), ...rows(2, 12, 33), ...rows(3, 11, 40)], 3);
+    const i = out.findIndex((l) => l.startsWith("Our runs in the engine simulator"));
+    expect(out[i]).toContain("(--parallel 8, the engine's default: 4 x CPUs)");
+    expect(out[i + 1].trim().split(/\s{2,}/)).toEqual(["N", "steps apply/destroy", "peak parallel apply/destroy", "checkpoints apply/no-op/destroy", "MB written apply/destroy", "largest MB", "checkpoint s (apply)", "state KB/host", "inputs KB/host"]);
+    // peak: the highest of the rounds (8, 9, 10); checkpoint seconds: the median (20, 21, 22);
+    // the state per host: 11.52 MB / 32 = 360 KB, the inputs 5.7 MB / 32 = 178.1 KB
+    expect(out[i + 2].trim().split(/\s+/)).toEqual(["32", "160/160", "10/8", "320/1/320", "1900.0/2100.0", "11.5", "21.00", "360.0", "178.1"]);
+    // one round: no per-round lines, and the engine's table still there
+    const one = scaleSummary(rows(1, 10, 30), 1);
+    expect(one[0]).toBe("Wall seconds:");
+    expect(one.at(-1)!.trim().split(/\s+/)[0]).toBe("32");
+    expect(one.some((l) => l.startsWith("Per round"))).toBe(false);
   });
 });

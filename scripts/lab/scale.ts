@@ -5,14 +5,19 @@
 // then the playbook with Ansible's default forks and with forks=N, each applied and re-applied.
 // Reports wall time, SSH connections per laptop (TCP connections each laptop's kernel accepted,
 // the same count for both tools) and the ratio; checks that both leave the same MPTCP state and
-// that every laptop is back to its state before each tool's turn.
+// that every laptop is back to its state before each tool's turn. Our commands run through the
+// engine simulator (test/harness/provider.ts) at the engine's default --parallel (4 x CPUs), and
+// it counts what a DIY backend (`pulumi login --local`) writes: the whole state, as JSON, at the
+// start and the end of every step. Each such checkpoint is also written to a file in the bench's
+// directory (a temporary file renamed over the stack file), so the apply pays for it as the
+// engine does; the table gives the writes, the bytes, and the stored state per host.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { runProgram, StackConfig } from "../../test/harness/program";
-import { CommandProviderSim } from "../../test/harness/provider";
+import { CommandProviderSim, defaultParallel } from "../../test/harness/provider";
 import { KEX, sshRunner } from "../../test/harness/ssh";
 import { snapshot } from "../../test/harness/labtest";
 import { LabHost, LabState, labDown, labExec, labStackConfig, labUp } from "./lab";
@@ -21,7 +26,7 @@ import { preparePlotDir, writeSvg } from "./plot";
 import { median, requireRuns } from "./bench";
 
 export const PLAYBOOK = resolve(__dirname, "../../bench/mptcp.yml");
-const DEFAULT_FORKS = "ansible forks=5 (default)";
+export const DEFAULT_FORKS = "ansible forks=5 (default)";
 
 export interface ScaleOptions {
   sizes: number[];
@@ -48,6 +53,26 @@ export interface Row {
   seconds: number;
   /** SSH connections per laptop: min and max over the laptops. */
   connections: [number, number];
+  /** Ours only: what the engine simulator did in this run. */
+  engine?: EngineFacts;
+}
+
+/** What the engine simulator reports for one of our runs (apply, no-op or destroy). */
+export interface EngineFacts {
+  /** The --parallel it ran with (the engine's default) and the most chains of steps at once. */
+  parallel: number;
+  peak: number;
+  /** Steps that ran a command. */
+  steps: number;
+  /** The DIY backend's checkpoints: whole-state JSON writes, their bytes, the largest one. */
+  writes: number;
+  bytes: number;
+  largest: number;
+  /** Seconds spent making and writing the checkpoints (inside the run's wall time). */
+  checkpointSeconds: number;
+  /** After the run: the stored state (the checkpoint with nothing pending) and all commands' registered inputs, in bytes. */
+  stateBytes: number;
+  inputBytes: number;
 }
 
 /** The stack config for the first n laptops of a pairs lab (s01/c01 ... ). */
@@ -81,6 +106,43 @@ function passiveOpens(h: LabHost): number {
   const lines = readFileSync(`/proc/${h.pid}/net/snmp`, "utf8").split("\n").filter((l) => l.startsWith("Tcp:"));
   const [names, values] = lines.map((l) => l.trim().split(/\s+/));
   return Number(values[names.indexOf("PassiveOpens")]);
+}
+
+/**
+ * The engine simulator at the engine's default parallelism, each of its checkpoints also written to
+ * `file` (as the DIY backend's file bucket writes a temporary file and renames it over the stack's);
+ * `facts` gives what the last up or destroy did.
+ */
+function engineSim(run: ConstructorParameters<typeof CommandProviderSim>[0], file: string) {
+  const sim = new CommandProviderSim(run);
+  const parallel = defaultParallel();
+  const json = sim.checkpointJson.bind(sim);
+  let seconds = 0;
+  sim.checkpointJson = () => {
+    const t0 = performance.now();
+    const text = json();
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+    seconds += (performance.now() - t0) / 1000;
+    return text;
+  };
+  const facts = (steps: number): EngineFacts => {
+    const f: EngineFacts = {
+      parallel,
+      peak: sim.peakParallel,
+      steps,
+      ...sim.checkpoints,
+      checkpointSeconds: seconds,
+      stateBytes: Buffer.byteLength(json()),
+      inputBytes: [...sim.state.values()].reduce((sum, c) => sum + Buffer.byteLength(JSON.stringify(c.inputs)), 0),
+    };
+    seconds = 0;
+    return f;
+  };
+  return {
+    up: async (commands: Parameters<CommandProviderSim["up"]>[0]) => facts((await sim.up(commands, { parallel })).length),
+    destroy: async () => facts((await sim.destroy({ parallel })).length),
+  };
 }
 
 /** Runs `fn`, timing it and counting the SSH connections each laptop accepted meanwhile. */
@@ -163,7 +225,9 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
   const report = (r: Row) => {
     rows.push(r);
     const [lo, hi] = r.connections;
-    console.log(`  N=${String(r.n).padStart(3)}${opts.runs > 1 ? ` #${r.round}` : ""}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}`);
+    const e = r.engine;
+    const engine = e ? `; ${e.steps} steps, at most ${e.peak} at once (--parallel ${e.parallel}), ${e.writes} checkpoints, ${mb(e.bytes)} MB (${e.checkpointSeconds.toFixed(2)} s)` : "";
+    console.log(`  N=${String(r.n).padStart(3)}${opts.runs > 1 ? ` #${r.round}` : ""}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}${engine}`);
   };
   try {
     const privateKey = readFileSync(lab.privateKeyFile, "utf8");
@@ -180,24 +244,22 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
       for (let round = 1; round <= opts.runs; round++) {
         // this project: the program, then its commands through the engine harness
         const ssh = sshRunner();
-        const sim = new CommandProviderSim(ssh.run);
-        let commands = 0;
+        const sim = engineSim(ssh.run, join(dir, "stack.json"));
+        let engine: EngineFacts | undefined;
         const up = await measured(laptops, async () => {
           const program = await runProgram(cfg, { privateKey });
-          commands = (await sim.up(program.commands)).length;
+          engine = await sim.up(program.commands);
         });
-        report({ n, round, tool: "mptcp-pulumi", run: "apply", ...up });
+        report({ n, round, tool: "mptcp-pulumi", run: "apply", ...up, engine });
         const wanted = new Map(laptops.map((h) => [h.name, mptcpState(h)]));
-        let noopSteps = -1;
         const noop = await measured(laptops, async () => {
-          noopSteps = (await sim.up((await runProgram(cfg, { privateKey })).commands)).length;
+          engine = await sim.up((await runProgram(cfg, { privateKey })).commands);
         });
-        if (noopSteps !== 0) throw new Error(`N=${n}: the re-apply ran ${noopSteps} commands (0 expected)`);
-        report({ n, round, tool: "mptcp-pulumi", run: "no-op", ...noop });
-        report({ n, round, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (await sim.destroy()))) });
+        if (engine!.steps !== 0) throw new Error(`N=${n}: the re-apply ran ${engine!.steps} commands (0 expected)`);
+        report({ n, round, tool: "mptcp-pulumi", run: "no-op", ...noop, engine });
+        report({ n, round, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (engine = await sim.destroy()))), engine });
         ssh.close();
         asBefore(`N=${n}: after destroy`);
-        if (round === 1) console.log(`  N=${String(n).padStart(3)}  (${commands} commands in the apply)`);
 
         // Ansible, default forks (5) and forks = N
         for (const forks of [undefined, n]) {
@@ -217,7 +279,7 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
     await labDown(lab.dir, lab.id);
     rmSync(dir, { recursive: true, force: true });
   }
-  summarize(rows, opts.runs);
+  console.log(`\n${scaleSummary(rows, opts.runs).join("\n")}`);
   if (opts.plot) await plotScale(join(opts.plot, "scale.svg"), rows);
   return rows;
 }
@@ -225,9 +287,21 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
 /** The rows of one N, tool and run, one per round. */
 const rowsOf = (rows: Row[], n: number, tool: string, run: Row["run"]) => rows.filter((r) => r.n === n && r.tool === tool && r.run === run);
 const medianOf = (rs: Row[]) => median(rs.map((r) => r.seconds));
-const span = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+const span = (xs: number[], digits: number) => {
+  const [lo, hi] = [Math.min(...xs).toFixed(digits), Math.max(...xs).toFixed(digits)];
+  return lo === hi ? lo : `${lo}-${hi}`;
+};
 
-function summarize(rows: Row[], runs: number): void {
+const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 1e7 ? 2 : 1);
+const kb = (bytes: number) => (bytes / 1e3).toFixed(1);
+
+/**
+ * The summary the bench prints: per N, the medians of the rounds (wall seconds, ours and Ansible's,
+ * and the ratio); what the engine simulator did (parallelism, the DIY backend's checkpoints, the
+ * state stored per host); each round's own ratio when there are several.
+ */
+export function scaleSummary(rows: Row[], runs: number): string[] {
+  const out: string[] = [];
   const at = (n: number, tool: string, run: Row["run"]) => medianOf(rowsOf(rows, n, tool, run));
   const conn = (n: number, tool: string) => {
     const rs = rowsOf(rows, n, tool, "apply");
@@ -235,22 +309,40 @@ function summarize(rows: Row[], runs: number): void {
     return lo === hi ? `${lo}` : `${lo}-${hi}`;
   };
   const sizes = [...new Set(rows.map((r) => r.n))];
-  console.log(`\n${runs > 1 ? `Medians of ${runs} rounds per N (wall seconds):\n` : ""}  N   ours apply  no-op   ansible(5)  ansible(N)  ansible no-op(5/N)   SSH/laptop ours  ansible   ansible(best) / ours`);
+  out.push(`${runs > 1 ? `Medians of ${runs} rounds per N (wall seconds):` : "Wall seconds:"}`);
+  out.push("  N   ours apply  no-op  destroy   ansible(5)  ansible(N)  ansible no-op(5/N)   SSH/laptop ours  ansible   ansible(best) / ours");
   for (const n of sizes) {
     const ours = at(n, "mptcp-pulumi", "apply");
     const a5 = at(n, DEFAULT_FORKS, "apply");
     const aN = at(n, `ansible forks=${n}`, "apply");
-    console.log(
-      `${String(n).padStart(3)}  ${ours.toFixed(2).padStart(9)} ${at(n, "mptcp-pulumi", "no-op").toFixed(2).padStart(6)}  ${a5.toFixed(2).padStart(10)}  ${aN.toFixed(2).padStart(10)}  ${at(n, DEFAULT_FORKS, "no-op").toFixed(1)}/${at(n, `ansible forks=${n}`, "no-op").toFixed(1).padEnd(12)}  ${conn(n, "mptcp-pulumi").padStart(15)}  ${conn(n, DEFAULT_FORKS).padStart(7)}   ${(Math.min(a5, aN) / ours).toFixed(1)}x`,
+    out.push(
+      `${String(n).padStart(3)}  ${ours.toFixed(2).padStart(9)} ${at(n, "mptcp-pulumi", "no-op").toFixed(2).padStart(6)} ${at(n, "mptcp-pulumi", "destroy").toFixed(2).padStart(8)}  ${a5.toFixed(2).padStart(10)}  ${aN.toFixed(2).padStart(10)}  ${`${at(n, DEFAULT_FORKS, "no-op").toFixed(1)}/${at(n, `ansible forks=${n}`, "no-op").toFixed(1)}`.padEnd(18)}  ${conn(n, "mptcp-pulumi").padStart(15)}  ${conn(n, DEFAULT_FORKS).padStart(7)}   ${(Math.min(a5, aN) / ours).toFixed(1)}x`,
     );
   }
-  if (runs === 1) return;
-  console.log("Per round (each round's own best Ansible against its own apply):");
+  // the engine's side of our runs: the same in every round but the peak and the seconds
+  const engine = (n: number, run: Row["run"]) => rowsOf(rows, n, "mptcp-pulumi", run).flatMap((r) => (r.engine ? [r.engine] : []));
+  const parallel = [...new Set(sizes.flatMap((n) => engine(n, "apply").map((e) => e.parallel)))];
+  if (parallel.length) {
+    out.push(`Our runs in the engine simulator (--parallel ${parallel.join("/")}, the engine's default: 4 x CPUs) and a DIY backend's checkpoints (whole state, JSON, at the start and end of every step):`);
+    out.push("  N  steps apply/destroy  peak parallel apply/destroy  checkpoints apply/no-op/destroy  MB written apply/destroy  largest MB  checkpoint s (apply)  state KB/host  inputs KB/host");
+    for (const n of sizes) {
+      const [a, o, d] = (["apply", "no-op", "destroy"] as const).map((run) => engine(n, run));
+      if (!a.length) continue;
+      const med = (es: EngineFacts[], f: (e: EngineFacts) => number) => median(es.map(f));
+      const peak = (es: EngineFacts[]) => Math.max(...es.map((e) => e.peak));
+      out.push(
+        `${String(n).padStart(3)}  ${`${med(a, (e) => e.steps)}/${med(d, (e) => e.steps)}`.padStart(19)}  ${`${peak(a)}/${peak(d)}`.padStart(27)}  ${`${med(a, (e) => e.writes)}/${med(o, (e) => e.writes)}/${med(d, (e) => e.writes)}`.padStart(31)}  ${`${mb(med(a, (e) => e.bytes))}/${mb(med(d, (e) => e.bytes))}`.padStart(24)}  ${mb(med(a, (e) => e.largest)).padStart(10)}  ${med(a, (e) => e.checkpointSeconds).toFixed(2).padStart(20)}  ${kb(med(a, (e) => e.stateBytes) / n).padStart(13)}  ${kb(med(a, (e) => e.inputBytes) / n).padStart(14)}`,
+      );
+    }
+  }
+  if (runs === 1) return out;
+  out.push("Per round (each round's own best Ansible against its own apply):");
   for (const n of sizes) {
     const ours = rowsOf(rows, n, "mptcp-pulumi", "apply");
     const best = ours.map((o) => Math.min(...rows.filter((r) => r.n === n && r.round === o.round && r.tool.startsWith("ansible") && r.run === "apply").map((r) => r.seconds)));
-    console.log(`${String(n).padStart(3)}  ours ${span(ours.map((o) => o.seconds), 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i].seconds), 1)}x`);
+    out.push(`${String(n).padStart(3)}  ours ${span(ours.map((o) => o.seconds), 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i].seconds), 1)}x`);
   }
+  return out;
 }
 
 /** Wall time against N for each tool's apply and no-op re-apply. */
