@@ -127,6 +127,44 @@ describe("an apply that completed on the host but whose command failed is revert
     expect(applied).not.toBe(before);
   });
 
+  it("the anchor's own revert killed half-way (the limits' revert, at its ip mptcp limits set): the next destroy finishes it; control: without the kept revert (.sweep.sh) the next run reports success over the changed limits", async () => {
+    const run = async (withResume: boolean) => {
+      const { sim } = await failedUp("limits", "session", await clientCommands());
+      // the stored commands' deletes first, as destroy runs them; the anchor's last
+      const anchor = sim.state.get("client-anchor")!;
+      sim.state.delete("client-anchor");
+      await sim.destroy();
+      const real = labSh(client, "command -v ip").trim();
+      labSh(client, `cat > /usr/local/sbin/ip <<'LAB_FAULT'
+#!/bin/sh
+case "$*" in *'mptcp limits set'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; kill -9 $PPID; } ;; esac
+exec ${real} "$@"
+LAB_FAULT
+chmod 755 /usr/local/sbin/ip`);
+      const cut = await ssh.run(anchor, anchor.delete!, "delete");
+      labSh(client, "rm -f /usr/local/sbin/ip /run/lab-fault.fired");
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr).toMatch(/mptcp:hosts\[1\]\.limits: reverting the limits that Pulumi held no command for failed/);
+      const text = withResume ? anchor.delete! : anchor.delete!.replace('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
+      if (!withResume) expect(text).not.toBe(anchor.delete);
+      return ssh.run(anchor, text, "delete");
+    };
+    const r = await run(true);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/limits: finishing its revert, cut short by an earlier run/);
+    const after = snapshot(client);
+    expect(after, snapshotDiff(after, before)).toBe(before);
+    // control
+    const c = await run(false);
+    expect(c.code).toBe(0);
+    expect(snapshot(client)).not.toBe(before);
+    // put right by the real anchor delete
+    const anchor = (await clientCommands()).find((x) => x.name === "client-anchor")!;
+    expect((await ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
+    const fixed = snapshot(client);
+    expect(fixed, snapshotDiff(fixed, before)).toBe(before);
+  });
+
   it("negative control: the same fault at the endpoints' commit and destroy without the anchor report success over a changed host (the admin's endpoint lost)", async () => {
     const commands = (await clientCommands()).filter((c) => c.name !== "client-anchor").map((c) => ({ ...c, dependsOn: c.dependsOn.filter((d) => d !== "client-anchor") }));
     const { sim, error } = await failedUp("endpoints", "session", commands);

@@ -3,9 +3,11 @@
 # command for it. The engine records a command only when it succeeds, so an apply that committed
 # on the host but whose command failed (the SSH session cut right after the commit, the command
 # killed) has no delete of its own. Every apply carries its concern's revert and keeps its own
-# text on the host (STATE_DIR/CONCERN/.applied.sh, lib/txn.sh): that revert is what runs here. An apply killed before it
-# committed is put back first (txn_recover). Fails, naming each, when something of this entry
-# stays, so destroy never reports success over a host that still carries our changes.
+# text on the host (STATE_DIR/CONCERN/.applied.sh, lib/txn.sh): that revert is what runs here,
+# kept as STATE_DIR/CONCERN/.sweep.sh until it completes, so a run cut short is finished by the
+# next. An apply killed before it committed is put back first (txn_recover). Fails, naming each,
+# when something of this entry stays: destroy never reports success over a host that still
+# carries our changes.
 if [ ! -d "$STATE_DIR" ]; then
   say "nothing of host entry $HOST is applied here"
   exit 0
@@ -15,15 +17,24 @@ txn_recover
 for c in $SWEEP_ORDER; do
   d=$STATE_DIR/$c
   [ -d "$d" ] || continue
-  if ! owner_has "$c"; then
+  if [ -e "$d/.sweep.sh" ]; then
+    # a revert of ours cut short (its revert removed the apply's text early): finish it
+    r=$(cat "$d/.sweep.sh")
+    say "$c: finishing its revert, cut short by an earlier run"
+  elif owner_has "$c"; then
+    r=$(anchor_revert_of "$d/.applied.sh")
+    [ -n "$r" ] || die "$AT.$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"
+    # kept until it completes, so a run cut short is finished by the next
+    state_write "$d/.sweep.sh" printf '%s\n' "$r"
+    say "$c: still applied here although Pulumi held no command for it (an apply that completed on $HOST after its command failed): reverting it"
+  else
     # no completed apply of anyone's: what an apply killed before its transaction began left
     [ -e "$d/.owners" ] || anchor_leftovers "$d"
     continue
   fi
-  r=$(anchor_revert_of "$d/.applied.sh")
-  [ -n "$r" ] || die "$AT.$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"
-  say "$c: still applied here although Pulumi held no command for it (an apply that completed on $HOST after its command failed): reverting it"
   MPTCP_PULUMI_LOCKED=1 sh -c "$r" sh || die "$AT.$c: reverting the $c that Pulumi held no command for failed (output above): $HOST still carries it. Fix the cause and run pulumi destroy again"
+  rm -f "$d/.sweep.sh"
+  rmdir "$d" 2>/dev/null || true
 done
 left=""
 for c in $SWEEP_ORDER; do if owner_has "$c"; then left="$left $c"; fi; done
