@@ -145,7 +145,7 @@ chmod 755 /usr/local/sbin/ip`);
       labSh(client, "rm -f /usr/local/sbin/ip /run/lab-fault.fired");
       expect(cut.code).not.toBe(0);
       expect(cut.stderr).toMatch(/mptcp:hosts\[1\]\.limits: reverting the limits that Pulumi held no command for failed/);
-      const text = withResume ? anchor.delete! : anchor.delete!.replace('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
+      const text = withResume ? anchor.delete! : anchor.delete!.replaceAll('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
       if (!withResume) expect(text).not.toBe(anchor.delete);
       return ssh.run(anchor, text, "delete");
     };
@@ -160,6 +160,69 @@ chmod 755 /usr/local/sbin/ip`);
     expect(snapshot(client)).not.toBe(before);
     // put right by the real anchor delete
     const anchor = (await clientCommands()).find((x) => x.name === "client-anchor")!;
+    expect((await ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
+    const fixed = snapshot(client);
+    expect(fixed, snapshotDiff(fixed, before)).toBe(before);
+  });
+
+  it("a first guarded apply (endpoints) committed, its command failed, then its rollback undid it: destroy says so and succeeds; control: an anchor that expects the apply's text fails on every run", async () => {
+    const short = structuredClone(cfg);
+    short.hosts[1].confirmTimeout = 3;
+    const commands = (await runProgram(short, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+    const rolledBack = async () => {
+      const { sim } = await failedUp("endpoints", "session", commands);
+      expect(sim.state.has("client-endpoints")).toBe(false);
+      await waitFor("the endpoints' rollback", 20_000, () => labExec(client, `test -e ${STATE_DIR}/endpoints/rolled-back`).code === 0, 200);
+      return sim;
+    };
+    // control first: the anchor without its rolled-back branch
+    const broken = await rolledBack();
+    const anchor = broken.state.get("client-anchor")!;
+    const without = anchor.delete!.replace('[ -e "$d/rolled-back" ]', '[ -e "$d/.no-such-file" ]');
+    expect(without).not.toBe(anchor.delete);
+    broken.state.set("client-anchor", { ...anchor, delete: without });
+    await expect(broken.destroy()).rejects.toThrow(/no revert of it was found/);
+    // the real anchor
+    const r = await ssh.run(anchor, anchor.delete!, "delete");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/endpoints: already restored by its rollback at /);
+    const after = snapshot(client);
+    expect(after, snapshotDiff(after, before)).toBe(before);
+    // and through destroy
+    const sim = await rolledBack();
+    await sim.destroy();
+    const again = snapshot(client);
+    expect(again, snapshotDiff(again, before)).toBe(before);
+  });
+
+  it("the anchor killed after its revert completed, before it forgot the revert (.sweep.sh): the next run finds nothing to do and succeeds; control: rerunning the kept revert fails 'cannot restore'", async () => {
+    const run = async (guarded: boolean) => {
+      const { sim } = await failedUp("limits", "session", await clientCommands());
+      const anchor = sim.state.get("client-anchor")!;
+      sim.state.delete("client-anchor");
+      await sim.destroy();
+      const real = labSh(client, "command -v rm").trim();
+      labSh(client, `cat > /usr/local/sbin/rm <<'LAB_FAULT'
+#!/bin/sh
+case "$*" in *'${STATE_DIR}/limits/.sweep.sh'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; kill -9 $PPID; exit 0; } ;; esac
+exec ${real} "$@"
+LAB_FAULT
+chmod 755 /usr/local/sbin/rm`);
+      const cut = await ssh.run(anchor, anchor.delete!, "delete");
+      labSh(client, `${real} -f /usr/local/sbin/rm /run/lab-fault.fired`);
+      expect(cut.code).not.toBe(0);
+      expect(labSh(client, `ls -A ${STATE_DIR}/limits`).trim()).toBe(".sweep.sh");
+      const text = guarded ? anchor.delete! : anchor.delete!.replace('! state_left "$d" && [ ! -e "$d/.reverting" ]', "false");
+      if (!guarded) expect(text).not.toBe(anchor.delete);
+      return { r: await ssh.run(anchor, text, "delete"), anchor };
+    };
+    const { r } = await run(true);
+    expect(r.code, r.stderr).toBe(0);
+    const after = snapshot(client);
+    expect(after, snapshotDiff(after, before)).toBe(before);
+    const { r: c, anchor } = await run(false);
+    expect(c.code).not.toBe(0);
+    expect(c.stderr).toMatch(/cannot restore/);
     expect((await ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
     const fixed = snapshot(client);
     expect(fixed, snapshotDiff(fixed, before)).toBe(before);

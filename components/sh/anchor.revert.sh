@@ -17,10 +17,26 @@ txn_recover
 for c in $SWEEP_ORDER; do
   d=$STATE_DIR/$c
   [ -d "$d" ] || continue
-  if [ -e "$d/.sweep.sh" ]; then
+  if [ -e "$d/.sweep.sh" ] && ! state_left "$d" && [ ! -e "$d/.reverting" ]; then
+    # a revert of ours that completed, cut short before it forgot its text
+    rm -f "$d/.sweep.sh"
+    rmdir "$d" 2>/dev/null || true
+    continue
+  elif [ -e "$d/.sweep.sh" ]; then
     # a revert of ours cut short (its revert removed the apply's text early): finish it
     r=$(cat "$d/.sweep.sh")
     say "$c: finishing its revert, cut short by an earlier run"
+  elif owner_has "$c" && [ ! -e "$d/.applied.sh" ] && [ -e "$d/rolled-back" ]; then
+    # a first apply its rollback undid (the revert, run as an undo, keeps the managers): restored
+    rb_rolled_back "$c"
+    # shellcheck disable=SC2154 # _rolled: set by rb_rolled_back
+    when=$_rolled
+    owner_release "$c"
+    rb_forget "$c"
+    state_tidy "$d"
+    [ ! -d "$d" ] || die "$AT.$c: the apply of $c that its rollback undid at $when left state in $d: look at it, put the $c back by hand if needed, remove it, then run pulumi destroy again"
+    say "$c: already restored by its rollback at $when"
+    continue
   elif owner_has "$c"; then
     r=$(anchor_revert_of "$d/.applied.sh")
     [ -n "$r" ] || die "$AT.$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"

@@ -49,6 +49,8 @@ txn_begin() {
   state_dir "$_d"
   # (a revert cut short, then an apply: no longer a revert under way)
   [ ! -e "$_d/.reverting" ] || rm -f "$_d/.reverting"
+  # (nor a revert of the anchor's under way: anchor.revert.sh)
+  [ ! -e "$_d/.sweep.sh" ] || rm -f "$_d/.sweep.sh"
   [ -e "$_d/.applied.sh" ] || "$3" > "$_d/.txn.undo"
   printf '%s\n' "$MPTCP_PULUMI_SELF" > "$_d/.applied.sh.new"
   # last: with .txn present, what undoes this apply is complete
@@ -224,12 +226,12 @@ revert_exit() {
   printf 'mptcp-pulumi[%s]: error: %s.%s: the %s revert failed (exit %s; the error is above): %s keeps part of what mptcp-pulumi applied, and %s still records what is left to restore: fix the cause and run pulumi destroy (or the revert) again\n' "$HOST" "$AT" "$TXN" "$TXN" "$1" "$HOST" "$STATE_DIR/$TXN" >&2
 }
 
-# state_left DIR: DIR, a concern's state directory, holds more than the mark of a revert under way
-# and an emptied files/ (lib/files.sh).
+# state_left DIR: DIR, a concern's state directory, holds more than the marks of a revert under way
+# (.reverting, and the anchor's .sweep.sh) and an emptied files/ (lib/files.sh).
 state_left() {
   for _f in "$1"/* "$1"/.[!.]*; do
     case $_f in
-      "$1/.reverting") continue ;;
+      "$1/.reverting" | "$1/.sweep.sh") continue ;;
       "$1/files") for _g in "$_f"/* "$_f"/.[!.]*; do [ ! -e "$_g" ] || return 0; done; continue ;;
     esac
     [ ! -e "$_f" ] || return 0
