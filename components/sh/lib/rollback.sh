@@ -46,7 +46,8 @@ MPTCP_PULUMI_UNDO=1 sh "$_rb/undo.sh" > "$_rb/log" 2>&1
 rc=\$?
 mkdir -p "$STATE_DIR/$1"
 # the host is now as the last confirmed apply left it (a revert forgets the last completed one)
-[ \$rc != 0 ] || [ ! -e "$STATE_DIR/$1/confirmed.sh" ] || cp "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/$1/.applied.sh"
+# (whole or not at all: a copy aside, renamed; one left by a kill is swept, lib/base.sh)
+[ \$rc != 0 ] || [ ! -e "$STATE_DIR/$1/confirmed.sh" ] || { cp "$STATE_DIR/$1/confirmed.sh" "$STATE_DIR/.tmp.fire.\$\$" && mv "$STATE_DIR/.tmp.fire.\$\$" "$STATE_DIR/$1/.applied.sh"; }
 echo "\$(date -u +%Y-%m-%dT%H:%M:%SZ) (undo exit \$rc\${1:+, \$1})" > "$STATE_DIR/$1/rolled-back"
 rm -f "$_rb/firing"
 EOF
