@@ -44,8 +44,8 @@ for c in $SWEEP_ORDER; do
     state_write "$d/.sweep.sh" printf '%s\n' "$r"
     say "$c: still applied here although Pulumi held no command for it (an apply that completed on $HOST after its command failed): reverting it"
   else
-    # no completed apply of anyone's: what an apply killed before its transaction began left
-    [ -e "$d/.owners" ] || anchor_leftovers "$d"
+    # not this entry's (what an apply killed before its transaction began left went with
+    # txn_recover's txn_debris)
     continue
   fi
   MPTCP_PULUMI_LOCKED=1 sh -c "$r" sh || die "$AT.$c: reverting the $c that Pulumi held no command for failed (output above): $HOST still carries it. Fix the cause and run pulumi destroy again"
