@@ -20,7 +20,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { adminEndpoint, allConcernsConfig, AllConcernsConfig, snapshot, snapshotDiff } from "./harness/labtest";
+import { adminEndpoint, allConcernsConfig, AllConcernsConfig, labFault, snapshot, snapshotDiff } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
@@ -55,16 +55,8 @@ type Cut = "session" | "command";
  * shell is (command). The host is then fully applied. Returns what removes the fault.
  */
 function cutAfterCommit(h: LabHost, concern: string, cut: Cut): () => void {
-  const real = labSh(h, "command -v rm").trim();
   // $PPID: the apply's shell; its parent: the session's sshd
-  const act = cut === "command" ? "kill -9 $PPID" : 'kill -9 "$(ps -o ppid= -p $PPID)"';
-  labSh(h, `cat > /usr/local/sbin/rm <<'LAB_FAULT'
-#!/bin/sh
-case "$*" in *'${STATE_DIR}/${concern}/.txn.undo'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
-exec ${real} "$@"
-LAB_FAULT
-chmod 755 /usr/local/sbin/rm`);
-  return () => labSh(h, `${real} -f /usr/local/sbin/rm /run/lab-fault.fired`);
+  return labFault(h, "rm", `${STATE_DIR}/${concern}/.txn.undo`, cut === "command" ? "kill -9 $PPID" : 'kill -9 "$(ps -o ppid= -p $PPID)"');
 }
 
 /** `pulumi up` with the fault at CONCERN's commit; returns the simulator (the stack) after it. */
@@ -134,15 +126,9 @@ describe("an apply that completed on the host but whose command failed is revert
       const anchor = sim.state.get("client-anchor")!;
       sim.state.delete("client-anchor");
       await sim.destroy();
-      const real = labSh(client, "command -v ip").trim();
-      labSh(client, `cat > /usr/local/sbin/ip <<'LAB_FAULT'
-#!/bin/sh
-case "$*" in *'mptcp limits set'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; kill -9 $PPID; } ;; esac
-exec ${real} "$@"
-LAB_FAULT
-chmod 755 /usr/local/sbin/ip`);
+      const heal = labFault(client, "ip", "mptcp limits set", "kill -9 $PPID");
       const cut = await ssh.run(anchor, anchor.delete!, "delete");
-      labSh(client, "rm -f /usr/local/sbin/ip /run/lab-fault.fired");
+      heal();
       expect(cut.code).not.toBe(0);
       expect(cut.stderr).toMatch(/mptcp:hosts\[1\]\.limits: reverting the limits that Pulumi held no command for failed/);
       const text = withResume ? anchor.delete! : anchor.delete!.replaceAll('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
@@ -201,15 +187,10 @@ chmod 755 /usr/local/sbin/ip`);
       const anchor = sim.state.get("client-anchor")!;
       sim.state.delete("client-anchor");
       await sim.destroy();
-      const real = labSh(client, "command -v rm").trim();
-      labSh(client, `cat > /usr/local/sbin/rm <<'LAB_FAULT'
-#!/bin/sh
-case "$*" in *'${STATE_DIR}/limits/.sweep.sh'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; kill -9 $PPID; exit 0; } ;; esac
-exec ${real} "$@"
-LAB_FAULT
-chmod 755 /usr/local/sbin/rm`);
+      // the revert completed; killed at the rm that forgets it (and that rm not run)
+      const heal = labFault(client, "rm", `${STATE_DIR}/limits/.sweep.sh`, "kill -9 $PPID; exit 0");
       const cut = await ssh.run(anchor, anchor.delete!, "delete");
-      labSh(client, `${real} -f /usr/local/sbin/rm /run/lab-fault.fired`);
+      heal();
       expect(cut.code).not.toBe(0);
       expect(labSh(client, `ls -A ${STATE_DIR}/limits`).trim()).toBe(".sweep.sh");
       const text = guarded ? anchor.delete! : anchor.delete!.replace('! state_left "$d" && [ ! -e "$d/.reverting" ]', "false");

@@ -18,7 +18,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { sshArgs, SshRunner } from "./harness/ssh";
-import { adminEndpoint, allConcernsConfig, AllConcernsConfig, snapshot } from "./harness/labtest";
+import { adminEndpoint, allConcernsConfig, AllConcernsConfig, labFault, snapshot } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
@@ -52,15 +52,8 @@ type Action = "fail" | "hang" | "stall";
  * the wrapper.
  */
 function fault(h: LabHost, cmd: string, match: string, action: Action): () => void {
-  const real = labSh(h, `command -v ${cmd}`).trim();
   const act = { fail: `echo "lab fault: ${cmd} $*" >&2; exit 7`, hang: "cut -d' ' -f5 /proc/$$/stat > /run/lab-fault.tmp; mv /run/lab-fault.tmp /run/lab-fault.pgid; sleep 120", stall: "sleep 2" }[action];
-  labSh(h, `cat > /usr/local/sbin/${cmd} <<'LAB_FAULT'
-#!/bin/sh
-case "$*" in *'${match}'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
-exec ${real} "$@"
-LAB_FAULT
-chmod 755 /usr/local/sbin/${cmd}`);
-  return () => labSh(h, `rm -f /usr/local/sbin/${cmd} /run/lab-fault.pgid /run/lab-fault.fired`);
+  return labFault(h, cmd, match, act);
 }
 
 /** Per concern, a command that fails after the apply's first change: in a first apply, and in a later one (the changed config). */

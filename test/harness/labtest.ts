@@ -143,3 +143,21 @@ export function uplinkRoutingConfig(lab: LabState, gateway: string, confirmTimeo
   });
   return cfg;
 }
+
+/**
+ * Makes `cmd` on the laptop run `act` (shell, in the wrapper) once, the first time its arguments
+ * contain `match`, then run as usual unless `act` exits: a wrapper in the laptop's own
+ * /usr/local/sbin, first in root's PATH. Once, so that an undo running the same command is not
+ * hit. Returns what removes the wrapper.
+ */
+export function labFault(h: LabHost, cmd: string, match: string, act: string): () => void {
+  const real = labSh(h, `command -v ${cmd}`).trim();
+  labSh(h, `cat > /usr/local/sbin/${cmd} <<'LAB_FAULT'
+#!/bin/sh
+case "$*" in *'${match}'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
+exec ${real} "$@"
+LAB_FAULT
+chmod 755 /usr/local/sbin/${cmd}`);
+  // (not through the wrapper, which may be rm's own)
+  return () => labSh(h, `/bin/rm -f /usr/local/sbin/${cmd} /run/lab-fault.pgid /run/lab-fault.fired`);
+}
