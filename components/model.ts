@@ -1,6 +1,7 @@
 // The validated model: stack config with defaults filled in, endpoint ids assigned, and the
 // path-manager arithmetic (how many subflows a link will get) that validation and the lab
 // tests share.
+import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import {
   EndpointFlag,
@@ -119,17 +120,48 @@ export function canonicalAddress(address: string): string {
   }
 }
 
-/** Gives every endpoint without an id the lowest id no other endpoint of the host uses. */
+/** A whole number in 0..n-1 from a text (the first 4 bytes of its SHA-256): the same on every run. */
+function hashOf(text: string, n: number): number {
+  return createHash("sha256").update(text).digest().readUInt32BE(0) % n;
+}
+
+/**
+ * Numbers for the items that have none from the config, derived from their keys (never from their
+ * place in a list): each key hashes to a number in [lo, hi]; one already taken (by the config, or
+ * by a key earlier in sorted order) is passed over to the next free one, wrapping round. The keys
+ * are distinct, so the result depends on the set of keys alone, and adding or removing one moves
+ * another only when their numbers collide.
+ */
+export function numbersByKey(keys: string[], lo: number, hi: number, taken: Iterable<number>): Map<string, number> {
+  const used = new Set([...taken].filter((n) => n >= lo && n <= hi));
+  const span = hi - lo + 1;
+  const out = new Map<string, number>();
+  for (const key of [...new Set(keys)].sort()) {
+    if (used.size >= span) throw new Error(`no number left in ${lo}..${hi} for ${key}`);
+    let n = lo + hashOf(key, span);
+    while (used.has(n)) n = n === hi ? lo : n + 1;
+    used.add(n);
+    out.set(key, n);
+  }
+  return out;
+}
+
+/** What identifies an endpoint on its host: its interface and its address (none: the interface's current one). Two endpoints of a host never share it (validation). */
+export const endpointKey = (e: { interface: string; address?: string }): string => (e.address === undefined ? e.interface : `${e.interface} ${canonicalAddress(e.address)}`);
+
+/** The highest endpoint id the kernel takes (its ids are 8 bits; 0 is the initial subflow's address). */
+export const MAX_ENDPOINT_ID = 255;
+
+/**
+ * Gives every endpoint without an id one derived from its identity (endpointKey): a hash into
+ * 1..255, passing over the ids the config sets and those of endpoints before it in sorted order of
+ * identity. Reordering the list changes no id; an explicit id is never given to another endpoint.
+ */
 export function assignEndpointIds(endpoints: HostConfig["endpoints"]): Endpoint[] {
-  const used = new Set(endpoints.map((e) => e.id).filter((id): id is number => id !== undefined));
-  let next = 1;
+  const explicit = endpoints.map((e) => e.id).filter((id): id is number => id !== undefined);
+  const derived = numbersByKey(endpoints.filter((e) => e.id === undefined).map(endpointKey), 1, MAX_ENDPOINT_ID, explicit);
   return endpoints.map((e, index) => {
-    let id = e.id;
-    if (id === undefined) {
-      while (used.has(next)) next++;
-      id = next;
-      used.add(id);
-    }
+    const id = e.id ?? derived.get(endpointKey(e))!;
     const flags = ENDPOINT_FLAGS.filter((f) => e.flags.includes(f));
     const address = e.address === undefined ? undefined : canonicalAddress(e.address);
     return { index, interface: e.interface, address, flags, id, port: e.port };
@@ -159,13 +191,28 @@ export function endpointInterfaces(h: Pick<HostConfig, "endpoints">): string[] {
   return [...new Set(h.endpoints.map((e) => e.interface))];
 }
 
-/** Routing for every endpoint interface: the config's entry, or auto with default table and priority. */
+/** Default routing tables: derived from the interface name into this range (a table id the config may also set, below the kernel's 253-255). */
+export const DEFAULT_TABLES = { lo: 100, hi: 227 } as const;
+/** A default rule priority: this plus the table. */
+export const DEFAULT_PRIORITY_BASE = 1000;
+
+/**
+ * Routing for every endpoint interface: the config's entry, or auto. A table the entry leaves out
+ * is derived from the interface's name (numbersByKey into DEFAULT_TABLES), passing over the
+ * host's explicit tables and the tables whose default priority an explicit priority holds; a
+ * priority left out is DEFAULT_PRIORITY_BASE + table. Neither depends on the order of any list.
+ */
 export function routingFor(h: HostConfig): Routing[] {
-  return endpointInterfaces(h).map((iface, i) => {
+  const ifaces = endpointInterfaces(h);
+  const entry = (iface: string) => h.routing.find((r) => r.interface === iface);
+  const explicitTables = h.routing.flatMap((r) => (r.table !== undefined ? [r.table] : []));
+  const explicitPriorities = h.routing.flatMap((r) => (r.priority !== undefined ? [r.priority - DEFAULT_PRIORITY_BASE] : []));
+  const tables = numbersByKey(ifaces.filter((i) => entry(i)?.table === undefined), DEFAULT_TABLES.lo, DEFAULT_TABLES.hi, [...explicitTables, ...explicitPriorities]);
+  return ifaces.map((iface) => {
     const index = h.routing.findIndex((r) => r.interface === iface);
     const r = index >= 0 ? h.routing[index] : undefined;
-    const table = r?.table ?? 100 + i;
-    return { interface: iface, mode: r?.mode ?? "auto", table, priority: r?.priority ?? 1000 + table, gateway: r?.gateway, ...(index >= 0 ? { index } : {}) };
+    const table = r?.table ?? tables.get(iface)!;
+    return { interface: iface, mode: r?.mode ?? "auto", table, priority: r?.priority ?? DEFAULT_PRIORITY_BASE + table, gateway: r?.gateway, ...(index >= 0 ? { index } : {}) };
   });
 }
 

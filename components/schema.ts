@@ -154,7 +154,7 @@ export const endpointSchema = z.strictObject({
   address: ipAddress.optional(),
   /** Any of signal, subflow, backup, fullmesh. Defaults to []. */
   flags: z.array(z.enum(ENDPOINT_FLAGS, { error: `must be one of ${ENDPOINT_FLAGS.join(", ")}` })).default([]),
-  /** Endpoint id 1..255; when omitted, the lowest id no other endpoint of the host uses. */
+  /** Endpoint id 1..255; when omitted, one derived from interface and address (model.ts, assignEndpointIds), never an id the config gives another endpoint. */
   id: z.number().int().min(1).max(255, { error: "must be a whole number 1..255" }).optional(),
   /** Port to announce (signal endpoints only). */
   port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).optional(),
@@ -167,7 +167,7 @@ export const routingSchema = z.strictObject({
   interface: z.string().regex(INTERFACE_RE, { error: "must be an interface name (letters, digits, _ . -; at most 15 characters)" }),
   /** source: a rule `from <address> table <table>` plus that table's routes; none: nothing; auto: source when the interface has a gateway that is not the main table's first default route. Defaults to auto. */
   mode: z.enum(ROUTING_MODES, { error: `must be one of ${ROUTING_MODES.join(", ")}` }).default("auto"),
-  /** Routing table id 1..252. Defaults to 100 + the interface's position among the host's endpoint interfaces. */
+  /** Routing table id 1..252. Defaults to one in 100..227 derived from the interface's name (model.ts, routingFor), never a table or default priority the host's routing list sets. */
   table: z.number().int().min(1).max(252, { error: "must be a table id 1..252 (253-255 are the kernel's default, main and local)" }).optional(),
   /** Rule priority 1..32765. Defaults to 1000 + table. */
   priority: z.number().int().min(1).max(32765, { error: "must be a rule priority 1..32765 (32766 is main)" }).optional(),

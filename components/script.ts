@@ -10,7 +10,7 @@
 // TypeScript decides which values go in; it holds no shell of its own.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { HostModel } from "./model";
+import { endpointKey, HostModel } from "./model";
 import { HostConfig } from "./schema";
 import { shq } from "./shell";
 
@@ -30,7 +30,7 @@ export const NM_CONF = "/etc/NetworkManager/conf.d/zz-mptcp-pulumi.conf";
 
 /** What defines a concern: one command per host, with components/sh/<concern>.{apply,revert,check}.sh. */
 export interface ConcernSpec {
-  /** The keys of mptcp:hosts[i] it manages (drift on one of them names this concern's command). */
+  /** The keys of a host entry it manages (drift on one of them names this concern's command). */
   keys: readonly (keyof HostConfig)[];
   /** Whether the host's config asks for it (an unset concern is left alone on the host). */
   configured: (host: HostModel) => boolean;
@@ -65,10 +65,32 @@ export const commandName = (host: string, concern: Concern) => `${host}-${concer
 /** The name of a host's anchor command: created before its concerns' commands, deleted after them (sh/anchor.revert.sh). */
 export const anchorName = (host: string) => `${host}-anchor`;
 
-/** The concern that manages a config path under mptcp:hosts[i] (routing belongs to the hooks command). */
+/**
+ * The concern that manages a key of a host entry: a config path (mptcp:hosts[1].limits.subflows)
+ * or a key as the host's scripts name it (limits.subflows, services[iperf3.service]). Routing
+ * belongs to the hooks command.
+ */
 export function concernOfPath(path: string): Concern | undefined {
-  const key = /^mptcp:hosts\[\d+\]\.([a-zA-Z]+)/.exec(path)?.[1];
+  const key = /^(?:mptcp:hosts\[\d+\]\.)?([a-zA-Z]+)(?![a-zA-Z:])/.exec(path)?.[1];
   return CONCERNS.find((c) => (CONCERN_TABLE[c].keys as readonly string[]).includes(key ?? ""));
+}
+
+/** How the host's scripts name an endpoint: endpoints[INTERFACE ADDRESS], or endpoints[INTERFACE] for one that takes the interface's current address. */
+export const endpointName = (e: { interface: string; address?: string }): string => endpointKey(e);
+
+/**
+ * The config path of a key as the host's scripts name it (components/sh: `limits.subflows`,
+ * `endpoints[eth1 10.0.1.2].address`, `services[iperf3.service]`; empty: the host entry), for the
+ * person editing the config: mptcp:hosts[1].limits.subflows. An item the entry no longer has
+ * keeps its name.
+ */
+export function configPathOfKey(host: Pick<HostModel, "index" | "endpoints" | "services">, key: string): string {
+  const at = `mptcp:hosts[${host.index}]`;
+  if (key === "") return at;
+  const m = /^(endpoints|services)\[([^\]]*)\](.*)$/.exec(key);
+  if (!m) return `${at}.${key}`;
+  const i = m[1] === "endpoints" ? host.endpoints.findIndex((e) => endpointName(e) === m[2]) : host.services.findIndex((s) => s.unit === m[2]);
+  return `${at}.${m[1]}[${i >= 0 ? i : m[2]}]${m[3]}`;
 }
 
 export interface ConcernScripts {
@@ -187,12 +209,14 @@ export interface DataVar {
 
 const line = (...fields: (string | number | undefined)[]) => fields.map((f) => f ?? "").join("|");
 
+/** Items in order of their names (C order): what reaches a host never depends on the order of a config list. */
+const byName = <T>(items: T[], name: (item: T) => string): T[] => [...items].sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+
 /** Every value a host's scripts may reference; a script gets the ones its code names. */
 export function hostData(host: HostModel): DataVar[] {
   const e = (name: string, value: () => string, note?: string): DataVar => ({ name, value, note });
   return [
     e("HOST", () => host.name),
-    e("AT", () => `mptcp:hosts[${host.index}]`, "config path of this host, for messages"),
     e("STACK", () => host.stack ?? "", "the Pulumi project/stack that manages this host"),
     e("TARGET", () => `${host.ssh.user}@${host.ssh.host}:${host.ssh.port}`, "how the stack reaches it"),
     e("STATE_DIR", () => STATE_DIR),
@@ -209,14 +233,14 @@ export function hostData(host: HostModel): DataVar[] {
     e("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
     e(
       "ENDPOINTS",
-      () => host.endpoints.map((p) => line(p.index, p.interface, p.address, endpointArgs(p))).join("\n"),
-      "endpoints: INDEX|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
+      () => byName(host.endpoints, endpointName).map((p) => line(endpointName(p), p.interface, p.address, endpointArgs(p))).join("\n"),
+      "endpoints: NAME (INTERFACE [ADDRESS])|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
     e("SWEEP_ORDER", () => [...CONCERNS].reverse().join(" "), "every concern, in revert order (the anchor's delete)"),
     e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
-    e("SERVICES", () => host.services.map((s) => line(s.index, s.unit, s.mode, s.restart)).join("\n"), "services: INDEX|UNIT|MODE|RESTART"),
-    e("ROUTING", () => host.routing.map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
+    e("SERVICES", () => byName(host.services, (s) => s.unit).map((s) => line(s.unit, s.mode, s.restart)).join("\n"), "services: UNIT|MODE|RESTART"),
+    e("ROUTING", () => byName(host.routing, (r) => r.interface).map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
   ];
 }
 
@@ -256,14 +280,13 @@ export function renderScript(o: ScriptOptions): string {
   const fns = functionsFor(body);
   const code = codeOf([body, ...fns.map((f) => f.text)].join("\n"));
   const data = [...hostData(o.host), ...(o.data ?? [])].filter((d) => references(code, d.name));
-  const at = `mptcp:hosts[${o.host.index}]`;
   const out: string[] = [];
   if (o.installed) out.push("#!/bin/sh");
   out.push(...titleLines(o.host, o.title, !!o.installed), ...about);
   if (o.strict ?? true) out.push(readSource("prologue.sh").code);
   const sections = fns.length > 0 || extra !== "";
   if (data.length) {
-    if (sections) out.push("", `# ---- data (from ${at})`);
+    if (sections) out.push("", "# ---- data (from the host's entry in mptcp:hosts)");
     for (const d of data) out.push(...(d.note ? [`# ${d.note}`] : []), `${d.name}=${shq(d.value())}`);
   }
   if (fns.length) out.push("", "# ---- functions (components/sh/lib)", fns.map((f) => f.text).join("\n\n"));
@@ -317,7 +340,7 @@ export function selfText(wrapped: string): string {
 
 /** The first comment lines of every rendered file: host, what it is, the config it came from. */
 function titleLines(host: HostModel, title: string, installed: boolean): string[] {
-  return [`# mptcp-pulumi: host ${host.name}, ${title}, generated from mptcp:hosts[${host.index}]`, ...(installed ? ["# Installed by mptcp-pulumi; pulumi destroy removes it."] : [])];
+  return [`# mptcp-pulumi: host ${host.name}, ${title}, generated from its entry in mptcp:hosts`, ...(installed ? ["# Installed by mptcp-pulumi; pulumi destroy removes it."] : [])];
 }
 
 /**

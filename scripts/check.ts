@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
-import { commandName, Concern, CONCERNS, concernOfPath, renderCheck, STATE_DIR } from "../components/render";
+import { commandName, Concern, CONCERNS, concernOfPath, configPathOfKey, renderCheck, STATE_DIR } from "../components/render";
 import { CliIo, exitWith } from "./cli-io";
 import { closeAll, COMMON_HELP, startCli } from "./verify/cli";
 import { connect, pooled, UnreachableError } from "./verify/ssh";
@@ -108,7 +108,9 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
         if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
         const lines = r.stdout.split("\n");
         const stackLines = lines.filter((l) => l.startsWith("stack ")).map((l) => l.slice("stack ".length));
-        const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: l.slice(0, l.indexOf("|")), message: l.slice(l.indexOf("|") + 1) }));
+        // the host names a key of its entry (limits.subflows, services[iperf3.service]); the person
+        // reading this edits the config, so each is shown as its config path
+        const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: configPathOfKey(h, l.slice(0, l.indexOf("|"))), message: l.slice(l.indexOf("|") + 1) }));
         const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
         return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed"), stack: stackLines };
       });

@@ -249,7 +249,7 @@ describe("rendered scripts", () => {
       }
       expect(checked.get(r.golden)).toBe("");
       expect(unusedFunctions(r.script)).toEqual([]);
-      expect(r.script.split("\n").find((l) => l.startsWith("# mptcp-pulumi:"))).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, [a-z ()-]+, generated from mptcp:hosts\[\d+\]$/i);
+      expect(r.script.split("\n").find((l) => l.startsWith("# mptcp-pulumi:"))).toMatch(/^# mptcp-pulumi: host [a-z0-9-]+, [a-z ()-]+, generated from its entry in mptcp:hosts$/i);
     });
   }
 
@@ -315,9 +315,9 @@ describe("rendered scripts", () => {
     const [sysctl, limits, , endpoints] = renderHost(wide);
     // the data section: the assignments before the functions (the embedded revert has its own)
     const vars = (s: string) => [...s.split("# ---- functions")[0].matchAll(/^([A-Z_]+)=/gm)].map((m) => m[1]);
-    expect(vars(selfText(limits.apply))).toEqual(["HOST", "AT", "STACK", "TARGET", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
+    expect(vars(selfText(limits.apply))).toEqual(["HOST", "STACK", "TARGET", "STATE_DIR", "LOCK_FILE", "SUBFLOWS", "ADD_ADDR_ACCEPTED"]);
     expect(vars(sysctl.revert)).not.toContain("KNOBS");
-    expect(vars(endpoints.apply)).toEqual(expect.arrayContaining(["ENDPOINTS", "HOOKS", "AT"]));
+    expect(vars(endpoints.apply)).toEqual(expect.arrayContaining(["ENDPOINTS", "HOOKS"]));
     expect(vars(endpoints.apply)).not.toContain("ROUTING");
   });
 

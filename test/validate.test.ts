@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema } from "../components/core";
+import { expectedJoins, predictLinks, readStackConfig, subflowsWanted, validateConfig, buildModel, configSchema, numbersByKey } from "../components/core";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { validateMain } from "../scripts/validate";
 
@@ -348,16 +348,17 @@ const rules: Rule[] = [
     },
   },
   {
-    rule: "a default table that collides with a listed one",
+    // (a default table or priority never collides: it passes over the listed ones, test/identity-names.test.ts)
+    rule: "a listed priority that another listed table gives its interface",
     bad: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }] });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }, { interface: "eth0", priority: 1101 }] });
     },
-    path: "mptcp:hosts[0].routing",
-    says: /eth0's default table 101 is also used by wlan0: list eth0 under routing/,
+    path: "mptcp:hosts[0].routing[1].priority",
+    says: /priority 1101 is also used by wlan0: give each interface its own priority/,
     good: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 150 }] });
+      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }, { interface: "eth0", priority: 1102 }] });
     },
   },
   {
@@ -410,12 +411,12 @@ describe("validation rules (each: failing and passing case)", () => {
 });
 
 describe("model", () => {
-  it("assigns the lowest free endpoint ids and canonical IPv6 addresses", () => {
-    const cfg = configSchema.parse({
-      hosts: [{ name: "a", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "x", address: "2001:DB8:0::2" }, { interface: "y", id: 1 }, { interface: "z" }] }],
-    });
-    const eps = buildModel(cfg).hosts[0].endpoints;
-    expect(eps.map((e) => e.id)).toEqual([2, 1, 3]);
+  it("derives the endpoint ids the config leaves out from interface and address, and canonical IPv6 addresses", () => {
+    const model = (endpoints: object[]) => buildModel(configSchema.parse({ hosts: [{ name: "a", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints }] })).hosts[0].endpoints;
+    const eps = model([{ interface: "x", address: "2001:DB8:0::2" }, { interface: "y", id: 1 }, { interface: "z" }]);
+    expect(eps.map((e) => e.id)).toEqual([numbersByKey(["x 2001:db8::2", "z"], 1, 255, [1]).get("x 2001:db8::2"), 1, numbersByKey(["x 2001:db8::2", "z"], 1, 255, [1]).get("z")]);
+    // the same address written another way is the same endpoint: the same id
+    expect(model([{ interface: "x", address: "2001:db8::2" }])[0].id).toBe(model([{ interface: "x", address: "2001:DB8:0::2" }])[0].id);
     expect(eps[0].address).toBe("2001:db8::2");
   });
 

@@ -34,12 +34,12 @@ for c in $SWEEP_ORDER; do
     owner_release "$c"
     rb_forget "$c"
     state_tidy "$d"
-    [ ! -d "$d" ] || die "$AT.$c: the apply of $c that its rollback undid at $when left state in $d: look at it, put the $c back by hand if needed, remove it, then run pulumi destroy again"
+    [ ! -d "$d" ] || die "$c: the apply of $c that its rollback undid at $when left state in $d: look at it, put the $c back by hand if needed, remove it, then run pulumi destroy again"
     say "$c: already restored by its rollback at $when"
     continue
   elif owner_has "$c"; then
     r=$(anchor_revert_of "$d/.applied.sh")
-    [ -n "$r" ] || die "$AT.$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"
+    [ -n "$r" ] || die "$c: $HOST still carries an apply of $c by this host entry that Pulumi holds no command for, and no revert of it was found in $d/.applied.sh: put the $c back by hand"
     # kept until it completes, so a run cut short is finished by the next
     state_write "$d/.sweep.sh" printf '%s\n' "$r"
     say "$c: still applied here although Pulumi held no command for it (an apply that completed on $HOST after its command failed): reverting it"
@@ -48,12 +48,12 @@ for c in $SWEEP_ORDER; do
     # txn_recover's txn_debris)
     continue
   fi
-  MPTCP_PULUMI_LOCKED=1 sh -c "$r" sh || die "$AT.$c: reverting the $c that Pulumi held no command for failed (output above): $HOST still carries it. Fix the cause and run pulumi destroy again"
+  MPTCP_PULUMI_LOCKED=1 sh -c "$r" sh || die "$c: reverting the $c that Pulumi held no command for failed (output above): $HOST still carries it. Fix the cause and run pulumi destroy again"
   rm -f "$d/.sweep.sh"
   rmdir "$d" 2>/dev/null || true
 done
 left=""
 for c in $SWEEP_ORDER; do if owner_has "$c"; then left="$left $c"; fi; done
-[ -z "$left" ] || die "$AT: $HOST still carries this host entry's$left after their reverts"
+[ -z "$left" ] || die "$HOST still carries this host entry's$left after their reverts"
 if rmdir "$STATE_DIR" 2>/dev/null; then rm -f "$LOCK_FILE"; fi
 say "nothing of host entry $HOST is applied here"

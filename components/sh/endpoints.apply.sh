@@ -2,10 +2,10 @@
 # first. The table is replaced only when it differs, so a re-apply leaves live connections alone;
 # a change arms a rollback first (lib/rollback.sh), which the confirm command disarms.
 need_ip
-mptcpd_refuse "$AT.endpoints"
+mptcpd_refuse "endpoints"
 [ "$HOOKS" = 1 ] || ep_check
 state_lock
-txn_begin endpoints "$AT.endpoints" content_revert
+txn_begin endpoints "endpoints" content_revert
 d=$STATE_DIR/endpoints
 # 1. the wanted table (an address left out in the config: the interface's current one)
 # (two steps: in a pipeline, ep_want dying for an interface without an address would go unseen)

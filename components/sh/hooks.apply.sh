@@ -4,7 +4,7 @@
 # take up what changed, then applies every interface's routing through the entry point.
 need_ip
 state_lock
-txn_begin hooks "$AT.hooks, $AT.routing" content_revert
+txn_begin hooks "hooks, routing" content_revert
 d=$STATE_DIR/hooks
 # anything to change (files, unit, routing)? then arm the rollback first (lib/rollback.sh)
 files_differ

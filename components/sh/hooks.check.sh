@@ -2,4 +2,4 @@
 # whether the last apply was rolled back.
 chk_hooks
 chk_networkd
-chk_rolled_back hooks "$AT.routing"
+chk_rolled_back hooks "routing"

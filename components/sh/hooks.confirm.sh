@@ -1,4 +1,4 @@
 # Confirms the hooks and routing apply over a new SSH connection: disarms its rollback (see
 # lib/rollback.sh), or fails if the rollback already undid it.
 state_lock
-rb_confirm hooks "$AT.routing, $AT.hooks"
+rb_confirm hooks "routing, hooks"

@@ -1,9 +1,9 @@
 # Sets ip mptcp limits to the config's SUBFLOWS and ADD_ADDR_ACCEPTED (a limit left unset is held
 # at the host's original), saving the original first.
 need_ip
-mptcpd_refuse "$AT.limits"
+mptcpd_refuse "limits"
 state_lock
-txn_begin limits "$AT.limits" content_revert
+txn_begin limits "limits" content_revert
 limits_save
 limits_apply
 ip mptcp limits show

@@ -7,7 +7,7 @@
 d=$STATE_DIR/networkmanager
 ! nm_mptcp || nm_need_ours
 state_lock
-txn_begin networkmanager "$AT.endpointOwner" content_revert
+txn_begin networkmanager "endpointOwner" content_revert
 [ -d "$d" ] || mkdir -p "$d"
 if nm_mptcp; then
   state_keep "$d/present" echo yes

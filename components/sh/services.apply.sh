@@ -1,21 +1,21 @@
-# Makes each unit in SERVICES (INDEX|UNIT|MODE|RESTART per line) open MPTCP sockets through a
+# Makes each unit in SERVICES (UNIT|MODE|RESTART per line) open MPTCP sockets through a
 # drop-in we own, and puts back the units managed before but no longer in the config. systemd
 # reloads once; a unit whose drop-in changed is restarted when it is running and its RESTART is
 # ifRunning, so its sockets are made again. Everything is checked before anything changes.
 svc_systemd
 # 1. every unit exists and every drop-in can be made (libmptcpwrap, systemd version)
-while IFS='|' read -r index unit mode restart; do
+while IFS='|' read -r unit mode restart; do
   [ -n "$unit" ] || continue
-  svc_check "$index" "$unit" "$mode"
+  svc_check "$unit" "$mode"
 done <<EOF
 $SERVICES
 EOF
 state_lock
-txn_begin services "$AT.services" content_revert
+txn_begin services "services" content_revert
 d=$STATE_DIR/services
 # 2. write the drop-ins that differ, remembering what stood at each path before us
 pending=""
-while IFS='|' read -r index unit mode restart; do
+while IFS='|' read -r unit mode restart; do
   [ -n "$unit" ] || continue
   u=$d/$unit
   path=$(svc_dropin_path "$unit")
@@ -50,7 +50,7 @@ if [ -n "$pending" ]; then
   svc_restart_all "$pending"
 fi
 state_tidy "$d"
-while IFS='|' read -r index unit mode restart; do
+while IFS='|' read -r unit mode restart; do
   [ -z "$unit" ] || say "$unit: $mode ($(systemctl is-active -- "$unit" || true)): $(grep -v '^#' "$(svc_dropin_path "$unit")" | tr '\n' ' ')"
 done <<EOF
 $SERVICES

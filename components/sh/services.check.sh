@@ -1,10 +1,10 @@
 # services: each unit's drop-in, and whether systemd has loaded it.
-while IFS='|' read -r index unit mode _; do
-  if ! why=$(svc_check "$index" "$unit" "$mode" 2>&1); then drift "$AT.services[$index]" "${why##*error: }"; continue; fi
+while IFS='|' read -r unit mode _; do
+  if ! why=$(svc_check "$unit" "$mode" 2>&1); then drift "services[$unit]" "${why##*error: }"; continue; fi
   want=$(svc_dropin "$unit" "$mode")
-  printf '%s\n' "$want" | chk_file "$AT.services[$index]" "$(svc_dropin_path "$unit")" 644
+  printf '%s\n' "$want" | chk_file "services[$unit]" "$(svc_dropin_path "$unit")" 644
   if [ "$(systemctl show -p NeedDaemonReload --value -- "$unit")" = yes ]; then
-    drift "$AT.services[$index]" "$unit: systemd has not loaded its unit files since they changed (systemctl daemon-reload)"
+    drift "services[$unit]" "$unit: systemd has not loaded its unit files since they changed (systemctl daemon-reload)"
   fi
 done <<EOF
 $SERVICES

@@ -16,7 +16,7 @@ done <<EOF
 $KNOBS
 EOF
 state_lock
-txn_begin sysctl "$AT.sysctl" content_revert
+txn_begin sysctl "sysctl" content_revert
 # (the directories of a first apply in one mkdir)
 [ -d "$d/knobs" ] || mkdir -p "$d/knobs" "$d/files${SYSCTL_CONF%/*}"
 # 2. capture the originals once, then apply live (one read of each knob)

@@ -1,6 +1,7 @@
 # shellcheck shell=sh
 # Drift: the host's live state compared with the config, changing nothing. Each difference is one
-# line "CONFIG PATH|WHAT DIFFERS" on stdout.
+# line "KEY|WHAT DIFFERS" on stdout: KEY names what differs in the host entry, as in limits.subflows
+# or services[iperf3.service] (empty: the entry as a whole; npm run check shows its config path).
 
 # drift PATH MESSAGE...: reports one difference.
 drift() {
@@ -39,7 +40,7 @@ chk_file() {
 # shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
 chk_routing() {
   route_resolve "$1" "${2:-}" || return 0
-  _at="$AT.routing"
+  _at="routing"
   for _fam in -4 -6; do
     addr_get "$1" "$_fam"
     _a=$_ifaddr
@@ -142,7 +143,7 @@ $1|"*) return 0 ;; esac
 chk_hooks() {
   files_differ
   while IFS='|' read -r _p _what; do
-    [ -z "$_p" ] || drift "$AT.hooks" "$_p $_what"
+    [ -z "$_p" ] || drift "hooks" "$_p $_what"
   done <<EOF
 $_differ
 EOF
@@ -152,7 +153,7 @@ EOF
 # chk_hooks_in_place: the boot unit's enablement and each endpoint interface's routing.
 chk_hooks_in_place() {
   if [ -d /etc/systemd/system ] && [ "$(readlink "/etc/systemd/system/multi-user.target.wants/$UNIT_NAME" 2>/dev/null)" != "../$UNIT_NAME" ]; then
-    drift "$AT.hooks" "$UNIT_NAME is not enabled (multi-user.target.wants)"
+    drift "hooks" "$UNIT_NAME is not enabled (multi-user.target.wants)"
   fi
   for _i in $(ep_ifaces); do chk_routing "$_i"; done
 }
@@ -175,9 +176,9 @@ chk_applies() {
       if [ ! -d "$STATE_DIR" ]; then
         continue
       elif [ -d "$STATE_DIR/$_c" ]; then
-        drift "$AT.$_c" "no apply of $_c by host entry $HOST${STACK:+ of stack $STACK} has completed on this host (its managers: $STATE_DIR/$_c/.owners): run pulumi up"
+        drift "$_c" "no apply of $_c by host entry $HOST${STACK:+ of stack $STACK} has completed on this host (its managers: $STATE_DIR/$_c/.owners): run pulumi up"
       else
-        drift "$AT.$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
+        drift "$_c" "mptcp-pulumi has not applied $_c on this host ($STATE_DIR/$_c is missing): run pulumi up"
       fi
       continue
     fi
@@ -186,7 +187,7 @@ chk_applies() {
     [ -z "$_rolled" ] || continue
     ! chk_applied_is "$_c" "$_sum" || continue
     echo "pending $_c"
-    drift "$AT.$_c" "the last apply of $_c here is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since): run pulumi up"
+    drift "$_c" "the last apply of $_c here is not the one pulumi up would run now (the config, or mptcp-pulumi, changed since): run pulumi up"
   done <<EOF
 $APPLIES
 EOF
@@ -200,7 +201,7 @@ chk_removed() {
   for _c in "$@"; do
     owner_has "$_c" || continue
     echo "removed $_c"
-    drift "$AT.$_c" "applied here by host entry $HOST, no longer in the config: pulumi up reverts it (when the stack holds its command; an apply Pulumi never recorded, one whose command failed after it completed here, is reverted by pulumi destroy of the host, through its anchor command)"
+    drift "$_c" "applied here by host entry $HOST, no longer in the config: pulumi up reverts it (when the stack holds its command; an apply Pulumi never recorded, one whose command failed after it completed here, is reverted by pulumi destroy of the host, through its anchor command)"
   done
 }
 

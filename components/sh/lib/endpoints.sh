@@ -1,8 +1,9 @@
 # shellcheck shell=sh
 # ip mptcp endpoints. ENDPOINTS holds the config's endpoints, one per line:
-#   INDEX|INTERFACE|ADDRESS|ARGS
-# INDEX is the position in mptcp:hosts[].endpoints, ADDRESS may be empty (the interface's current
-# address), ARGS are the other words of `ip mptcp endpoint add` (id, port, flags).
+#   NAME|INTERFACE|ADDRESS|ARGS
+# NAME is how messages name the endpoint (endpoints[NAME]: "INTERFACE ADDRESS", or "INTERFACE"),
+# ADDRESS may be empty (the interface's current address), ARGS are the other words of
+# `ip mptcp endpoint add` (id, port, flags).
 #
 # Endpoints are read from the text of `ip mptcp endpoint show`, not from `ip -j`: the text of a
 # line is exactly the argument list `ip mptcp endpoint add` takes, which is how the original table
@@ -140,8 +141,8 @@ EOF
 ep_check() {
   while IFS='|' read -r _index _iface _addr _args; do
     [ -n "$_iface" ] || continue
-    ip link show dev "$_iface" >/dev/null 2>&1 || die "$AT.endpoints[$_index].interface: interface $_iface does not exist on this host: fix the name (ip link lists them)"
-    [ -n "$_addr" ] || has_addr "$_iface" || die "$AT.endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
+    ip link show dev "$_iface" >/dev/null 2>&1 || die "endpoints[$_index].interface: interface $_iface does not exist on this host: fix the name (ip link lists them)"
+    [ -n "$_addr" ] || has_addr "$_iface" || die "endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
   done <<EOF
 $ENDPOINTS
 EOF
@@ -156,7 +157,7 @@ ep_want() {
     if [ "$HOOKS" = 1 ] && ! has_addr "$_iface"; then continue; fi
     if [ -z "$_addr" ]; then addr_get "$_iface" -4; _addr=$_ifaddr; fi
     if [ -z "$_addr" ]; then addr_get "$_iface" -6; _addr=$_ifaddr; fi
-    [ -n "$_addr" ] || die "$AT.endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
+    [ -n "$_addr" ] || die "endpoints[$_index].address: interface $_iface has no global address now: bring it up with an address, or set address in the config"
     echo "$_addr $_args dev $_iface"
   done <<EOF
 $ENDPOINTS

@@ -6,7 +6,7 @@
 # leaving what is already right alone; down removes both. Refused where mptcpd
 # runs (lib/mptcpd.sh).
 iface_sync() {
-  mptcpd_refuse "$AT.endpoints"
+  mptcpd_refuse "endpoints"
   case "$2" in
     up) ep_set "$1" force; route_set "$1" "${3:-}" ;;
     change) ep_set "$1" ifneeded; route_sync "$1" "${3:-}" ;;

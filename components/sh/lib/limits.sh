@@ -38,7 +38,7 @@ limits_orig() { read -r osf oaa < "$STATE_DIR/limits/orig"; }
 # (empty) is held at the host's original. After limits_read or limits_save (sf and aa: the
 # current limits). Refused where mptcpd runs (lib/mptcpd.sh).
 limits_apply() {
-  mptcpd_refuse "$AT.limits"
+  mptcpd_refuse "limits"
   if [ -n "$SUBFLOWS" ] && [ -n "$ADD_ADDR_ACCEPTED" ]; then
     limits_set "$SUBFLOWS" "$ADD_ADDR_ACCEPTED"
   else

@@ -96,7 +96,7 @@ nm_need_ours() {
   done <<EOF
 $_foreign
 EOF
-  die "$AT.endpointOwner: NetworkManager manages MPTCP endpoints here:$_msg a profile's own flags win over mptcp-pulumi's default. Set them back to the default (nmcli connection modify PROFILE connection.mptcp-flags 0) or to disabled, or leave this host's endpoints to NetworkManager (endpointOwner: networkmanager, and no endpoints in the config)"
+  die "endpointOwner: NetworkManager manages MPTCP endpoints here:$_msg a profile's own flags win over mptcp-pulumi's default. Set them back to the default (nmcli connection modify PROFILE connection.mptcp-flags 0) or to disabled, or leave this host's endpoints to NetworkManager (endpointOwner: networkmanager, and no endpoints in the config)"
 }
 
 # nm_conf_text: sets _nm_conf to our conf.d file's text.

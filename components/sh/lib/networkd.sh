@@ -47,7 +47,7 @@ dispatcher_stop() {
 # ManageForeign settings at "no": a drop-in read after ours that says otherwise is reported.
 chk_networkd() {
   [ -e "$NETWORKD_CONF" ] && command -v systemd-analyze >/dev/null 2>&1 || return 0
-  systemd-analyze cat-config systemd/networkd.conf 2>/dev/null | awk -v at="$AT.hooks" '
+  systemd-analyze cat-config systemd/networkd.conf 2>/dev/null | awk -v at=hooks '
     /^# \// { file = substr($0, 3); next }
     /^[[:space:]]*ManageForeign(RoutingPolicyRules|Routes)[[:space:]]*=/ {
       split($0, kv, "="); key = kv[1]; val = kv[2]; gsub(/[[:space:]]/, "", key); gsub(/[[:space:]]/, "", val)

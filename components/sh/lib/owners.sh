@@ -13,8 +13,8 @@ owner_check() {
   [ -e "$STATE_DIR/$1/.owners" ] || return 0
   while IFS='|' read -r _st _h _tg; do
     [ "$_st|$_h" != "$STACK|$HOST" ] || continue
-    [ "$_st" = "$STACK" ] || die "$AT: this machine's $1 is managed by stack $_st (its host entry $_h, through $_tg), and two stacks must not manage one machine: each would undo the other. Remove it from one stack (pulumi destroy there, or drop the entry and pulumi up there), then pulumi up here"
-    [ "$_tg" = "$TARGET" ] || die "$AT: this machine's $1 is managed by host entry $_h of this stack through $_tg, and $HOST reaches the same machine through $TARGET: two entries for one machine undo each other. Keep one entry (to rename an entry, keep its ssh settings unchanged in the same pulumi up)"
+    [ "$_st" = "$STACK" ] || die "this machine's $1 is managed by stack $_st (its host entry $_h, through $_tg), and two stacks must not manage one machine: each would undo the other. Remove it from one stack (pulumi destroy there, or drop the entry and pulumi up there), then pulumi up here"
+    [ "$_tg" = "$TARGET" ] || die "this machine's $1 is managed by host entry $_h of this stack through $_tg, and $HOST reaches the same machine through $TARGET: two entries for one machine undo each other. Keep one entry (to rename an entry, keep its ssh settings unchanged in the same pulumi up)"
   done < "$STATE_DIR/$1/.owners"
 }
 

@@ -6,7 +6,7 @@
 # svc_systemd: systemd is running this host, or a clear error.
 svc_systemd() {
   if [ ! -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
-    die "$AT.services: systemd is not running on this host, and services are systemd units: remove services from this host's config"
+    die "services: systemd is not running on this host, and services are systemd units: remove services from this host's config"
   fi
 }
 
@@ -55,17 +55,17 @@ svc_env() {
 # svc_quote VALUE: VALUE as one double-quoted systemd word (\ " and the specifier % escaped).
 svc_quote() { printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/%/%%/g')"; }
 
-# svc_check INDEX UNIT MODE: the unit exists on this host and its drop-in can be made (libmptcpwrap
+# svc_check UNIT MODE: the unit exists on this host and its drop-in can be made (libmptcpwrap
 # for preload, systemd >= 256 for socket), or a clear error.
 svc_check() {
-  _load=$(systemctl show -p LoadState --value -- "$2" 2>/dev/null || true)
-  [ "$_load" = loaded ] || die "$AT.services[$1].unit: $2 is ${_load:-unknown} on this host (systemctl show -p LoadState $2): install the unit first, or fix the name"
-  case $3 in
+  _load=$(systemctl show -p LoadState --value -- "$1" 2>/dev/null || true)
+  [ "$_load" = loaded ] || die "services[$1].unit: $1 is ${_load:-unknown} on this host (systemctl show -p LoadState $1): install the unit first, or fix the name"
+  case $2 in
     preload)
-      [ -n "$(svc_wrap)" ] || die "$AT.services[$1]: libmptcpwrap is not installed on this host, so $2 cannot be preloaded with it: install the mptcpize package (Debian/Ubuntu: apt-get install mptcpize; Fedora: dnf install mptcpd)" ;;
+      [ -n "$(svc_wrap)" ] || die "services[$1]: libmptcpwrap is not installed on this host, so $1 cannot be preloaded with it: install the mptcpize package (Debian/Ubuntu: apt-get install mptcpize; Fedora: dnf install mptcpd)" ;;
     socket)
       _v=$(svc_version)
-      [ "${_v:-0}" -ge 256 ] || die "$AT.services[$1].mode: socket needs SocketProtocol=mptcp, which systemd ${_v:-?} on this host does not have (systemd >= 256 does): use mode preload on the .service this socket starts, or upgrade systemd" ;;
+      [ "${_v:-0}" -ge 256 ] || die "services[$1].mode: socket needs SocketProtocol=mptcp, which systemd ${_v:-?} on this host does not have (systemd >= 256 does): use mode preload on the .service this socket starts, or upgrade systemd" ;;
   esac
 }
 

@@ -11,14 +11,14 @@ knob_need_mptcp() {
 # in 6.15; older kernels have pm_type (0 kernel, 1 userspace).
 knob_resolve() {
   if [ "$1" = path_manager ] && [ ! -e /proc/sys/net/mptcp/path_manager ]; then
-    [ -e /proc/sys/net/mptcp/pm_type ] || die "$AT.sysctl.$2: this kernel ($(uname -r)) has neither net.mptcp.path_manager nor net.mptcp.pm_type: remove $2"
+    [ -e /proc/sys/net/mptcp/pm_type ] || die "sysctl.$2: this kernel ($(uname -r)) has neither net.mptcp.path_manager nor net.mptcp.pm_type: remove $2"
     if [ "$3" = kernel ]; then _resolved="pm_type 0"; else _resolved="pm_type 1"; fi
     return 0
   fi
-  [ -e "/proc/sys/net/mptcp/$1" ] || die "$AT.sysctl.$2: this kernel ($(uname -r)) has no net.mptcp.$1: remove $2 or upgrade the kernel"
+  [ -e "/proc/sys/net/mptcp/$1" ] || die "sysctl.$2: this kernel ($(uname -r)) has no net.mptcp.$1: remove $2 or upgrade the kernel"
   if [ "$1" = scheduler ]; then
     knob_read available_schedulers
-    case " $_knob " in *" $3 "*) ;; *) die "$AT.sysctl.$2: scheduler $3 is not available (available: $_knob): pick one of those" ;; esac
+    case " $_knob " in *" $3 "*) ;; *) die "sysctl.$2: scheduler $3 is not available (available: $_knob): pick one of those" ;; esac
   fi
   _resolved="$1 $3"
 }

@@ -36,7 +36,7 @@ txn_began() { date -u -r "$1/.txn" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "an u
 
 # txn_begin CONCERN PATHS REVERT_FN: after the checks and the lock, before the first change:
 # puts back any interrupted apply on the host, records what undoes this one (the last completed
-# apply, else what REVERT_FN prints) and traps failure. PATHS: the concern's config paths.
+# apply, else what REVERT_FN prints) and traps failure. PATHS: the keys of the host entry it applies.
 txn_begin() {
   undoing && return 0
   [ -n "${MPTCP_PULUMI_SELF:-}" ] || die "internal error: this apply does not carry its own text (MPTCP_PULUMI_SELF)"
@@ -223,7 +223,7 @@ revert_begin() {
 revert_exit() {
   tmp_clean
   [ "$1" != 0 ] || return 0
-  printf 'mptcp-pulumi[%s]: error: %s.%s: the %s revert failed (exit %s; the error is above): %s keeps part of what mptcp-pulumi applied, and %s still records what is left to restore: fix the cause and run pulumi destroy (or the revert) again\n' "$HOST" "$AT" "$TXN" "$TXN" "$1" "$HOST" "$STATE_DIR/$TXN" >&2
+  printf 'mptcp-pulumi[%s]: error: %s: the %s revert failed (exit %s; the error is above): %s keeps part of what mptcp-pulumi applied, and %s still records what is left to restore: fix the cause and run pulumi destroy (or the revert) again\n' "$HOST" "$TXN" "$TXN" "$1" "$HOST" "$STATE_DIR/$TXN" >&2
 }
 
 # state_left DIR: DIR, a concern's state directory, holds more than the marks of a revert under way
