@@ -111,8 +111,8 @@ describe("the endpoints concern on a real kernel", () => {
     expect(r.code).toBe(0);
     const [applied, reverted] = r.stdout.split("---\n");
     expect(applied).toMatch(/endpoints set[\s\S]*endpoints unchanged/);
-    expect(applied).toContain("198.51.100.65 id 1 subflow fullmesh dev lan");
-    expect(applied).toContain("198.51.100.81 port 8443 id 2 signal backup dev wlan");
+    expect(applied).toContain(`198.51.100.65 id ${h.endpoints[0].id} subflow fullmesh dev lan`);
+    expect(applied).toContain(`198.51.100.81 port 8443 id ${h.endpoints[1].id} signal backup dev wlan`);
     expect(reverted).toContain("endpoints restored");
     expect(reverted).toContain("same-as-before");
   });

@@ -111,7 +111,7 @@ describe("an apply that completed on the host but whose command failed is revert
     const anchor = other.state.get("client-anchor")!;
     const check = await ssh.run(anchor, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
     expect(check.stdout).toMatch(/^removed services$/m);
-    expect(check.stdout).toMatch(/mptcp:hosts\[1\]\.services\|applied here by host entry client, no longer in the config: .*reverted by pulumi destroy of the host, through its anchor command/);
+    expect(check.stdout).toMatch(/(^|\n)services\|applied here by host entry client, no longer in the config: .*reverted by pulumi destroy of the host, through its anchor command/);
     const steps = await other.destroy();
     expect(steps.find((s) => s.name === "client-anchor")!.result!.stdout).toMatch(/services: still applied here although Pulumi held no command for it/);
     const after = snapshot(client);
@@ -130,7 +130,7 @@ describe("an apply that completed on the host but whose command failed is revert
       const cut = await ssh.run(anchor, anchor.delete!, "delete");
       heal();
       expect(cut.code).not.toBe(0);
-      expect(cut.stderr).toMatch(/mptcp:hosts\[1\]\.limits: reverting the limits that Pulumi held no command for failed/);
+      expect(cut.stderr).toMatch(/mptcp-pulumi\[client\]: error: limits: reverting the limits that Pulumi held no command for failed/);
       const text = withResume ? anchor.delete! : anchor.delete!.replaceAll('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
       if (!withResume) expect(text).not.toBe(anchor.delete);
       return ssh.run(anchor, text, "delete");

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { requireValidConfig } from "../components";
 import { LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, Topology } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
@@ -141,7 +142,7 @@ describe("dhcpcd on a lab laptop runs our dhcpcd hook", () => {
       const check = await cli("check");
       console.log(check.out);
       expect(check.code).toBe(1);
-      expect(check.out).toContain("endpoint not in the config: 198.51.100.25 id 1 dev wlan");
+      expect(check.out).toContain(`endpoint not in the config: 198.51.100.25 id ${requireValidConfig(config).hosts[1].endpoints[0].id} dev wlan`);
       expect(check.out).toContain('wlan: no ip -4 rule "from 198.51.100.26 lookup 120" at priority 1120');
     } finally {
       sh(`mv /run/90-mptcp-pulumi.away ${HOOK}`);

@@ -87,6 +87,9 @@ beforeAll(async () => {
 
 afterAll(() => stopLab({ lab, ssh }));
 
+/** The server's wlan table: the default the config leaves to the model (derived from the interface name). */
+const serverWlanTable = () => model.hosts.find((h) => h.name === "server")!.routing.find((r) => r.interface === "wlan")!.table;
+
 describe("hooks: MPTCP state through interface events, address changes and reboots", () => {
   it("up installs the entry point, hooks and boot unit, with one rule per address", async () => {
     const steps = await sim.up((await runProgram(config, { privateKey })).commands);
@@ -103,7 +106,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(rulesFrom("server", "198.51.100.17")).toBe(1);
     expect(rulesFrom("client", "198.51.100.2")).toBe(1);
     expect(rulesFrom("client", "198.51.100.18")).toBe(1);
-    expect(sh("server", "ip -4 route show table 100")).toContain("198.51.100.16/28 dev wlan scope link src 198.51.100.17");
+    expect(sh("server", `ip -4 route show table ${serverWlanTable()}`)).toContain("198.51.100.16/28 dev wlan scope link src 198.51.100.17");
     expect(sh("server", "cat /proc/sys/net/ipv4/conf/wlan/rp_filter").trim()).toBe("2");
     for (const h of lab.hosts) applied.set(h.name, snapshot(h));
   });
@@ -134,7 +137,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     sh("server", "ifdown wlan");
     expect(wlanEndpointAddress("server")).toBeUndefined();
     expect(rulesFrom("server", "198.51.100.17")).toBe(0);
-    expect(sh("server", "ip -4 route show table 100")).toBe("");
+    expect(sh("server", `ip -4 route show table ${serverWlanTable()}`)).toBe("");
     sh("server", "ifup wlan");
     expect(wlanEndpointAddress("server")).toBe("198.51.100.17");
     expect(rulesFrom("server", "198.51.100.17")).toBe(1);

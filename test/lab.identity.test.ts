@@ -66,7 +66,7 @@ describe("identity: who manages a machine", () => {
     expect(await checkServer(cfg)).not.toMatch(/unapplied/);
     const before = await checkServer(renamed());
     expect(before.match(/^unapplied \w+$/gm)).toEqual(["unapplied sysctl", "unapplied limits", "unapplied networkmanager", "unapplied endpoints"]);
-    expect(before).toMatch(/^mptcp:hosts\[0\]\.limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
+    expect(before).toMatch(/^limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
     expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-sysctl"]);
@@ -104,7 +104,7 @@ describe("identity: who manages a machine", () => {
     const before = snapshot(server);
     const other = new CommandProviderSim(ssh.run);
     const cmds = (await runProgram(cfg, { privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
-    await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: mptcp:hosts\[0\]: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
+    await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
     expect(snapshot(server)).toBe(before);
     await sim.destroy();
     expect(snapshot(server)).toBe(pre);

@@ -6,7 +6,7 @@
 // and the endpoint on that address is ours again (our id, our flags). Negative controls: the add
 // the old code ran is refused, and the installed entry point without the replacement fails.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SYNC_PATH } from "../components";
+import { buildModel, configSchema, SYNC_PATH } from "../components";
 import { dialAddress, LabHost, LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
@@ -26,8 +26,10 @@ const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
 const sh = (name: string, script: string) => labSh(host(name), script);
 const WLAN = "198.51.100.18"; // the client's wlan address
 const PORT = 5299;
-// ids as the model gives them: the lowest free one in config order (wlan 1, lan 2)
-const OURS = `${WLAN} id 1 subflow dev wlan`;
+const CLIENT_ENDPOINTS = [{ interface: "wlan", flags: ["subflow"] }, { interface: "lan", flags: ["subflow"] }];
+// ids as the model gives them: derived from interface and address (components/model.ts)
+const [WLAN_ID, LAN_ID] = buildModel(configSchema.parse({ hosts: [{ name: "client", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: CLIENT_ENDPOINTS }] })).hosts[0].endpoints.map((e) => e.id);
+const OURS = `${WLAN} id ${WLAN_ID} subflow dev wlan`;
 
 const implicitOf = (address: string) => endpoints(host("client")).find((e) => e.address === address && !e.dev && ((e as { implicit?: boolean }).implicit || (e as { rawflags?: string }).rawflags === "10"));
 
@@ -68,7 +70,7 @@ beforeAll(async () => {
   Object.assign(cfg.hosts.find((h) => h.name === "client"), {
     hooks: true,
     limits: { subflows: 3, addAddrAccepted: 1 },
-    endpoints: [{ interface: "wlan", flags: ["subflow"] }, { interface: "lan", flags: ["subflow"] }],
+    endpoints: CLIENT_ENDPOINTS,
   });
   cfg.hosts.find((h) => h.name === "server").limits.subflows = 3;
   config = cfg;
@@ -85,8 +87,8 @@ describe("an implicit endpoint on an address we manage", () => {
     expect(line(WLAN)).toBeUndefined();
     const id = await makeImplicit();
     console.log(`implicit endpoint: ${line(WLAN)}`);
-    expect(id).not.toBe(1);
-    const refused = labExec(host("client"), `ip mptcp endpoint add ${WLAN} id 1 dev wlan subflow`);
+    expect(id).not.toBe(WLAN_ID);
+    const refused = labExec(host("client"), `ip mptcp endpoint add ${WLAN} id ${WLAN_ID} dev wlan subflow`);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain("-22");
     expect(implicitOf(WLAN)?.id).toBe(id);
@@ -95,7 +97,7 @@ describe("an implicit endpoint on an address we manage", () => {
     const old = labExec(host("client"), "/run/sync-old wlan up");
     console.log(`old entry point: exit ${old.code}: ${old.stderr.trim()}`);
     expect(old.code).not.toBe(0);
-    expect(old.stderr).toContain(`ip mptcp endpoint add ${WLAN} id 1 dev wlan subflow failed`);
+    expect(old.stderr).toContain(`ip mptcp endpoint add ${WLAN} id ${WLAN_ID} dev wlan subflow failed`);
     expect(implicitOf(WLAN)?.id).toBe(id);
     sh("client", "rm -f /run/sync-old");
   });
@@ -129,7 +131,7 @@ describe("an implicit endpoint on an address we manage", () => {
     expect(r.stdout).not.toContain("replaced the kernel's implicit endpoint");
     expect((await ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
     expect(line(WLAN)).toBe(OURS);
-    expect(line("198.51.100.2")).toBe("198.51.100.2 id 2 subflow dev lan");
+    expect(line("198.51.100.2")).toBe(`198.51.100.2 id ${LAN_ID} subflow dev lan`);
     expect(implicitOf(WLAN)).toBeUndefined();
   });
 

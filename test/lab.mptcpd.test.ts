@@ -67,7 +67,7 @@ describe("a laptop that runs mptcpd", () => {
   it("pulumi up fails at the limits before changing anything, naming the host, the config path and the way out", async () => {
     const before = await settled();
     const err = await sim.up((await runProgram(config, { privateKey })).commands).then(() => undefined, (e: Error) => e);
-    expect(err?.message).toContain("mptcp-pulumi[client]: error: mptcp:hosts[1].limits: nothing was changed: mptcpd manages MPTCP on this host (mptcp.service is enabled, mptcpd runs (pid");
+    expect(err?.message).toContain("mptcp-pulumi[client]: error: limits: nothing was changed: mptcpd manages MPTCP on this host (mptcp.service is enabled, mptcpd runs (pid");
     expect(err?.message).toContain(WAY_OUT);
     expect(err?.message).toContain("leave limits and endpoints out of this host's config");
     console.log(err?.message.split("\n").slice(0, 2).join("\n"));
@@ -79,10 +79,10 @@ describe("a laptop that runs mptcpd", () => {
     const cmd = (await runProgram(config, { privateKey })).commands.find((x) => x.name === "client-endpoints")!;
     const r = await ssh.run(cmd, cmd.create!, "create");
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain("mptcp:hosts[1].endpoints: nothing was changed: mptcpd manages MPTCP on this host");
+    expect(r.stderr).toContain("mptcp-pulumi[client]: error: endpoints: nothing was changed: mptcpd manages MPTCP on this host");
     const boot = labExec(client(), "sh -s boot", renderSyncScript(clientModel()));
     expect(boot.code).not.toBe(0);
-    expect(boot.stderr).toContain("mptcp:hosts[1].limits: nothing was changed");
+    expect(boot.stderr).toContain("mptcp-pulumi[client]: error: limits: nothing was changed");
     // the boot run takes the host lock before it looks: the lock file is all it leaves
     sh("rm -f /run/mptcp-pulumi.lock");
     expect(snapshot(client())).toBe(before);
@@ -90,8 +90,8 @@ describe("a laptop that runs mptcpd", () => {
 
   it("npm run check reports it, for the limits and for the endpoints", () => {
     const out = sh(renderCheck(clientModel()));
-    expect(out).toMatch(/^mptcp:hosts\[1\]\.limits\|mptcpd manages MPTCP on this host \(mptcp\.service is enabled, mptcpd runs/m);
-    expect(out).toMatch(/^mptcp:hosts\[1\]\.endpoints\|mptcpd manages MPTCP on this host/m);
+    expect(out).toMatch(/^limits\|mptcpd manages MPTCP on this host \(mptcp\.service is enabled, mptcpd runs/m);
+    expect(out).toMatch(/^endpoints\|mptcpd manages MPTCP on this host/m);
   });
 
   it("negative control: an apply of the limits without the refusal succeeds, and the next address event has mptcpd rewrite them", async () => {

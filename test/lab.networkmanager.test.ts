@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { NM_CONF } from "../components";
+import { NM_CONF, requireValidConfig } from "../components";
 import { LabHost, LabState, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, readTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
@@ -42,7 +42,9 @@ const table = (h: LabHost) => labSh(h, "ip mptcp endpoint show").split("\n").map
 /** The client's wlan address: its profile's, until a test re-addresses it. */
 let clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
 /** What the config asks for: the server announces wlan; the client's wlan endpoint (no flags) follows its address. */
-const wanted = () => ({ server: [`${serverWlan()} id 5 signal dev wlan`], client: [`${clientWlan} id 1 dev wlan`] });
+const wanted = () => ({ server: [`${serverWlan()} id 5 signal dev wlan`], client: [`${clientWlan} id ${clientWlanId()} dev wlan`] });
+/** The client's wlan endpoint id: derived from its interface (the config sets none). */
+const clientWlanId = () => requireValidConfig(config).hosts[1].endpoints[0].id;
 const serverWlan = () => (config.hosts as { endpoints: { address: string }[] }[])[0].endpoints[0].address;
 const tables = () => ({ server: table(server()), client: table(client()) });
 /**
@@ -190,7 +192,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       readdress("198.51.100.21");
       await sleep(2000);
       expect(labSh(c, "ip -br -4 addr show wlan")).toContain("198.51.100.21");
-      expect(table(c)).toEqual(["198.51.100.20 id 1 dev wlan"]);
+      expect(table(c)).toEqual([`198.51.100.20 id ${clientWlanId()} dev wlan`]);
     } finally {
       labSh(c, `chmod +x ${DISPATCHER}`);
       labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);
@@ -239,7 +241,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       const snap = snapshot(c);
       const a = labExec(c, apply);
       expect(a.code).toBe(1);
-      expect(a.stderr).toMatch(/mptcp-pulumi\[client\]: error: mptcp:hosts\[1\]\.endpointOwner: NetworkManager manages MPTCP endpoints here: profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+; .*\(nmcli connection modify PROFILE connection\.mptcp-flags 0\)/);
+      expect(a.stderr).toMatch(/mptcp-pulumi\[client\]: error: endpointOwner: NetworkManager manages MPTCP endpoints here: profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+; .*\(nmcli connection modify PROFILE connection\.mptcp-flags 0\)/);
       expect(snapshot(c)).toEqual(snap);
     } finally {
       labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);

@@ -136,12 +136,12 @@ describe("services on MPTCP through our drop-in", () => {
     expect(t.joins).toBe(0);
   });
 
-  it("bad input fails the apply naming the config path, and changes nothing", async () => {
+  it("bad input fails the apply naming the host and the unit, and changes nothing", async () => {
     const missing = await failure([{ unit: "mptcp-lab-nosuch.service" }]);
-    expect(missing).toMatch(/mptcp:hosts\[0\]\.services\[0\]\.unit: mptcp-lab-nosuch\.service is not-found on this host .*install the unit first, or fix the name/);
+    expect(missing).toMatch(/mptcp-pulumi\[server\]: error: services\[mptcp-lab-nosuch\.service\]\.unit: mptcp-lab-nosuch\.service is not-found on this host .*install the unit first, or fix the name/);
     const socket = await failure([{ unit: "iperf3.service" }, { unit: "mptcp-lab-echo.socket", mode: "socket" }]);
     const version = labSh(server, "systemctl --version").match(/^systemd (\d+)/)![1];
-    expect(socket).toMatch(new RegExp(`mptcp:hosts\\[0\\]\\.services\\[1\\]\\.mode: socket needs SocketProtocol=mptcp, which systemd ${version} on this host does not have \\(systemd >= 256 does\\)`));
+    expect(socket).toMatch(new RegExp(`mptcp-pulumi\\[server\\]: error: services\\[mptcp-lab-echo\\.socket\\]\\.mode: socket needs SocketProtocol=mptcp, which systemd ${version} on this host does not have \\(systemd >= 256 does\\)`));
     // libmptcpwrap missing: hide the package's directory inside the laptop
     labSh(server, `mount -t tmpfs none ${WRAP.replace(/\/[^/]+$/, "")}`);
     let noWrap: string;
@@ -150,7 +150,7 @@ describe("services on MPTCP through our drop-in", () => {
     } finally {
       labSh(server, `umount ${WRAP.replace(/\/[^/]+$/, "")}`);
     }
-    expect(noWrap).toMatch(/mptcp:hosts\[0\]\.services\[0\]: libmptcpwrap is not installed on this host.*apt-get install mptcpize/);
+    expect(noWrap).toMatch(/mptcp-pulumi\[server\]: error: services\[iperf3\.service\]: libmptcpwrap is not installed on this host.*apt-get install mptcpize/);
     console.log(`errors:\n  ${[missing, socket, noWrap].map((m) => m.split("\n").find((l) => l.includes("error:"))).join("\n  ")}`);
     expect(snapshot(server)).toBe(pre);
     expect(await listener(5201)).toBe("tcp");

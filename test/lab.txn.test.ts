@@ -61,7 +61,7 @@ const FAULTS: { concern: string; path: string; first: [string, string]; later: [
   { concern: "sysctl", path: "sysctl", first: ["mv", "99-mptcp-pulumi.conf"], later: ["mv", "99-mptcp-pulumi.conf"] },
   { concern: "endpoints", path: "endpoints", first: ["ip", "mptcp endpoint add"], later: ["ip", "mptcp endpoint add"] },
   // files are installed, then the unit enabled; later, the files are updated, then the new table's rule added
-  { concern: "hooks", path: "hooks, mptcp:hosts[1].routing", first: ["ln", "mptcp-pulumi.service"], later: ["ip", "rule add from"] },
+  { concern: "hooks", path: "hooks, routing", first: ["ln", "mptcp-pulumi.service"], later: ["ip", "rule add from"] },
   // the drop-in is written, then systemd reloaded
   { concern: "services", path: "services", first: ["systemctl", "daemon-reload"], later: ["systemctl", "daemon-reload"] },
 ];
@@ -106,7 +106,7 @@ describe("an apply that fails half-way puts the host back as it was before it be
       heal();
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(`lab fault: ${f.first[0]}`);
-      expect(r.stderr).toContain(`mptcp-pulumi[client]: error: mptcp:hosts[1].${f.path}: the ${f.concern} apply failed (exit`);
+      expect(r.stderr).toContain(`mptcp-pulumi[client]: error: ${f.path}: the ${f.concern} apply failed (exit`);
       expect(r.stderr).toContain("client was put back as it was before this apply began");
       expect(snapshot(client)).toBe(before);
       // the rollback the failed apply armed (endpoints, hooks) was disarmed with it
@@ -187,7 +187,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     expect(snapshot(client)).not.toBe(applied);
     expect(exists(client, `${STATE_DIR}/endpoints/.txn`) && exists(client, `${STATE_DIR}/endpoints/.applied.sh.new`)).toBe(true);
     const check = await checkClient();
-    expect(check).toMatch(/^mptcp:hosts\[1\]\.endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
+    expect(check).toMatch(/^endpoints\|an apply of endpoints that began at \S+ was interrupted and not put back yet/m);
     // an update was killed: the stack holds the command, so it is one to replace (control for the
     // first apply killed, below)
     expect(check).not.toMatch(/^unapplied /m);
@@ -212,7 +212,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     expect(exists(client, `${STATE_DIR}/endpoints/.txn`)).toBe(true);
     const check = await checkClient();
     expect(check).toMatch(/^unapplied endpoints$/m);
-    expect(check).toMatch(/^mptcp:hosts\[1\]\.endpoints\|no apply of endpoints by host entry client of stack mptcp\/test has completed on this host/m);
+    expect(check).toMatch(/^endpoints\|no apply of endpoints by host entry client of stack mptcp\/test has completed on this host/m);
     const r = await ssh.run(named(cmds, "endpoints"), named(cmds, "endpoints").delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/endpoints: already restored by putting back its interrupted apply/);
@@ -236,7 +236,7 @@ describe("an apply killed at the edges of its transaction (components/sh/lib/txn
     expect(snapshot(client)).toBe(applied);
     // control: the same, before the rename (.applied.sh.new still there): reported and put back
     labSh(client, `cp ${dir("limits")}/.owners ${dir("limits")}/.txn && cp ${dir("limits")}/.applied.sh ${dir("limits")}/.applied.sh.new`);
-    expect(await checkClient()).toMatch(/^mptcp:hosts\[1\]\.limits\|an apply of limits that began at \S+ was interrupted/m);
+    expect(await checkClient()).toMatch(/^limits\|an apply of limits that began at \S+ was interrupted/m);
     const again = await create(named(cmds, "sysctl"));
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/limits: an apply that began at \S+ was interrupted: putting it back first/);

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { requireValidConfig } from "../components";
 import { LabState, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
 import { verifyMain } from "../scripts/verify";
@@ -67,7 +68,9 @@ describe("npm run verify checks each join's addresses against the config's endpo
     // what NetworkManager did on the client: its own `subflow` endpoint on wlan, with dev, while
     // the server's signal endpoint was deleted
     const applied = labSh(laptop("server"), "ip mptcp endpoint show").trim();
-    expect(applied).toBe(`${addr("server", "wlan")} id 1 signal dev wlan`);
+    // its id: derived from interface and address (components/model.ts, assignEndpointIds)
+    const id = requireValidConfig(labStackConfig(lab)).hosts[0].endpoints[0].id;
+    expect(applied).toBe(`${addr("server", "wlan")} id ${id} signal dev wlan`);
     labSh(laptop("server"), "ip mptcp endpoint flush");
     labSh(laptop("client"), `ip mptcp endpoint add ${addr("client", "wlan")} dev wlan subflow`);
     try {

@@ -27,7 +27,7 @@ describe("sysctl on an older kernel (emulated /proc/sys/net/mptcp of 5.15)", () 
     const s = renderConcern(host({ enabled: false, pathManager: "kernel", blackholeTimeout: 0 }), "sysctl");
     const r = onOldKernel(s.apply, dump);
     expect(r.stdout).toMatch(/rc=1/);
-    expect(r.stderr).toMatch(/mptcp-pulumi\[old\]: error: mptcp:hosts\[0\]\.sysctl\.blackholeTimeout: this kernel \(.*\) has no net\.mptcp\.blackhole_timeout: remove blackholeTimeout or upgrade the kernel/);
+    expect(r.stderr).toMatch(/mptcp-pulumi\[old\]: error: sysctl\.blackholeTimeout: this kernel \(.*\) has no net\.mptcp\.blackhole_timeout: remove blackholeTimeout or upgrade the kernel/);
     const state = r.stdout.split("---")[1];
     expect(state).toContain("enabled=1");
     expect(state).toContain("pm_type=0");

@@ -27,6 +27,11 @@ function sync(routing: object[], ...calls: string[]): string {
   return r.stdout;
 }
 
+/** The default tables of lan and wlan (derived from the interface names: components/model.ts, routingFor), and wlan's default priority. */
+const LAN = modelOf([]).routing.find((r) => r.interface === "lan")!.table;
+const WLAN = modelOf([]).routing.find((r) => r.interface === "wlan")!.table;
+const WLAN_PRIO = modelOf([]).routing.find((r) => r.interface === "wlan")!.priority;
+
 /** A table's routes ("" when the kernel has no such table). */
 const table = (fam: "-4" | "-6", t: number) => inNs(`ip ${fam} route show table ${t} 2>/dev/null || true`);
 const rules = (fam: "-4" | "-6") => inNs(`ip ${fam} rule show`).split("\n").filter((l) => /\sfrom [0-9a-f:.]+ lookup /.test(l));
@@ -51,13 +56,13 @@ afterAll(() => {
 describe("routing modes on a real kernel", () => {
   it("auto: source routing for the interface whose gateway is not the main default; none for the one that is", () => {
     sync([], "lan up", "wlan up");
-    expect(rules("-4")).toEqual([expect.stringMatching(/^1101:\s+from 198\.51\.100\.81 lookup 101/)]);
-    expect(rules("-6")).toEqual([expect.stringMatching(/^1101:\s+from 2001:db8:81::1 lookup 101/)]);
-    const t4 = table("-4", 101);
+    expect(rules("-4")).toEqual([expect.stringMatching(new RegExp(`^${WLAN_PRIO}:\\s+from 198\\.51\\.100\\.81 lookup ${WLAN}(?!\\d)`))]);
+    expect(rules("-6")).toEqual([expect.stringMatching(new RegExp(`^${WLAN_PRIO}:\\s+from 2001:db8:81::1 lookup ${WLAN}(?!\\d)`))]);
+    const t4 = table("-4", WLAN);
     expect(t4).toContain("default via 198.51.100.82 dev wlan");
     expect(t4).toContain("198.51.100.80/28 dev wlan scope link src 198.51.100.81");
-    expect(table("-6", 101)).toContain("default via 2001:db8:81::2 dev wlan");
-    expect(table("-4", 100)).toBe("");
+    expect(table("-6", WLAN)).toContain("default via 2001:db8:81::2 dev wlan");
+    expect(table("-4", LAN)).toBe("");
   });
 
   it("up again and again leaves one rule per address; down removes rules and table", () => {
@@ -67,7 +72,7 @@ describe("routing modes on a real kernel", () => {
     sync([], "wlan down");
     expect(rules("-4")).toEqual([]);
     expect(rules("-6")).toEqual([]);
-    expect(table("-4", 101)).toBe("");
+    expect(table("-4", WLAN)).toBe("");
   });
 
   it("source on a connected-only interface: its subnet route, no default; none: nothing", () => {
@@ -86,9 +91,9 @@ describe("routing modes on a real kernel", () => {
 
   it("a configured gateway wins over the routes, and a hook's gateway hint is used when none is configured", () => {
     sync([{ interface: "lan", mode: "source", gateway: "198.51.100.70" }], "lan up");
-    expect(table("-4", 100)).toContain("default via 198.51.100.70 dev lan");
+    expect(table("-4", LAN)).toContain("default via 198.51.100.70 dev lan");
     sync([{ interface: "lan", mode: "source" }], "lan up 198.51.100.71");
-    expect(table("-4", 100)).toContain("default via 198.51.100.71 dev lan");
+    expect(table("-4", LAN)).toContain("default via 198.51.100.71 dev lan");
     sync([{ interface: "lan", mode: "source" }], "lan down");
   });
 
@@ -103,7 +108,7 @@ ip route add 198.51.100.96/28 dev lan proto static && ip route add 198.51.100.11
     const check = () => {
       const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing)))}`);
       if (r.code !== 0) throw new Error(r.stderr);
-      return r.stdout.split("\n").filter((l) => l.startsWith("mptcp:hosts[0].routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+      return r.stdout.split("\n").filter((l) => l.startsWith("routing|")).map((l) => l.slice(l.indexOf("|") + 1));
     };
     try {
       sync(routing, "lan up");
@@ -121,18 +126,18 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
   });
 
   it("an event on one interface leaves another's routing alone when it is right, a gateway known only from a hook's hint included; control: with that gateway nowhere, the same event takes the rule away", () => {
-    const wlanState = () => inNs("ip -4 rule show | grep ' lookup 101' || true; ip -4 route show table 101");
+    const wlanState = () => inNs(`ip -4 rule show | grep ' lookup ${WLAN}$' || true; ip -4 route show table ${WLAN}`);
     inNs("ip route del default via 198.51.100.82 dev wlan metric 200");
     try {
       sync([], "lan down", "wlan down", "wlan change 198.51.100.82");
-      expect(rules("-4")).toContainEqual(expect.stringMatching(/from 198\.51\.100\.81 lookup 101/));
-      expect(table("-4", 101)).toContain("default via 198.51.100.82 dev wlan");
+      expect(rules("-4")).toContainEqual(expect.stringMatching(new RegExp(`from 198\\.51\\.100\\.81 lookup ${WLAN}(?!\\d)`)));
+      expect(table("-4", WLAN)).toContain("default via 198.51.100.82 dev wlan");
       const before = wlanState();
       sync([], "lan change 198.51.100.66", "lan up 198.51.100.66");
       expect(wlanState()).toBe(before);
-      inNs("ip -4 route del default table 101");
+      inNs(`ip -4 route del default table ${WLAN}`);
       sync([], "lan change 198.51.100.66");
-      expect(rules("-4").filter((l) => / lookup 101/.test(l))).toEqual([]);
+      expect(rules("-4").filter((l) => l.endsWith(` lookup ${WLAN}`))).toEqual([]);
     } finally {
       inNs("ip route replace default via 198.51.100.82 dev wlan metric 200");
       sync([], "lan down", "wlan down");
@@ -145,7 +150,7 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
     const check = (mode = "source") => {
       const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing(mode))))}`);
       if (r.code !== 0) throw new Error(r.stderr);
-      return r.stdout.split("\n").filter((l) => l.startsWith("mptcp:hosts[0].routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+      return r.stdout.split("\n").filter((l) => l.startsWith("routing|")).map((l) => l.slice(l.indexOf("|") + 1));
     };
     sync(routing("source"), "wlan up");
     expect(check()).toEqual([]);
@@ -187,7 +192,7 @@ echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; s
 printf '[Network]\\nManageForeignRoutes=yes\\n' > /etc/systemd/networkd.conf.d/zz-admin.conf
 echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf; echo @restored; sh ${dir}/check`);
     expect(r.stderr).toBe("");
-    const part = (name: string) => r.stdout.split(`@${name}\n`)[1].split("\n@")[0].split("\n").filter((l) => l.startsWith("mptcp:hosts[0].hooks|") || l.includes(": wrote ")).map((l) => l.replace(/^mptcp:hosts\[0\]\.hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
+    const part = (name: string) => r.stdout.split(`@${name}\n`)[1].split("\n@")[0].split("\n").filter((l) => l.startsWith("hooks|") || l.includes(": wrote ")).map((l) => l.replace(/^hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
     expect(part("applied")).toEqual([]);
     expect(part("changed").sort()).toEqual([
       "/etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi has mode 777, not 644",

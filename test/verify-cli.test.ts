@@ -149,12 +149,14 @@ describe("npm run check", () => {
 
   it("hand-made changes in every concern: exit 1, each named by its config path; pulumi up would run nothing; replacing the drifted commands repairs it", async () => {
     const [server, client] = ["server", "client"].map((n) => lab.hosts.find((h) => h.name === n)!);
+    // the server's wlan table: the default derived from the interface name
+    const wlanTable = requireValidConfig(hooked).hosts[0].routing.find((r) => r.interface === "wlan")!.table;
     labSh(server, `echo 0 > /proc/sys/net/mptcp/allow_join_initial_addr_port
 echo 0 > /proc/sys/net/mptcp/enabled
 echo '# edited by hand' >> /etc/sysctl.d/99-mptcp-pulumi.conf
 ip mptcp endpoint flush
 echo '# edited by hand' >> /usr/local/sbin/mptcp-pulumi-sync
-ip -4 rule del table 100
+ip -4 rule del table ${wlanTable}
 rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
     const again = await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
