@@ -2,6 +2,9 @@
 // in one normalized form, so neither the order the config lists flags in nor the order iproute2
 // prints them in matters; the saved original table replays exactly.
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildModel, configSchema, HostModel, renderConcern, renderScript, shq } from "../components";
 import { run, ScratchNs } from "./harness/scratch";
@@ -13,7 +16,18 @@ beforeAll(() => {
   ns.sh("ip link add lan type veth peer name lan-p && ip link add wlan type veth peer name wlan-p && ip addr add 198.51.100.65/28 dev lan && ip addr add 198.51.100.81/28 dev wlan && ip -6 addr add 2001:db8:81::1/64 dev wlan nodad && ip link set lan up && ip link set wlan up");
 });
 
-afterAll(() => ns?.close());
+afterAll(() => {
+  ns?.close();
+  rmSync(scripts, { recursive: true, force: true });
+});
+
+/** Scripts run from files (several whole scripts in one argument would pass the kernel's 128 KiB limit). */
+const scripts = mkdtempSync(join(tmpdir(), "mptcp-ep-"));
+function scriptFile(name: string, text: string): string {
+  const p = join(scripts, name);
+  writeFileSync(p, text);
+  return p;
+}
 
 const host = (endpoints: object[]): HostModel =>
   buildModel(configSchema.parse({ hosts: [{ name: "ep", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints }] })).hosts[0];
@@ -104,8 +118,10 @@ describe("the endpoints concern on a real kernel", () => {
     h.endpoints.forEach((e, i) => (e.flags = config[i].flags as typeof e.flags));
     const s = renderConcern(h, "endpoints");
     const original = "ip mptcp endpoint add 198.51.100.200 id 50 subflow backup && ip mptcp endpoint add 198.51.100.201 id 51 signal dev lan";
+    const apply = scriptFile("apply", s.apply);
+    const revert = scriptFile("revert", s.revert);
     const r = ns.isolated(
-      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh -s <<'EOS' && sh -s <<'EOS' && ip mptcp endpoint show && echo --- && sh -s <<'EOS' && ip mptcp endpoint show | cmp - /run/before && echo same-as-before\n${s.apply}EOS\n${s.apply}EOS\n${s.revert}EOS\n`,
+      `ip mptcp endpoint flush && ${original} && ip mptcp endpoint show > /run/before && sh ${apply} && sh ${apply} && ip mptcp endpoint show && echo --- && sh ${revert} && ip mptcp endpoint show | cmp - /run/before && echo same-as-before`,
     );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -145,6 +161,96 @@ describe("the endpoints concern on a real kernel", () => {
     expect(shown.sort()).not.toEqual([...wanted].sort());
     expect(fn("ep_table", "").trim().split("\n")).toEqual(fn("ep_normalize | sort", wanted.join("\n") + "\n").trim().split("\n"));
     ns.sh("ip mptcp endpoint flush");
+  });
+});
+
+describe("an apply changes only the endpoints that differ (ep_sync)", () => {
+  // Every endpoint write (add, delete, change, flush) the scripts make is logged by an `ip` wrapper
+  // first in PATH; the tables are read from the kernel.
+  const lan = { interface: "lan", id: 1, flags: ["subflow"] };
+  const wlan4 = { interface: "wlan", address: "198.51.100.81", id: 2, flags: ["subflow"] };
+  const wlan6 = { interface: "wlan", address: "2001:db8:81::1", id: 3, flags: ["subflow"] };
+  const admin = "198.51.100.200 id 9 signal";
+  const table = () => ns.sh("ip mptcp endpoint show").trim().split("\n").map((l) => l.trim()).sort();
+  const wrapper = scriptFile("ip", `#!/bin/sh
+case "$1 $2 $3" in "mptcp endpoint add" | "mptcp endpoint delete" | "mptcp endpoint change" | "mptcp endpoint flush") echo "$*" >> /run/ip.log ;; esac
+exec ${"/usr/sbin/ip"} "$@"
+`);
+
+  /** Sets the table to `lines`, runs `script` (a file) with the logging ip, returns the writes it made and its output. */
+  function traced(lines: string[], script: string): { writes: string[]; stdout: string } {
+    ns.sh(["ip mptcp endpoint flush", ...lines.map((l) => `ip mptcp endpoint add ${l}`)].join(" && "));
+    const r = ns.isolated(`mkdir /run/bin && cp ${wrapper} /run/bin/ip && chmod 755 /run/bin/ip && : > /run/ip.log && PATH=/run/bin:$PATH sh ${script} && echo @writes && cat /run/ip.log`);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const [stdout, writes] = r.stdout.split("@writes\n");
+    return { writes: writes.trim().split("\n").filter(Boolean), stdout };
+  }
+  const applyOf = (endpoints: object[], name = "apply") => {
+    const h = host(endpoints);
+    endpoints.forEach((e: any, i) => (h.endpoints[i].flags = e.flags));
+    return scriptFile(name, renderConcern(h, "endpoints").apply);
+  };
+  /** The apply as it was: the whole table flushed and re-added when anything differs (negative control). */
+  const flushingApplyOf = (endpoints: object[]) => {
+    const text = readFileSync(applyOf(endpoints), "utf8");
+    const flushing = text.replace('ep_sync "$want" "$have"', 'ip mptcp endpoint flush; _changed=all; ep_add_lines <<EOF\n$want\nEOF');
+    expect(flushing).not.toBe(text);
+    return scriptFile("apply-flushing", flushing);
+  };
+  const before = ["198.51.100.65 id 1 dev lan subflow", "198.51.100.81 id 2 dev wlan subflow", admin];
+
+  it("adding one endpoint adds it and removes the admin's: the two that stay are not written; control: the flushing apply deletes and re-adds them", () => {
+    const next = [lan, wlan4, wlan6];
+    const r = traced(before, applyOf(next));
+    expect(r.writes).toEqual(["mptcp endpoint delete id 9", "mptcp endpoint add 2001:db8:81::1 id 3 dev wlan subflow"]);
+    expect(r.stdout).toContain("endpoints set (2 changed)");
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow dev lan", "198.51.100.81 id 2 subflow dev wlan", "2001:db8:81::1 id 3 subflow dev wlan"]);
+    const control = traced(before, flushingApplyOf(next));
+    expect(control.writes).toEqual(["mptcp endpoint flush", "mptcp endpoint add 198.51.100.65 id 1 dev lan subflow", "mptcp endpoint add 198.51.100.81 id 2 dev wlan subflow", "mptcp endpoint add 2001:db8:81::1 id 3 dev wlan subflow"]);
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow dev lan", "198.51.100.81 id 2 subflow dev wlan", "2001:db8:81::1 id 3 subflow dev wlan"]);
+  });
+
+  it("backup and fullmesh change in place (ip mptcp endpoint change, both flags given); signal to subflow, which change cannot do, is a delete and add of that endpoint only", () => {
+    const r = traced(before.slice(0, 2), applyOf([{ ...lan, flags: ["subflow", "fullmesh"] }, { ...wlan4, flags: ["subflow", "backup"] }]));
+    expect(r.writes).toEqual(["mptcp endpoint change id 1 nobackup fullmesh", "mptcp endpoint change id 2 backup nofullmesh"]);
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow fullmesh dev lan", "198.51.100.81 id 2 subflow backup dev wlan"]);
+    const back = traced(table(), applyOf([lan, wlan4]));
+    expect(back.writes).toEqual(["mptcp endpoint change id 1 nobackup nofullmesh", "mptcp endpoint change id 2 nobackup nofullmesh"]);
+    const sig = traced(before.slice(0, 2), applyOf([lan, { ...wlan4, flags: ["signal"] }]));
+    expect(sig.writes).toEqual(["mptcp endpoint delete id 2", "mptcp endpoint add 198.51.100.81 id 2 dev wlan signal"]);
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow dev lan", "198.51.100.81 id 2 signal dev wlan"]);
+  });
+
+  it("a wanted id held by another address: the holder is deleted before the add; the same address under another id: deleted, added with ours", () => {
+    const r = traced(["198.51.100.200 id 2 signal", "198.51.100.65 id 7 dev lan subflow"], applyOf([lan, wlan4]));
+    expect(r.writes).toEqual(["mptcp endpoint delete id 2", "mptcp endpoint delete id 7", "mptcp endpoint add 198.51.100.65 id 1 dev lan subflow", "mptcp endpoint add 198.51.100.81 id 2 dev wlan subflow"]);
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow dev lan", "198.51.100.81 id 2 subflow dev wlan"]);
+  });
+
+  it("revert puts the original table back exactly, writing only the endpoints that differ; a re-apply writes nothing", () => {
+    const h = host([lan, wlan4, wlan6]);
+    [lan, wlan4, wlan6].forEach((e, i) => (h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"]));
+    const s = renderConcern(h, "endpoints");
+    const apply = scriptFile("apply", s.apply);
+    const revert = scriptFile("revert", s.revert);
+    ns.sh(["ip mptcp endpoint flush", ...before.map((l) => `ip mptcp endpoint add ${l}`)].join(" && "));
+    const original = table();
+    const r = ns.isolated(`mkdir /run/bin && cp ${wrapper} /run/bin/ip && chmod 755 /run/bin/ip && export PATH=/run/bin:$PATH && sh ${apply} >/dev/null && : > /run/ip.log && sh ${apply} && echo @reapply && cat /run/ip.log && : > /run/ip.log && sh ${revert} >/dev/null && echo @revert && cat /run/ip.log`);
+    expect(r.code, r.stderr).toBe(0);
+    const [applied, reapply, reverted] = r.stdout.split(/@reapply\n|@revert\n/);
+    expect(applied).toContain("endpoints unchanged");
+    expect(reapply.trim()).toBe("");
+    expect(reverted.trim().split("\n")).toEqual(["mptcp endpoint delete id 3", `mptcp endpoint add ${admin}`]);
+    expect(table()).toEqual(original);
+  });
+
+  it("an interface event's change (ep_set ifneeded) writes only that interface's differing endpoints", () => {
+    const h = host([lan, wlan4, { ...wlan6, flags: ["subflow", "backup"] }]);
+    [lan, wlan4, { ...wlan6, flags: ["subflow", "backup"] }].forEach((e, i) => (h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"]));
+    const script = scriptFile("ifneeded", renderScript({ host: h, title: "test", source: "test.sh", text: "ep_set wlan ifneeded" }));
+    const r = traced(["198.51.100.65 id 1 dev lan subflow", "198.51.100.81 id 2 dev wlan subflow", "2001:db8:81::1 id 3 dev wlan subflow", "198.51.100.200 id 8 signal dev wlan"], script);
+    expect(r.writes).toEqual(["mptcp endpoint delete id 8", "mptcp endpoint change id 3 backup nofullmesh"]);
+    expect(table()).toEqual(["198.51.100.65 id 1 subflow dev lan", "198.51.100.81 id 2 subflow dev wlan", "2001:db8:81::1 id 3 subflow backup dev wlan"]);
   });
 });
 

@@ -209,3 +209,51 @@ echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf
     expect(hookPaths.filter((p) => existsSync(p))).toEqual(hostHad);
   });
 });
+
+describe("routing changes only what differs", () => {
+  const routing = [{ interface: "lan", mode: "none" }, { interface: "wlan", mode: "source", table: 9, priority: 99, gateway: "198.51.100.82" }];
+  /** Runs `calls` of the sync script (or of `script`, a variant) under `ip monitor rule route`; the monitor's Deleted lines for table 9. */
+  function deletions(calls: string[], script = renderSyncScript(modelOf(routing))): string[] {
+    writeFileSync(join(dir, "sync-mon"), script, { mode: 0o755 });
+    const r = ns.isolated(`ip monitor rule route > /run/mon & m=$!; sleep 0.3; ${calls.map((c) => `${join(dir, "sync-mon")} ${c}`).join(" && ")}; rc=$?; sleep 0.3; kill $m; cat /run/mon; exit $rc`);
+    if (r.code !== 0) throw new Error(r.stderr);
+    return r.stdout.split("\n").filter((l) => l.startsWith("Deleted") && / (lookup|table) 9\b/.test(l));
+  }
+  /** route_set as it was: the table cleared first, then filled again (negative control). */
+  const clearing = () => {
+    const text = renderSyncScript(modelOf(routing));
+    const old = text.replace('if [ "$rt_mode" != source ]; then route_clear "$rt_table"; return 0; fi', 'route_clear "$rt_table"; [ "$rt_mode" = source ] || return 0');
+    expect(old).not.toBe(text);
+    return old;
+  };
+
+  it("an apply (sync apply) and an up over routing that is right delete no rule or route; control: route_set clearing first deletes both rules and every route of the table", () => {
+    try {
+      sync(routing, "wlan up");
+      const t4 = table("-4", 9);
+      expect(t4).toContain("default via 198.51.100.82 dev wlan");
+      const was = inNs("ip -4 rule show; ip -6 rule show; ip -4 route show table 9; ip -6 route show table 9");
+      expect(deletions(["apply", "wlan up", "wlan change"])).toEqual([]);
+      expect(inNs("ip -4 rule show; ip -6 rule show; ip -4 route show table 9; ip -6 route show table 9")).toBe(was);
+      const control = deletions(["apply"], clearing());
+      console.log(`clearing route_set on an unchanged table: ${control.length} deletions`);
+      expect(control.filter((l) => / lookup 9/.test(l))).toHaveLength(2);
+      expect(control.filter((l) => / table 9/.test(l)).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      sync(routing, "wlan down");
+    }
+  });
+
+  it("what differs is changed and nothing else: a stray rule and a stray route to the table are deleted, the right ones stay", () => {
+    try {
+      sync(routing, "wlan up");
+      inNs("ip -4 rule add from 198.51.100.200 table 9 priority 98 && ip -4 route add 203.0.113.0/24 dev wlan table 9");
+      const d = deletions(["apply"]);
+      expect(d).toEqual([expect.stringMatching(/^Deleted 203\.0\.113\.0\/24 dev wlan table 9/), expect.stringMatching(/^Deleted 98:\s+from 198\.51\.100\.200 lookup 9/)]);
+      expect(rules("-4").filter((l) => / lookup 9/.test(l))).toEqual([expect.stringMatching(/^99:\s+from 198\.51\.100\.81 lookup 9/)]);
+    } finally {
+      sync(routing, "wlan down");
+    }
+  });
+});
+

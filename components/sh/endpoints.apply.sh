@@ -1,6 +1,7 @@
 # Makes the config's endpoints (ENDPOINTS) the host's endpoint table, saving the original table
-# first. The table is replaced only when it differs, so a re-apply leaves live connections alone;
-# a change arms a rollback first (lib/rollback.sh), which the confirm command disarms.
+# first. Only the endpoints that differ are added, deleted or re-flagged (ep_sync), so an endpoint
+# that stays keeps its id and its subflows, and a re-apply touches nothing; a change arms a
+# rollback first (lib/rollback.sh), which the confirm command disarms.
 need_ip
 mptcpd_refuse "endpoints"
 [ "$HOOKS" = 1 ] || ep_check
@@ -14,18 +15,16 @@ want=$(ep_normalize <<EOF
 $want
 EOF
 )
-# 2. capture the original table once, then replace the table only when it differs
+# 2. capture the original table once, then change what differs
 have=$(ep_table)
 state_keep "$d/orig" lines "$have"
 if [ "$have" = "$want" ]; then
   say "endpoints unchanged"
 else
   rb_arm endpoints content_revert
-  ip mptcp endpoint flush
-  ep_add_lines <<EOF
-$want
-EOF
-  say "endpoints set"
+  ep_sync "$want" "$have"
+  # shellcheck disable=SC2154 # _changed: set by ep_sync
+  say "endpoints set ($_changed changed)"
 fi
 ip mptcp endpoint show
 rb_settle endpoints

@@ -164,13 +164,31 @@ $ENDPOINTS
 EOF
 }
 
-# ep_have IFACE: the kernel's endpoint lines on the interface (normalized).
+# ep_have IFACE [IDS]: the kernel's endpoint lines (normalized) on the interface, and those holding
+# one of IDS (a space-separated list) wherever they are.
 ep_have() {
   _t=$(ep_table)
   while read -r _l; do
-    case "$_l " in *" dev $1 "*) printf '%s\n' "$_l" ;; esac
+    case "$_l " in *" dev $1 "*) printf '%s\n' "$_l"; continue ;; esac
+    # shellcheck disable=SC2086 # split into words on purpose
+    word_after id $_l
+    case " ${2-} " in *" $_w "*) printf '%s\n' "$_l" ;; esac
   done <<EOF
 $_t
+EOF
+}
+
+# ep_ids LINES: sets _ids to the ids of the endpoint lines LINES, space-separated.
+# shellcheck disable=SC2154 # _w: set by word_after
+ep_ids() {
+  _ids=""
+  while read -r _l; do
+    [ -n "$_l" ] || continue
+    # shellcheck disable=SC2086 # split into words on purpose
+    word_after id $_l
+    _ids="$_ids $_w"
+  done <<EOF
+$1
 EOF
 }
 
@@ -199,7 +217,10 @@ EOF
   done
 }
 
-# ep_set IFACE force|ifneeded: (re)creates the interface's endpoints; force re-announces them.
+# ep_set IFACE force|ifneeded: the interface's endpoints as the config gives them now. force
+# deletes and re-adds them all (re-announcing them: a peer joins a path that came back);
+# ifneeded changes only the endpoints that differ (ep_sync), an endpoint elsewhere that holds one
+# of the wanted ids included.
 ep_set() {
   _want=$(ep_want "$1")
   _want=$(ep_normalize <<EOF
@@ -208,13 +229,126 @@ EOF
 )
   if [ "$2" = force ]; then
     ep_clear "$1"
-  else
-    # one read of the table, for the comparison and for the clear
-    _have=$(ep_have "$1")
-    [ "$_want" != "$_have" ] || return 0
-    ep_clear "$1" "$_have"
-  fi
-  ep_add_lines <<EOF
+    ep_add_lines <<EOF
 $_want
+EOF
+  else
+    ep_ids "$_want"
+    ep_sync "$_want" "$(ep_have "$1" "$_ids")"
+  fi
+}
+
+# ep_minus A B: the lines of A (text) that B (text) does not have.
+ep_minus() {
+  while read -r _l; do
+    [ -n "$_l" ] || continue
+    case "
+$2
+" in *"
+$_l
+"*) ;; *) printf '%s\n' "$_l" ;; esac
+  done <<EOF
+$1
+EOF
+}
+
+# ep_parse WORD...: the words of a normalized endpoint line: sets _eid to its id, _ekey to the line
+# without the backup and fullmesh flags (what `ip mptcp endpoint change` cannot change) and
+# _eflags to the change arguments that give it its backup and fullmesh flags.
+ep_parse() {
+  _eid=""
+  _ekey=$1
+  _eb=nobackup
+  _ef=nofullmesh
+  shift
+  while [ $# -gt 0 ]; do
+    case $1 in
+      id | port | dev)
+        [ "$1" != id ] || _eid=${2-}
+        _ekey="$_ekey $1 ${2-}"
+        shift
+        ;;
+      backup) _eb=backup ;;
+      fullmesh) _ef=fullmesh ;;
+      *) _ekey="$_ekey $1" ;;
+    esac
+    [ $# -eq 0 ] || shift
+  done
+  _eflags="$_eb $_ef"
+}
+
+# ep_reflag ID LINE: gives endpoint ID the backup and fullmesh flags of LINE (normalized) in place,
+# so its subflows stay (the kernel sends MP_PRIO for a backup change); false when the kernel or ip
+# cannot (set_flags: kernel >= 5.12 for backup; fullmesh not on a signal endpoint), or the table
+# does not show LINE afterwards.
+ep_reflag() {
+  set -f
+  # shellcheck disable=SC2086 # the line's words, split on purpose (globbing is off)
+  ep_parse $2
+  set +f
+  # shellcheck disable=SC2086 # two words
+  ip mptcp endpoint change id "$1" $_eflags 2>/dev/null || return 1
+  _now=$(ip mptcp endpoint show id "$1" 2>/dev/null) || return 1
+  _now=$(ep_normalize <<EOF
+$_now
+EOF
+)
+  [ "$_now" = "$2" ]
+}
+
+# ep_sync WANT HAVE: makes the endpoints HAVE (ep_table's lines) the lines WANT (normalized),
+# touching only what differs. An endpoint in both is left alone (its id and subflows stay). A line
+# of HAVE whose id a line of WANT has, differing only in backup or fullmesh, is re-flagged in place
+# (ep_reflag); every other line of HAVE is deleted, then the other lines of WANT are added
+# (ep_add_lines), so an id or address a deleted endpoint held is free. Sets _changed to the number
+# of endpoints it touched.
+ep_sync() {
+  _new=$(ep_minus "$1" "$2")
+  _gone=$(ep_minus "$2" "$1")
+  _changed=0
+  while read -r _g; do
+    [ -n "$_g" ] || continue
+    set -f
+    # shellcheck disable=SC2086 # the line's words, split on purpose (globbing is off)
+    ep_parse $_g
+    set +f
+    _gid=$_eid
+    _gkey=$_ekey
+    _rest=""
+    _match=""
+    while read -r _n; do
+      [ -n "$_n" ] || continue
+      if [ -z "$_match" ]; then
+        set -f
+        # shellcheck disable=SC2086
+        ep_parse $_n
+        set +f
+        if [ "$_eid" = "$_gid" ] && [ "$_ekey" = "$_gkey" ]; then _match=$_n; continue; fi
+      fi
+      _rest="$_rest$_n
+"
+    done <<EOF
+$_new
+EOF
+    _changed=$((_changed + 1))
+    if [ -n "$_match" ] && ep_reflag "$_gid" "$_match"; then
+      _new=$_rest
+      say "endpoint re-flagged: $_match (was: $_g)"
+      continue
+    fi
+    ip mptcp endpoint delete id "$_gid"
+    say "endpoint removed: $_g"
+  done <<EOF
+$_gone
+EOF
+  while read -r _n; do
+    [ -n "$_n" ] || continue
+    _changed=$((_changed + 1))
+    ep_add_lines <<EOF
+$_n
+EOF
+    say "endpoint added: $_n"
+  done <<EOF
+$_new
 EOF
 }

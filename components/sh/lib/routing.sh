@@ -28,11 +28,12 @@ EOF
 }
 
 # route_clear TABLE: removes every rule to TABLE and all of its routes, IPv4 and IPv6.
-route_clear() {
-  for _fam in -4 -6; do
-    while ip "$_fam" rule del table "$1" 2>/dev/null; do :; done
-    ip "$_fam" route flush table "$1" 2>/dev/null || true
-  done
+route_clear() { route_clear_fam -4 "$1"; route_clear_fam -6 "$1"; }
+
+# route_clear_fam -4|-6 TABLE: removes every rule to TABLE and all of its routes, of one family.
+route_clear_fam() {
+  while ip "$1" rule del table "$2" 2>/dev/null; do :; done
+  ip "$1" route flush table "$2" 2>/dev/null || true
 }
 
 # route_record TABLE: lists TABLE among the tables we filled.
@@ -136,35 +137,89 @@ $_o
 EOF
 }
 
-# route_set IFACE [GATEWAY]: the interface's source routing, from scratch: for its first global
-# address of each family (the one its endpoint uses), a rule to its table, which holds the
-# interface's on-link routes (route_onlink) and a default route through the gateway. GATEWAY is a
-# hint from a hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's route
-# over none.
+# route_set IFACE [GATEWAY]: the interface's source routing: for its first global address of each
+# family (the one its endpoint uses), a rule to its table, which holds the interface's on-link
+# routes (route_onlink) and a default route through the gateway; nothing else goes to or stays in
+# the table. Only what differs is changed (route_table_sync, route_rule_sync): a rule or route that
+# is right is never deleted and re-added, so traffic from the address always finds it. GATEWAY is
+# a hint from a hook (DHCP, ifupdown); the config's gateway wins over it, and the main table's
+# route over none.
 # shellcheck disable=SC2154 # _w, _ifaddr: set by word_after, addr_get
 route_set() {
   route_resolve "$1" "${2:-}" || return 0
-  route_clear "$rt_table"
-  [ "$rt_mode" = source ] || return 0
+  if [ "$rt_mode" != source ]; then route_clear "$rt_table"; return 0; fi
   route_record "$rt_table"
   for _fam in -4 -6; do
     addr_get "$1" "$_fam"
     _a=$_ifaddr
-    [ -n "$_a" ] || continue
+    if [ -z "$_a" ]; then route_clear_fam "$_fam" "$rt_table"; continue; fi
     route_onlink "$_fam" "$1"
-    for _net in $_nets; do
-      ip "$_fam" route replace "$_net" dev "$1" src "$_a" table "$rt_table"
-    done
     if [ "$_fam" = -4 ]; then _g=$rt_gw; else route_via -6 "$1"; _g=$_w; fi
-    [ -z "$_g" ] || ip "$_fam" route replace default via "$_g" dev "$1" table "$rt_table"
-    ip "$_fam" rule add from "$_a" table "$rt_table" priority "$rt_prio"
+    route_table_sync "$_fam" "$1" "$_a" "$_g"
+    route_rule_sync "$_fam" "$_a"
   done
   rp_loose "$1"
 }
 
+# route_table_sync -4|-6 IFACE ADDRESS GATEWAY: makes rt_table hold a route to each of _nets
+# (route_onlink's) on IFACE with source ADDRESS, and a default route via GATEWAY (none when it is
+# empty): a route already so is left alone, any other route in the table is deleted, a missing
+# one added. One ip reads the table.
+# shellcheck disable=SC2154 # rt_table: set by route_resolve
+route_table_sync() {
+  _o=$(ip "$1" route show table "$rt_table" 2>/dev/null) || true
+  _ok=" "
+  while read -r _dst _rest; do
+    [ -n "$_dst" ] || continue
+    if [ "$_dst" = default ]; then
+      case " $_rest " in " via $4 dev $2 "*) if [ -n "$4" ]; then _ok="${_ok}default "; continue; fi ;; esac
+    else
+      case " $_nets " in *" $_dst "*)
+        case " $_rest " in *" dev $2 "*) case " $_rest " in *" src $3 "*) _ok="$_ok$_dst "; continue ;; esac ;; esac ;;
+      esac
+    fi
+    set -f
+    # shellcheck disable=SC2086 # the route as ip prints it, split on purpose (globbing is off)
+    ip "$1" route del "$_dst" $_rest table "$rt_table" 2>/dev/null || ip "$1" route del "$_dst" table "$rt_table"
+    set +f
+  done <<EOF
+$_o
+EOF
+  for _net in $_nets; do
+    case $_ok in *" $_net "*) ;; *) ip "$1" route replace "$_net" dev "$2" src "$3" table "$rt_table" ;; esac
+  done
+  case $_ok in *" default "*) ;; *) [ -z "$4" ] || ip "$1" route replace default via "$4" dev "$2" table "$rt_table" ;; esac
+}
+
+# route_rule_sync -4|-6 ADDRESS: makes "from ADDRESS lookup rt_table" at priority rt_prio the only
+# rule to rt_table: a rule already so is left alone, any other rule to the table deleted.
+# shellcheck disable=SC2154 # rt_table, rt_prio: set by route_resolve
+route_rule_sync() {
+  _rules=$(ip "$1" rule show)
+  _ours=""
+  while IFS= read -r _r; do
+    case $_r in *" lookup $rt_table") ;; *) continue ;; esac
+    # "PRIORITY:<blanks>SELECTOR lookup TABLE"
+    _p=${_r%%:*}
+    _rest=${_r#*:}
+    while :; do case $_rest in [[:space:]]*) _rest=${_rest#?} ;; *) break ;; esac; done
+    if [ -z "$_ours" ] && [ "$_p" = "$rt_prio" ] && [ "$_rest" = "from $2 lookup $rt_table" ]; then
+      _ours=1
+      continue
+    fi
+    set -f
+    # shellcheck disable=SC2086 # the rule as ip prints it, split on purpose (globbing is off)
+    ip "$1" rule del priority "$_p" $_rest 2>/dev/null || ip "$1" rule del priority "$_p" table "$rt_table"
+    set +f
+  done <<EOF
+$_rules
+EOF
+  [ -n "$_ours" ] || ip "$1" rule add from "$2" table "$rt_table" priority "$rt_prio"
+}
+
 # route_sync IFACE [GATEWAY]: route_set, only where the interface's rules, table or rp_filter are
 # not as route_set leaves them (chk_routing finds a difference): a renewal, or an event on another
-# interface, leaves routing that is right alone (no moment without the rule).
+# interface, reads the state once and changes nothing when it is right.
 route_sync() { if [ -n "$(chk_routing "$1" "${2:-}")" ]; then route_set "$1" "${2:-}"; fi; }
 
 # route_down IFACE: removes the interface's rules and its table's routes.
