@@ -240,6 +240,17 @@ describe("routing and service drop-ins: a re-apply over state that is right dele
     services: [{ unit: "iperf3.service" }],
   });
   const mainPid = () => labSh(host("client"), "systemctl show -p MainPID --value iperf3.service").trim();
+  /** The unit's main PID once it stays the same for 0.5 s: the applies before this test restart it (ifRunning). */
+  async function settledPid(): Promise<string> {
+    let last = "";
+    for (let i = 0; i < 40; i++) {
+      const now = mainPid();
+      if (now !== "0" && now === last) return now;
+      last = now;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return last;
+  }
   /** `action` under `ip monitor rule route` in the client's namespace: the Deleted lines for table 9. */
   async function deletions(action: () => Promise<unknown>): Promise<string[]> {
     let out = "";
@@ -275,7 +286,7 @@ describe("routing and service drop-ins: a re-apply over state that is right dele
 
   it("the services apply run again restarts nothing; control: with the drop-in changed on disk it rewrites it and restarts the unit", async () => {
     const services = await commandOf(stack(WLAN, client()), "client-services");
-    const pid = mainPid();
+    const pid = await settledPid();
     expect(pid).not.toBe("0");
     const again = await runCreate(services);
     expect(again).toContain("iperf3.service: drop-in unchanged");

@@ -39,7 +39,7 @@ EOF
 # 3. units managed before but no longer in the config go back to what they were
 for u in "$d"/*; do
   [ -d "$u" ] || continue
-  printf '%s\n' "$SERVICES" | cut -d'|' -f2 | grep -qxF -e "${u##*/}" && continue
+  printf '%s\n' "$SERVICES" | cut -d'|' -f1 | grep -qxF -e "${u##*/}" && continue
   pending="$pending$(svc_release "$u")
 "
   say "${u##*/}: drop-in removed"
