@@ -119,7 +119,9 @@ describe("an apply that fails half-way puts the host back as it was before it be
     const applied = snapshot(client);
     expect(applied).not.toBe(before);
     const changed = structuredClone(cfg);
-    Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"] }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
+    // (wlan's endpoint under an id of its own: the apply deletes it, then fails adding it back, where a
+    // re-flag in place would be one change, nothing before it to put back)
+    Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"], id: 70 }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
     const cmds = await clientCommands(changed);
     for (const f of FAULTS) {
       const heal = fault(client, ...f.later, "fail");
@@ -155,11 +157,14 @@ function wlanBackup(): typeof cfg {
   return changed;
 }
 
-/** Starts the endpoints apply of `config` with `ip mptcp endpoint add` stalling or hanging; resolves once the apply is in the middle. */
-async function endpointsApplyCaught(action: "stall" | "hang", config: typeof cfg) {
-  const heal = fault(client, "ip", "mptcp endpoint add", action);
+/**
+ * Starts the endpoints apply of `config` with `ip mptcp endpoint add` (a first apply) or `change`
+ * (wlanBackup: re-flagged in place) stalling or hanging; resolves once the apply is in the middle.
+ */
+async function endpointsApplyCaught(action: "stall" | "hang", config: typeof cfg, op: "add" | "change") {
+  const heal = fault(client, "ip", `mptcp endpoint ${op}`, action);
   const run = startCreate(named(await clientCommands(config), "endpoints"));
-  await waitFor("the endpoints apply to reach ip mptcp endpoint add", 10_000, () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn`), 100);
+  await waitFor(`the endpoints apply to reach ip mptcp endpoint ${op}`, 10_000, () => exists(client, action === "hang" ? "/run/lab-fault.pgid" : `${STATE_DIR}/endpoints/.txn`), 100);
   return { run, heal };
 }
 
@@ -169,7 +174,7 @@ const killHung = () => labSh(client, "kill -9 -$(cat /run/lab-fault.pgid)");
 describe("an apply killed outright is put back by the next apply or revert on the host", () => {
   it("the SSH session cut mid-apply: the apply notices (SIGPIPE), puts the host back and exits", async () => {
     const applied = snapshot(client);
-    const { run, heal } = await endpointsApplyCaught("stall", wlanBackup());
+    const { run, heal } = await endpointsApplyCaught("stall", wlanBackup(), "change");
     run.child.kill("SIGKILL");
     await run.done;
     await waitFor("the cut apply to put the host back", 10_000, () => !exists(client, `${STATE_DIR}/endpoints/.txn`), 100);
@@ -179,11 +184,11 @@ describe("an apply killed outright is put back by the next apply or revert on th
 
   it("killed with SIGKILL (no trap runs): the check reports it, the next apply of another concern puts it back first", async () => {
     const applied = snapshot(client);
-    const { run, heal } = await endpointsApplyCaught("hang", wlanBackup());
+    const { run, heal } = await endpointsApplyCaught("hang", wlanBackup(), "change");
     killHung();
     await run.done;
     heal();
-    // half-applied: the table was flushed
+    // caught inside its transaction (begun: its files are there)
     expect(snapshot(client)).not.toBe(applied);
     expect(exists(client, `${STATE_DIR}/endpoints/.txn`) && exists(client, `${STATE_DIR}/endpoints/.applied.sh.new`)).toBe(true);
     const check = await checkClient();
@@ -202,7 +207,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     await sim.destroy();
     expect(snapshot(client)).toBe(before);
     const cmds = await clientCommands();
-    const { run, heal } = await endpointsApplyCaught("hang", cfg);
+    const { run, heal } = await endpointsApplyCaught("hang", cfg, "add");
     killHung();
     await run.done;
     heal();
