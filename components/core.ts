@@ -7,3 +7,4 @@ export * from "./render";
 export * from "./shell";
 export * from "./stackfile";
 export * from "./hooks";
+export * from "./applied";

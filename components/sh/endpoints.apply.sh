@@ -27,5 +27,9 @@ else
   say "endpoints set ($_changed changed)"
 fi
 ip mptcp endpoint show
+now=$(ep_table)
+while read -r l; do [ -z "$l" ] || report endpoint "$l"; done <<EOF
+$now
+EOF
 rb_settle endpoints
 txn_commit endpoints

@@ -31,5 +31,13 @@ case "$_differ" in *"/etc/networkd-dispatcher/"*) dispatcher_start "$d" ;; esac
 # the entry point applies the routing of every interface, under our lock
 MPTCP_PULUMI_LOCKED=1 "$MPTCP_PULUMI_SYNC" apply
 say "hooks installed"
+# shellcheck disable=SC2034 # the fields of FILES other than the path
+while IFS='|' read -r path mode only content sum; do [ -z "$path" ] || report hook "$path"; done <<EOF
+$FILES
+EOF
+# shellcheck disable=SC2154 # rt_mode, rt_table, rt_prio, rt_gw: set by route_resolve
+for i in $(printf '%s\n' "$ROUTING" | cut -d'|' -f1); do
+  if route_resolve "$i"; then report route "$i" "$rt_mode" "$rt_table" "$rt_prio" ${rt_gw:+"$rt_gw"}; fi
+done
 rb_settle hooks
 txn_commit hooks

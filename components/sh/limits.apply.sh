@@ -6,5 +6,8 @@ state_lock
 txn_begin limits "limits" content_revert
 limits_save
 limits_apply
-ip mptcp limits show
+now=$(ip mptcp limits show)
+lines "$now"
+# shellcheck disable=SC2086 # "add_addr_accepted N subflows N": words on purpose
+report limits $now
 txn_commit limits

@@ -23,12 +23,20 @@ if nm_mptcp; then
       nm_reapply_flags 0x1
       say "NetworkManager: MPTCP endpoint handling switched off on the active profiles"
     fi
+    report networkmanager endpoints-off "$NM_CONF"
   else
     say "NetworkManager: already leaves MPTCP endpoints alone"
+    report networkmanager endpoints-off "$NM_CONF"
   fi
 else
   state_keep "$d/present" echo no
-  if nm_present; then say "NetworkManager $(NetworkManager --version 2>/dev/null) has no MPTCP handling (1.40 and later have): nothing to switch off"; else say "NetworkManager is not installed: nothing to switch off"; fi
+  if nm_present; then
+    say "NetworkManager $(NetworkManager --version 2>/dev/null) has no MPTCP handling (1.40 and later have): nothing to switch off"
+    report networkmanager no-mptcp-handling
+  else
+    say "NetworkManager is not installed: nothing to switch off"
+    report networkmanager absent
+  fi
 fi
 netstack_report | sed 's/^/network stack: /'
 txn_commit networkmanager

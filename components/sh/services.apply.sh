@@ -51,7 +51,10 @@ if [ -n "$pending" ]; then
 fi
 state_tidy "$d"
 while IFS='|' read -r unit mode restart; do
-  [ -z "$unit" ] || say "$unit: $mode ($(systemctl is-active -- "$unit" || true)): $(grep -v '^#' "$(svc_dropin_path "$unit")" | tr '\n' ' ')"
+  [ -n "$unit" ] || continue
+  active=$(systemctl is-active -- "$unit" || true)
+  say "$unit: $mode ($active): $(grep -v '^#' "$(svc_dropin_path "$unit")" | tr '\n' ' ')"
+  report service "$unit" "$mode" "$active" "$(svc_dropin_path "$unit")"
 done <<EOF
 $SERVICES
 EOF

@@ -44,7 +44,7 @@ knob_conf "$wanted"
 # shellcheck disable=SC2154 # _conf: set by knob_conf
 file_install "$d" "$SYSCTL_CONF" 644 "$_conf"
 # what the kernel holds now (knob_write read it, and wrote VALUE where it differed)
-while read -r knob value; do echo "net.mptcp.$knob = $value"; done <<EOF
+while read -r knob value; do echo "net.mptcp.$knob = $value"; report sysctl "net.mptcp.$knob" "$value"; done <<EOF
 $wanted
 EOF
 txn_commit sysctl

@@ -9,6 +9,10 @@ say() { printf 'mptcp-pulumi[%s]: %s\n' "$HOST" "$*"; }
 # die MESSAGE...: a line on stderr, then exit 1.
 die() { printf 'mptcp-pulumi[%s]: error: %s\n' "$HOST" "$*" >&2; exit 1; }
 
+# report KIND WORD...: one line of what the apply left on the host ("@applied KIND WORD..."), from
+# which the stack's outputs are made (components/applied.ts); words hold no blanks.
+report() { printf '@applied %s\n' "$*"; }
+
 # lines TEXT: prints TEXT as lines: followed by a newline, or nothing when TEXT is empty.
 lines() { [ -z "$1" ] || printf '%s\n' "$1"; }
 

@@ -1,0 +1,104 @@
+// What an apply left on its host, as the stack's outputs: every apply script ends with
+// "@applied KIND WORD..." lines (sh/lib/base.sh `report`) that say what the host holds after it,
+// read back from the kernel and the files (resolved addresses and ids, the routing mode `auto`
+// came to, whether a unit runs). Parsed here into one object per host, so a program or
+// `pulumi stack output --json` reads values, not a script's log.
+
+/** An MPTCP endpoint as the kernel holds it after the apply. */
+export interface AppliedEndpoint {
+  address: string;
+  id: number;
+  interface?: string;
+  port?: number;
+  /** signal, subflow, backup, fullmesh, laminar (sorted). */
+  flags: string[];
+}
+
+/** A source-routing entry as the hooks' apply resolved it. */
+export interface AppliedRoute {
+  interface: string;
+  /** source or none (auto resolved against the main table). */
+  mode: string;
+  table: number;
+  priority: number;
+  gateway?: string;
+}
+
+/** A service unit with our drop-in. */
+export interface AppliedService {
+  unit: string;
+  mode: string;
+  /** `systemctl is-active` after the apply: active, inactive, failed... */
+  active: string;
+  dropIn: string;
+}
+
+/** Per concern, what the host holds after that concern's last apply. */
+export interface HostApplied {
+  /** net.mptcp.* sysctls by full name, their values as the kernel reads them. */
+  sysctl?: Record<string, string>;
+  limits?: { subflows: number; addAddrAccepted: number };
+  endpoints?: AppliedEndpoint[];
+  hooks?: { files: string[]; routing: AppliedRoute[] };
+  services?: AppliedService[];
+  /** NetworkManager's part: endpoints-off (our conf.d file), no-mptcp-handling or absent. */
+  networkManager?: { state: string; conf?: string };
+}
+
+const num = (w: string | undefined, what: string): number => {
+  if (w === undefined || !/^\d+$/.test(w)) throw new Error(`@applied ${what}: not a number: ${w}`);
+  return Number(w);
+};
+
+/** A normalized endpoint line (sh/lib/endpoints.sh ep_normalize): "ADDRESS id ID [port P] [dev IFACE] [FLAG...]". */
+export function parseEndpoint(words: string[]): AppliedEndpoint {
+  const [address, ...rest] = words;
+  const e: AppliedEndpoint = { address, id: 0, flags: [] };
+  for (let i = 0; i < rest.length; i++) {
+    const w = rest[i];
+    if (w === "id") e.id = num(rest[++i], "endpoint id");
+    else if (w === "port") e.port = num(rest[++i], "endpoint port");
+    else if (w === "dev") e.interface = rest[++i];
+    else e.flags.push(w);
+  }
+  return e;
+}
+
+/**
+ * The "@applied" lines of one or more applies' stdout, as one object. Lines of other kinds are
+ * ignored (a newer script's, read by an older program); a malformed line of a known kind throws.
+ */
+export function parseApplied(stdout: string): HostApplied {
+  const out: HostApplied = {};
+  for (const line of stdout.split("\n")) {
+    if (!line.startsWith("@applied ")) continue;
+    const [kind, ...w] = line.slice("@applied ".length).trim().split(/\s+/);
+    switch (kind) {
+      case "sysctl":
+        (out.sysctl ??= {})[w[0]] = w[1] ?? "";
+        break;
+      case "limits": {
+        // ip mptcp limits show: "add_addr_accepted N subflows N"
+        const get = (k: string) => num(w[w.indexOf(k) + 1], `limits ${k}`);
+        out.limits = { subflows: get("subflows"), addAddrAccepted: get("add_addr_accepted") };
+        break;
+      }
+      case "endpoint":
+        (out.endpoints ??= []).push(parseEndpoint(w));
+        break;
+      case "hook":
+        (out.hooks ??= { files: [], routing: [] }).files.push(w[0]);
+        break;
+      case "route":
+        (out.hooks ??= { files: [], routing: [] }).routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) });
+        break;
+      case "service":
+        (out.services ??= []).push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] });
+        break;
+      case "networkmanager":
+        out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) };
+        break;
+    }
+  }
+  return out;
+}
