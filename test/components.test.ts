@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readStackConfig } from "../components";
+import { parseApplied, readStackConfig } from "../components";
 import { runProgram } from "./harness/program";
 
 const ROOT = join(__dirname, "..");
@@ -14,20 +14,24 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(components.map((c) => c.name)).toEqual(["server", "client"]);
     // Under mocks there is no stack resource: components sit at the root.
     expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
-    expect(commands.map((c) => c.name).sort()).toEqual(["server-anchor", "client-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
+    expect(commands.map((c) => c.name).sort()).toEqual(["server-scripts", "client-scripts", "server-scripts-cleanup", "client-scripts-cleanup", "server-anchor", "client-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
     for (const c of commands) {
       const host = c.name.split("-")[0];
       expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
     }
     const deps = Object.fromEntries(commands.map((c) => [c.name, c.dependsOn]));
     expect(deps).toEqual({
-      "server-anchor": [],
+      "server-scripts": [],
+      "server-scripts-cleanup": ["server-scripts"],
+      "server-anchor": ["server-scripts-cleanup"],
       "server-sysctl": ["server-anchor"],
       "server-limits": ["server-sysctl"],
       "server-networkmanager": ["server-limits"],
       "server-endpoints": ["server-networkmanager"],
       "server-endpoints-confirm": ["server-endpoints"],
-      "client-anchor": [],
+      "client-scripts": [],
+      "client-scripts-cleanup": ["client-scripts"],
+      "client-anchor": ["client-scripts-cleanup"],
       "client-sysctl": ["client-anchor"],
       "client-limits": ["client-sysctl"],
       "client-networkmanager": ["client-limits"],
@@ -36,14 +40,28 @@ describe("MptcpHost under pulumi mocks", () => {
 
   it("every command has a create and a delete, deleteBeforeReplace, host triggers, no previous output in env", async () => {
     const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
-    for (const c of commands.filter((x) => !x.name.endsWith("-confirm"))) {
-      expect(c.create, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ apply|anchor,)/);
-      expect(c.delete, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ revert|anchor delete,)/);
+    for (const c of commands.filter((x) => !x.name.endsWith("-confirm") && !x.name.endsWith("-scripts-cleanup") && !x.copy)) {
+      // registered: a runner of the copied script, which names it; what the host runs: the script
+      expect(c.inputs.create, c.name).toMatch(/^# mptcp-pulumi: host \w+, (\w+ apply|anchor\b)[^\n]*\n[\s\S]*\nexec sh "\$f" <\/dev\/null\n$/);
+      expect(c.create, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ apply|anchor\b)/);
+      expect(c.delete, c.name).toMatch(/^exec sh -s <<'MPTCP_PULUMI_SCRIPT'\n# mptcp-pulumi: host \w+, (\w+ revert|anchor delete\b)/);
       expect(c.deleteBeforeReplace, c.name).toBe(true);
       // the anchor has none: it is never replaced (components/host.ts)
       expect(c.triggers).toEqual(c.name.endsWith("-anchor") ? undefined : [c.connection.host, c.connection.port, c.connection.user]);
       expect(c.inputs.addPreviousOutputInEnv).toBe(false);
       expect(c.inputs.environment).toBeUndefined();
+    }
+  });
+
+  it("each host's scripts-cleanup only deletes: the entry's copied directory, as the SSH user; a new target replaces it create-first", async () => {
+    const { commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
+    for (const host of ["server", "client"]) {
+      const c = commands.find((x) => x.name === `${host}-scripts-cleanup`)!;
+      expect(c.inputs.create).toBeUndefined();
+      expect(c.inputs.delete).toBe(`# mptcp-pulumi: host ${host}, the scripts copied for it\nrm -rf -- "$HOME"/.mptcp-pulumi/mptcp.test.${host} && { rmdir -- "$HOME"/.mptcp-pulumi 2>/dev/null || true; }\n`);
+      expect(c.deleteBeforeReplace).toBe(false);
+      // a new target replaces it: the old one's delete cleans the old home, at the end of the update
+      expect(c.triggers).toEqual([c.connection.host, c.connection.port, c.connection.user]);
     }
   });
 
@@ -71,17 +89,37 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(new Set(urns).size).toBe(urns.length);
   });
 
-  it("exports per-host outputs of what each concern applied, and per link the predicted joins and subflows", async () => {
+  it("exports per host what its applies reported as objects (components/applied.ts), and per link the predicted joins and subflows", async () => {
     const c = dev();
     c.hosts[0].services = [{ unit: "iperf3.service" }];
-    const { outputs } = await runProgram(c);
+    // what the applies print (sh/lib/base.sh report): the lab suite's (a) checks it against the hosts
+    const stdout: Record<string, string> = {
+      "server-sysctl": "net.mptcp.enabled = 1\n@applied sysctl net.mptcp.enabled 1\n",
+      "server-limits": "add_addr_accepted 0 subflows 2\n@applied limits add_addr_accepted 0 subflows 2\n",
+      "server-endpoints": "mptcp-pulumi[server]: endpoints set (1 changed)\n@applied endpoint 10.22.17.33 id 7 dev wlan0 signal\n@applied endpoint 10.22.18.1 id 200 port 5201 dev eth0 backup subflow\n",
+      "server-services": "@applied service iperf3.service preload active /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf\n",
+      "server-networkmanager": "@applied networkmanager endpoints-off /etc/NetworkManager/conf.d/90-mptcp-pulumi.conf\n@applied future-kind ignored\n",
+    };
+    const { outputs } = await runProgram(c, { stdout: (name) => stdout[name] });
     expect(outputs).toEqual({
       hosts: {
-        server: { sysctl: "server-sysctl: applied", limits: "server-limits: applied", networkmanager: "server-networkmanager: applied", endpoints: "server-endpoints: applied", services: "server-services: applied" },
-        client: { sysctl: "client-sysctl: applied", limits: "client-limits: applied", networkmanager: "client-networkmanager: applied" },
+        server: {
+          sysctl: { "net.mptcp.enabled": "1" },
+          limits: { subflows: 2, addAddrAccepted: 0 },
+          endpoints: [
+            { address: "10.22.17.33", id: 7, interface: "wlan0", flags: ["signal"] },
+            { address: "10.22.18.1", id: 200, port: 5201, interface: "eth0", flags: ["backup", "subflow"] },
+          ],
+          services: [{ unit: "iperf3.service", mode: "preload", active: "active", dropIn: "/etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf" }],
+          networkManager: { state: "endpoints-off", conf: "/etc/NetworkManager/conf.d/90-mptcp-pulumi.conf" },
+        },
+        // the mocks' stdout ("NAME: applied") has no @applied line
+        client: {},
       },
       links: [{ client: "client", server: "server", address: "10.22.17.33", joins: 1, subflows: 2 }],
     });
+    // a malformed line of a known kind is an error, not a wrong output
+    expect(() => parseApplied("@applied limits add_addr_accepted 2 subflows two")).toThrow(/limits subflows: not a number: two/);
   });
 
   it("services: a command after the host's other concerns, that reverts first on destroy", async () => {
@@ -165,8 +203,8 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints = [];
     c.links = [];
     const { commands } = await runProgram(c);
-    expect(commands.map((x) => x.name).sort()).toEqual(["client-anchor", "client-sysctl", "server-anchor", "server-limits", "server-networkmanager", "server-sysctl"]);
-    // a host that sets no concern gets no command at all, the anchor neither
+    expect(commands.map((x) => x.name).sort()).toEqual(["client-anchor", "client-scripts", "client-scripts-cleanup", "client-sysctl", "server-anchor", "server-limits", "server-networkmanager", "server-scripts", "server-scripts-cleanup", "server-sysctl"]);
+    // a host that sets no concern gets no command at all, the anchor, the copy and its cleanup neither
     c.hosts[1].sysctl = {};
     expect((await runProgram(c)).commands.map((x) => x.name).filter((n) => n.startsWith("client"))).toEqual([]);
   });

@@ -52,8 +52,9 @@ describe("identity by name: reordering or removing hosts changes no other host's
     reversed.hosts.reverse();
     for (const h of reversed.hosts) for (const k of ["endpoints", "routing", "services"]) h[k].reverse();
     const [a, b] = [await inputsOf(base), await inputsOf(reversed)];
-    expect(a.size).toBe(4 * 9); // anchor, sysctl, limits, networkmanager, endpoints(+confirm), hooks(+confirm), services
-    expect(changed(a, b)).toEqual({ changed: [], of: 36 });
+    // per host: the scripts' copy and its cleanup, anchor, sysctl, limits, networkmanager, endpoints(+confirm), hooks(+confirm), services
+    expect(a.size).toBe(4 * 11);
+    expect(changed(a, b)).toEqual({ changed: [], of: 44 });
   });
 
   it("removing the first host changes no command of the other three", async () => {
@@ -61,20 +62,20 @@ describe("identity by name: reordering or removing hosts changes no other host's
     const fewer = clone(base);
     fewer.hosts.shift();
     const [a, b] = [await inputsOf(base), await inputsOf(fewer)];
-    expect(b.size).toBe(3 * 9);
-    expect(changed(a, b)).toEqual({ changed: [], of: 27 });
+    expect(b.size).toBe(3 * 11);
+    expect(changed(a, b)).toEqual({ changed: [], of: 33 });
   });
 
-  it("control: one setting of one host changes that host's command for it and nothing else", async () => {
+  it("control: one setting of one host changes that host's command for it (and the copy of its scripts) and nothing else", async () => {
     const base = fleet();
     const a = await inputsOf(base);
     const edits: [string, (c: Cfg) => void, string[]][] = [
       // the interface sync the hooks install re-applies the limits at boot (sh/sync.sh), so it carries them
-      ["limits", (c) => (c.hosts[2].limits.subflows = 5), ["charlie-hooks", "charlie-limits"]],
-      ["sysctl", (c) => (c.hosts[1].sysctl.addAddrTimeout = 90), ["bravo-sysctl"]],
-      ["service", (c) => (c.hosts[3].services[0].restart = "never"), ["delta-services"]],
+      ["limits", (c) => (c.hosts[2].limits.subflows = 5), ["charlie-hooks", "charlie-limits", "charlie-scripts"]],
+      ["sysctl", (c) => (c.hosts[1].sysctl.addAddrTimeout = 90), ["bravo-scripts", "bravo-sysctl"]],
+      ["service", (c) => (c.hosts[3].services[0].restart = "never"), ["delta-scripts", "delta-services"]],
       // the endpoints' data is in the hooks' interface sync too; the confirm commands carry no data
-      ["endpoint flags", (c) => (c.hosts[0].endpoints[1].flags = ["signal", "backup"]), ["alpha-endpoints", "alpha-hooks"]],
+      ["endpoint flags", (c) => (c.hosts[0].endpoints[1].flags = ["signal", "backup"]), ["alpha-endpoints", "alpha-hooks", "alpha-scripts"]],
     ];
     for (const [what, edit, want] of edits) {
       const c = clone(base);

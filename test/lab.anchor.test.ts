@@ -71,6 +71,25 @@ async function failedUp(concern: string, cut: Cut, commands: RecordedCommand[]):
   return { sim, error };
 }
 
+/**
+ * Takes the anchor and the scripts' cleanup out of the stack, so that its destroy runs only the
+ * concerns' deletes (their scripts still copied); the test runs the anchor's delete itself, then
+ * `cleanup()`, the cleanup's delete, as destroy would after the anchor.
+ */
+function holdAnchor(sim: CommandProviderSim): { anchor: RecordedCommand; cleanup: () => Promise<void> } {
+  const anchor = sim.state.get("client-anchor")!;
+  const c = sim.state.get("client-scripts-cleanup")!;
+  sim.state.delete("client-anchor");
+  sim.state.delete("client-scripts-cleanup");
+  return {
+    anchor,
+    cleanup: async () => {
+      const r = await ssh.run(c, c.delete!, "delete");
+      expect(r.code, r.stderr).toBe(0);
+    },
+  };
+}
+
 const rollbackUnits = async (c: RecordedCommand) => (await ssh.run(c, "systemctl list-units --all --no-legend 'mptcp-pulumi-rollback-*'", "create")).stdout;
 
 describe("an apply that completed on the host but whose command failed is reverted by destroy (the anchor)", () => {
@@ -87,7 +106,8 @@ describe("an apply that completed on the host but whose command failed is revert
       expect(snapshot(client)).not.toBe(before);
       const steps = await sim.destroy();
       const anchor = steps.find((s) => s.name === "client-anchor")!;
-      expect(steps.at(-1)!.name).toBe("client-anchor");
+      // the anchor's delete runs last of the host's scripts: after it, only the copy's cleanup and the copy
+      expect(steps.slice(-3).map((s) => s.name)).toEqual(["client-anchor", "client-scripts-cleanup", "client-scripts"]);
       expect(anchor.result!.stdout).toContain(`mptcp-pulumi[client]: ${concern}: still applied here although Pulumi held no command for it`);
       // the snapshot covers our state directory and the lock file: both gone
       const after = snapshot(client);
@@ -123,8 +143,7 @@ describe("an apply that completed on the host but whose command failed is revert
     const run = async (withResume: boolean) => {
       const { sim } = await failedUp("limits", "session", await clientCommands());
       // the stored commands' deletes first, as destroy runs them; the anchor's last
-      const anchor = sim.state.get("client-anchor")!;
-      sim.state.delete("client-anchor");
+      const { anchor, cleanup } = holdAnchor(sim);
       await sim.destroy();
       const heal = labFault(client, "ip", "mptcp limits set", "kill -9 $PPID");
       const cut = await ssh.run(anchor, anchor.delete!, "delete");
@@ -133,7 +152,9 @@ describe("an apply that completed on the host but whose command failed is revert
       expect(cut.stderr).toMatch(/mptcp-pulumi\[client\]: error: limits: reverting the limits that Pulumi held no command for failed/);
       const text = withResume ? anchor.delete! : anchor.delete!.replaceAll('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
       if (!withResume) expect(text).not.toBe(anchor.delete);
-      return ssh.run(anchor, text, "delete");
+      const r = await ssh.run(anchor, text, "delete");
+      await cleanup();
+      return r;
     };
     const r = await run(true);
     expect(r.code, r.stderr).toBe(0);
@@ -166,11 +187,13 @@ describe("an apply that completed on the host but whose command failed is revert
     const anchor = broken.state.get("client-anchor")!;
     const without = anchor.delete!.replace('[ -e "$d/rolled-back" ]', '[ -e "$d/.no-such-file" ]');
     expect(without).not.toBe(anchor.delete);
-    broken.state.set("client-anchor", { ...anchor, delete: without });
+    broken.state.set("client-anchor", { ...anchor, delete: without, inputs: { ...anchor.inputs, delete: without } });
     await expect(broken.destroy()).rejects.toThrow(/no revert of it was found/);
-    // the real anchor
+    // the real anchor, then what destroy runs after it: the copied scripts' cleanup
     const r = await ssh.run(anchor, anchor.delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
+    const cleanup = broken.state.get("client-scripts-cleanup")!;
+    expect((await ssh.run(cleanup, cleanup.delete!, "delete")).code).toBe(0);
     expect(r.stdout).toMatch(/endpoints: already restored by its rollback at /);
     const after = snapshot(client);
     expect(after, snapshotDiff(after, before)).toBe(before);
@@ -184,9 +207,9 @@ describe("an apply that completed on the host but whose command failed is revert
   it("the anchor killed after its revert completed, before it forgot the revert (.sweep.sh): the next run finds nothing to do and succeeds; control: rerunning the kept revert fails 'cannot restore'", async () => {
     const run = async (guarded: boolean) => {
       const { sim } = await failedUp("limits", "session", await clientCommands());
-      const anchor = sim.state.get("client-anchor")!;
-      sim.state.delete("client-anchor");
+      const { anchor, cleanup } = holdAnchor(sim);
       await sim.destroy();
+      await cleanup(); // (the anchor's delete below is its script itself, no copied file)
       // the revert completed; killed at the rm that forgets it (and that rm not run)
       const heal = labFault(client, "rm", `${STATE_DIR}/limits/.sweep.sh`, "kill -9 $PPID; exit 0");
       const cut = await ssh.run(anchor, anchor.delete!, "delete");
@@ -210,7 +233,8 @@ describe("an apply that completed on the host but whose command failed is revert
   });
 
   it("negative control: the same fault at the endpoints' commit and destroy without the anchor report success over a changed host (the admin's endpoint lost)", async () => {
-    const commands = (await clientCommands()).filter((c) => c.name !== "client-anchor").map((c) => ({ ...c, dependsOn: c.dependsOn.filter((d) => d !== "client-anchor") }));
+    // (what depended on the anchor depends on the scripts' cleanup, deleted after every script ran)
+    const commands = (await clientCommands()).filter((c) => c.name !== "client-anchor").map((c) => ({ ...c, dependsOn: c.dependsOn.map((d) => (d === "client-anchor" ? "client-scripts-cleanup" : d)) }));
     const { sim, error } = await failedUp("endpoints", "session", commands);
     expect(error).toMatch(/create of client-endpoints failed/);
     await sim.destroy();

@@ -225,8 +225,9 @@ describe("pulumi up --target", () => {
     expect(endpointsNow()).toBe(before);
     expect(endpointsNow()).toContain("signal backup");
     const next = await up(stack({ subflows: 2 }));
-    expect(next.map((s) => `${s.phase} ${s.name}`)).toEqual(["delete server-endpoints-confirm", "create server-endpoints-confirm"]);
-    expect(next[1].result!.stdout).toMatch(/endpoints: the apply rolled back at .* had been acknowledged by the client/);
+    // (the untargeted copy of the server's scripts catches up: its set of files changed)
+    expect(next.map((s) => `${s.phase} ${s.name}`)).toEqual(["update server-scripts", "delete server-endpoints-confirm", "create server-endpoints-confirm"]);
+    expect(next[2].result!.stdout).toMatch(/endpoints: the apply rolled back at .* had been acknowledged by the client/);
     expect(endpointsNow()).not.toContain("backup");
     await sleep((TIMEOUT + 2) * 1000);
     expect(rolledBack()).toBe(false);

@@ -64,6 +64,8 @@ async function clientCommands(config = cfg): Promise<RecordedCommand[]> {
 }
 const named = (cmds: RecordedCommand[], name: string) => cmds.find((c) => c.name === `client-${name}`)!;
 const run = (c: RecordedCommand, phase: "create" | "delete", prefix = "") => ssh.run(c, prefix + (phase === "create" ? c.create! : c.delete!), phase);
+/** The commands that run a script of ours (not the scripts' copy or its cleanup), but the confirmations. */
+const applies = (cmds: RecordedCommand[]) => cmds.filter((x) => !x.copy && x.create !== undefined && !x.name.endsWith("-confirm"));
 async function ok(c: RecordedCommand, phase: "create" | "delete") {
   const r = await run(c, phase);
   expect(r.code, `${c.name} ${phase}: ${r.stderr}`).toBe(0);
@@ -314,7 +316,7 @@ describe("the state directory full or read-only (item 3)", () => {
 
   it("every later apply (a changed config), the disk full at each step, leaves each concern as the last up left it; control: with the transaction off the same faults leave the host changed", async () => {
     const cmds = await clientCommands();
-    for (const c of cmds.filter((x) => !x.name.endsWith("-confirm"))) await ok(c, "create");
+    for (const c of applies(cmds)) await ok(c, "create");
     const applied = snap();
     const changed = structuredClone(cfg);
     Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30, staleLossCnt: 8 }, limits: { subflows: 4, addAddrAccepted: 2 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"] }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
@@ -337,7 +339,7 @@ describe("the state directory full or read-only (item 3)", () => {
     }
     console.log(`control: ${changedHosts} full-disk points left the host changed with the transaction off`);
     expect(changedHosts).toBeGreaterThan(0);
-    for (const c of [...cmds].reverse().filter((x) => !x.name.endsWith("-confirm"))) await ok(c, "delete");
+    for (const c of applies([...cmds].reverse())) await ok(c, "delete");
     expect(snap()).toBe(base);
   });
 
@@ -404,7 +406,7 @@ describe("what stands at a managed path (item 4)", () => {
     const paths = await managedPaths();
     plant(paths, "symlink");
     const planted = snapshot(client);
-    const cmds = (await clientCommands()).filter((c) => !c.name.endsWith("-confirm"));
+    const cmds = applies(await clientCommands());
     for (const c of cmds) await ok(c, "create");
     const oldRestore = `file_restore_all() {
   [ -d "$1/files" ] || return 0

@@ -13,7 +13,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { endpoints, limits, snapshot } from "./harness/labtest";
+import { endpoints, hostState, limits, snapshot, unstaged } from "./harness/labtest";
 
 let lab: LabState;
 let ssh: SshRunner;
@@ -33,9 +33,9 @@ beforeAll(async () => {
 
 afterAll(() => stopLab({ lab, ssh }));
 
-/** The server's live state, without what names the entry (our state directory, our sysctl.d file's header). */
+/** The server's live state, without what names the entry (our state directory, our sysctl.d file's header, the copied scripts). */
 const live = () =>
-  snapshot(server)
+  snapshot(server, { staged: false })
     .split("\n")
     .filter((l) => !l.includes(STATE_DIR) && !l.startsWith("sha256 /etc/sysctl.d/99-mptcp-pulumi.conf"))
     .join("\n");
@@ -69,14 +69,16 @@ describe("identity: who manages a machine", () => {
     expect(before).toMatch(/^limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
-    expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-sysctl"]);
+    expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-scripts", "server-scripts-cleanup", "server-sysctl"]);
     // the old name's deletes ran after the new name's creates, and each left the host alone
     const lastCreate = steps.map((s) => `${s.phase} ${s.name}`).lastIndexOf("create srv-endpoints-confirm");
     expect(steps.findIndex((s) => s.phase === "delete")).toBeGreaterThan(lastCreate);
-    for (const d of deletes.filter((s) => !s.name.endsWith("-confirm") && s.name !== "server-anchor")) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
-    // the old name's anchor, deleted last, finds nothing of the old name left
-    expect(deletes.at(-1)!.name).toBe("server-anchor");
-    expect(deletes.at(-1)!.result!.stdout).toMatch(/nothing of host entry server is applied here/);
+    for (const d of deletes.filter((s) => !/-(confirm|anchor|scripts|scripts-cleanup)$/.test(s.name))) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
+    // the old name's anchor, deleted last of its scripts, finds nothing of the old name left; then
+    // its copied scripts go (the new name's are in a directory of their own)
+    expect(deletes.slice(-3).map((s) => s.name)).toEqual(["server-anchor", "server-scripts-cleanup", "server-scripts"]);
+    expect(deletes.at(-3)!.result!.stdout).toMatch(/nothing of host entry server is applied here/);
+    expect(labSh(server, "ls /root/.mptcp-pulumi").trim()).toBe("mptcp.test.srv");
     expect(live()).toBe(applied);
     expect(limits(server)).toEqual(wanted);
     expect(endpoints(server).map((e) => e.address)).toEqual(cfg.hosts[0].endpoints.map((e: { address: string }) => e.address));
@@ -105,6 +107,10 @@ describe("identity: who manages a machine", () => {
     const other = new CommandProviderSim(ssh.run);
     const cmds = (await runProgram(cfg, { privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
     await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
+    // nothing changed but the other stack's copied scripts (a directory of its own), which its destroy removes
+    expect(hostState(server)).toBe(unstaged(before));
+    expect(labSh(server, "ls /root/.mptcp-pulumi").trim().split("\n")).toEqual(["mptcp.other.server", "mptcp.test.server"]);
+    await other.destroy();
     expect(snapshot(server)).toBe(before);
     await sim.destroy();
     expect(snapshot(server)).toBe(pre);

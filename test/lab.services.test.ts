@@ -9,7 +9,7 @@ import { startLab, stopLab } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { SshRunner } from "./harness/ssh";
-import { counter, snapshot } from "./harness/labtest";
+import { counter, hostState, snapshot } from "./harness/labtest";
 
 /** Where a package would put its units, writable in a laptop (its /usr/local is its own). */
 const VENDOR = "/usr/local/lib/systemd/system";
@@ -83,17 +83,23 @@ function withServices(services: unknown[]): StackConfig {
 }
 
 /** What the services apply may change: the laptop's state (unit files and drop-ins included) and which processes run the units. */
-const servicesState = () => snapshot(server) + labSh(server, "systemctl show -p MainPID --value iperf3 mptcp-lab-web mptcp-lab-go");
+const servicesState = (staged = true) => snapshot(server, { staged }) + labSh(server, "systemctl show -p MainPID --value iperf3 mptcp-lab-web mptcp-lab-go");
 
-/** An up of the server's services alone that must fail, changing nothing on the laptop. */
+/**
+ * An up of the server's services alone that must fail, changing nothing on the laptop but the
+ * scripts its copy delivered to root's home; its destroy then removes those too.
+ */
 async function failure(services: unknown[]): Promise<string> {
   const scratch = new CommandProviderSim(ssh.run);
   const only = (config.hosts as any[]).find((h) => h.name === "server");
-  const before = servicesState();
+  const [before, beforeUnstaged] = [servicesState(), servicesState(false)];
   const err = await scratch.up((await runProgram({ hosts: [{ name: only.name, ssh: only.ssh, services }], links: [] }, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+  hostState(server); // (checks that the staged files are only our scripts)
+  expect(servicesState(false)).toBe(beforeUnstaged);
+  // the stack holds the host's copy, its cleanup and its anchor, which changed nothing
+  expect([...scratch.state.keys()].sort()).toEqual([`${only.name}-anchor`, `${only.name}-scripts`, `${only.name}-scripts-cleanup`]);
+  await scratch.destroy();
   expect(servicesState()).toBe(before);
-  // the stack holds only the host's anchor, which changed nothing
-  expect([...scratch.state.keys()]).toEqual([`${only.name}-anchor`]);
   return err?.message ?? "no error";
 }
 
@@ -205,8 +211,9 @@ systemctl restart mptcp-lab-web.service`);
   it("a service removed from the config gets its drop-in removed and restarts onto plain TCP", async () => {
     const next = withServices([{ unit: "iperf3.service" }, { unit: "mptcp-lab-go.service", mode: "godebug" }, { unit: "mptcp-lab-idle.service" }]);
     const steps = await sim.up((await runProgram(next, { privateKey })).commands);
-    expect(steps.map((s) => `${s.name}:${s.phase}:${s.reason}`)).toEqual(["server-services:create:changed"]);
-    expect(steps[0].result!.stdout).toContain("mptcp-lab-web.service: drop-in removed");
+    // the copy delivers the changed script, the services command runs it
+    expect(steps.map((s) => `${s.name}:${s.phase}:${s.reason}`)).toEqual(["server-scripts:update:changed", "server-services:create:changed"]);
+    expect(steps[1].result!.stdout).toContain("mptcp-lab-web.service: drop-in removed");
     expect(labSh(server, "ls /etc/systemd/system")).not.toContain("mptcp-lab-web.service.d");
     expect(environ("mptcp-lab-web")).toContain("LD_PRELOAD=/lib/x86_64-linux-gnu/libdl.so.2\n");
     expect(await listener(8080)).toBe("tcp");

@@ -50,8 +50,8 @@ function threeRuns(): { commands: string[]; warnings: number }[] {
 describe("runProgram outside vitest", () => {
   it("loads the program afresh for each run and captures its warnings", () => {
     expect(threeRuns().slice(0, 2)).toEqual([
-      { commands: ["one-anchor", "one-sysctl"], warnings: 1 },
-      { commands: ["one-anchor", "two-anchor", "one-sysctl", "two-sysctl"], warnings: 2 },
+      { commands: ["one-scripts", "one-scripts-cleanup", "one-anchor", "one-sysctl"], warnings: 1 },
+      { commands: ["one-scripts", "two-scripts", "one-scripts-cleanup", "two-scripts-cleanup", "one-anchor", "two-anchor", "one-sysctl", "two-sysctl"], warnings: 2 },
     ]);
   });
 

@@ -137,14 +137,14 @@ describe("npm run check", () => {
     const server = hooked.hosts.find((h) => h.name === "server");
     Object.assign(server, { hooks: true, routing: [{ interface: "wlan", mode: "source" }], services: [{ unit: "iperf3.service" }] });
     await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
-    const before = lab.hosts.map(snapshot);
+    const before = lab.hosts.map((h) => snapshot(h));
     const r = spawned("check", stackFile("lab", hooked));
     console.log(r.out);
     expect(r.code).toBe(0);
     // each host's network stack follows its line (what else configures its network)
     expect(r.out.split("\n").filter((l) => !l.startsWith("  network stack: ")).join("\n")).toBe("server: in step\nclient: in step\n");
     expect(r.out).toMatch(/^  network stack: ifupdown$/m);
-    expect(lab.hosts.map(snapshot)).toEqual(before);
+    expect(lab.hosts.map((h) => snapshot(h))).toEqual(before);
   });
 
   it("hand-made changes in every concern: exit 1, each named by its config path; pulumi up would run nothing; replacing the drifted commands repairs it", async () => {
@@ -224,8 +224,9 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(blind.hosts.map((h: any) => [h.pending, h.removed])).toEqual([[[], []], [[], []]]);
     expect(blind.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits.subflows"]);
     const steps = await sim.up((await runProgram(changed, { privateKey, stack: "lab" })).commands);
-    // the changed command runs its apply in place (no update text: its create), nothing reverts
-    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual(["create client-limits (changed)", "delete server-services (removed)"]);
+    // the changed command runs its apply in place (no update text: its create), nothing reverts;
+    // each host's copy delivers its changed set of scripts
+    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual(["create client-limits (changed)", "delete server-services (removed)", "update client-scripts (changed)", "update server-scripts (changed)"]);
     const after = await cli("check", stackFile("lab", changed));
     expect(after.code, after.out).toBe(0);
   });

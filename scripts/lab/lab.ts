@@ -446,6 +446,8 @@ function prepareDisk(h: LabHost, authorizedKey: string, topology: Topology): voi
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "AcceptEnv LANG LC_*",
+      // as Ubuntu's and Debian's own sshd_config: remote.CopyToRemote copies over SFTP
+      "Subsystem sftp /usr/lib/openssh/sftp-server",
       "MaxStartups 30:30:100",
       "",
     ].join("\n"),

@@ -1,10 +1,10 @@
 // TEST CODE. Observations of lab laptops from this machine (nsenter): state snapshots, MIB
 // counters, interface bytes. Transfers use the product's verification (scripts/verify).
 import { EndpointFlag } from "../../components";
-import { configuredEndpoints, LabHost, labSh, labStackConfig, LabState } from "../../scripts/lab/lab";
+import { configuredEndpoints, LAB_USER, LabHost, labSh, labStackConfig, LabState } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
-export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/networkd-dispatcher", "/etc/systemd/networkd.conf.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock"];
+export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/networkd-dispatcher", "/etc/systemd/networkd.conf.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock", "/root/.mptcp-pulumi", `/home/${LAB_USER}/.mptcp-pulumi`];
 
 /**
  * The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter,
@@ -12,7 +12,7 @@ export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/net
  * three ip in batch mode, one find, one sha256sum: it was about thirty with a pipeline per part) and the
  * filtering and sorting happen here.
  */
-export function snapshot(h: LabHost): string {
+export function snapshot(h: LabHost, opts: { staged?: boolean } = {}): string {
   const raw = labSh(
     h,
     `set -e
@@ -50,7 +50,7 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
   const proc = get("@proc");
   const sorted = (lines: string[]) => [...lines].sort();
   const files = get("@files");
-  return [
+  const text = [
     ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
     `limits ${limitsLine ?? ""}`,
     ...configuredEndpoints(endpointLines).map((l) => `endpoint ${l}`),
@@ -65,6 +65,23 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
     ...sorted(files.filter((l) => l.startsWith("entry "))),
     ...sorted(files.filter((l) => !l.startsWith("entry ") && !l.startsWith("absent ")).map((l) => { const [hash, path] = l.split(/\s+/); return `sha256 ${path} ${hash.slice(0, 16)}`; })),
   ].join("\n") + "\n";
+  return opts.staged === false ? unstaged(text) : text;
+}
+
+/** A snapshot without its lines for the scripts Pulumi copies to the SSH user's ~/.mptcp-pulumi (components/stage.ts). */
+export const unstaged = (text: string): string =>
+  text.split("\n").filter((l) => !/\/\.mptcp-pulumi(\/| |$)/.test(l)).join("\n");
+
+/**
+ * What a failed up may leave on a host: its snapshot without the copied scripts (`staged: false`),
+ * which the copy delivered before the command that failed and which stay, in the SSH user's home
+ * alone, until the entry's next up or its destroy (its scripts-cleanup). Also checks that the
+ * staged directory holds nothing but scripts named by their own SHA-256.
+ */
+export function hostState(h: LabHost): string {
+  const bad = labSh(h, `for f in /root/.mptcp-pulumi/*/* /home/*/.mptcp-pulumi/*/*; do [ -e "$f" ] || continue; n=\${f##*/}; [ "$(sha256sum <"$f")" = "\${n%.sh}  -" ] || echo "$f"; done`).trim();
+  if (bad) throw new Error(`${h.name}: staged files that are not scripts named by their SHA-256: ${bad}`);
+  return snapshot(h, { staged: false });
 }
 
 /** The lines only one of two snapshots has, for a failure's log. */

@@ -2,7 +2,11 @@
 // stack config and records every resource it registers, including what the mock API hides
 // (parent, dependsOn, deleteBeforeReplace), by wrapping the mock monitor's registerResource.
 import * as pulumi from "@pulumi/pulumi";
-import { resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { wrapScript } from "../../components/shell";
+import { runnerSha } from "../../components/stage";
 
 export interface RecordedResource {
   type: string;
@@ -17,13 +21,29 @@ export interface RecordedResource {
   urn: string;
 }
 
-/** A remote.Command as the provider would receive it (connection unwrapped from its secret). */
+/** A remote.CopyToRemote of a local directory, as the provider would receive it. */
+export interface RecordedCopy {
+  /** The local directory (the FileArchive's path). */
+  dir: string;
+  remotePath: string;
+  /** The archive's hash, by which the engine compares it (archive.go Equals at v3.248.0). */
+  hash: string;
+}
+
+/**
+ * A remote.Command (or, with `copy`, a remote.CopyToRemote) as the provider would receive it
+ * (connection unwrapped from its secret). `inputs` are what the program registered: for our
+ * commands, a few lines that check and run a copied script. `create` and `delete` are the script
+ * that runs on the host, as one command text (wrapScript): what a test runs directly, or edits
+ * to inject a fault, where the simulator runs `inputs`.
+ */
 export interface RecordedCommand {
   name: string;
   urn: string;
   create?: string;
   update?: string;
   delete?: string;
+  copy?: RecordedCopy;
   stdin?: string;
   triggers?: unknown[];
   connection: Record<string, any>;
@@ -84,7 +104,7 @@ async function loadProgram(): Promise<Record<string, unknown>> {
 }
 
 /** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
-export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string } = {}): Promise<ProgramRun> {
+export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined } = {}): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
   const pending = new Map<string, Omit<RecordedResource, "inputs">>();
@@ -93,7 +113,8 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
       newResource(args) {
         const meta = pending.get(`${args.type}::${args.name}`);
         resources.push({ ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "" }), inputs: args.inputs });
-        const state = opts.preview ? { ...args.inputs } : { ...args.inputs, stdout: `${args.name}: applied`, stderr: "" };
+        const copy = args.type === "command:remote:CopyToRemote";
+        const state = opts.preview || copy ? { ...args.inputs } : { ...args.inputs, stdout: opts.stdout?.(args.name) ?? `${args.name}: applied`, stderr: "" };
         return { id: `${args.name}-id`, state };
       },
       call(args) {
@@ -145,28 +166,76 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
     }
   }
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const copies = resources.filter((r) => r.type === "command:remote:CopyToRemote");
+  // every script a copy of this run delivers, by its SHA-256 (the runner texts name them so)
+  const staged = new Map<string, string>();
+  const dirs = new Map<string, string>();
+  for (const r of copies) {
+    const dir = await archivePath(r.inputs.source);
+    dirs.set(r.urn, dir);
+    for (const f of readdirSync(dir)) staged.set(f.replace(/\.sh$/, ""), readFileSync(join(dir, f), "utf8"));
+  }
+  const effective = (inputs: Record<string, any>, text: string | undefined, name: string): string | undefined => {
+    if (text === undefined) return undefined;
+    const sha = runnerSha(text);
+    if (sha === undefined) return text;
+    const script = staged.get(sha);
+    if (script === undefined) throw new Error(`${name}: runs a script no copy of this program delivers (${sha})`);
+    // the runner's sudo check names the host as the title line does
+    const host = /^# mptcp-pulumi: host ([^,]+),/.exec(script)?.[1] ?? String(inputs.connection.host);
+    return wrapScript(script, { user: inputs.connection.user, host });
+  };
   const commands = resources
-    .filter((r) => r.type === "command:remote:Command")
+    .filter((r) => r.type === "command:remote:Command" || r.type === "command:remote:CopyToRemote")
     .map((r): RecordedCommand => {
       const inputs = unwrapSecrets(r.inputs);
+      // a URN this program did not register would be a dependency the simulator cannot order by
+      const dependsOn = r.dependencies.map((u) => {
+        const name = byUrn.get(u)?.name;
+        if (name === undefined) throw new Error(`${r.name}: depends on ${u}, which the program did not register`);
+        return name;
+      });
+      if (r.type === "command:remote:CopyToRemote") {
+        const dir = dirs.get(r.urn)!;
+        const hash = directoryHash(dir);
+        // the engine compares an archive by its hash alone: the path is not an input that differs
+        const { source: _s, ...rest } = inputs;
+        return { name: r.name, urn: r.urn, triggers: inputs.triggers, connection: inputs.connection, dependsOn, deleteBeforeReplace: r.deleteBeforeReplace, copy: { dir, remotePath: inputs.remotePath, hash }, inputs: { ...rest, source: { hash } } };
+      }
       return {
         name: r.name,
         urn: r.urn,
-        create: inputs.create,
-        update: inputs.update,
-        delete: inputs.delete,
+        create: effective(inputs, inputs.create, r.name),
+        update: effective(inputs, inputs.update, r.name),
+        delete: effective(inputs, inputs.delete, r.name),
         stdin: inputs.stdin,
         triggers: inputs.triggers,
         connection: inputs.connection,
-        // a URN this program did not register would be a dependency the simulator cannot order by
-        dependsOn: r.dependencies.map((u) => {
-          const name = byUrn.get(u)?.name;
-          if (name === undefined) throw new Error(`${r.name}: depends on ${u}, which the program did not register`);
-          return name;
-        }),
+        dependsOn,
         deleteBeforeReplace: r.deleteBeforeReplace,
         inputs,
       };
     });
   return { resources, commands, outputs, logs };
+}
+
+/** The path of a FileArchive as the mock monitor hands it over (deserialized: its path a promise). */
+async function archivePath(source: any): Promise<string> {
+  const path = source instanceof pulumi.asset.FileArchive ? await source.path : undefined;
+  if (typeof path !== "string") throw new Error(`not a FileArchive: ${JSON.stringify(source)}`);
+  return path;
+}
+
+/**
+ * A directory's hash as the engine computes it for a FileArchive: determined by its files' names
+ * and contents only (archive.go EnsureHashWithWD at v3.248.0 hashes a tar whose headers carry the
+ * name, a fixed mode 0600 and the size; no owner, mode or time of the files).
+ */
+export function directoryHash(dir: string): string {
+  const h = createHash("sha256");
+  for (const f of readdirSync(dir).sort()) {
+    const data = readFileSync(join(dir, f));
+    h.update(`${f}\0${data.length}\0`).update(data);
+  }
+  return h.digest("hex");
 }

@@ -19,6 +19,10 @@
 //   is not created (a skipped create); a recreated dependent steps whatever the targets;
 // - at most `parallel` chains of steps run at once (default 4 x CPUs: up.go defaultParallel,
 //   step_executor.go newStepExecutor); after a failure no new step starts;
+// - a command runs its registered inputs (`inputs.create`, ...), not the script text a test reads;
+// - remote.CopyToRemote (copyController.go at v1.2.1): create copies; an update copies only when
+//   the source's hash or remotePath changed (a changed connection alone copies nothing); its
+//   delete does nothing; `triggers` replace it;
 // - a DIY backend's checkpoints: the whole state, as JSON, written at the start and at the end of
 //   every create, update and delete step (pkg/backend/snapshot.go SnapshotManager; the DIY
 //   backend uses it without a journal: pkg/backend/diy/backend.go apply -> NewSnapshotManager).
@@ -132,6 +136,11 @@ export class CommandProviderSim {
   readonly state = new Map<string, RecordedCommand>();
   /** The stored stdout of each command (an output other commands' inputs may hold). */
   private readonly stdout = new Map<string, string>();
+
+  /** A stored command's stdout: its `stdout` output, as the state holds it. */
+  stdoutOf(name: string): string | undefined {
+    return this.stdout.get(name);
+  }
   /** The commands whose stdout each stored command's triggers hold (the engine's property dependencies). */
   private readonly triggerDeps = new Map<string, string[]>();
   /** Operations pending in the checkpoint (the engine's pending_operations). */
@@ -188,7 +197,7 @@ export class CommandProviderSim {
       const dependents = this.dependentReplacements(c.name).reverse().map((d) => ({ step: { name: d.name, phase: "delete" as Phase, reason: "replace" as const }, command: d }));
       return [...dependents, del, create];
     }
-    if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) return [{ step: { name: c.name, phase: c.update !== undefined ? "update" : "create", reason: "changed" }, command: c }];
+    if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) return [{ step: { name: c.name, phase: c.update !== undefined || c.copy ? "update" : "create", reason: "changed" }, command: c }];
     return [];
   }
 
@@ -365,14 +374,19 @@ export class CommandProviderSim {
     const resources = [...this.state.values()].map((c) => ({
       urn: c.urn,
       custom: true,
-      type: "command:remote:Command",
+      type: c.copy ? "command:remote:CopyToRemote" : "command:remote:Command",
       id: `${c.name}-id`,
-      inputs: c.inputs,
-      outputs: { ...c.inputs, stdout: this.stdout.get(c.name) ?? "", stderr: "" },
+      inputs: this.stored(c),
+      outputs: c.copy ? this.stored(c) : { ...c.inputs, stdout: this.stdout.get(c.name) ?? "", stderr: "" },
       dependencies: c.dependsOn,
     }));
     const pending = [...this.pending].map(([name, phase]) => ({ resource: { urn: this.state.get(name)?.urn ?? name }, type: phase === "delete" ? "deleting" : phase === "update" ? "updating" : "creating" }));
     return JSON.stringify({ version: 3, checkpoint: { latest: { resources, ...(pending.length ? { pending_operations: pending } : {}) } } });
+  }
+
+  /** A copy's inputs as the state holds them: its source serialized with the path the engine keeps. */
+  private stored(c: RecordedCommand): Record<string, unknown> {
+    return c.copy ? { ...c.inputs, source: { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", hash: c.copy.hash, path: c.copy.dir } } : c.inputs;
   }
 
   private elided = true;
@@ -397,7 +411,15 @@ export class CommandProviderSim {
   }
 
   private async exec(step: Step, command: RecordedCommand): Promise<void> {
-    const text = step.phase === "delete" ? command.delete : step.phase === "update" ? command.update : command.create;
+    if (command.copy) {
+      const old = this.state.get(step.name)?.copy;
+      const copies = step.phase === "create" || (step.phase === "update" && (old?.hash !== command.copy.hash || old?.remotePath !== command.copy.remotePath));
+      step.result = copies ? await this.runner(command, "", step.phase) : { stdout: "", stderr: "", code: 0 };
+      if (step.result.code !== 0) throw new CommandFailed(step);
+      return;
+    }
+    const inputs = command.inputs as { create?: string; update?: string; delete?: string };
+    const text = step.phase === "delete" ? inputs.delete : step.phase === "update" ? inputs.update : inputs.create;
     if (text === undefined) {
       step.result = { stdout: "", stderr: "", code: 0 };
       return;

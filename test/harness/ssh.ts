@@ -3,11 +3,11 @@
 // connection, and the host key checked only when `hostKey` is set (ssh2, in process). sshArgs:
 // the same connection for the OpenSSH client, for a test that kills the client mid-command.
 import { createHash } from "node:crypto";
-import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { connect, Socket } from "node:net";
-import { join } from "node:path";
-import { Client } from "ssh2";
-import { RecordedCommand } from "./program";
+import { basename, join, posix } from "node:path";
+import { Client, SFTPWrapper } from "ssh2";
+import { RecordedCommand, RecordedCopy } from "./program";
 import { Runner, RunResult } from "./provider";
 import { sleep } from "../../scripts/lab/wait";
 
@@ -324,6 +324,49 @@ function execOn(client: Client, text: string, killed: WeakSet<Client>): Promise<
   });
 }
 
+/** An SFTP request as a promise; a missing path (SFTP status 2) gives undefined. */
+function sftpCall<T>(fn: (cb: (err: Error | null | undefined, v?: T) => void) => void, missingOk = false): Promise<T | undefined> {
+  return new Promise((resolve, reject) => fn((err, v) => (err ? (missingOk && (err as { code?: number }).code === 2 ? resolve(undefined) : reject(err)) : resolve(v))));
+}
+
+/**
+ * remote.CopyToRemote of a local directory, as copyToRemote and sftpCopy do (copy.go at v1.2.1):
+ * an SFTP session on the connection; remotePath made (MkdirAll) when missing; the directory,
+ * given without a trailing slash, copied into remotePath/<its name> (made when missing), each
+ * file created or truncated and written whole (sftp.Create, ReadFrom), one after another; nothing
+ * on the host removed. Paths relative to the SSH user's login directory, as the SFTP server takes them.
+ */
+async function copyOn(client: Client, copy: RecordedCopy): Promise<RunResult> {
+  let sftp: SFTPWrapper | undefined;
+  try {
+    sftp = (await sftpCall<SFTPWrapper>((cb) => client.sftp(cb)))!;
+    const s = sftp;
+    const isDir = async (p: string) => (await sftpCall<{ isDirectory(): boolean }>((cb) => s.stat(p, cb), true))?.isDirectory();
+    const mkdirAll = async (p: string) => {
+      const parts = p.split("/").filter((x) => x);
+      for (let i = 1; i <= parts.length; i++) {
+        const at = (p.startsWith("/") ? "/" : "") + parts.slice(0, i).join("/");
+        const d = await isDir(at);
+        if (d === false) throw new Error(`remote path ${at} exists but is not a directory`);
+        if (d === undefined) await sftpCall((cb) => s.mkdir(at, cb));
+      }
+    };
+    await mkdirAll(copy.remotePath);
+    const dest = posix.join(copy.remotePath, basename(copy.dir));
+    await mkdirAll(dest);
+    for (const f of readdirSync(copy.dir).sort()) {
+      if (!statSync(join(copy.dir, f)).isFile()) throw new Error(`${copy.dir}/${f}: the copied directory holds files only`);
+      const data = readFileSync(join(copy.dir, f));
+      await sftpCall((cb) => s.writeFile(posix.join(dest, f), data, cb));
+    }
+    return { stdout: "", stderr: "", code: 0 };
+  } catch (e) {
+    return { stdout: "", stderr: `sftp: ${(e as Error).message}`, code: 1 };
+  } finally {
+    sftp?.end();
+  }
+}
+
 export interface SshRunnerOptions {
   /**
    * One connection per host (and user, key and host key), each command an exec channel on it,
@@ -380,6 +423,14 @@ export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
     },
     run: async (command: RecordedCommand, text: string): Promise<RunResult> => {
       const c = command.connection;
+      if (command.copy) {
+        // the provider dials a connection of its own for a copy (copyToRemote: Connection.Dial)
+        const client = await open(c);
+        if (!(client instanceof Client)) return client;
+        const r = await copyOn(client, command.copy);
+        client.end();
+        return r;
+      }
       if (!opts.reuse) {
         const client = await open(c);
         if (!(client instanceof Client)) return client;

@@ -5,7 +5,7 @@
 // topology and config (the config's ssh sections are filled in from the lab).
 import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { announcedEndpoints, ENDPOINT_FLAGS, expectedJoins, HostModel, Link, Model, readStackConfig, requireValidConfig } from "../../components";
+import { announcedEndpoints, ENDPOINT_FLAGS, expectedJoins, HostModel, Link, Model, parseApplied, readStackConfig, requireValidConfig } from "../../components";
 import { LAB_USER, LabHost, LabState, labAddUser, labExec, labSh, labStackConfig } from "../../scripts/lab/lab";
 import { connectAll, Session } from "../../scripts/verify/ssh";
 import { CARRIED_SHARE, formatReports, transfer, verifyLink } from "../../scripts/verify/verify";
@@ -15,7 +15,7 @@ import { runProgram, StackConfig } from "./program";
 import { CommandProviderSim } from "./provider";
 import { SshRunner } from "./ssh";
 import { startLab, stopLab } from "./fixture";
-import { endpoints, limits, snapshot, snapshotDiff, sysctl } from "./labtest";
+import { endpoints, hostState, limits, snapshot, snapshotDiff, sysctl, unstaged } from "./labtest";
 
 /** Long enough at the lab's 100 Mbit/s per path to outlast the flap by seconds. */
 const FAILOVER_BYTES = 96 << 20;
@@ -74,10 +74,14 @@ export function labSuite(opts: LabSuiteOptions): void {
   }
 
   /** Every laptop's snapshot equals its pre-up one; a difference is logged line by line first. */
-  function expectAsBefore(): void {
+  /** The laptop's endpoints as the kernel lists them (ip -j), in the form the tests compare. */
+  const configuredEndpointsOf = (h: LabHost) => endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: ENDPOINT_FLAGS.filter((f) => e[f]).sort(), address: e.address }));
+
+  /** Every laptop as before the suite; after a failed up, as before but for the scripts its copies delivered (hostState). */
+  function expectAsBefore(opts: { failedUp?: boolean } = {}): void {
     for (const h of lab.hosts) {
-      const now = snapshot(h);
-      const was = pre.get(h.name)!;
+      const now = opts.failedUp ? hostState(h) : snapshot(h);
+      const was = opts.failedUp ? unstaged(pre.get(h.name)!) : pre.get(h.name)!;
       if (now !== was) console.log(`${h.name}: ${snapshotDiff(now, was)}`);
       expect(now, h.name).toBe(was);
     }
@@ -158,8 +162,8 @@ export function labSuite(opts: LabSuiteOptions): void {
       const scratch = new CommandProviderSim(ssh.run);
       const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
       console.log(`(bad input) ${err?.message.split("\n")[1]}`);
-      expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: mptcp:hosts\[\d+\]\.sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
-      expectAsBefore();
+      expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
+      expectAsBefore({ failedUp: true });
     });
 
     it("(a) up: each laptop's live state equals what the config asks", async () => {
@@ -181,10 +185,18 @@ export function labSuite(opts: LabSuiteOptions): void {
         if (m.limits.subflows !== undefined) expect(live.subflows, `${m.name} subflows`).toBe(m.limits.subflows);
         if (m.limits.addAddrAccepted !== undefined) expect(live.addAddrAccepted, `${m.name} add_addr_accepted`).toBe(m.limits.addAddrAccepted);
         if (m.endpoints.length) {
-          const eps = endpoints(h).map((e) => ({ id: e.id, dev: e.dev, flags: ENDPOINT_FLAGS.filter((f) => e[f]).sort(), address: e.address }));
+          const eps = configuredEndpointsOf(h);
           const want = m.endpoints.map((e) => ({ id: e.id, dev: e.interface, flags: [...e.flags].sort(), address: e.address ?? expect.any(String) }));
           expect(eps.sort((a, b) => a.id - b.id)).toEqual(want.sort((a, b) => a.id - b.id));
         }
+        // the host's stack output (MptcpHost.applied): what the applies reported, as the host holds it
+        const applied = parseApplied([...sim.state.keys()].filter((n) => n.startsWith(`${m.name}-`)).map((n) => sim.stdoutOf(n) ?? "").join("\n"));
+        if (m.limits.subflows !== undefined || m.limits.addAddrAccepted !== undefined) expect(applied.limits, m.name).toEqual(live);
+        if (m.sysctl.length) expect(Object.keys(applied.sysctl ?? {}).sort()).toEqual(m.sysctl.map((s) => `net.mptcp.${s.knob}`).sort());
+        for (const [k, v] of Object.entries(applied.sysctl ?? {})) expect(labSh(h, `cat /proc/sys/${k.replace(/\./g, "/")}`).trim(), k).toBe(v);
+        expect((applied.endpoints ?? []).map((e) => ({ id: e.id, dev: e.interface, flags: e.flags, address: e.address })).sort((a, b) => a.id - b.id)).toEqual(
+          configuredEndpointsOf(h).sort((a, b) => a.id - b.id),
+        );
       }
     });
 
@@ -192,6 +204,8 @@ export function labSuite(opts: LabSuiteOptions): void {
       const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
       let ran = 0;
       for (const c of sim.state.values()) {
+        // a copy is no command (what it delivered is what the commands run); the scripts' cleanup only deletes
+        if (c.copy || c.create === undefined) continue;
         const r = await ssh.run(c, c.create!, "create");
         expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
         // the endpoint table is left alone (no flush, so live connections keep their subflows)
@@ -329,7 +343,9 @@ export function labSuite(opts: LabSuiteOptions): void {
       const before = new Map(lab.hosts.map((h) => [h.name, snapshot(h)]));
       const { steps, connections } = await deploy(next);
       console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} new SSH connections)`);
-      const applies = steps.filter((s) => !s.name.endsWith("-confirm"));
+      const applies = steps.filter((s) => !s.name.endsWith("-confirm") && !s.name.endsWith("-scripts"));
+      // each changed host's scripts were copied again before its commands ran (a copy's update)
+      expect(steps.filter((s) => s.name.endsWith("-scripts")).map((s) => `${s.name}:${s.phase}`).sort()).toEqual([...new Set([client.name, epHost.name])].map((n) => `${n}-scripts:update`).sort());
       // with hooks, the installed entry point carries the host's limits and endpoints: its command changes too
       const hooked = [...new Set([client.name, epHost.name])].filter((n) => modelOf(n).hooks).map((n) => `${n}-hooks`);
       expect(applies.map((s) => s.name).sort()).toEqual([`${client.name}-limits`, `${epHost.name}-endpoints`, ...hooked].sort());
