@@ -348,7 +348,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     };
     const waited: string[] = [];
     // every concern's (the anchor's delete reverts them all: test/lab.anchor.test.ts times its wait)
-    for (const c of [...sim.state.values()].filter((x) => x.name.startsWith("client-") && !x.name.endsWith("-anchor") && !x.copy)) {
+    for (const c of [...sim.state.values()].filter((x) => x.name.startsWith("client-") && !x.name.endsWith("-anchor") && !x.copy && x.create !== undefined)) {
       for (const [phase, text] of [["revert", c.delete!], ["apply", c.create!]] as const) {
         const r = await timed(text, c);
         expect(r.code, `${c.name} ${phase}: ${r.err}`).toBe(0);

@@ -29,7 +29,8 @@ beforeAll(async () => {
 
 afterAll(() => stopLab({ lab, ssh }));
 
-const commandsOf = (host: string) => [...sim.state.values()].filter((c) => c.name.startsWith(`${host}-`) && !c.copy).reverse();
+/** The host's commands that run a script of ours (not the scripts' copy or its cleanup), last first. */
+const commandsOf = (host: string) => [...sim.state.values()].filter((c) => c.name.startsWith(`${host}-`) && !c.copy && c.create !== undefined).reverse();
 
 describe("reverts never claim what they cannot do", () => {
   it(`with ${STATE_DIR} removed by hand, every revert fails naming what it cannot restore and how to recover`, async () => {
@@ -60,6 +61,9 @@ describe("reverts never claim what they cannot do", () => {
       expect(r.code, `${c.name}: ${r.stderr}`).toBe(0);
       expect(r.stdout).toMatch(/restored|removed|no rollback pending|nothing of host entry server is applied here/);
     }
+    // then what destroy runs last: the copied scripts' cleanup
+    const cleanup = sim.state.get("server-scripts-cleanup")!;
+    expect((await ssh.run(cleanup, cleanup.delete!, "delete")).code).toBe(0);
     expect(snapshot(server)).toBe(pre.get("server"));
   });
 });
