@@ -151,12 +151,13 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(labExec(server, "ifup wlan").code).not.toBe(0);
     sh("server", "rm /etc/network/if-up.d/zz-fails && ifdown --force wlan; ip link set wlan down");
     // our hook with an entry point that fails
-    sh("server", `mv ${SYNC_PATH} ${SYNC_PATH}.off && printf '#!/bin/sh\\nexit 3\\n' > ${SYNC_PATH} && chmod +x ${SYNC_PATH}`);
+    sh("server", `mv ${SYNC_PATH} ${SYNC_PATH}.off && printf '#!/bin/sh\\necho noise\\necho "lab: it broke" >&2\\nexit 3\\n' > ${SYNC_PATH} && chmod +x ${SYNC_PATH}`);
     try {
       const r = labExec(server, "ifup wlan");
       expect(r.code, r.stderr).toBe(0);
       expect(sh("server", "ip -4 addr show dev wlan")).toContain("198.51.100.17");
-      expect(sh("server", "journalctl -t mptcp-pulumi --no-pager")).toMatch(/mptcp-pulumi-sync wlan up\s*failed \(exit 3\)/);
+      // with the entry point's last error line (its stdout discarded)
+      expect(sh("server", "journalctl -t mptcp-pulumi --no-pager")).toMatch(/mptcp-pulumi-sync wlan up\s*failed \(exit 3\): lab: it broke: the interface keeps going/);
     } finally {
       sh("server", `mv ${SYNC_PATH}.off ${SYNC_PATH} && ifdown wlan && ifup wlan`);
     }

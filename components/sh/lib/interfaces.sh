@@ -15,14 +15,17 @@ iface_sync() {
   esac
 }
 
-# hook_sync ARGS...: runs the entry point for an interface event. A failure is logged (syslog
-# through logger, and stderr) and never fails the caller: ifupdown aborts `ifup` when an if-up.d
-# script fails (interfaces(5)), which would leave the interface down because of us.
+# hook_sync ARGS...: runs the entry point for an interface event, its stdout discarded: a hook
+# runner's stdout may be unwritable (dhcpcd's, once journald's socket is gone: every write fails
+# with EIO, which would end the entry point half-way). A failure is logged with the entry point's
+# last error line (syslog through logger, and stderr) and never fails the caller: ifupdown aborts
+# `ifup` when an if-up.d script fails (interfaces(5)), which would leave the interface down because of us.
 hook_sync() {
-  "$MPTCP_PULUMI_SYNC" "$@" && return 0
+  _hook_err=$("$MPTCP_PULUMI_SYNC" "$@" 2>&1 >/dev/null) && return 0
   _hook_rc=$?
-  _hook_msg="$MPTCP_PULUMI_SYNC $* failed (exit $_hook_rc): the interface keeps going without its MPTCP endpoints or routing; run that command by hand to see why"
+  _hook_msg="$MPTCP_PULUMI_SYNC $* failed (exit $_hook_rc)${_hook_err:+: ${_hook_err##*
+}}: the interface keeps going without its MPTCP endpoints or routing; run that command by hand to see why"
   if command -v logger >/dev/null 2>&1; then logger -t mptcp-pulumi -p daemon.warning -- "$_hook_msg" || true; fi
-  printf 'mptcp-pulumi: %s\n' "$_hook_msg" >&2
+  printf 'mptcp-pulumi: %s\n' "$_hook_msg" >&2 || true
   return 0
 }
