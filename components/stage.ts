@@ -95,8 +95,8 @@ export function runnerText(script: string, o: RunnerOptions): string {
   // (names of safe characters go in double quotes as they are: a shorter text in every command)
   const safe = /^[A-Za-z0-9_.-]+$/;
   const missing = safe.test(o.host) && safe.test(o.copy)
-    ? `echo "mptcp-pulumi[${o.host}]: error: $f is missing or changed: pulumi up --replace '**::${o.copy}' copies it" >&2; exit 1`
-    : `echo ${shq(`mptcp-pulumi[${o.host}]: error: `)}"$f"${shq(` is missing or changed: pulumi up --replace '**::${o.copy}' copies it`)} >&2; exit 1`;
+    ? `echo "mptcp-pulumi[${o.host}]: error: $f missing or changed: pulumi up --replace '**::${o.copy}'" >&2; exit 1`
+    : `echo ${shq(`mptcp-pulumi[${o.host}]: error: `)}"$f"${shq(` missing or changed: pulumi up --replace '**::${o.copy}'`)} >&2; exit 1`;
   const sudo = shq(`mptcp-pulumi[${o.host}]: error: user ${o.user} cannot run sudo without a password: add a NOPASSWD sudoers rule for it (sudo -n true must succeed), or connect as root`);
   return [
     ...o.about,

@@ -29,9 +29,18 @@ function fullyConfigured(services = true) {
   return c;
 }
 
-/** Bytes of the inputs a host's resources register (what the engine keeps, and keeps again as outputs). */
-const inputBytes = (resources: RecordedResource[], host: string) =>
-  resources.filter((r) => r.custom && r.name.startsWith(`${host}-`)).reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r.inputs)), 0);
+/**
+ * Bytes of the inputs a host's resources register (what the engine keeps, and keeps again as
+ * outputs), a copy's source as the engine stores an archive: its signature, hash and local path.
+ */
+async function inputBytes(resources: RecordedResource[], host: string): Promise<number> {
+  let n = 0;
+  for (const r of resources.filter((x) => x.custom && x.name.startsWith(`${host}-`))) {
+    const source = r.inputs.source ? { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", hash: "0".repeat(64), path: await r.inputs.source.path } : undefined;
+    n += Buffer.byteLength(JSON.stringify(source ? { ...r.inputs, source } : r.inputs));
+  }
+  return n;
+}
 
 const scratch: string[] = [];
 afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -41,12 +50,12 @@ describe("scripts reach a host once, through its copy", () => {
     const { resources, commands } = await runProgram(fullyConfigured(false), { privateKey: KEY });
     const client = commands.filter((c) => c.name.startsWith("client-"));
     expect(client.map((c) => c.name)).toEqual(expect.arrayContaining(["client-scripts", "client-sysctl", "client-limits", "client-networkmanager", "client-endpoints", "client-hooks"]));
-    const bytes = inputBytes(resources, "client");
+    const bytes = await inputBytes(resources, "client");
     // control: the same measure of the scripts themselves, which every command carried before
     // (its create and delete, each a wrapped script: the apply carries its revert)
     const scripts = client.reduce((n, c) => n + Buffer.byteLength((c.create ?? "") + (c.delete ?? "")), 0);
-    const withService = inputBytes((await runProgram(fullyConfigured(true), { privateKey: KEY })).resources, "client");
-    const keyless = inputBytes((await runProgram(fullyConfigured(false))).resources, "client");
+    const withService = await inputBytes((await runProgram(fullyConfigured(true), { privateKey: KEY })).resources, "client");
+    const keyless = await inputBytes((await runProgram(fullyConfigured(false))).resources, "client");
     console.log(`fully configured host: ${(bytes / 1024).toFixed(1)} KB of registered inputs (${(keyless / 1024).toFixed(1)} KB without a private key, ${(withService / 1024).toFixed(1)} KB with a service too); its scripts ${(scripts / 1024).toFixed(1)} KB`);
     expect(bytes).toBeLessThanOrEqual(16 * 1024);
     expect(scripts).toBeGreaterThan(190 * 1024);
@@ -89,9 +98,12 @@ describe("scripts reach a host once, through its copy", () => {
 
   it("the dev stack's first preview registers a few kilobytes", async () => {
     const { resources } = await runProgram(dev(), { preview: true });
-    const bytes = resources.reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r.inputs)), 0);
+    const bytes = (await inputBytes(resources, "server")) + (await inputBytes(resources, "client")) + resources.filter((r) => !r.custom).reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r.inputs)), 0);
     console.log(`dev stack preview: ${resources.length} resources, ${(bytes / 1024).toFixed(1)} KB of inputs`);
     expect(bytes).toBeLessThan(16 * 1024);
+    // the golden file: every resource as the engine receives it (what `pulumi preview --diff` shows)
+    const shown = resources.map((r) => ({ type: r.type, name: r.name, inputs: r.inputs }));
+    await expect(JSON.stringify(shown, null, 2) + "\n").toMatchFileSnapshot(join(ROOT, "test", "golden", "dev", "registered-inputs.json.golden"));
   });
 });
 
@@ -129,7 +141,7 @@ describe("the runner: checks the copied script's hash, then runs it", () => {
       const r = run(user);
       expect(r.code).toBe(1);
       expect(r.ran).toBe(false);
-      expect(r.stderr).toMatch(new RegExp(`^mptcp-pulumi\\[server\\]: error: ${home}/\\.mptcp-pulumi/mptcp\\.test\\.server/[0-9a-f]{64}\\.sh is missing or changed: pulumi up --replace '\\*\\*::server-scripts' copies it\n$`));
+      expect(r.stderr).toMatch(new RegExp(`^mptcp-pulumi\\[server\\]: error: ${home}/\\.mptcp-pulumi/mptcp\\.test\\.server/[0-9a-f]{64}\\.sh missing or changed: pulumi up --replace '\\*\\*::server-scripts'\n$`));
     }
     rmSync(file);
     expect(run("root")).toMatchObject({ code: 1, ran: false });
