@@ -123,6 +123,23 @@ describe("default parallelism (up.go v3.248.0 defaultParallel; step_executor.go 
     await sim.up(many, { parallel: 20 });
     expect(peak).toBe(20);
   });
+
+  it("a step that runs nothing (a command without create) hands its slot on: the bound holds when it finishes at once", async () => {
+    // each slow command has a dependent that finishes in the same tick, whose own dependent is slow
+    const slow = async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      return { stdout: "", stderr: "", code: 0 };
+    };
+    const sim = new CommandProviderSim(slow);
+    const instant = (name: string, after: string) => {
+      const c = cmd(name, { dependsOn: [after] });
+      c.inputs = { ...c.inputs, create: undefined };
+      return c;
+    };
+    const chains = Array.from({ length: 12 }, (_, i) => [cmd(`a${i}`), instant(`b${i}`, `a${i}`), cmd(`c${i}`, { dependsOn: [`b${i}`] })]).flat();
+    await sim.up(chains, { parallel: 3 });
+    expect(sim.peakParallel).toBe(3);
+  });
 });
 
 describe("DIY backend checkpoints (snapshot.go SnapshotManager, diy/backend.go v3.248.0)", () => {

@@ -436,14 +436,17 @@ class Pool {
   private readonly waiting: (() => void)[] = [];
   constructor(private readonly size: number) {}
   async run<T>(fn: () => Promise<T>): Promise<T> {
+    // a finished run hands its slot to the first waiter (running stays), so a caller arriving
+    // before that waiter resumes cannot take the slot as well
     if (this.running >= this.size) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
+    else this.running++;
     this.peak = Math.max(this.peak, this.running);
     try {
       return await fn();
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 }
