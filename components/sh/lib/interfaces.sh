@@ -15,17 +15,23 @@ iface_sync() {
   esac
 }
 
-# hook_sync ARGS...: runs the entry point for an interface event, its stdout discarded: a hook
-# runner's stdout may be unwritable (dhcpcd's, once journald's socket is gone: every write fails
-# with EIO, which would end the entry point half-way). A failure is logged with the entry point's
-# last error line (syslog through logger, and stderr) and never fails the caller: ifupdown aborts
-# `ifup` when an if-up.d script fails (interfaces(5)), which would leave the interface down because of us.
+# hook_sync ARGS...: runs the entry point for an interface event with its output captured, then
+# passes that on to the hook runner's output (from a subshell, ignoring errors: dhcpcd's may be
+# unwritable, EIO, which ended the entry point half-way when it wrote there itself) and to syslog.
+# A failure is logged with the entry point's last line (logger, and stderr) and never fails the
+# caller: ifupdown aborts `ifup` when an if-up.d script fails (interfaces(5)), which would leave
+# the interface down because of us.
 hook_sync() {
-  _hook_err=$("$MPTCP_PULUMI_SYNC" "$@" 2>&1 >/dev/null) && return 0
-  _hook_rc=$?
-  _hook_msg="$MPTCP_PULUMI_SYNC $* failed (exit $_hook_rc)${_hook_err:+: ${_hook_err##*
+  _hook_rc=0
+  _hook_out=$("$MPTCP_PULUMI_SYNC" "$@" 2>&1) || _hook_rc=$?
+  if [ -n "$_hook_out" ]; then
+    (printf '%s\n' "$_hook_out") 2>/dev/null || true
+    if command -v logger >/dev/null 2>&1; then (printf '%s\n' "$_hook_out" | logger -t mptcp-pulumi -p daemon.info) 2>/dev/null || true; fi
+  fi
+  [ "$_hook_rc" -ne 0 ] || return 0
+  _hook_msg="$MPTCP_PULUMI_SYNC $* failed (exit $_hook_rc)${_hook_out:+: ${_hook_out##*
 }}: the interface keeps going without its MPTCP endpoints or routing; run that command by hand to see why"
   if command -v logger >/dev/null 2>&1; then logger -t mptcp-pulumi -p daemon.warning -- "$_hook_msg" || true; fi
-  printf 'mptcp-pulumi: %s\n' "$_hook_msg" >&2 || true
+  (printf 'mptcp-pulumi: %s\n' "$_hook_msg" >&2) 2>/dev/null || true
   return 0
 }
