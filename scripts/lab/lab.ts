@@ -4,7 +4,7 @@
 // started by systemd on a management link from this machine, and a login user with passwordless
 // sudo. Paths between laptops are veth pairs (IPv4, IPv6 or both), optionally shaped with tbf.
 import { spawn } from "node:child_process";
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
@@ -199,47 +199,55 @@ export function mgmtAddresses(slot: number, i: number): { root: string; host: st
 // ---------------------------------------------------------------- slots
 
 /** Slots held by a lab whose state still exists; claims of labs that are gone are stale. */
-function claimOwner(slot: number): string | undefined {
+function claimOwner(slot: number, claims = CLAIMS): string | undefined {
   try {
-    const owner = readFileSync(join(CLAIMS, `slot-${slot}`, "owner"), "utf8").trim();
+    const owner = readFileSync(join(claims, `slot-${slot}`, "owner"), "utf8").trim();
     return existsSync(owner) ? owner : undefined;
   } catch {
     return undefined;
   }
 }
 
-function releaseSlots(slots: number[], dir: string): void {
+function releaseSlots(slots: number[], dir: string, claims = CLAIMS): void {
   for (const s of slots) {
-    const claim = join(CLAIMS, `slot-${s}`);
+    const claim = join(claims, `slot-${s}`);
     const owner = existsSync(join(claim, "owner")) ? readFileSync(join(claim, "owner"), "utf8").trim() : dir;
     if (owner === dir) rmSync(claim, { recursive: true, force: true });
   }
-  try { rmdirSync(CLAIMS); } catch { /* other labs hold slots */ }
+  try { rmdirSync(claims); } catch { /* other labs hold slots */ }
 }
 
-/** Claims `count` consecutive slots (from `first`, or the first free run), atomically per slot. */
-function claimSlots(count: number, dir: string, first?: number): number[] {
-  mkdirSync(CLAIMS, { recursive: true });
+/** Claims `count` consecutive slots (from `first`, or the first free run), atomically per slot; `claims`: where claims are kept (tests). */
+export function claimSlots(count: number, dir: string, first?: number, claims = CLAIMS): number[] {
+  mkdirSync(claims, { recursive: true });
   const starts = first !== undefined ? [first] : Array.from({ length: SLOTS - count + 1 }, (_, i) => i);
   for (const start of starts) {
     if (start < 0 || start + count > SLOTS) break;
     const got: number[] = [];
     for (let s = start; s < start + count; s++) {
-      const claim = join(CLAIMS, `slot-${s}`);
-      if (existsSync(claim) && !claimOwner(s)) rmSync(claim, { recursive: true, force: true });
+      const claim = join(claims, `slot-${s}`);
+      if (existsSync(claim) && !claimOwner(s, claims)) rmSync(claim, { recursive: true, force: true });
+      // a claim appears whole, its owner file in it (a directory renamed into place): made as a
+      // directory, then its owner written, another lab starting at that moment saw a claim with
+      // no owner, took it for stale, removed it and claimed the slot too (two labs on one slot,
+      // each reaching the other's laptops: "host key mismatch")
+      mkdirSync(claims, { recursive: true });
+      const pending = join(claims, `.claim-${process.pid}-${Math.random().toString(16).slice(2)}`);
+      mkdirSync(pending);
+      writeFileSync(join(pending, "owner"), dir);
       try {
-        mkdirSync(claim);
-        writeFileSync(join(claim, "owner"), dir);
+        renameSync(pending, claim);
         got.push(s);
       } catch {
-        if (claimOwner(s) === dir) { got.push(s); continue; }
+        rmSync(pending, { recursive: true, force: true });
+        if (claimOwner(s, claims) === dir) { got.push(s); continue; }
         break;
       }
     }
     if (got.length === count) return got;
-    releaseSlots(got, dir);
+    releaseSlots(got, dir, claims);
   }
-  const held = Array.from({ length: SLOTS }, (_, s) => claimOwner(s)).map((o, s) => (o ? `slot ${s}: ${o}` : "")).filter(Boolean);
+  const held = Array.from({ length: SLOTS }, (_, s) => claimOwner(s, claims)).map((o, s) => (o ? `slot ${s}: ${o}` : "")).filter(Boolean);
   throw new Error(`no ${count} free consecutive management slot(s)${first !== undefined ? ` from slot ${first}` : ""} (${SLOT_SIZE} laptops each; held: ${held.join(", ") || "none"}): take a lab down, or pick another MPTCP_LAB_SLOT`);
 }
 
