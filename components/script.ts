@@ -75,9 +75,6 @@ export function concernOfPath(path: string): Concern | undefined {
   return CONCERNS.find((c) => (CONCERN_TABLE[c].keys as readonly string[]).includes(key ?? ""));
 }
 
-/** How the host's scripts name an endpoint: endpoints[INTERFACE ADDRESS], or endpoints[INTERFACE] for one that takes the interface's current address. */
-export const endpointName = (e: { interface: string; address?: string }): string => endpointKey(e);
-
 /**
  * The config path of a key as the host's scripts name it (components/sh: `limits.subflows`,
  * `endpoints[eth1 10.0.1.2].address`, `services[iperf3.service]`; empty: the host entry), for the
@@ -89,7 +86,7 @@ export function configPathOfKey(host: Pick<HostModel, "index" | "endpoints" | "s
   if (key === "") return at;
   const m = /^(endpoints|services)\[([^\]]*)\](.*)$/.exec(key);
   if (!m) return `${at}.${key}`;
-  const i = m[1] === "endpoints" ? host.endpoints.findIndex((e) => endpointName(e) === m[2]) : host.services.findIndex((s) => s.unit === m[2]);
+  const i = m[1] === "endpoints" ? host.endpoints.findIndex((e) => endpointKey(e) === m[2]) : host.services.findIndex((s) => s.unit === m[2]);
   return `${at}.${m[1]}[${i >= 0 ? i : m[2]}]${m[3]}`;
 }
 
@@ -233,7 +230,7 @@ export function hostData(host: HostModel): DataVar[] {
     e("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
     e(
       "ENDPOINTS",
-      () => byName(host.endpoints, endpointName).map((p) => line(endpointName(p), p.interface, p.address, endpointArgs(p))).join("\n"),
+      () => byName(host.endpoints, endpointKey).map((p) => line(endpointKey(p), p.interface, p.address, endpointArgs(p))).join("\n"),
       "endpoints: NAME (INTERFACE [ADDRESS])|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
     e("SWEEP_ORDER", () => [...CONCERNS].reverse().join(" "), "every concern, in revert order (the anchor's delete)"),

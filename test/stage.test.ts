@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readStackConfig } from "../components";
 import { runnerSha, runnerText, stagedName } from "../components/stage";
 import { RecordedResource, runProgram } from "./harness/program";
+import { storedArchive } from "./harness/provider";
 
 const ROOT = join(__dirname, "..");
 const dev = () => structuredClone(readStackConfig(join(ROOT, "Pulumi.dev.yaml"))) as { hosts: any[]; links: any[] };
@@ -36,7 +37,7 @@ function fullyConfigured(services = true) {
 async function inputBytes(resources: RecordedResource[], host: string): Promise<number> {
   let n = 0;
   for (const r of resources.filter((x) => x.custom && x.name.startsWith(`${host}-`))) {
-    const source = r.inputs.source ? { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", hash: "0".repeat(64), path: await r.inputs.source.path } : undefined;
+    const source = r.inputs.source ? storedArchive("0".repeat(64), await r.inputs.source.path) : undefined;
     n += Buffer.byteLength(JSON.stringify(source ? { ...r.inputs, source } : r.inputs));
   }
   return n;

@@ -386,7 +386,7 @@ export class CommandProviderSim {
 
   /** A copy's inputs as the state holds them: its source serialized with the path the engine keeps. */
   private stored(c: RecordedCommand): Record<string, unknown> {
-    return c.copy ? { ...c.inputs, source: { "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", hash: c.copy.hash, path: c.copy.dir } } : c.inputs;
+    return c.copy ? { ...c.inputs, source: storedArchive(c.copy.hash, c.copy.dir) } : c.inputs;
   }
 
   private elided = true;
@@ -430,6 +430,9 @@ export class CommandProviderSim {
 }
 
 /** At most `size` chains at once, as the step executor's `--parallel` workers (newStepExecutor). */
+/** A FileArchive as the engine stores it in a checkpoint: the archive signature, its hash and its local path (archive.go Serialize at v3.248.0: the signature key and archive signature of resource/sig). */
+export const storedArchive = (hash: string, path: string) => ({ "4dabf18193072939515e22adb298388d": "0def7320c3a5731c473e5ecbe6d01bc7", hash, path });
+
 class Pool {
   private running = 0;
   peak = 0;
