@@ -169,11 +169,12 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   const copies = resources.filter((r) => r.type === "command:remote:CopyToRemote");
   // every script a copy of this run delivers, by its SHA-256 (the runner texts name them so)
   const staged = new Map<string, string>();
-  const dirs = new Map<string, string>();
+  const dirs = new Map<string, { dir: string; hash: string }>();
   for (const r of copies) {
     const dir = await archivePath(r.inputs.source);
-    dirs.set(r.urn, dir);
-    for (const f of readdirSync(dir)) staged.set(f.replace(/\.sh$/, ""), readFileSync(join(dir, f), "utf8"));
+    const files = readDirectory(dir);
+    dirs.set(r.urn, { dir, hash: filesHash(files) });
+    for (const [f, data] of files) staged.set(f.replace(/\.sh$/, ""), data.toString("utf8"));
   }
   const effective = (inputs: Record<string, any>, text: string | undefined, name: string): string | undefined => {
     if (text === undefined) return undefined;
@@ -196,8 +197,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
         return name;
       });
       if (r.type === "command:remote:CopyToRemote") {
-        const dir = dirs.get(r.urn)!;
-        const hash = directoryHash(dir);
+        const { dir, hash } = dirs.get(r.urn)!;
         // the engine compares an archive by its hash alone: the path is not an input that differs
         const { source: _s, ...rest } = inputs;
         return { name: r.name, urn: r.urn, triggers: inputs.triggers, connection: inputs.connection, dependsOn, deleteBeforeReplace: r.deleteBeforeReplace, copy: { dir, remotePath: inputs.remotePath, hash }, inputs: { ...rest, source: { hash } } };
@@ -226,16 +226,20 @@ async function archivePath(source: any): Promise<string> {
   return path;
 }
 
+/** A directory's files, by name in sorted order, and their contents: read once for the hash and the scripts. */
+function readDirectory(dir: string): [string, Buffer][] {
+  return readdirSync(dir)
+    .sort()
+    .map((f) => [f, readFileSync(join(dir, f))]);
+}
+
 /**
  * A directory's hash as the engine computes it for a FileArchive: determined by its files' names
  * and contents only (archive.go EnsureHashWithWD at v3.248.0 hashes a tar whose headers carry the
  * name, a fixed mode 0600 and the size; no owner, mode or time of the files).
  */
-export function directoryHash(dir: string): string {
+function filesHash(files: [string, Buffer][]): string {
   const h = createHash("sha256");
-  for (const f of readdirSync(dir).sort()) {
-    const data = readFileSync(join(dir, f));
-    h.update(`${f}\0${data.length}\0`).update(data);
-  }
+  for (const [f, data] of files) h.update(`${f}\0${data.length}\0`).update(data);
   return h.digest("hex");
 }
