@@ -118,6 +118,16 @@ describe("MptcpHost under pulumi mocks", () => {
       },
       links: [{ client: "client", server: "server", address: "10.22.17.33", joins: 1, subflows: 2 }],
     });
+    // the hooks' lines (a host of the dev stack has no hooks): files, and routing with and without a gateway
+    expect(parseApplied("@applied hook /usr/local/sbin/mptcp-pulumi-sync\n@applied route wlan0 source 120 1120 10.22.18.1\n@applied route eth0 none 171 1171\n")).toEqual({
+      hooks: {
+        files: ["/usr/local/sbin/mptcp-pulumi-sync"],
+        routing: [
+          { interface: "wlan0", mode: "source", table: 120, priority: 1120, gateway: "10.22.18.1" },
+          { interface: "eth0", mode: "none", table: 171, priority: 1171 },
+        ],
+      },
+    });
     // a malformed line of a known kind is an error, not a wrong output
     expect(() => parseApplied("@applied limits add_addr_accepted 2 subflows two")).toThrow(/limits subflows: not a number: two/);
   });
