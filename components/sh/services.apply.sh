@@ -53,8 +53,9 @@ state_tidy "$d"
 while IFS='|' read -r unit mode restart; do
   [ -n "$unit" ] || continue
   active=$(systemctl is-active -- "$unit" || true)
-  say "$unit: $mode ($active): $(grep -v '^#' "$(svc_dropin_path "$unit")" | tr '\n' ' ')"
-  report service "$unit" "$mode" "$active" "$(svc_dropin_path "$unit")"
+  path=$(svc_dropin_path "$unit")
+  say "$unit: $mode ($active): $(grep -v '^#' "$path" | tr '\n' ' ')"
+  report service "$unit" "$mode" "$active" "$path"
 done <<EOF
 $SERVICES
 EOF
