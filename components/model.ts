@@ -3,8 +3,8 @@
 // tests share.
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
+import type { EndpointFlag } from "./args";
 import {
-  EndpointFlag,
   ENDPOINT_FLAGS,
   HostConfig,
   KERNEL_DEFAULT_LIMITS,

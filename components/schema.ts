@@ -3,6 +3,10 @@
 // renderers still shell-quote everything they emit.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { EndpointFlag, EndpointOwner, PathManager, RestartPolicy, RoutingMode, ServiceMode } from "./args";
+
+/** The values of one of the args' enumerations (components/args.ts), in their order, for z.enum. */
+const valuesOf = <T extends Record<string, string>>(o: T) => Object.values(o) as [T[keyof T], ...T[keyof T][]];
 
 /** Linux interface names: at most 15 characters, no slash, no whitespace. */
 export const INTERFACE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
@@ -40,8 +44,7 @@ export const RSA_HOST_KEY_HELP =
 export const MAX_CONFIRM_TIMEOUT = 90;
 export const CONFIRM_TIMEOUT_HELP = `must be 0 (off) or 3..${MAX_CONFIRM_TIMEOUT} seconds: an apply that cuts the SSH path must be rolled back while the command provider's session still lives (Go's TCP keepalive ends it 150 s after the server's last word, 120 s after the cut at the earliest; ${MAX_CONFIRM_TIMEOUT} s leaves the rollback 30 s to restore the path)`;
 
-export const ENDPOINT_FLAGS = ["signal", "subflow", "backup", "fullmesh"] as const;
-export type EndpointFlag = (typeof ENDPOINT_FLAGS)[number];
+export const ENDPOINT_FLAGS = valuesOf(EndpointFlag);
 
 /** Kernel defaults of `ip mptcp limits` in a fresh namespace; used when a host leaves them unset. */
 export const KERNEL_DEFAULT_LIMITS = { subflows: 2, addAddrAccepted: 0 } as const;
@@ -115,7 +118,7 @@ export const sysctlSchema = z.strictObject({
   /** net.mptcp.enabled */
   enabled: boolKnob.optional(),
   /** net.mptcp.path_manager (pm_type on kernels before 6.15) */
-  pathManager: z.enum(["kernel", "userspace"], { error: "must be \"kernel\" or \"userspace\"" }).optional(),
+  pathManager: z.enum(valuesOf(PathManager), { error: "must be \"kernel\" or \"userspace\"" }).optional(),
   /** net.mptcp.scheduler; checked against the target's available_schedulers at apply time */
   scheduler: z.string().regex(SCHEDULER_RE, { error: "must be a scheduler name such as \"default\"" }).optional(),
   /** net.mptcp.checksum_enabled */
@@ -160,7 +163,7 @@ export const endpointSchema = z.strictObject({
   port: z.number().int().min(1).max(65535, { error: "must be a port number 1..65535" }).optional(),
 });
 
-export const ROUTING_MODES = ["auto", "source", "none"] as const;
+export const ROUTING_MODES = valuesOf(RoutingMode);
 
 export const routingSchema = z.strictObject({
   /** An interface that has endpoints on this host. */
@@ -175,8 +178,8 @@ export const routingSchema = z.strictObject({
   gateway: ipAddress.refine((s) => isIP(s) === 4, { error: "must be an IPv4 address: the table's IPv6 default route follows the main table's route through the interface" }).optional(),
 });
 
-export const SERVICE_MODES = ["preload", "godebug", "socket"] as const;
-export const RESTART_POLICIES = ["ifRunning", "never"] as const;
+export const SERVICE_MODES = valuesOf(ServiceMode);
+export const RESTART_POLICIES = valuesOf(RestartPolicy);
 /** systemd unit names: letters, digits and `: _ . -`, `@` before a template instance; the type suffix; at most 255 characters. */
 export const UNIT_NAME_RE = /^(?=.{1,255}$)[A-Za-z0-9:_.-]+(@[A-Za-z0-9:_.-]+)?\.(service|socket)$/;
 
@@ -205,7 +208,7 @@ export const hostSchema = z.strictObject({
    * networkmanager: NetworkManager's own endpoint handling is left on; the config lists no
    * endpoints. Defaults to mptcp-pulumi.
    */
-  endpointOwner: z.enum(["mptcp-pulumi", "networkmanager"], { error: "must be mptcp-pulumi or networkmanager" }).default("mptcp-pulumi"),
+  endpointOwner: z.enum(valuesOf(EndpointOwner), { error: `must be ${valuesOf(EndpointOwner).join(" or ")}` }).default("mptcp-pulumi"),
   /** Per-interface source routing (needs hooks). Endpoint interfaces not listed get mode auto. */
   routing: z.array(routingSchema).default([]),
   /** Seconds after an apply of endpoints or hooks/routing within which a new SSH connection must confirm it, else the host undoes it by itself (like netplan try). 0 turns this off. At most MAX_CONFIRM_TIMEOUT. Defaults to MAX_CONFIRM_TIMEOUT. */

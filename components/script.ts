@@ -62,6 +62,22 @@ export const CONCERNS = Object.keys(CONCERN_TABLE) as Concern[];
 /** The name of a host's command resource for one concern (its URN ends in it). */
 export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
 
+/**
+ * The components' type tokens: PACKAGE:index:CLASS, PACKAGE the npm package's name, as the SDK's
+ * component provider requires for other languages (provider/experimental/provider.ts construct
+ * at v3.248.0 takes the class name from the token's third part).
+ */
+export const HOST_TYPE = "mptcp-pulumi:index:MptcpHost";
+export const NETWORK_TYPE = "mptcp-pulumi:index:MptcpNetwork";
+/** The type the stack program registered its hosts with before MptcpNetwork (top level): MptcpHost aliases it. */
+export const LEGACY_HOST_TYPE = "mptcp:index:Host";
+/** The resource name of the stack program's MptcpNetwork (index.ts). */
+export const STACK_NETWORK = "mptcp";
+
+/** The URN of a host's command in the stack program (index.ts): MptcpNetwork > MptcpHost > command. */
+export const stackCommandUrn = (stack: string, project: string, command: string) =>
+  `urn:pulumi:${stack}::${project}::${NETWORK_TYPE}$${HOST_TYPE}$command:remote:Command::${command}`;
+
 /** The name of a host's anchor command: created before its concerns' commands, deleted after them (sh/anchor.revert.sh). */
 export const anchorName = (host: string) => `${host}-anchor`;
 

@@ -16,15 +16,27 @@ export interface ConfigError {
 export type ValidationResult = { ok: true; model: Model } | { ok: false; errors: ConfigError[] };
 
 export class ConfigValidationError extends Error {
-  constructor(readonly errors: ConfigError[]) {
-    super(formatErrors(errors));
+  constructor(
+    readonly errors: ConfigError[],
+    where?: string,
+  ) {
+    super(formatErrors(errors, where));
     this.name = "ConfigValidationError";
   }
 }
 
-export function formatErrors(errors: ConfigError[]): string {
+/** The errors as one message; `where` names what was validated (default: the stack config). */
+export function formatErrors(errors: ConfigError[], where = "the mptcp stack config"): string {
   const n = errors.length;
-  return `${n} error${n === 1 ? "" : "s"} in the mptcp stack config:\n` + errors.map((e) => `  ${e.path}: ${e.message}`).join("\n");
+  return `${n} error${n === 1 ? "" : "s"} in ${where}:\n` + errors.map((e) => `  ${e.path}: ${e.message}`).join("\n");
+}
+
+/**
+ * The errors with their config paths (`mptcp:hosts[1].limits`), in the paths and in the messages
+ * that name another entry, rewritten by `rename` (for a component's args: `args.hosts[1].limits`).
+ */
+export function renamePaths(errors: ConfigError[], rename: (text: string) => string): ConfigError[] {
+  return errors.map((e) => ({ path: rename(e.path), message: rename(e.message) }));
 }
 
 /** `["hosts", 1, "limits"]` -> `mptcp:hosts[1].limits` */
@@ -75,11 +87,17 @@ function knownAddresses(host: HostModel): string[] {
   return host.endpoints.map((e) => e.address).filter((a): a is string => a !== undefined);
 }
 
-/**
- * The rules that look across fields and hosts, over hosts that passed the field checks.
- * `failedHosts`: names of hosts that did not; links naming them are left alone.
- */
-export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> = new Set()): ConfigError[] {
+/** What the rules leave alone. */
+export interface Unchecked {
+  /** Names of hosts that failed their field checks: links naming them are left alone. */
+  failedHosts?: ReadonlySet<string>;
+  /** Links (by index) whose addresses are not known yet (a preview of a component whose inputs come from other resources): their limits, families and reaches are not checked. */
+  links?: ReadonlySet<number>;
+}
+
+/** The rules that look across fields and hosts, over hosts that passed the field checks. */
+export function crossHostErrors(model: Model, unchecked: Unchecked = {}): ConfigError[] {
+  const failedHosts = unchecked.failedHosts ?? new Set<string>();
   const errors: ConfigError[] = [];
   const err = (segments: PropertyKey[], message: string) => errors.push({ path: configPath(segments), message });
   const byName = new Map<string, HostModel>();
@@ -180,6 +198,7 @@ export function crossHostErrors(model: Model, failedHosts: ReadonlySet<string> =
   }
 
   for (const { link, client, server } of linked) {
+    if (unchecked.links?.has(link.index)) continue;
     const reachable = reachableOf(link);
     const signalled = new Set(announcedEndpoints(server, link.address).flatMap((e) => (e.address ? [e.address] : [])));
     link.reaches?.forEach((a, i) => {
@@ -269,13 +288,13 @@ function checkFamilies(host: HostModel, peer: HostModel, err: (segments: Propert
  * error at once: hosts and links that pass their field checks still go through the cross-host
  * rules, which leave alone links to hosts that failed them.
  */
-export function validateConfig(raw: { hosts: unknown; links?: unknown }): ValidationResult {
+export function validateConfig(raw: { hosts: unknown; links?: unknown }, unchecked: Pick<Unchecked, "links"> = {}): ValidationResult {
   const input: Record<string, unknown> = { hosts: raw.hosts };
   if (raw.links !== undefined) input.links = raw.links;
   const parsed = configSchema.safeParse(input, { reportInput: true });
   if (parsed.success) {
     const model = buildModel(parsed.data);
-    const errors = crossHostErrors(model);
+    const errors = crossHostErrors(model, unchecked);
     return errors.length ? { ok: false, errors } : { ok: true, model };
   }
   const errors = zodErrors(parsed.error);
@@ -288,7 +307,7 @@ export function validateConfig(raw: { hosts: unknown; links?: unknown }): Valida
     else if (h && typeof (h as { name?: unknown }).name === "string") failed.add((h as { name: string }).name);
   });
   const links = ((raw.links ?? []) as unknown[]).map((l, i) => buildLink(linkSchema.safeParse(l).data ?? { client: "", server: "" }, i, hosts));
-  errors.push(...crossHostErrors({ hosts, links }, failed));
+  errors.push(...crossHostErrors({ hosts, links }, { ...unchecked, failedHosts: failed }));
   return { ok: false, errors };
 }
 

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse } from "yaml";
-import { commandName, Concern, CONCERNS, concernOfPath, configPathOfKey, renderCheck, STATE_DIR } from "../components/render";
+import { commandName, stackCommandUrn, Concern, CONCERNS, concernOfPath, configPathOfKey, renderCheck, STATE_DIR } from "../components/render";
 import { CliIo, exitWith } from "./cli-io";
 import { closeAll, COMMON_HELP, startCli } from "./verify/cli";
 import { connect, pooled, UnreachableError } from "./verify/ssh";
@@ -55,7 +55,7 @@ function repairOf(results: HostDrift[], { project, stack = "STACK" }: { project:
   for (const r of results) {
     for (const d of r.differences) {
       const concern = concernOfPath(d.path);
-      if (concern && ![...r.unapplied, ...r.pending, ...r.removed].includes(concern)) urns.add(`urn:pulumi:${stack}::${project}::mptcp:index:Host$command:remote:Command::${commandName(r.host, concern)}`);
+      if (concern && ![...r.unapplied, ...r.pending, ...r.removed].includes(concern)) urns.add(stackCommandUrn(stack, project, commandName(r.host, concern)));
     }
   }
   return { replace: [...urns], up: results.some((r) => r.unapplied.length || r.pending.length || r.removed.length) };

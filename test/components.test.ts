@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseApplied, readStackConfig } from "../components";
+import { HOST_TYPE, NETWORK_TYPE, parseApplied, readStackConfig, STACK_NETWORK } from "../components";
 import { runProgram } from "./harness/program";
 
 const ROOT = join(__dirname, "..");
@@ -10,10 +10,12 @@ const SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA
 describe("MptcpHost under pulumi mocks", () => {
   it("registers one component per host, its anchor and one remote.Command per configured concern, parented and chained", async () => {
     const { resources, commands } = await runProgram(dev(), { privateKey: SECRET_KEY });
-    const components = resources.filter((r) => r.type === "mptcp:index:Host");
+    const components = resources.filter((r) => r.type === HOST_TYPE);
     expect(components.map((c) => c.name)).toEqual(["server", "client"]);
-    // Under mocks there is no stack resource: components sit at the root.
-    expect(components.every((c) => !c.custom && c.parent === "")).toBe(true);
+    // one MptcpNetwork, the hosts' parent; under mocks there is no stack resource: it sits at the root
+    const networks = resources.filter((r) => r.type === NETWORK_TYPE);
+    expect(networks.map((n) => [n.name, n.parent, n.custom])).toEqual([[STACK_NETWORK, "", false]]);
+    expect(components.every((c) => !c.custom && c.parent === networks[0].urn)).toBe(true);
     expect(commands.map((c) => c.name).sort()).toEqual(["server-scripts", "client-scripts", "server-scripts-cleanup", "client-scripts-cleanup", "server-anchor", "client-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
     for (const c of commands) {
       const host = c.name.split("-")[0];
@@ -157,7 +159,7 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].ssh.insecureIgnoreHostKey = true;
     const { commands, logs } = await runProgram(c, { preview: true });
     expect(commands.find((x) => x.name === "server-sysctl")!.connection.hostKey).toBeUndefined();
-    expect(logs.join("\n")).toMatch(/mptcp:hosts\[0\]\.ssh: insecureIgnoreHostKey is set/);
+    expect(logs.join("\n")).toMatch(/^server: ssh\.insecureIgnoreHostKey is set/);
   });
 
   it("an invalid config fails before any resource is registered, listing every error", async () => {

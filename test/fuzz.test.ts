@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatErrors, renderCheck, renderHookFiles, renderHost, selfText, validateConfig, wrapScript } from "../components/core";
+import { formatErrors, HOST_TYPE, renderCheck, renderHookFiles, renderHost, selfText, validateConfig, wrapScript } from "../components/core";
 import { runSync } from "../scripts/lab/spawner";
 import { runProgram } from "./harness/program";
 
@@ -240,7 +240,7 @@ describe("the whole config, fuzzed", () => {
         try {
           const run = await runProgram(json, { preview: true, privateKey });
           if (!v.ok) other.push(`preview accepted a config validation refuses: ${JSON.stringify(v.errors)}`);
-          else expect(run.resources.filter((x) => x.type === "mptcp:index:Host").length).toBe(v.model.hosts.length);
+          else expect(run.resources.filter((x) => x.type === HOST_TYPE).length).toBe(v.model.hosts.length);
           seen.accepted++;
         } catch (e) {
           seen.rejected++;

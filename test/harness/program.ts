@@ -73,9 +73,17 @@ function unwrapSecrets(v: any): any {
   return v;
 }
 
+/** A URN as the engine makes it: the parent's whole type chain before the type (resource.NewURN in sdk/go/common/resource/urn.go at v3.248.0). */
 function urnOf(stack: string, type: string, name: string, parent: string): string {
   if (!parent) return `urn:pulumi:${stack}::mptcp::${type}::${name}`;
   const parentType = parent.split("::")[2];
+  return `urn:pulumi:${stack}::mptcp::${parentType}$${type}::${name}`;
+}
+
+/** The URN the mock monitor gives (runtime/mocks.ts newUrn at v3.248.0): only the parent's own type before the type, where the engine puts the whole chain. */
+function mockUrnOf(stack: string, type: string, name: string, parent: string): string {
+  if (!parent) return `urn:pulumi:${stack}::mptcp::${type}::${name}`;
+  const parentType = parent.split("::")[2].split("$").pop();
   return `urn:pulumi:${stack}::mptcp::${parentType}$${type}::${name}`;
 }
 
@@ -129,16 +137,22 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor();
   const register = monitor.registerResource.bind(monitor);
+  // the engine's URN of each URN the mock monitor handed out (they differ below a component's child)
+  const engineUrn = new Map<string, string>();
+  const stack = opts.stack ?? "test";
   monitor.registerResource = (req: any, cb: any) => {
-    const parent = req.getParent() as string;
+    const mockParent = req.getParent() as string;
+    const parent = engineUrn.get(mockParent) ?? mockParent;
+    const urn = urnOf(stack, req.getType(), req.getName(), parent);
+    engineUrn.set(mockUrnOf(stack, req.getType(), req.getName(), mockParent), urn);
     pending.set(`${req.getType()}::${req.getName()}`, {
       type: req.getType(),
       name: req.getName(),
       custom: req.getCustom(),
       parent,
-      dependencies: req.getDependenciesList(),
+      dependencies: (req.getDependenciesList() as string[]).map((u) => engineUrn.get(u) ?? u),
       deleteBeforeReplace: req.getDeletebeforereplace(),
-      urn: urnOf(opts.stack ?? "test", req.getType(), req.getName(), parent),
+      urn,
     });
     return register(req, cb);
   };
