@@ -211,8 +211,8 @@ async function loadProgram(): Promise<Record<string, unknown>> {
   return require("../../index");
 }
 
-/** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
-export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined } = {}): Promise<ProgramRun> {
+/** Runs index.ts (or `opts.program`) once under mocks. Throws what the program throws (e.g. a validation error). */
+export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined; program?: () => Record<string, unknown> } = {}): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
   const pending = new Map<string, Omit<RecordedResource, "inputs">>();
@@ -278,7 +278,8 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   pulumi.log.warn = async (msg: string) => void logs.push(msg);
   let program: Record<string, unknown>;
   try {
-    program = await loadProgram();
+    // `program`: another program in index.ts's place (a test's registrations through the real SDK)
+    program = opts.program ? opts.program() : await loadProgram();
     await settings.waitForRPCs();
   } finally {
     pulumi.log.warn = warn;
