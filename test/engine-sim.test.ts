@@ -228,8 +228,9 @@ describe("--target (step_generator.go v3.248.0 isTargetedForUpdate, generateStep
 // - pkg/resource/deploy/step_generator.go getOldResource: the old state is looked up by the
 //   registration's URN, then by each alias URN in order; a match by alias is the same resource
 //   (diffed as usual, `aliased` records the old URN so GenerateDeletes/isOperatedOn keep it); no
-//   match is a create, and the old URN, seen by no registration, is deleted by GenerateDeletes in
-//   the delete phase after every registration; two registrations on one old URN is an error
+//   match is a create, and the old URN, seen by no registration, is deleted by GenerateDeletes,
+//   which deployment_executor.go performPostSteps runs once the program has registered everything;
+//   two registrations on one old URN is an error
 //   (diag GetDuplicateResourceAliasError);
 // - step_generator.go generateAliases, collapseAliasToUrn, inheritedChildAlias: how specs become URNs
 //   and children inherit their parent's alias; sdk/go/common/resource/alias.go CreateURN,

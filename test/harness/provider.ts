@@ -19,7 +19,8 @@
 //   aliased one is compared by inputs as usual and its state moves to the new URN (a same step
 //   with a changed URN writes a checkpoint: snapshot.go mustWrite); a stored resource no
 //   registration claims, even one with the name of a registered command (a URN changed without an
-//   alias), is deleted as removed, after the new URN's create (GenerateDeletes, isOperatedOn);
+//   alias), is deleted as removed, after every registration, so after the new URN's create
+//   (GenerateDeletes, isOperatedOn; deployment_executor.go performPostSteps);
 //   two registrations claiming one stored URN is an error (diag GetDuplicateResourceAliasError),
 //   raised here before any step where the engine raises it at the second registration;
 // - `--target` (with `*`/`**` globs as deployment.go's UrnTargets) and `--target-dependents`:
