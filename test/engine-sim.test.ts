@@ -16,8 +16,10 @@
 // And github.com/pulumi/pulumi-command at tag v1.2.1: provider/pkg/provider/common/inputs.go
 // declares `Triggers` with `provider:"replaceOnChanges"`, so an unknown trigger (the output of a
 // replaced dependency) makes the provider's Diff say replace.
+import { remote } from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { RecordedCommand, runProgram } from "./harness/program";
+import { aliasUrns, RecordedCommand, runProgram, urnOf } from "./harness/program";
 import { CommandProviderSim, defaultParallel, Phase, targetMatcher } from "./harness/provider";
 
 function cmd(name: string, over: Partial<RecordedCommand> = {}): RecordedCommand {
@@ -218,6 +220,219 @@ describe("--target (step_generator.go v3.248.0 isTargetedForUpdate, generateStep
   it("an untargeted new command is not created; a targeted one depending on it fails", async () => {
     const { sim, ran } = recorder();
     await expect(sim.up(guarded("h1"), { target: ["s-endpoints-confirm"] })).rejects.toThrow(/depends on s-endpoints, which is not targeted/);
+    expect(ran).toEqual([]);
+  });
+});
+
+// URN identity and aliases, as github.com/pulumi/pulumi v3.248.0 has them:
+// - pkg/resource/deploy/step_generator.go getOldResource: the old state is looked up by the
+//   registration's URN, then by each alias URN in order; a match by alias is the same resource
+//   (diffed as usual, `aliased` records the old URN so GenerateDeletes/isOperatedOn keep it); no
+//   match is a create, and the old URN, seen by no registration, is deleted by GenerateDeletes,
+//   which deployment_executor.go performPostSteps runs once the program has registered everything;
+//   two registrations on one old URN is an error
+//   (diag GetDuplicateResourceAliasError);
+// - step_generator.go generateAliases, collapseAliasToUrn, inheritedChildAlias: how specs become URNs
+//   and children inherit their parent's alias; sdk/go/common/resource/alias.go CreateURN,
+//   sdk/go/common/resource/urn/urn.go New;
+// - pkg/backend/snapshot.go sameSnapshotMutation.mustWrite: a same step whose URN changed writes;
+// - the Node SDK 3.248.0 (node_modules/@pulumi/pulumi/runtime/resource.js mapAliasesForRequest)
+//   sends specs (the mock monitor, like the engine, supports "aliasSpecs"): `parent: undefined`
+//   (pulumi.rootStackResource under mocks) as noParent; the root stack's URN (a real deployment)
+//   is no parent too (collapseAliasToUrn parentIsRootStack).
+describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, generateAliases)", () => {
+  const OLD_HOST = "mptcp:index:Host";
+  const NET = "mptcp-pulumi:index:MptcpNetwork";
+  const HOST = "mptcp-pulumi:index:MptcpHost";
+  const CMD = "command:remote:Command";
+  const netUrn = urnOf("test", NET, "net", "");
+  const hostUrn = urnOf("test", HOST, "s", netUrn);
+
+  it("alias URNs from specs: defaults, noParent, the root stack as parent, a name change, another stack/project, a literal URN", () => {
+    const none = () => [];
+    const host = { name: "s", type: HOST, parent: netUrn };
+    expect(hostUrn).toBe(`urn:pulumi:test::mptcp::${NET}$${HOST}::s`);
+    // the lead's alias: the old type at the stack's root
+    expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, noParent: true }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
+    expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, parentUrn: "urn:pulumi:test::mptcp::pulumi:pulumi:Stack::mptcp-test" }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
+    // without noParent the resource's parent stays: the old type under the new parent
+    expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${NET}$${OLD_HOST}::s`]);
+    expect(aliasUrns({ ...host, aliasSpecs: [{ name: "old", parentUrn: netUrn }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${NET}$${HOST}::old`]);
+    expect(aliasUrns({ ...host, aliasSpecs: [{ stack: "prod", project: "p", noParent: true }] }, none, "test")).toEqual([`urn:pulumi:prod::p::${HOST}::s`]);
+    expect(aliasUrns({ ...host, aliasSpecs: [{ urn: "urn:pulumi:x::y::t::z" }] }, none, "test")).toEqual(["urn:pulumi:x::y::t::z"]);
+  });
+
+  it("a child inherits each alias of its parent (the name's parent prefix renamed); with its own aliases, their products too", () => {
+    const oldHost = `urn:pulumi:test::mptcp::${OLD_HOST}::server`;
+    const parents = (p: string) => (p === hostUrn ? [oldHost] : []);
+    // parent "s" aliased from "server": "s-endpoints" was "server-endpoints"
+    expect(aliasUrns({ name: "s-endpoints", type: CMD, parent: hostUrn, aliasSpecs: [] }, parents, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::server-endpoints`]);
+    expect(aliasUrns({ name: "x-endpoints", type: CMD, parent: hostUrn, aliasSpecs: [] }, parents, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::x-endpoints`]);
+    expect(aliasUrns({ name: "s-new", type: CMD, parent: hostUrn, aliasSpecs: [{ name: "s-old", parentUrn: hostUrn }] }, parents, "test")).toEqual([
+      // the spec's parent given: replaced by the parent's alias (collapseAliasToUrn), and as it is
+      `urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::s-old`,
+      `urn:pulumi:test::mptcp::${NET}$${HOST}$${CMD}::s-old`,
+      `urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::server-new`,
+      `urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::server-old`,
+    ]);
+    // negative control: a parent without aliases gives its child none
+    expect(aliasUrns({ name: "s-endpoints", type: CMD, parent: hostUrn, aliasSpecs: [] }, () => [], "test")).toEqual([]);
+  });
+
+  /** The lead's planned shape through the real SDK: a network component, hosts under it (aliased or not), commands under the hosts. */
+  const planned = (aliased: boolean) => () => {
+    const net = new pulumi.ComponentResource(NET, "net", {});
+    const host = new pulumi.ComponentResource(HOST, "server", {}, { parent: net, ...(aliased ? { aliases: [{ type: OLD_HOST, parent: pulumi.rootStackResource }] } : {}) });
+    const a = new remote.Command("server-endpoints", { connection: { host: "h1" }, create: "apply" }, { parent: host });
+    new remote.Command("server-endpoints-confirm", { connection: { host: "h1" }, create: "confirm" }, { parent: host, dependsOn: [a] });
+    return {};
+  };
+
+  it("through the SDK: the engine's URN (the whole type chain), the alias sent as a noParent spec, inherited by the commands", async () => {
+    const { resources, commands } = await runProgram({ hosts: [] }, { program: planned(true) });
+    const host = resources.find((r) => r.type === HOST)!;
+    expect(host.urn).toBe(`urn:pulumi:test::mptcp::${NET}$${HOST}::server`);
+    expect(host.aliasSpecs).toEqual([{ type: OLD_HOST, noParent: true }]);
+    expect(host.aliases).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::server`]);
+    expect(commands.map((c) => [c.urn, c.aliases, c.dependsOn])).toEqual([
+      [`urn:pulumi:test::mptcp::${NET}$${HOST}$${CMD}::server-endpoints`, [`urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::server-endpoints`], []],
+      [`urn:pulumi:test::mptcp::${NET}$${HOST}$${CMD}::server-endpoints-confirm`, [`urn:pulumi:test::mptcp::${OLD_HOST}$${CMD}::server-endpoints-confirm`], ["server-endpoints"]],
+    ]);
+    // negative control: without the alias, no command has one
+    const bare = await runProgram({ hosts: [] }, { program: planned(false) });
+    expect(bare.commands.map((c) => c.aliases)).toEqual([[], []]);
+  });
+
+  /** The real program's commands as they would be with hosts under a network component (the type chain the lead plans), with or without the host's alias. */
+  async function upgraded(host: object, aliased: boolean): Promise<{ before: RecordedCommand[]; after: RecordedCommand[] }> {
+    const { commands: before } = await runProgram({ hosts: [host] });
+    const after = before.map((c) => {
+      const urn = c.urn.replace(`::${OLD_HOST}$`, `::${NET}$${HOST}$`);
+      const hostName = c.name.split("-")[0];
+      const aliases = aliased ? aliasUrns({ name: c.name, type: c.copy ? "command:remote:CopyToRemote" : CMD, parent: urnOf("test", HOST, hostName, netUrn), aliasSpecs: [] }, () => [urnOf("test", OLD_HOST, hostName, "")], "test") : [];
+      return { ...c, urn, aliases };
+    });
+    return { before, after };
+  }
+  const server = { name: "server", ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true }, sysctl: { enabled: true }, limits: { subflows: 2, addAddrAccepted: 2 }, endpoints: [{ interface: "eth1", flags: ["signal"] }], hooks: true };
+
+  it("negative control: the real program's URNs changed without an alias: every command created anew, then every old one deleted (its delete reverts the host)", async () => {
+    const { before, after } = await upgraded(server, false);
+    expect(after.every((c, i) => c.urn !== before[i].urn && c.name === before[i].name)).toBe(true);
+    const { sim, ran } = recorder();
+    await sim.up(before);
+    ran.length = 0;
+    expect(sim.preview(after).map((s) => `${s.phase} ${s.reason}`)).toEqual([...after.map(() => "create new"), ...before.map(() => "delete removed")]);
+    const steps = await sim.up(after);
+    const applies = before.filter((c) => !c.copy && c.create !== undefined).length;
+    expect(steps.filter((s) => s.phase === "create").length).toBe(after.length);
+    expect(steps.filter((s) => s.phase === "delete" && s.reason === "removed").length).toBe(before.length);
+    // the deletes run after every create: what the new commands applied, the old deletes revert
+    const lastCreate = Math.max(...ran.map((r, i) => (r.startsWith("create") ? i : -1)));
+    const firstDelete = ran.findIndex((r) => r.startsWith("delete"));
+    expect(firstDelete).toBeGreaterThan(lastCreate);
+    expect(ran.filter((r) => r.startsWith("delete")).length).toBe(before.filter((c) => !c.copy && c.delete !== undefined).length);
+    console.log(`no alias: ${ran.length} runs on the host: ${firstDelete} creates (${applies} of them applying host state), then ${ran.length - firstDelete} deletes`);
+    // the state: only the new URNs
+    expect([...sim.state.values()].map((c) => c.urn).sort()).toEqual(after.map((c) => c.urn).sort());
+    expect([...sim.state.keys()].sort()).toEqual(after.map((c) => c.name).sort());
+  });
+
+  it("the same change with the host's alias (inherited by its commands): no step at all; the stored state moves to the new URNs", async () => {
+    const { before, after } = await upgraded(server, true);
+    const { sim, ran } = recorder();
+    await sim.up(before);
+    const stdout = before.map((c) => sim.stdoutOf(c.name));
+    ran.length = 0;
+    expect(sim.preview(after)).toEqual([]);
+    expect([...sim.state.values()].map((c) => c.urn)).toEqual(before.map((c) => c.urn)); // a preview moves nothing
+    expect(await sim.up(after)).toEqual([]);
+    expect(ran).toEqual([]);
+    expect([...sim.state.values()].map((c) => c.urn)).toEqual(after.map((c) => c.urn));
+    expect(after.map((c) => sim.stdoutOf(c.name))).toEqual(stdout);
+    // one checkpoint write per same step whose URN changed (mustWrite)
+    expect(sim.checkpoints.writes).toBe(after.length);
+    expect(JSON.parse(sim.checkpointJson()).checkpoint.latest.resources.map((r: any) => r.urn)).toEqual(after.map((c) => c.urn));
+    // next up: by their own URNs, nothing
+    expect(await sim.up(after)).toEqual([]);
+    expect(sim.checkpoints.writes).toBe(1);
+    // an input changed along with the alias: the aliased command updates as it would under its old URN
+    const changed = after.map((c) => (c.name === "server-limits" ? { ...c, inputs: { ...c.inputs, create: "limits v2" } } : c));
+    const { sim: other, ran: otherRan } = recorder();
+    await other.up(before);
+    otherRan.length = 0;
+    expect((await other.up(changed)).map((s) => `${s.phase} ${s.name} ${s.reason}`)).toEqual(["create server-limits changed"]);
+  });
+
+  it("a command moved to the stack's root: found with a noParent alias; without one, created and its old self deleted after", async () => {
+    const old = cmd("s-endpoints");
+    const moved = (aliases: string[]) => ({ ...old, urn: urnOf("test", CMD, "s-endpoints", ""), aliases });
+    const noParent = aliasUrns({ name: "s-endpoints", type: CMD, parent: "", aliasSpecs: [{ type: CMD, noParent: true }] }, () => [], "test");
+    expect(noParent).toEqual(["urn:pulumi:test::mptcp::command:remote:Command::s-endpoints"]);
+    // the old command sat under the old host; the alias names its old parent's URN
+    const back = aliasUrns({ name: "s-endpoints", type: CMD, parent: "", aliasSpecs: [{ parentUrn: urnOf("test", OLD_HOST, "s", "") }] }, () => [], "test");
+    expect(back).toEqual([old.urn]);
+    let { sim, ran } = recorder();
+    await sim.up([old]);
+    ran.length = 0;
+    expect(await sim.up([moved(back)])).toEqual([]);
+    expect(sim.state.get("s-endpoints")!.urn).toBe(moved([]).urn);
+    // negative control: the noParent alias names the root, not where it was: create, then delete of the old
+    ({ sim, ran } = recorder());
+    await sim.up([old]);
+    ran.length = 0;
+    await sim.up([moved(noParent)]);
+    expect(ran).toEqual(["create s-endpoints@h1", "delete s-endpoints@h1"]);
+  });
+
+  it("a renamed command: with a name alias the same resource under its new name; without, a create and the old one's delete", async () => {
+    const old = guarded("h1");
+    const renamed = (alias: boolean) =>
+      old.map((c) => {
+        const name = c.name.replace("s-", "s-mptcp-");
+        return { ...c, name, urn: c.urn.replace(/::[^:]*$/, `::${name}`), dependsOn: c.dependsOn.map((d) => d.replace("s-", "s-mptcp-")), triggers: c.triggers!.map((t) => String(t).replace("s-", "s-mptcp-")), aliases: alias ? aliasUrns({ name, type: CMD, parent: urnOf("test", OLD_HOST, "s", ""), aliasSpecs: [{ name: c.name, parentUrn: urnOf("test", OLD_HOST, "s", "") }] }, () => [], "test") : [] };
+      }).map((c) => ({ ...c, inputs: { ...c.inputs, triggers: c.triggers } }));
+    let { sim, ran } = recorder();
+    await sim.up(old);
+    ran.length = 0;
+    expect(await sim.up(renamed(true))).toEqual([]);
+    expect([...sim.state.keys()]).toEqual(["s-mptcp-endpoints", "s-mptcp-endpoints-confirm"]);
+    expect(sim.state.get("s-mptcp-endpoints")!.urn).toBe(renamed(true)[0].urn);
+    expect(sim.stdoutOf("s-mptcp-endpoints")).toBe("armed 1");
+    // negative control
+    ({ sim, ran } = recorder());
+    await sim.up(old);
+    ran.length = 0;
+    await sim.up(renamed(false));
+    expect(ran).toEqual(["create s-mptcp-endpoints@h1", "create s-mptcp-endpoints-confirm@h1", "delete s-endpoints-confirm@h1", "delete s-endpoints@h1"]);
+  });
+
+  it("two registrations claiming one old URN: an error (GetDuplicateResourceAliasError), nothing runs", async () => {
+    const { sim, ran } = recorder();
+    const old = cmd("s-endpoints");
+    await sim.up([old]);
+    ran.length = 0;
+    const claimant = (name: string) => ({ ...cmd(name), aliases: [old.urn] });
+    await expect(sim.up([claimant("a"), claimant("b")])).rejects.toThrow(/Duplicate resource alias/);
+    expect(ran).toEqual([]);
+    // the old URN registered as itself and claimed by an alias: the same error
+    await expect(sim.up([old, claimant("a")])).rejects.toThrow(/Duplicate resource alias/);
+  });
+
+  it("--target takes the new URN; an untargeted aliased command keeps its old URN (a same step of the old state)", async () => {
+    const { before, after } = await upgraded(server, true);
+    const { sim, ran } = recorder();
+    await sim.up(before);
+    ran.length = 0;
+    const limits = after.find((c) => c.name === "server-limits")!;
+    const changed = after.map((c) => (c === limits ? { ...c, inputs: { ...c.inputs, create: "limits v2" } } : c));
+    await sim.up(changed, { target: [limits.urn] });
+    expect(ran).toEqual(["create server-limits@203.0.113.1"]);
+    expect(sim.state.get("server-limits")!.urn).toBe(limits.urn);
+    expect(sim.state.get("server-sysctl")!.urn).toBe(before.find((c) => c.name === "server-sysctl")!.urn);
+    // the old URN as target matches nothing registered: nothing runs, nothing is deleted
+    ran.length = 0;
+    await sim.up(after, { target: [before.find((c) => c.name === "server-sysctl")!.urn] });
     expect(ran).toEqual([]);
   });
 });

@@ -18,7 +18,26 @@ export interface RecordedResource {
   dependencies: string[];
   deleteBeforeReplace: boolean;
   inputs: Record<string, any>;
+  /** The URN the engine gives it (the parents' type chain, unlike the mock monitor's URNs). */
   urn: string;
+  /** The aliases as registered (`req.getAliasesList()`), parent URNs translated to engine URNs. */
+  aliasSpecs: AliasSpec[];
+  /** Its alias URNs as the engine computes them (aliasUrns), its parents' aliases included. */
+  aliases: string[];
+}
+
+/**
+ * One alias of a register request (pulumirpc.Alias): a URN, or a spec whose empty fields default
+ * to the resource's own (step_generator.go collapseAliasToUrn at v3.248.0).
+ */
+export interface AliasSpec {
+  urn?: string;
+  name?: string;
+  type?: string;
+  stack?: string;
+  project?: string;
+  parentUrn?: string;
+  noParent?: boolean;
 }
 
 /** A remote.CopyToRemote of a local directory, as the provider would receive it. */
@@ -52,6 +71,12 @@ export interface RecordedCommand {
   deleteBeforeReplace: boolean;
   /** Inputs that, when changed, make Pulumi update or replace the resource. */
   inputs: Record<string, any>;
+  /**
+   * Full URNs under which the engine finds this command's old state when its own URN is not
+   * stored (aliasUrns: its own aliases and those inherited from its parents), in the engine's
+   * order. Absent or empty: no alias.
+   */
+  aliases?: string[];
 }
 
 export interface ProgramRun {
@@ -73,18 +98,93 @@ function unwrapSecrets(v: any): any {
   return v;
 }
 
-/** A URN as the engine makes it: the parent's whole type chain before the type (resource.NewURN in sdk/go/common/resource/urn.go at v3.248.0). */
-function urnOf(stack: string, type: string, name: string, parent: string): string {
-  if (!parent) return `urn:pulumi:${stack}::mptcp::${type}::${name}`;
-  const parentType = parent.split("::")[2];
-  return `urn:pulumi:${stack}::mptcp::${parentType}$${type}::${name}`;
+/** The project name: Pulumi.yaml's `name`, the one place the harness names it. */
+export const PROJECT = "mptcp";
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+
+/** A URN's qualified type (the parents' types and its own, `$`-joined): urn.go QualifiedType. */
+const qualifiedType = (urn: string) => urn.split("::")[2];
+/** A URN's own type (the qualified type's last part): urn.go Type. */
+const typeOf = (urn: string) => qualifiedType(urn).split("$").pop()!;
+/** A URN's name (everything after the third `::`): urn.go Name. */
+const nameOf = (urn: string) => urn.split("::").slice(3).join("::");
+
+/** urn.go New at v3.248.0: the parent's qualified type, `$`, the type; no prefix under the stack. */
+export function newUrn(stack: string, project: string, parentType: string, type: string, name: string): string {
+  const t = parentType && parentType !== ROOT_STACK_TYPE ? `${parentType}$${type}` : type;
+  return `urn:pulumi:${stack}::${project}::${t}::${name}`;
 }
 
-/** The URN the mock monitor gives (runtime/mocks.ts newUrn at v3.248.0): only the parent's own type before the type, where the engine puts the whole chain. */
-function mockUrnOf(stack: string, type: string, name: string, parent: string): string {
-  if (!parent) return `urn:pulumi:${stack}::mptcp::${type}::${name}`;
-  const parentType = parent.split("::")[2].split("$").pop();
-  return `urn:pulumi:${stack}::mptcp::${parentType}$${type}::${name}`;
+/** A resource's URN as the engine makes it (step_generator.go generateURN -> urn.go New). */
+export function urnOf(stack: string, type: string, name: string, parent: string, project = PROJECT): string {
+  return newUrn(stack, project, parent ? qualifiedType(parent) : "", type, name);
+}
+
+/** alias.go CreateURN at v3.248.0: under a parent, the parent's URN up to its last `::` (its stack and project), `$`. */
+function createUrn(name: string, type: string, parent: string, project: string, stack: string): string {
+  const prefix = parent ? parent.slice(0, parent.lastIndexOf("::")) + "$" : `urn:pulumi:${stack}::${project}::`;
+  return `${prefix}${type}::${name}`;
+}
+
+/** A resource as generateAliases sees it. */
+export interface AliasTarget {
+  name: string;
+  type: string;
+  /** Its parent's URN, "" for none. */
+  parent: string;
+  aliasSpecs: AliasSpec[];
+}
+
+/**
+ * The alias URNs the engine derives for a registration (step_generator.go at v3.248.0,
+ * generateAliases, collapseAliasToUrn, inheritedChildAlias), in its order, without duplicates:
+ * - each alias: its URN, or a URN from its spec: name and type default to the resource's; the
+ *   parent to the resource's parent (a parent given is replaced by that parent's alias the
+ *   engine matched); noParent, or a parent that is the root stack, means none; stack and project
+ *   default to the deployment's (a parent's prefix carries its own);
+ * - then, for each alias of the parent: the child under that alias's qualified type
+ *   (`ParentAliasType$ChildType::name`, in the deployment's stack and project), its name's prefix
+ *   renamed when the child's name starts with the parent's; and the same for each of the child's
+ *   own aliases.
+ * The engine uses only the parent's alias that matched an old resource (sg.aliases); this takes
+ * every alias of the parent (as the Node SDK's allAliases does when it computes aliases itself),
+ * a superset that finds the same old state whenever the old stack held the parent under one of them.
+ */
+export function aliasUrns(r: AliasTarget, aliasesOf: (parentUrn: string) => string[], stack: string, project = PROJECT): string[] {
+  const out: string[] = [];
+  const add = (u: string) => void (out.includes(u) ? undefined : out.push(u));
+  const collapse = (a: AliasSpec): string[] => {
+    if (a.urn) return [a.urn];
+    const parents = a.parentUrn ? [...aliasesOf(a.parentUrn), a.parentUrn] : [r.parent];
+    return parents.map((p) => {
+      const parent = a.noParent || (p && qualifiedType(p) === ROOT_STACK_TYPE) ? "" : p;
+      return createUrn(a.name || r.name, a.type || r.type, parent, a.project || project, a.stack || stack);
+    });
+  };
+  for (const a of r.aliasSpecs) collapse(a).forEach(add);
+  if (r.parent) {
+    const parentName = nameOf(r.parent);
+    const inherited = (childType: string, childName: string, parentAlias: string) =>
+      newUrn(stack, project, qualifiedType(parentAlias), childType, childName.startsWith(parentName) ? nameOf(parentAlias) + childName.slice(parentName.length) : childName);
+    for (const pa of aliasesOf(r.parent)) {
+      add(inherited(r.type, r.name, pa));
+      for (const a of r.aliasSpecs) for (const ca of collapse(a)) add(inherited(typeOf(ca), nameOf(ca), pa));
+    }
+  }
+  return out;
+}
+
+/** A register request's aliases (pulumirpc.Alias), parent URNs through `engineUrn`. */
+function aliasSpecsOf(req: any, engineUrn: (mockUrn: string) => string): AliasSpec[] {
+  return (req.getAliasesList() as any[]).map((a): AliasSpec => {
+    if (a.hasUrn()) return { urn: a.getUrn() };
+    const s = a.getSpec();
+    const spec: AliasSpec = {};
+    for (const [k, v] of [["name", s.getName()], ["type", s.getType()], ["stack", s.getStack()], ["project", s.getProject()]] as const) if (v) spec[k] = v;
+    if (s.getNoparent()) spec.noParent = true;
+    else if (s.getParenturn()) spec.parentUrn = engineUrn(s.getParenturn());
+    return spec;
+  });
 }
 
 export interface StackConfig {
@@ -111,16 +211,22 @@ async function loadProgram(): Promise<Record<string, unknown>> {
   return require("../../index");
 }
 
-/** Runs index.ts once under mocks. Throws what the program throws (e.g. a validation error). */
-export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined } = {}): Promise<ProgramRun> {
+/** Runs index.ts (or `opts.program`) once under mocks. Throws what the program throws (e.g. a validation error). */
+export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined; program?: () => Record<string, unknown> } = {}): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
   const pending = new Map<string, Omit<RecordedResource, "inputs">>();
+  const stack = opts.stack ?? "test";
+  // The mock monitor's URNs carry the parent's own type only (mocks.js newUrn); the engine's, the
+  // whole chain. Requests name parents and dependencies by the mock's URNs.
+  const engineUrns = new Map<string, string>();
+  const engineUrn = (mock: string) => engineUrns.get(mock) ?? mock;
+  const aliasesByUrn = new Map<string, string[]>();
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
         const meta = pending.get(`${args.type}::${args.name}`);
-        resources.push({ ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "" }), inputs: args.inputs });
+        resources.push({ ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "", aliasSpecs: [], aliases: [] }), inputs: args.inputs });
         const copy = args.type === "command:remote:CopyToRemote";
         const state = opts.preview || copy ? { ...args.inputs } : { ...args.inputs, stdout: opts.stdout?.(args.name) ?? `${args.name}: applied`, stderr: "" };
         return { id: `${args.name}-id`, state };
@@ -129,32 +235,37 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
         throw new Error(`unexpected provider call ${args.token}`);
       },
     },
-    "mptcp",
-    opts.stack ?? "test",
+    PROJECT,
+    stack,
     !!opts.preview,
   );
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor();
   const register = monitor.registerResource.bind(monitor);
-  // the engine's URN of each URN the mock monitor handed out (they differ below a component's child)
-  const engineUrn = new Map<string, string>();
-  const stack = opts.stack ?? "test";
   monitor.registerResource = (req: any, cb: any) => {
-    const mockParent = req.getParent() as string;
-    const parent = engineUrn.get(mockParent) ?? mockParent;
-    const urn = urnOf(stack, req.getType(), req.getName(), parent);
-    engineUrn.set(mockUrnOf(stack, req.getType(), req.getName(), mockParent), urn);
-    pending.set(`${req.getType()}::${req.getName()}`, {
-      type: req.getType(),
-      name: req.getName(),
+    const parent = engineUrn(req.getParent());
+    const [type, name] = [req.getType() as string, req.getName() as string];
+    const urn = urnOf(stack, type, name, parent);
+    const aliasSpecs = aliasSpecsOf(req, engineUrn);
+    const aliases = aliasUrns({ name, type, parent, aliasSpecs }, (p) => aliasesByUrn.get(p) ?? [], stack);
+    aliasesByUrn.set(urn, aliases);
+    pending.set(`${type}::${name}`, {
+      type,
+      name,
       custom: req.getCustom(),
       parent,
-      dependencies: (req.getDependenciesList() as string[]).map((u) => engineUrn.get(u) ?? u),
+      dependencies: (req.getDependenciesList() as string[]).map(engineUrn),
       deleteBeforeReplace: req.getDeletebeforereplace(),
       urn,
+      aliasSpecs,
+      aliases,
     });
-    return register(req, cb);
+    // the mock's URN, by which children and dependents will name this resource
+    return register(req, (err: unknown, resp: any) => {
+      if (resp) engineUrns.set(resp.getUrn(), urn);
+      cb(err, resp);
+    });
   };
   const values: Record<string, string> = {
     "mptcp:hosts": JSON.stringify(config.hosts),
@@ -167,7 +278,8 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   pulumi.log.warn = async (msg: string) => void logs.push(msg);
   let program: Record<string, unknown>;
   try {
-    program = await loadProgram();
+    // `program`: another program in index.ts's place (a test's registrations through the real SDK)
+    program = opts.program ? opts.program() : await loadProgram();
     await settings.waitForRPCs();
   } finally {
     pulumi.log.warn = warn;
@@ -214,11 +326,12 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
         const { dir, hash } = dirs.get(r.urn)!;
         // the engine compares an archive by its hash alone: the path is not an input that differs
         const { source: _s, ...rest } = inputs;
-        return { name: r.name, urn: r.urn, triggers: inputs.triggers, connection: inputs.connection, dependsOn, deleteBeforeReplace: r.deleteBeforeReplace, copy: { dir, remotePath: inputs.remotePath, hash }, inputs: { ...rest, source: { hash } } };
+        return { name: r.name, urn: r.urn, aliases: r.aliases, triggers: inputs.triggers, connection: inputs.connection, dependsOn, deleteBeforeReplace: r.deleteBeforeReplace, copy: { dir, remotePath: inputs.remotePath, hash }, inputs: { ...rest, source: { hash } } };
       }
       return {
         name: r.name,
         urn: r.urn,
+        aliases: r.aliases,
         create: effective(inputs, inputs.create, r.name),
         update: effective(inputs, inputs.update, r.name),
         delete: effective(inputs, inputs.delete, r.name),

@@ -14,6 +14,15 @@
 //   registers it (generateSteps, `recreating`). Without deleteBeforeReplace: new `create` now and
 //   the old `delete` at the end of the update;
 // - a command gone from the program, or destroy: its stored `delete`, in reverse dependency order;
+// - identity is the URN (step_generator.go getOldResource): a registration is the stored resource
+//   with its URN, else the one stored under the first of its alias URNs (`aliases`) that is; an
+//   aliased one is compared by inputs as usual and its state moves to the new URN (a same step
+//   with a changed URN writes a checkpoint: snapshot.go mustWrite); a stored resource no
+//   registration claims, even one with the name of a registered command (a URN changed without an
+//   alias), is deleted as removed, after every registration, so after the new URN's create
+//   (GenerateDeletes, isOperatedOn; deployment_executor.go performPostSteps);
+//   two registrations claiming one stored URN is an error (diag GetDuplicateResourceAliasError),
+//   raised here before any step where the engine raises it at the second registration;
 // - `--target` (with `*`/`**` globs as deployment.go's UrnTargets) and `--target-dependents`:
 //   only targeted commands step; an untargeted one keeps its stored state (a same step) or, new,
 //   is not created (a skipped create); a recreated dependent steps whatever the targets;
@@ -123,6 +132,8 @@ interface Planned {
   command: RecordedCommand;
   /** A replace's delete that runs at the end (no deleteBeforeReplace). */
   deferred?: boolean;
+  /** The state key, when not the step's name (a removed command displaced to its URN). */
+  key?: string;
 }
 
 /** A trigger that stands for an output the engine knows only once a dependency has run (preview). */
@@ -132,7 +143,11 @@ export const UNKNOWN = "<unknown: an output of a command this update changes>";
 const stdoutDep = (c: RecordedCommand, t: unknown) => c.dependsOn.find((d) => t === `${d}: applied`);
 
 export class CommandProviderSim {
-  /** What the provider stored after the last successful step of each command (its inputs). */
+  /**
+   * What the provider stored after the last successful step of each command (its inputs), by
+   * name. A stored command a registration of another URN displaced (no alias) is kept under its
+   * URN until its delete.
+   */
   readonly state = new Map<string, RecordedCommand>();
   /** The stored stdout of each command (an output other commands' inputs may hold). */
   private readonly stdout = new Map<string, string>();
@@ -143,8 +158,8 @@ export class CommandProviderSim {
   }
   /** The commands whose stdout each stored command's triggers hold (the engine's property dependencies). */
   private readonly triggerDeps = new Map<string, string[]>();
-  /** Operations pending in the checkpoint (the engine's pending_operations). */
-  private readonly pending = new Map<string, Phase>();
+  /** Operations pending in the checkpoint (the engine's pending_operations), by state key. */
+  private readonly pending = new Map<string, { urn: string; phase: Phase }>();
   /** The DIY backend's writes in the last operation (up or destroy). */
   checkpoints: Checkpoints = { writes: 0, bytes: 0, largest: 0 };
   /** The most chains of steps that ran at once in the last operation. */
@@ -158,6 +173,58 @@ export class CommandProviderSim {
    * marks `triggers` replaceOnChanges); an unchanged command's stored outputs are known.
    */
   preview(commands: RecordedCommand[], opts: UpOptions = {}): Step[] {
+    // on a copy: matching registrations to stored URNs moves state
+    const view = new CommandProviderSim(this.runner);
+    for (const [k, c] of this.state) view.state.set(k, c);
+    for (const [k, v] of this.stdout) view.stdout.set(k, v);
+    for (const [k, v] of this.triggerDeps) view.triggerDeps.set(k, v);
+    view.claim(commands);
+    return view.plan(commands, opts);
+  }
+
+  /** The URN a command or stored command is identified by (a hand-made one without a URN: its name). */
+  private static id = (c: RecordedCommand) => c.urn || c.name;
+
+  /**
+   * Matches the registrations to the stored commands as getOldResource does (step_generator.go
+   * v3.248.0): by URN, else by the first alias URN stored. Then keys the state so that each
+   * stored command a registration claims sits under that registration's name (taking that name),
+   * and one no registration claims but whose name a registration has sits under its URN (to be
+   * deleted as removed, GenerateDeletes). Throws when two registrations claim one stored URN.
+   */
+  private claim(commands: RecordedCommand[]): void {
+    const stored = new Map([...this.state].map(([k, c]) => [CommandProviderSim.id(c), k]));
+    const claimedBy = new Map<string, RecordedCommand>();
+    for (const c of commands) {
+      for (const u of [CommandProviderSim.id(c), ...(c.aliases ?? [])]) {
+        const k = stored.get(u);
+        if (k === undefined) continue;
+        const other = claimedBy.get(k);
+        if (other) throw new Error(`Duplicate resource alias: ${c.urn} and ${other.urn} both claim ${u} (step_generator.go getOldResource, diag GetDuplicateResourceAliasError)`);
+        claimedBy.set(k, c);
+        break;
+      }
+    }
+    const names = new Set(commands.map((c) => c.name));
+    const entries = [...this.state].map(([k, c]) => {
+      const by = claimedBy.get(k);
+      const key = by ? by.name : names.has(k) ? CommandProviderSim.id(c) : k;
+      return { k, key, c: by && by.name !== c.name ? { ...c, name: by.name } : c, stdout: this.stdout.get(k), deps: this.triggerDeps.get(k) };
+    });
+    if (entries.every((e) => e.key === e.k && e.c === this.state.get(e.k))) return;
+    this.state.clear();
+    this.stdout.clear();
+    this.triggerDeps.clear();
+    for (const e of entries) {
+      if (this.state.has(e.key)) throw new Error(`two stored commands under ${e.key}`);
+      this.state.set(e.key, e.c);
+      if (e.stdout !== undefined) this.stdout.set(e.key, e.stdout);
+      if (e.deps !== undefined) this.triggerDeps.set(e.key, e.deps);
+    }
+  }
+
+  /** The steps of a preview, against a state claim() has keyed. */
+  private plan(commands: RecordedCommand[], opts: UpOptions): Step[] {
     const planned: Planned[] = [];
     const changing = new Set<string>();
     const recreate = new Set<string>();
@@ -215,7 +282,8 @@ export class CommandProviderSim {
   private dependentReplacements(root: string): RecordedCommand[] {
     const replaceSet = new Set([root]);
     const out: RecordedCommand[] = [];
-    for (const d of topoOrder([...this.state.values()])) {
+    // not one displaced to its URN: it is deleted as removed
+    for (const d of topoOrder([...this.state].filter(([k, c]) => k === c.name).map(([, c]) => c))) {
       if (d.name === root) continue;
       if ((this.triggerDeps.get(d.name) ?? []).some((x) => replaceSet.has(x))) {
         replaceSet.add(d.name);
@@ -225,13 +293,18 @@ export class CommandProviderSim {
     return out;
   }
 
-  /** Commands the stack no longer has, dependents first (only targeted ones under --target). */
+  /**
+   * Stored commands no registration claimed (after claim(): those not under a registered name),
+   * dependents first (only targeted ones, by their stored URN, under --target).
+   */
   private removed(commands: RecordedCommand[], opts: UpOptions = {}): Planned[] {
     const names = new Set(commands.map((c) => c.name));
     const match = opts.target?.length ? targetMatcher(opts.target) : () => true;
-    return topoOrder([...this.state.values()].filter((c) => !names.has(c.name) && match(c)))
+    const gone = [...this.state].filter(([k, c]) => !names.has(k) && match(c));
+    const keys = new Map(gone.map(([k, c]) => [c, k]));
+    return topoOrder(gone.map(([, c]) => c))
       .reverse()
-      .map((c) => ({ step: { name: c.name, phase: "delete", reason: "removed" }, command: c }));
+      .map((c) => ({ step: { name: c.name, phase: "delete", reason: "removed" }, command: c, key: keys.get(c) }));
   }
 
   /**
@@ -267,19 +340,20 @@ export class CommandProviderSim {
     const targeted = this.targeting(opts);
     const skipped = new Set<string>();
     const pool = new Pool(opts.parallel ?? defaultParallel());
+    this.claim(commands);
     this.beginOperation();
-    const run = async ({ step, command }: Planned) => {
+    const run = async ({ step, command, key = step.name }: Planned) => {
       if (failed.error) return;
-      this.pending.set(step.name, step.phase);
+      this.pending.set(key, { urn: command.urn, phase: step.phase });
       this.writeCheckpoint();
       try {
         await this.exec(step, command);
       } finally {
-        this.pending.delete(step.name);
+        this.pending.delete(key);
         if (step.result && step.result.code === 0) {
           if (step.phase === "delete") {
             // A replaced command's new state is stored by its create; a removed one is forgotten.
-            if (step.reason === "removed" || (step.reason === "replace" && this.state.get(step.name) === command)) this.forget(step.name);
+            if (step.reason === "removed" || (step.reason === "replace" && this.state.get(step.name) === command)) this.forget(key);
           } else {
             const { triggerDeps, ...stored } = command as RecordedCommand & { triggerDeps?: string[] };
             this.state.set(step.name, stored);
@@ -308,6 +382,12 @@ export class CommandProviderSim {
         const skippedDep = c.dependsOn.find((d) => skipped.has(d));
         if (skippedDep) throw new Error(`${c.name} depends on ${skippedDep}, which is not targeted and not created yet: add it with --target (step_generator.go hasSkippedDependencies)`);
         const planned = this.stepsFor(c, opts);
+        const old = this.state.get(c.name);
+        if (!planned.length && old && old.urn !== c.urn) {
+          // a same step under an alias: the state moves to the new URN (a write: mustWrite)
+          this.state.set(c.name, { ...old, urn: c.urn });
+          this.writeCheckpoint();
+        }
         if (!planned.length) return;
         await pool.run(async () => {
           for (const p of planned) {
@@ -334,20 +414,22 @@ export class CommandProviderSim {
   async destroy(opts: { parallel?: number } = {}): Promise<Step[]> {
     const steps: Step[] = [];
     const failed: { error?: Error } = {};
+    const keys = new Map([...this.state].map(([k, c]) => [c, k]));
     const stored = [...this.state.values()];
     const pool = new Pool(opts.parallel ?? defaultParallel());
     this.beginOperation();
     try {
       await inParallel(stored, dependentsIn(stored, (c) => c.name), failed, (c) => pool.run(async () => {
         const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
-        this.pending.set(c.name, "delete");
+        const key = keys.get(c)!;
+        this.pending.set(key, { urn: c.urn, phase: "delete" });
         this.writeCheckpoint();
         try {
           await this.exec(step, c);
           steps.push(step);
-          this.forget(c.name);
+          this.forget(key);
         } finally {
-          this.pending.delete(c.name);
+          this.pending.delete(key);
           this.writeCheckpoint();
         }
       }));
@@ -359,10 +441,10 @@ export class CommandProviderSim {
     return steps;
   }
 
-  private forget(name: string): void {
-    this.state.delete(name);
-    this.stdout.delete(name);
-    this.triggerDeps.delete(name);
+  private forget(key: string): void {
+    this.state.delete(key);
+    this.stdout.delete(key);
+    this.triggerDeps.delete(key);
   }
 
   /**
@@ -371,16 +453,16 @@ export class CommandProviderSim {
    * compact JSON (pkg/backend/diy/state.go compactJSONMarshaler).
    */
   checkpointJson(): string {
-    const resources = [...this.state.values()].map((c) => ({
+    const resources = [...this.state].map(([key, c]) => ({
       urn: c.urn,
       custom: true,
       type: c.copy ? "command:remote:CopyToRemote" : "command:remote:Command",
       id: `${c.name}-id`,
       inputs: this.stored(c),
-      outputs: c.copy ? this.stored(c) : { ...c.inputs, stdout: this.stdout.get(c.name) ?? "", stderr: "" },
+      outputs: c.copy ? this.stored(c) : { ...c.inputs, stdout: this.stdout.get(key) ?? "", stderr: "" },
       dependencies: c.dependsOn,
     }));
-    const pending = [...this.pending].map(([name, phase]) => ({ resource: { urn: this.state.get(name)?.urn ?? name }, type: phase === "delete" ? "deleting" : phase === "update" ? "updating" : "creating" }));
+    const pending = [...this.pending.values()].map(({ urn, phase }) => ({ resource: { urn }, type: phase === "delete" ? "deleting" : phase === "update" ? "updating" : "creating" }));
     return JSON.stringify({ version: 3, checkpoint: { latest: { resources, ...(pending.length ? { pending_operations: pending } : {}) } } });
   }
 
