@@ -6,9 +6,13 @@
 
 /** An MPTCP endpoint as the kernel holds it after the apply. */
 export interface AppliedEndpoint {
+  /** The endpoint's address (resolved from its interface where the args gave none). */
   address: string;
+  /** The endpoint id. */
   id: number;
+  /** The interface it is bound to. */
   interface?: string;
+  /** The port it announces. */
   port?: number;
   /** signal, subflow, backup, fullmesh, laminar (sorted). */
   flags: string[];
@@ -16,33 +20,68 @@ export interface AppliedEndpoint {
 
 /** A source-routing entry as the hooks' apply resolved it. */
 export interface AppliedRoute {
+  /** The endpoint interface. */
   interface: string;
   /** source or none (auto resolved against the main table). */
   mode: string;
+  /** Its routing table. */
   table: number;
+  /** Its rule's priority. */
   priority: number;
+  /** The table's IPv4 default gateway. */
   gateway?: string;
 }
 
 /** A service unit with our drop-in. */
 export interface AppliedService {
+  /** The systemd unit. */
   unit: string;
+  /** preload, godebug or socket. */
   mode: string;
   /** `systemctl is-active` after the apply: active, inactive, failed... */
   active: string;
+  /** Our drop-in's path. */
   dropIn: string;
+}
+
+/** `ip mptcp limits` as the kernel holds them after the apply. */
+export interface AppliedLimits {
+  /** subflows */
+  subflows: number;
+  /** add_addr_accepted */
+  addAddrAccepted: number;
+}
+
+/** The hook files installed and the routing each endpoint interface got. */
+export interface AppliedHooks {
+  /** Paths of the hook files and units installed. */
+  files: string[];
+  /** Per endpoint interface, its source routing. */
+  routing: AppliedRoute[];
+}
+
+/** NetworkManager's part in the host's MPTCP endpoints. */
+export interface AppliedNetworkManager {
+  /** endpoints-off (our conf.d file), no-mptcp-handling or absent. */
+  state: string;
+  /** Our conf.d file, when installed. */
+  conf?: string;
 }
 
 /** Per concern, what the host holds after that concern's last apply. */
 export interface HostApplied {
   /** net.mptcp.* sysctls by full name, their values as the kernel reads them. */
   sysctl?: Record<string, string>;
-  limits?: { subflows: number; addAddrAccepted: number };
+  /** The limits in force. */
+  limits?: AppliedLimits;
+  /** The endpoint table: every endpoint, ours or not. */
   endpoints?: AppliedEndpoint[];
-  hooks?: { files: string[]; routing: AppliedRoute[] };
+  /** The hooks and the routing they keep. */
+  hooks?: AppliedHooks;
+  /** The services with our drop-in. */
   services?: AppliedService[];
-  /** NetworkManager's part: endpoints-off (our conf.d file), no-mptcp-handling or absent. */
-  networkManager?: { state: string; conf?: string };
+  /** NetworkManager's part. */
+  networkManager?: AppliedNetworkManager;
 }
 
 const num = (w: string | undefined, what: string): number => {

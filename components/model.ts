@@ -294,7 +294,9 @@ export function expectedJoins(client: HostModel, server: HostModel, dialled?: st
 }
 
 export interface LinkPrediction {
+  /** The client host's name. */
   client: string;
+  /** The server host's name. */
   server: string;
   /** The address the client dials (absent: not known from the config). */
   address?: string;

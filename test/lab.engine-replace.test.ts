@@ -32,7 +32,7 @@ import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 
 const TIMEOUT = 4;
-const URN = (name: string) => `urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::${name}`;
+const URN = (name: string) => `urn:pulumi:lab::mptcp::mptcp-pulumi:index:MptcpNetwork$mptcp-pulumi:index:MptcpHost$command:remote:Command::${name}`;
 const dir = mkdtempSync(join(tmpdir(), "mptcp-engine-"));
 let lab: LabState;
 let ssh: SshRunner;

@@ -172,10 +172,10 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
     expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [[], [], []]]);
     // for machines: the commands to replace, and no plain pulumi up needed
-    const urn = (name: string) => `urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::${name}`;
+    const urn = (name: string) => `urn:pulumi:lab::mptcp::mptcp-pulumi:index:MptcpNetwork$mptcp-pulumi:index:MptcpHost$command:remote:Command::${name}`;
     expect(report.repair).toEqual({ replace: ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"].map(urn), up: false });
     const table = await cli("check", stackFile("lab", hooked));
-    expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp:index:Host$command:remote:Command::server-endpoints'");
+    expect(table.out).toContain("--replace 'urn:pulumi:lab::mptcp::mptcp-pulumi:index:MptcpNetwork$mptcp-pulumi:index:MptcpHost$command:remote:Command::server-endpoints'");
     // a concern added to the config and not applied yet: pulumi up applies it, and a --replace of
     // its command (which the stack does not hold) would fail the whole up
     const more = structuredClone(hooked);
