@@ -64,7 +64,7 @@ function placeholder(key: string | number, n: number): unknown {
 }
 
 /** Keys whose values may be Inputs (components/args.ts); any other value must be plain. */
-const INPUT_KEYS = new Set(["host", "port", "hostKey", "privateKey", "address", "gateway", "reaches"]);
+export const INPUT_KEYS: ReadonlySet<string> = new Set(["host", "port", "hostKey", "privateKey", "address", "gateway", "reaches"]);
 
 /**
  * The raw config of the args with every deferred Input replaced by a placeholder, and where those

@@ -83,8 +83,10 @@ export interface ProgramRun {
   resources: RecordedResource[];
   commands: RecordedCommand[];
   outputs: Record<string, unknown>;
-  /** Messages the program logged (pulumi.log.*). */
+  /** Warnings the program logged (pulumi.log.warn). */
   logs: string[];
+  /** Information the program logged (pulumi.log.info). */
+  infos: string[];
 }
 
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -274,15 +276,33 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   if (opts.privateKey) values["mptcp:sshPrivateKey"] = opts.privateKey;
   pulumi.runtime.setAllConfig(values, opts.privateKey ? ["mptcp:sshPrivateKey"] : []);
 
-  const warn = pulumi.log.warn;
+  const infos: string[] = [];
+  const [warn, info] = [pulumi.log.warn, pulumi.log.info];
   pulumi.log.warn = async (msg: string) => void logs.push(msg);
+  pulumi.log.info = async (msg: string) => void infos.push(msg);
+  // An output that rejects (a component's validation once its inputs are known) fails the
+  // registrations waiting on it, unhandled: the language host's handler then fails the program
+  // (sdk/nodejs/cmd/run/run.ts uncaughtHandler on "unhandledRejection" at v3.248.0). Under mocks
+  // nothing would end the run, so the first such rejection is the program's error here, carrying
+  // what was registered until then.
+  let fail: (e: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => (fail = reject));
+  failure.catch(() => {});
+  const listeners = process.listeners("unhandledRejection");
+  process.removeAllListeners("unhandledRejection");
+  process.on("unhandledRejection", (e) => fail(e));
   let program: Record<string, unknown>;
   try {
     // `program`: another program in index.ts's place (a test's registrations through the real SDK)
     program = opts.program ? opts.program() : await loadProgram();
-    await settings.waitForRPCs();
+    await Promise.race([settings.waitForRPCs(), failure]);
+  } catch (e) {
+    throw Object.assign(e instanceof Error ? e : new Error(String(e)), { resources });
   } finally {
     pulumi.log.warn = warn;
+    pulumi.log.info = info;
+    process.removeAllListeners("unhandledRejection");
+    for (const l of listeners) process.on("unhandledRejection", l);
   }
   const outputs: Record<string, unknown> = {};
   if (!opts.preview) {
@@ -297,13 +317,19 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   const staged = new Map<string, string>();
   const dirs = new Map<string, { dir: string; hash: string }>();
   for (const r of copies) {
-    const dir = await archivePath(r.inputs.source);
+    const dir = await archivePath(r.inputs.source, !!opts.preview);
+    if (dir === undefined) {
+      // a preview whose scripts depend on values not known yet (a component's inputs from other resources)
+      dirs.set(r.urn, { dir: "", hash: "unknown" });
+      continue;
+    }
     const files = readDirectory(dir);
     dirs.set(r.urn, { dir, hash: filesHash(files) });
     for (const [f, data] of files) staged.set(f.replace(/\.sh$/, ""), data.toString("utf8"));
   }
   const effective = (inputs: Record<string, any>, text: string | undefined, name: string): string | undefined => {
     if (text === undefined) return undefined;
+    if (typeof text !== "string") return text; // unknown in a preview
     const sha = runnerSha(text);
     if (sha === undefined) return text;
     const script = staged.get(sha);
@@ -343,12 +369,13 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
         inputs,
       };
     });
-  return { resources, commands, outputs, logs };
+  return { resources, commands, outputs, logs, infos };
 }
 
 /** The path of a FileArchive as the mock monitor hands it over (deserialized: its path a promise). */
-async function archivePath(source: any): Promise<string> {
+async function archivePath(source: any, preview: boolean): Promise<string | undefined> {
   const path = source instanceof pulumi.asset.FileArchive ? await source.path : undefined;
+  if (preview && path === undefined && JSON.stringify(source).includes("__pulumiUnknown")) return undefined;
   if (typeof path !== "string") throw new Error(`not a FileArchive: ${JSON.stringify(source)}`);
   return path;
 }
