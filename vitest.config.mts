@@ -1,9 +1,12 @@
+import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
 /** Tests that need neither root nor a lab (schema, validation, rendering, golden files, components, provider simulator): `npm run test:unit`. */
 const UNIT = ["test/validate.test.ts", "test/render.test.ts", "test/components.test.ts", "test/provider.test.ts", "test/engine-sim.test.ts", "test/readme.test.ts", "test/verify.test.ts", "test/fuzz.test.ts", "test/lock.test.ts", "test/topology.test.ts", "test/netstack.test.ts", "test/identity-names.test.ts", "test/stage.test.ts", "test/schema.test.ts", "test/inputs.test.ts"];
 
 export default defineConfig({
+  // the package's own name, as examples/ import it (tsconfig.json's paths for the type check)
+  resolve: { alias: { "mptcp-pulumi": resolve("components/index.ts") } },
   test: {
     // a safety net for hangs, not a speed check: with three lab files side by side the longest
     // test took 45 s; with six, lab boots in hooks passed 60 s

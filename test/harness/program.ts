@@ -200,21 +200,30 @@ const ROOT = resolve(__dirname, "../..");
  * Loads index.ts afresh (its top level is the program): through vitest's module registry in a
  * test, through Node's require cache elsewhere (the scale benchmark, run by tsx).
  */
-async function loadProgram(): Promise<Record<string, unknown>> {
+async function loadProgram(file = "index.ts"): Promise<Record<string, unknown>> {
+  const path = resolve(ROOT, file);
   if (process.env.VITEST) {
     const { vi } = await import("vitest");
     vi.resetModules();
-    return import("../../index");
+    return import(path);
   }
-  for (const file of Object.keys(require.cache)) {
-    if (file === resolve(ROOT, "index.ts") || file.startsWith(resolve(ROOT, "components") + "/")) delete require.cache[file];
+  for (const f of Object.keys(require.cache)) {
+    if (f === path || f.startsWith(resolve(ROOT, "components") + "/")) delete require.cache[f];
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("../../index");
+  return require(path);
 }
 
-/** Runs index.ts (or `opts.program`) once under mocks. Throws what the program throws (e.g. a validation error). */
-export async function runProgram(config: StackConfig, opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined; program?: () => Record<string, unknown> } = {}): Promise<ProgramRun> {
+/**
+ * Runs index.ts (or `opts.file`, another program of the repository, or `opts.program`) once under
+ * mocks. Throws what the program throws (e.g. a validation error). `config`: more config values
+ * (KEY as pulumi.Config of the project "mptcp" reads it: "mptcp:KEY"); `stdout`: the stdout a
+ * resource of that name outputs (a command, or another resource a program takes values from).
+ */
+export async function runProgram(
+  config: StackConfig,
+  opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined; program?: () => Record<string, unknown>; file?: string; config?: Record<string, string> } = {},
+): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
   const pending = new Map<string, Omit<RecordedResource, "inputs">>();
@@ -272,6 +281,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   const values: Record<string, string> = {
     "mptcp:hosts": JSON.stringify(config.hosts),
     "mptcp:links": JSON.stringify(config.links ?? []),
+    ...Object.fromEntries(Object.entries(opts.config ?? {}).map(([k, v]) => [`${PROJECT}:${k}`, v])),
   };
   if (opts.privateKey) values["mptcp:sshPrivateKey"] = opts.privateKey;
   pulumi.runtime.setAllConfig(values, opts.privateKey ? ["mptcp:sshPrivateKey"] : []);
@@ -294,7 +304,7 @@ export async function runProgram(config: StackConfig, opts: { preview?: boolean;
   let program: Record<string, unknown>;
   try {
     // `program`: another program in index.ts's place (a test's registrations through the real SDK)
-    program = opts.program ? opts.program() : await loadProgram();
+    program = opts.program ? opts.program() : await loadProgram(opts.file);
     await Promise.race([settings.waitForRPCs(), failure]);
   } catch (e) {
     throw Object.assign(e instanceof Error ? e : new Error(String(e)), { resources });
