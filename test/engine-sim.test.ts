@@ -253,7 +253,7 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
     const none = () => [];
     const host = { name: "s", type: HOST, parent: netUrn };
     expect(hostUrn).toBe(`urn:pulumi:test::mptcp::${NET}$${HOST}::s`);
-    // the lead's alias: the old type at the stack's root
+    // MptcpHost's alias: the old type at the stack's root
     expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, noParent: true }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
     expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, parentUrn: "urn:pulumi:test::mptcp::pulumi:pulumi:Stack::mptcp-test" }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
     // without noParent the resource's parent stays: the old type under the new parent
@@ -280,7 +280,7 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
     expect(aliasUrns({ name: "s-endpoints", type: CMD, parent: hostUrn, aliasSpecs: [] }, () => [], "test")).toEqual([]);
   });
 
-  /** The lead's planned shape through the real SDK: a network component, hosts under it (aliased or not), commands under the hosts. */
+  /** The components' shape through the real SDK, reduced: a network component, hosts under it (aliased or not), commands under the hosts. */
   const planned = (aliased: boolean) => () => {
     const net = new pulumi.ComponentResource(NET, "net", {});
     const host = new pulumi.ComponentResource(HOST, "server", {}, { parent: net, ...(aliased ? { aliases: [{ type: OLD_HOST, parent: pulumi.rootStackResource }] } : {}) });

@@ -103,7 +103,7 @@ export function validateTopology(raw: unknown): Topology {
   const at = (segments: (string | number)[]) => "topology:" + segments.map((s) => (typeof s === "number" ? `[${s}]` : `.${s}`)).join("").replace(/^\./, "");
   if (!parsed.success) {
     for (const issue of parsed.error.issues) errors.push({ path: at(issue.path as (string | number)[]), message: issue.message });
-    throw new Error(formatErrors(errors).replace("mptcp stack config", "lab topology"));
+    throw new Error(formatErrors(errors, "the lab topology"));
   }
   const topo = parsed.data;
   const names = new Set<string>();
@@ -167,7 +167,7 @@ export function validateTopology(raw: unknown): Topology {
       if (routers.has(peer) || topo.hosts.find((x) => x.name === peer)?.network === "dhcpcd") errors.push({ path: at(["paths", j, "between"]), message: `${h.name} runs dhcpcd: its peer must be a laptop without dhcpcd (it runs the DHCP server)` });
     });
   });
-  if (errors.length) throw new Error(formatErrors(errors).replace("mptcp stack config", "lab topology"));
+  if (errors.length) throw new Error(formatErrors(errors, "the lab topology"));
   return topo;
 }
 
