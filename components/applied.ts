@@ -103,6 +103,26 @@ export function parseEndpoint(words: string[]): AppliedEndpoint {
   return e;
 }
 
+/** How each kind of "@applied" line goes into the outputs (sh/lib/base.sh `report KIND WORDS`). */
+const KINDS = {
+  sysctl: (out: HostApplied, w: string[]) => void ((out.sysctl ??= {})[w[0]] = w[1] ?? ""),
+  // ip mptcp limits show: "add_addr_accepted N subflows N"
+  limits: (out: HostApplied, w: string[]) => {
+    const get = (k: string) => num(w[w.indexOf(k) + 1], `limits ${k}`);
+    out.limits = { subflows: get("subflows"), addAddrAccepted: get("add_addr_accepted") };
+  },
+  endpoint: (out: HostApplied, w: string[]) => void (out.endpoints ??= []).push(parseEndpoint(w)),
+  hook: (out: HostApplied, w: string[]) => void (out.hooks ??= { files: [], routing: [] }).files.push(w[0]),
+  route: (out: HostApplied, w: string[]) =>
+    void (out.hooks ??= { files: [], routing: [] }).routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) }),
+  service: (out: HostApplied, w: string[]) => void (out.services ??= []).push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] }),
+  networkmanager: (out: HostApplied, w: string[]) => void (out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) }),
+} satisfies Record<string, (out: HostApplied, words: string[]) => void>;
+
+/** The kinds of "@applied" line a concern's apply reports (components/concerns.ts says which). */
+export type AppliedKind = keyof typeof KINDS;
+export const APPLIED_KINDS = Object.keys(KINDS) as AppliedKind[];
+
 /**
  * The "@applied" lines of one or more applies' stdout, as one object. Lines of other kinds are
  * ignored (a newer script's, read by an older program); a malformed line of a known kind throws.
@@ -112,32 +132,7 @@ export function parseApplied(stdout: string): HostApplied {
   for (const line of stdout.split("\n")) {
     if (!line.startsWith("@applied ")) continue;
     const [kind, ...w] = line.slice("@applied ".length).trim().split(/\s+/);
-    switch (kind) {
-      case "sysctl":
-        (out.sysctl ??= {})[w[0]] = w[1] ?? "";
-        break;
-      case "limits": {
-        // ip mptcp limits show: "add_addr_accepted N subflows N"
-        const get = (k: string) => num(w[w.indexOf(k) + 1], `limits ${k}`);
-        out.limits = { subflows: get("subflows"), addAddrAccepted: get("add_addr_accepted") };
-        break;
-      }
-      case "endpoint":
-        (out.endpoints ??= []).push(parseEndpoint(w));
-        break;
-      case "hook":
-        (out.hooks ??= { files: [], routing: [] }).files.push(w[0]);
-        break;
-      case "route":
-        (out.hooks ??= { files: [], routing: [] }).routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) });
-        break;
-      case "service":
-        (out.services ??= []).push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] });
-        break;
-      case "networkmanager":
-        out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) };
-        break;
-    }
+    if (Object.hasOwn(KINDS, kind)) KINDS[kind as AppliedKind](out, w);
   }
   return out;
 }

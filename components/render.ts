@@ -8,13 +8,14 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HostModel } from "./model";
-import { Concern, CONCERN_TABLE, CONCERNS, ConcernScripts, contentFunctions, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
-import { hooksApplyExtras } from "./hooks";
+import { ConcernScripts, contentFunctions, renderScript, selfKeeping, selfText, SH_DIR } from "./script";
+import { Concern, CONCERNS, concernSpec } from "./concerns";
 
 export * from "./script";
+export * from "./concerns";
 
 /** Whether a concern's applies on this host are armed with a rollback and confirmed by a second command. */
-export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && CONCERN_TABLE[concern].guarded;
+export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTimeout > 0 && concernSpec(concern).guarded;
 
 /**
  * One concern's apply and revert; for a guarded concern also its confirmation. An apply is a
@@ -25,10 +26,10 @@ export const isGuarded = (host: HostModel, concern: Concern) => host.confirmTime
 export function renderConcern(host: HostModel, concern: Concern): ConcernScripts {
   const revert = renderScript({ host, title: `${concern} revert`, source: `${concern}.revert.sh` });
   const guarded = isGuarded(host, concern);
-  const hooks = concern === "hooks" ? hooksApplyExtras(host) : undefined;
+  const extras = concernSpec(concern).extras?.(host);
   const undo = [`# ---- what undoes this apply when no earlier one completed: the revert`, contentFunctions([{ fn: "content_revert", content: revert }], "MPTCP_PULUMI_UNDO")].join("\n");
-  const code = [hooks?.code, undo].filter((c) => c).join("\n");
-  const apply = selfKeeping(renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, data: hooks?.data, code }));
+  const code = [extras?.code, undo].filter((c) => c).join("\n");
+  const apply = selfKeeping(renderScript({ host, title: `${concern} apply`, source: `${concern}.apply.sh`, data: extras?.data, code }));
   const confirm = guarded
     ? {
         create: renderScript({ host, title: `${concern} confirm`, source: `${concern}.confirm.sh` }),
@@ -39,7 +40,7 @@ export function renderConcern(host: HostModel, concern: Concern): ConcernScripts
 }
 
 /** The concerns a host's config asks for, in apply order. Unset concerns are left alone. */
-export const concernsOf = (host: HostModel): Concern[] => CONCERNS.filter((c) => CONCERN_TABLE[c].configured(host));
+export const concernsOf = (host: HostModel): Concern[] => CONCERNS.filter((c) => concernSpec(c).configured(host));
 
 /**
  * The text an apply keeps on the host as its last completed apply (sh/lib/txn.sh: the variable
@@ -51,15 +52,16 @@ const keptText = (apply: string): string => selfText(apply).replace(/\n+$/, "") 
 export function renderCheck(host: HostModel): string {
   const concerns = concernsOf(host);
   const text = ["check.sh", ...concerns.map((c) => `${c}.check.sh`)].map((f) => readFileSync(join(SH_DIR, f), "utf8").trimEnd()).join("\n");
-  const hooks = host.hooks ? hooksApplyExtras(host) : undefined;
+  // what the concerns' applies carry beyond the host's data (the hooks' files and routing)
+  const extras = concerns.flatMap((c) => concernSpec(c).extras?.(host) ?? []);
   // an apply's text names its stack: without the stack no sum can match, and none is given
   const sum = (c: Concern) => (host.stack === undefined ? "-" : createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex"));
   const data = [
     { name: "APPLIES", value: () => concerns.map((c) => `${c} ${sum(c)}`).join("\n"), note: "the concerns the config sets: CONCERN SHA256 of the text of the apply pulumi up would run now (-: the stack is not known)" },
     { name: "UNSET_CONCERNS", value: () => CONCERNS.filter((c) => !concerns.includes(c)).join(" "), note: "the concerns it does not set" },
-    ...(hooks?.data ?? []),
+    ...extras.flatMap((e) => e.data),
   ];
-  return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: hooks?.code });
+  return renderScript({ host, title: "drift check", source: "check.sh", text, data, code: extras.map((e) => e.code).join("\n") || undefined });
 }
 
 /**
@@ -71,7 +73,7 @@ export function renderCheck(host: HostModel): string {
 export function renderAnchor(host: HostModel): { apply: string; revert: string } {
   return {
     apply: renderScript({ host, title: "anchor", source: "anchor.apply.sh" }),
-    revert: renderScript({ host, title: "anchor delete", source: "anchor.revert.sh" }),
+    revert: renderScript({ host, title: "anchor delete", source: "anchor.revert.sh", data: [{ name: "SWEEP_ORDER", value: () => [...CONCERNS].reverse().join(" "), note: "every concern, in revert order (the anchor's delete)" }] }),
   };
 }
 

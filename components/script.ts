@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { endpointKey, HostModel } from "./model";
+import type { Concern } from "./concerns";
 import { HostConfig } from "./schema";
 import { shq } from "./shell";
 
@@ -27,40 +28,6 @@ export const NETWORKD_CONF = "/etc/systemd/networkd.conf.d/mptcp-pulumi.conf";
 export const SERVICE_DROPIN = "zz-mptcp-pulumi.conf";
 /** Our NetworkManager conf.d file: read after the admin's usual names, its section name our own. */
 export const NM_CONF = "/etc/NetworkManager/conf.d/zz-mptcp-pulumi.conf";
-
-/** What defines a concern: one command per host, with components/sh/<concern>.{apply,revert,check}.sh. */
-export interface ConcernSpec {
-  /** The keys of a host entry it manages (drift on one of them names this concern's command). */
-  keys: readonly (keyof HostConfig)[];
-  /** Whether the host's config asks for it (an unset concern is left alone on the host). */
-  configured: (host: HostModel) => boolean;
-  /** Its apply can cut the management path: armed with a rollback, confirmed by a second command. */
-  guarded: boolean;
-}
-
-const setsLimits = (h: HostModel) => h.limits.subflows !== undefined || h.limits.addAddrAccepted !== undefined;
-
-/**
- * Every concern, in apply order: adding one is adding an entry here and its shell sources (the
- * render test fails on a missing source).
- */
-export const CONCERN_TABLE = {
-  sysctl: { keys: ["sysctl"], configured: (h) => h.sysctl.length > 0, guarded: false },
-  limits: { keys: ["limits"], configured: setsLimits, guarded: false },
-  // NetworkManager's endpoints change which subflows a connection gets: kept off them where the
-  // config says what those should be (its endpoints, or its limits with no endpoint of its own)
-  networkmanager: { keys: ["endpointOwner"], configured: (h) => h.endpointOwner === "mptcp-pulumi" && (h.endpoints.length > 0 || setsLimits(h)), guarded: false },
-  endpoints: { keys: ["endpoints"], configured: (h) => h.endpoints.length > 0, guarded: true },
-  hooks: { keys: ["hooks", "routing"], configured: (h) => h.hooks, guarded: true },
-  services: { keys: ["services"], configured: (h) => h.services.length > 0, guarded: false },
-} as const satisfies Record<string, ConcernSpec>;
-
-export type Concern = keyof typeof CONCERN_TABLE;
-/** The concerns of a host, in apply order. */
-export const CONCERNS = Object.keys(CONCERN_TABLE) as Concern[];
-
-/** The name of a host's command resource for one concern (its URN ends in it). */
-export const commandName = (host: string, concern: Concern) => `${host}-${concern}`;
 
 /**
  * The components' type tokens: PACKAGE:index:CLASS, PACKAGE the npm package's name, as the SDK's
@@ -80,16 +47,6 @@ export const stackCommandUrn = (stack: string, project: string, command: string)
 
 /** The name of a host's anchor command: created before its concerns' commands, deleted after them (sh/anchor.revert.sh). */
 export const anchorName = (host: string) => `${host}-anchor`;
-
-/**
- * The concern that manages a key of a host entry: a config path (mptcp:hosts[1].limits.subflows)
- * or a key as the host's scripts name it (limits.subflows, services[iperf3.service]). Routing
- * belongs to the hooks command.
- */
-export function concernOfPath(path: string): Concern | undefined {
-  const key = /^(?:mptcp:hosts\[\d+\]\.)?([a-zA-Z]+)(?![a-zA-Z:])/.exec(path)?.[1];
-  return CONCERNS.find((c) => (CONCERN_TABLE[c].keys as readonly string[]).includes(key ?? ""));
-}
 
 /**
  * The config path of a key as the host's scripts name it (components/sh: `limits.subflows`,
@@ -249,7 +206,6 @@ export function hostData(host: HostModel): DataVar[] {
       () => byName(host.endpoints, endpointKey).map((p) => line(endpointKey(p), p.interface, p.address, endpointArgs(p))).join("\n"),
       "endpoints: NAME (INTERFACE [ADDRESS])|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
-    e("SWEEP_ORDER", () => [...CONCERNS].reverse().join(" "), "every concern, in revert order (the anchor's delete)"),
     e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
     e("SERVICES", () => byName(host.services, (s) => s.unit).map((s) => line(s.unit, s.mode, s.restart)).join("\n"), "services: UNIT|MODE|RESTART"),
