@@ -3,8 +3,9 @@
 // one `remote.CopyToRemote` per host copies (SFTP) to the SSH user's home; each command's `create`
 // and `delete` is then a few lines that check that file's hash and run it. Pulumi's state holds
 // the directory's path and hash (the engine hashes a directory archive by its files' names and
-// contents) and those few lines: a fully configured host registers kilobytes, not the ~200 KB of
-// scripts it did when every command carried its whole script, library included.
+// contents) and those few lines: a fully configured host registers a small fraction of what it did
+// when every command carried its whole script, library included (docs/performance.md, "What a
+// host registers").
 //
 // The files are content-addressed and never rewritten, so a command stored by an older version of
 // the project (a delete pulumi runs later) still finds its own script: each copy adds files and

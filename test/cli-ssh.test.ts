@@ -116,8 +116,8 @@ describe("deadlines on every SSH step (issue 26, item 7)", () => {
     console.log(`check exited ${check.code} in ${check.seconds} s; verify exited ${verify.code} in ${verify.seconds} s`);
     for (const [r, what] of [[check, "check"], [verify, "verify"]] as const) {
       expect(r.code, `${what}: ${r.out}${r.err}`).toBe(2);
-      // Node's start (about 1 s) and the 8 s silence of the slowest, plus verify's links one after
-      // another; bounded, with room for a loaded machine (18.8 s seen at a load average of 10)
+      // Node's start and the 8 s silence of the slowest, plus verify's links one after another;
+      // bounded, with room for a loaded machine (docs/performance.md, "The CLIs")
       expect(r.seconds, what).toBeLessThan(40);
       for (const m of HOSTILE) expect(r.out, `${what} ${m}`).toMatch(new RegExp(`${m} \\(root@127\\.0\\.0\\.1:${servers.get(m)!.ports[0]}, mptcp:hosts\\[\\d\\]\\.ssh\\): unreachable: stalled`));
     }

@@ -170,7 +170,8 @@ const shSyntaxCheck = () => runSync("sh", ["-c", `for f in "$1"/s*.sh; do sh -n 
 
 /**
  * The errors that do not name a config path (mptcp:hosts[0].ssh.port) or do not say something: a
- * plain filter, since an expect per error made the 2000 configs take 3.2 s instead of 1.3.
+ * plain filter, since an expect per error made the 2000 configs take more than twice as long
+ * (docs/performance.md, "Tools and the harness").
  */
 const unhelpful = (errors: { path: string; message: string }[]) =>
   errors.filter((e) => !/^mptcp:(hosts|links)(\[\d+\]|\[".*"\]|\.[A-Za-z_][A-Za-z0-9_]*)*$/.test(e.path) || e.message.length <= 8 || /undefined|\[object Object\]|NaN/.test(e.message));

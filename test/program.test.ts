@@ -16,7 +16,7 @@ const host = (name: string, n: number) => ({ name, ssh: { host: `203.0.113.${n}`
 
 /**
  * Three runs through runProgram in one process started as the CLIs are (VITEST unset; a process
- * costs about 1.5 s of CPU with Pulumi loaded): one host, then two (loaded afresh each time), then
+ * with Pulumi loaded is dear: docs/performance.md, "Tools and the harness"): one host, then two (loaded afresh each time), then
  * two again after the program's modules were hidden from the loop that drops them (made
  * non-enumerable in require.cache), so they stay cached. The command names and warning count of each.
  */

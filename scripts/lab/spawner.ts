@@ -1,8 +1,8 @@
 // Synchronous process runs for the lab, started by a small helper process instead of by Node.
 // Node starts a child by fork(), which copies the page tables of the whole Node process, and on
-// these paravirtualized machines page-table updates are dear: measured once by hand, 100
-// `spawnSync`s of `sh -c` took 11 ms each from a 90 MB Node process and 21 ms from a 350 MB one
-// (a test worker with Pulumi loaded), against 4 ms through this helper. The helper (python3, a few MB; its subprocess uses vfork) runs each command and answers
+// these paravirtualized machines page-table updates are dear: a `spawnSync` from a large Node
+// process (a test worker with Pulumi loaded) costs several times what it costs through this
+// helper (docs/performance.md, "Tools and the harness"). The helper (python3, a few MB; its subprocess uses vfork) runs each command and answers
 // over two FIFOs; Node waits on the answer with a blocking read, so callers stay synchronous.
 // The helper ends when this process does (end of file on its request FIFO).
 import { spawn, spawnSync, SpawnSyncReturns } from "node:child_process";

@@ -1,6 +1,7 @@
 // Waiting for what happens on its own (a laptop's init, a rollback job, a listener): poll with a
 // deadline. A fixed sleep before an assertion is a guess that load outlasts (CI once failed on a
-// rollback job that finished 1.5 s "too late" with three lab files sharing two cores).
+// rollback job that finished "too late" with three lab files sharing two cores:
+// docs/performance.md, "Tools and the harness").
 import { setTimeout as sleep } from "node:timers/promises";
 
 export { sleep };

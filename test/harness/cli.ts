@@ -22,7 +22,8 @@ export function nodeTs(file: string, ...args: string[]): [string, string[]] {
 
 /**
  * A CLI's main run in this process as its entry point runs it (runCli), its lines collected
- * instead of printed: a Node process per run cost about 0.9 s of CPU before its first line.
+ * instead of printed: a Node process per run costs CPU before its first line (docs/performance.md,
+ * "Tools and the harness").
  */
 export async function inProcess(name: string, main: CliMain, argv: string[], failCode?: number): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
