@@ -114,7 +114,8 @@ export function parseApplied(stdout: string): HostApplied {
     const [kind, ...w] = line.slice("@applied ".length).trim().split(/\s+/);
     switch (kind) {
       case "sysctl":
-        (out.sysctl ??= {})[w[0]] = w[1] ?? "";
+        out.sysctl ??= {};
+        out.sysctl[w[0]] = w[1] ?? "";
         break;
       case "limits": {
         // ip mptcp limits show: "add_addr_accepted N subflows N"
@@ -123,16 +124,20 @@ export function parseApplied(stdout: string): HostApplied {
         break;
       }
       case "endpoint":
-        (out.endpoints ??= []).push(parseEndpoint(w));
+        out.endpoints ??= [];
+        out.endpoints.push(parseEndpoint(w));
         break;
       case "hook":
-        (out.hooks ??= { files: [], routing: [] }).files.push(w[0]);
+        out.hooks ??= { files: [], routing: [] };
+        out.hooks.files.push(w[0]);
         break;
       case "route":
-        (out.hooks ??= { files: [], routing: [] }).routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) });
+        out.hooks ??= { files: [], routing: [] };
+        out.hooks.routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) });
         break;
       case "service":
-        (out.services ??= []).push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] });
+        out.services ??= [];
+        out.services.push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] });
         break;
       case "networkmanager":
         out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) };
