@@ -91,7 +91,7 @@ export class MptcpHost extends pulumi.ComponentResource {
     const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
     const model = (member?.model ?? alone!.check(this)).apply((m): HostModel => ({ ...m, stack }));
     if (now.ssh.insecureIgnoreHostKey && !now.ssh.hostKey) {
-      pulumi.log.warn(`${name}: ssh.insecureIgnoreHostKey is set: the host key of ${now.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
+      void pulumi.log.warn(`${name}: ssh.insecureIgnoreHostKey is set: the host key of ${now.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
     }
     const privateKey = args.ssh?.privateKey === undefined ? undefined : pulumi.secret(args.ssh.privateKey);
     const connection = pulumi.all([model, privateKey]).apply(([m, key]) => connectionFor(m, key));

@@ -115,7 +115,7 @@ export function runnerText(script: string, o: RunnerOptions): string {
  * are theirs: the copy wrote them), needs no script of its own and changes nothing else.
  */
 export function cleanupText(remote: string, host: string): string {
-  if (!/^[A-Za-z0-9_.\/-]+$/.test(remote) || remote.split("/").some((p) => p === "" || p === "." || p === "..")) throw new Error(`not a staged directory: ${remote}`);
+  if (!/^[A-Za-z0-9_./-]+$/.test(remote) || remote.split("/").some((p) => p === "" || p === "." || p === "..")) throw new Error(`not a staged directory: ${remote}`);
   return [
     `# mptcp-pulumi: host ${host}, the scripts copied for it`,
     `rm -rf -- "$HOME"/${shq(remote)} && { rmdir -- "$HOME"/${shq(STAGE_ROOT)} 2>/dev/null || true; }`,

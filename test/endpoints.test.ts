@@ -115,7 +115,9 @@ describe("the endpoints concern on a real kernel", () => {
 
   it("a second apply finds the table unchanged, and revert replays the original table exactly", () => {
     const h = host(config);
-    h.endpoints.forEach((e, i) => (e.flags = config[i].flags as typeof e.flags));
+    h.endpoints.forEach((e, i) => {
+      e.flags = config[i].flags as typeof e.flags;
+    });
     const s = renderConcern(h, "endpoints");
     const original = "ip mptcp endpoint add 198.51.100.200 id 50 subflow backup && ip mptcp endpoint add 198.51.100.201 id 51 signal dev lan";
     const apply = scriptFile("apply", s.apply);
@@ -187,7 +189,9 @@ exec ${"/usr/sbin/ip"} "$@"
   }
   const applyOf = (endpoints: object[], name = "apply") => {
     const h = host(endpoints);
-    endpoints.forEach((e: any, i) => (h.endpoints[i].flags = e.flags));
+    endpoints.forEach((e: any, i) => {
+      h.endpoints[i].flags = e.flags;
+    });
     return scriptFile(name, renderConcern(h, "endpoints").apply);
   };
   /** The apply as it was: the whole table flushed and re-added when anything differs (negative control). */
@@ -229,7 +233,9 @@ exec ${"/usr/sbin/ip"} "$@"
 
   it("revert puts the original table back exactly, writing only the endpoints that differ; a re-apply writes nothing", () => {
     const h = host([lan, wlan4, wlan6]);
-    [lan, wlan4, wlan6].forEach((e, i) => (h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"]));
+    [lan, wlan4, wlan6].forEach((e, i) => {
+      h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"];
+    });
     const s = renderConcern(h, "endpoints");
     const apply = scriptFile("apply", s.apply);
     const revert = scriptFile("revert", s.revert);
@@ -246,7 +252,9 @@ exec ${"/usr/sbin/ip"} "$@"
 
   it("an interface event's change (ep_set ifneeded) writes only that interface's differing endpoints", () => {
     const h = host([lan, wlan4, { ...wlan6, flags: ["subflow", "backup"] }]);
-    [lan, wlan4, { ...wlan6, flags: ["subflow", "backup"] }].forEach((e, i) => (h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"]));
+    [lan, wlan4, { ...wlan6, flags: ["subflow", "backup"] }].forEach((e, i) => {
+      h.endpoints[i].flags = e.flags as typeof h.endpoints[number]["flags"];
+    });
     const script = scriptFile("ifneeded", renderScript({ host: h, title: "test", source: "test.sh", text: "ep_set wlan ifneeded" }));
     const r = traced(["198.51.100.65 id 1 dev lan subflow", "198.51.100.81 id 2 dev wlan subflow", "2001:db8:81::1 id 3 dev wlan subflow", "198.51.100.200 id 8 signal dev wlan"], script);
     expect(r.writes).toEqual(["mptcp endpoint delete id 8", "mptcp endpoint change id 3 backup nofullmesh"]);

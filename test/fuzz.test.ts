@@ -284,11 +284,13 @@ describe("the whole config, fuzzed", () => {
         accepted++;
         const fresh = [...new Set(scripts)].filter((s) => !checked.has(s));
         if (!fresh.length) return;
-        fresh.forEach((s, i) => writeFileSync(join(dir, `s${i}.sh`), s));
+        fresh.forEach((s, i) => {
+          writeFileSync(join(dir, `s${i}.sh`), s);
+        });
         const r = shSyntaxCheck();
         expect(r.stderr + r.stdout).toBe("");
         expect(r.code).toBe(0);
-        fresh.forEach((s) => checked.add(s));
+        for (const s of fresh) checked.add(s);
       }),
       { numRuns: 100, seed: 20261126 },
     );

@@ -103,7 +103,10 @@ describe("ids, tables and priorities the config leaves out", () => {
     expect(ids(model([...eps].reverse()))).toEqual(ids(m));
     expect(tables(model([...eps].reverse()))).toEqual(tables(m));
     expect(new Set(m.endpoints.map((e) => e.id)).size).toBe(eps.length);
-    for (const e of m.endpoints) expect(e.id).toBeGreaterThanOrEqual(1), expect(e.id).toBeLessThanOrEqual(255);
+    for (const e of m.endpoints) {
+      expect(e.id).toBeGreaterThanOrEqual(1);
+      expect(e.id).toBeLessThanOrEqual(255);
+    }
     const fewer = ids(model(eps.slice(1)));
     for (const [k, id] of Object.entries(fewer)) expect(id, k).toBe(ids(m)[k]);
   });

@@ -30,7 +30,10 @@ function fromOutputs(value: (v: any) => pulumi.Input<any>): MptcpHostArgs {
 
 const host = (args: MptcpHostArgs) => () => ({ applied: new MptcpHost("server", args).applied });
 /** The same without outputs: a host that fails when its values are known never resolves them. */
-const hostOnly = (args: MptcpHostArgs) => () => (new MptcpHost("server", args), {});
+const hostOnly = (args: MptcpHostArgs) => () => {
+  new MptcpHost("server", args);
+  return {};
+};
 const shape = (cs: RecordedCommand[]) => cs.map((c) => ({ name: c.name, create: c.create, delete: c.delete, triggers: c.triggers, connection: c.connection, dependsOn: c.dependsOn }));
 
 /** A run that fails: its error and what it registered before (runProgram attaches them). */
@@ -109,7 +112,10 @@ describe("MptcpNetwork: the checks across hosts and links", () => {
     const n = new MptcpNetwork("net", args);
     return { hosts: n.hosts, links: n.links };
   };
-  const networkOnly = (args: MptcpNetworkArgs) => () => (new MptcpNetwork("net", args), {});
+  const networkOnly = (args: MptcpNetworkArgs) => () => {
+    new MptcpNetwork("net", args);
+    return {};
+  };
 
   it("makes one MptcpHost per host under it and outputs per host and per link", async () => {
     const run = await runProgram({ hosts: [] }, { program: network(net()) });

@@ -161,7 +161,10 @@ describe("what other languages' programs run: the SDK's component provider", () 
     const provider = new ComponentProvider({ components: [pkg.MptcpHost, pkg.MptcpNetwork], name: NAME, dirname: ROOT });
     const inputs = { ssh: { host: pulumi.output("198.51.100.7"), insecureIgnoreHostKey: true }, limits: { subflows: 2 } };
     const result = await provider.construct("server", pkg.HOST_TYPE, inputs, {});
-    const urn = await new Promise((r) => (result.urn as pulumi.Output<string>).apply((v) => (r(v), v)));
+    const urn = await new Promise((r) => (result.urn as pulumi.Output<string>).apply((v) => {
+      r(v);
+      return v;
+    }));
     expect(urn).toBe(`urn:pulumi:test::mptcp::${pkg.HOST_TYPE}::server`);
     await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
     expect(registered).toEqual(expect.arrayContaining([`${pkg.HOST_TYPE} server`, "command:remote:Command server-limits", "command:remote:CopyToRemote server-scripts"]));

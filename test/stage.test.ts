@@ -44,7 +44,9 @@ async function inputBytes(resources: RecordedResource[], host: string): Promise<
 }
 
 const scratch: string[] = [];
-afterAll(() => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+});
 
 describe("scripts reach a host once, through its copy", () => {
   it("a fully configured host registers at most 16 KB of inputs, its private key included; its scripts as inputs were over 190 KB", async () => {

@@ -129,7 +129,9 @@ async function failover(server: LabHost, client: LabHost, address: string, bytes
       await sleep(100);
       const now = rxBytes(server);
       const t = (performance.now() - t0) / 1000;
-      PATHS.forEach((p, i) => samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) }));
+      PATHS.forEach((p, i) => {
+        samples.push({ t: Number(t.toFixed(2)), path: p, mbit: ((now[i] - last[i]) * 8) / 1e6 / (t - lastT) });
+      });
       last = now;
       lastT = t;
     }

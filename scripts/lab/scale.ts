@@ -257,7 +257,10 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
         });
         if (engine!.steps !== 0) throw new Error(`N=${n}: the re-apply ran ${engine!.steps} commands (0 expected)`);
         report({ n, round, tool: "mptcp-pulumi", run: "no-op", ...noop, engine });
-        report({ n, round, tool: "mptcp-pulumi", run: "destroy", ...(await measured(laptops, async () => void (engine = await sim.destroy()))), engine });
+        const destroyed = await measured(laptops, async () => {
+          engine = await sim.destroy();
+        });
+        report({ n, round, tool: "mptcp-pulumi", run: "destroy", ...destroyed, engine });
         ssh.close();
         asBefore(`N=${n}: after destroy`);
 
@@ -265,10 +268,14 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
         for (const forks of [undefined, n]) {
           const tool = forks === undefined ? DEFAULT_FORKS : `ansible forks=${forks}`;
           let recap = new Map<string, Record<string, number>>();
-          report({ n, round, tool, run: "apply", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+          const play = () =>
+            measured(laptops, async () => {
+              recap = await ansible(dir, forks);
+            });
+          report({ n, round, tool, run: "apply", ...(await play()) });
           forEachOk(laptops, `N=${n}: ${tool} left a different MPTCP state than mptcp-pulumi`, (h) => (mptcpState(h) === wanted.get(h.name) ? undefined : mptcpState(h).replace(/\n/g, " | ")));
           forEachOk(laptops, `N=${n}: ${tool} apply`, (h) => (recap.get(h.name)?.failed === 0 && recap.get(h.name)?.unreachable === 0 ? undefined : JSON.stringify(recap.get(h.name))));
-          report({ n, round, tool, run: "no-op", ...(await measured(laptops, async () => void (recap = await ansible(dir, forks)))) });
+          report({ n, round, tool, run: "no-op", ...(await play()) });
           forEachOk(laptops, `N=${n}: ${tool} re-apply changed something`, (h) => (recap.get(h.name)?.changed === 0 ? undefined : JSON.stringify(recap.get(h.name))));
           for (const h of laptops) undoAnsible(h, pristine.get(h.name)!);
           asBefore(`N=${n}: after putting back what ${tool} did`);

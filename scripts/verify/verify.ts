@@ -64,7 +64,7 @@ export async function transfer(client: Session, server: Session, address: string
       const m = /^listening (\d+) (\d+)$/m.exec(out);
       if (m) resolve([Number(m[1]), Number(m[2])]);
     });
-    closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
+    void closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
   });
   const bytes = opts.bytes ?? DEFAULT_BYTES;
   const run = client.exec(`${need(client)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`, silence);
@@ -98,7 +98,9 @@ export async function observe(s: Session): Promise<Observation> {
     if (!lines[i].startsWith("MPTcpExt:") || !lines[i + 1].startsWith("MPTcpExt:")) continue;
     const names = lines[i].split(/\s+/).slice(1);
     const values = lines[i + 1].split(/\s+/).slice(1);
-    names.forEach((n, j) => (counters[n] = Number(values[j])));
+    names.forEach((n, j) => {
+      counters[n] = Number(values[j]);
+    });
     break;
   }
   const rx: Record<string, number> = {};

@@ -210,7 +210,6 @@ async function loadProgram(file = "index.ts"): Promise<Record<string, unknown>> 
   for (const f of Object.keys(require.cache)) {
     if (f === path || f.startsWith(resolve(ROOT, "components") + "/")) delete require.cache[f];
   }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path);
 }
 
@@ -250,7 +249,6 @@ export async function runProgram(
     stack,
     !!opts.preview,
   );
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const settings = require("@pulumi/pulumi/runtime/settings");
   const monitor = settings.getMonitor();
   const register = monitor.registerResource.bind(monitor);

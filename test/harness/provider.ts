@@ -123,7 +123,7 @@ export function topoOrder(commands: RecordedCommand[]): RecordedCommand[] {
     done.add(c.name);
     out.push(c);
   };
-  commands.forEach((c) => visit(c, []));
+  for (const c of commands) visit(c, []);
   return out;
 }
 
