@@ -105,18 +105,34 @@ export function parseEndpoint(words: string[]): AppliedEndpoint {
 
 /** How each kind of "@applied" line goes into the outputs (sh/lib/base.sh `report KIND WORDS`). */
 const KINDS = {
-  sysctl: (out: HostApplied, w: string[]) => void ((out.sysctl ??= {})[w[0]] = w[1] ?? ""),
+  sysctl: (out: HostApplied, w: string[]) => {
+    out.sysctl ??= {};
+    out.sysctl[w[0]] = w[1] ?? "";
+  },
   // ip mptcp limits show: "add_addr_accepted N subflows N"
   limits: (out: HostApplied, w: string[]) => {
     const get = (k: string) => num(w[w.indexOf(k) + 1], `limits ${k}`);
     out.limits = { subflows: get("subflows"), addAddrAccepted: get("add_addr_accepted") };
   },
-  endpoint: (out: HostApplied, w: string[]) => void (out.endpoints ??= []).push(parseEndpoint(w)),
-  hook: (out: HostApplied, w: string[]) => void (out.hooks ??= { files: [], routing: [] }).files.push(w[0]),
-  route: (out: HostApplied, w: string[]) =>
-    void (out.hooks ??= { files: [], routing: [] }).routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) }),
-  service: (out: HostApplied, w: string[]) => void (out.services ??= []).push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] }),
-  networkmanager: (out: HostApplied, w: string[]) => void (out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) }),
+  endpoint: (out: HostApplied, w: string[]) => {
+    out.endpoints ??= [];
+    out.endpoints.push(parseEndpoint(w));
+  },
+  hook: (out: HostApplied, w: string[]) => {
+    out.hooks ??= { files: [], routing: [] };
+    out.hooks.files.push(w[0]);
+  },
+  route: (out: HostApplied, w: string[]) => {
+    out.hooks ??= { files: [], routing: [] };
+    out.hooks.routing.push({ interface: w[0], mode: w[1], table: num(w[2], "route table"), priority: num(w[3], "route priority"), ...(w[4] ? { gateway: w[4] } : {}) });
+  },
+  service: (out: HostApplied, w: string[]) => {
+    out.services ??= [];
+    out.services.push({ unit: w[0], mode: w[1], active: w[2], dropIn: w[3] });
+  },
+  networkmanager: (out: HostApplied, w: string[]) => {
+    out.networkManager = { state: w[0], ...(w[1] ? { conf: w[1] } : {}) };
+  },
 } satisfies Record<string, (out: HostApplied, words: string[]) => void>;
 
 /** The kinds of "@applied" line a concern's apply reports (components/concerns.ts says which). */

@@ -12,7 +12,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { endpointKey, HostModel } from "./model";
 import type { Concern } from "./concerns";
-import { HostConfig } from "./schema";
 import { shq } from "./shell";
 
 export const SH_DIR = join(__dirname, "sh");
