@@ -78,7 +78,6 @@ function article(word: string): string {
 
 const familyOf = (address: string) => (isIP(address) === 6 ? "IPv6" : "IPv4");
 
-/** Addresses we know a host has: explicit endpoint addresses and an SSH host given as an IP. */
 /**
  * The data-path addresses the config states for a host: its endpoints' addresses. The SSH
  * address is left out: management often runs on its own network (IPv4 management, IPv6 paths).
@@ -95,78 +94,112 @@ export interface Unchecked {
   links?: ReadonlySet<number>;
 }
 
+/** Where a rule reports a problem: the config path's segments and the message. */
+type Report = (segments: PropertyKey[], message: string) => void;
+
+/** A link both of whose hosts exist and differ, met for the first time. */
+interface Linked {
+  link: Link;
+  client: HostModel;
+  server: HostModel;
+}
+
+/** The hosts met so far by SSH target and by name (the first of each). */
+interface SeenHosts {
+  targets: Map<string, HostModel>;
+  byName: Map<string, HostModel>;
+}
+
 /** The rules that look across fields and hosts, over hosts that passed the field checks. */
 export function crossHostErrors(model: Model, unchecked: Unchecked = {}): ConfigError[] {
-  const failedHosts = unchecked.failedHosts ?? new Set<string>();
   const errors: ConfigError[] = [];
-  const err = (segments: PropertyKey[], message: string) => errors.push({ path: configPath(segments), message });
-  const byName = new Map<string, HostModel>();
-
-  const targets = new Map<string, HostModel>();
+  const err: Report = (segments, message) => errors.push({ path: configPath(segments), message });
+  // per host, in the config's order: its SSH target and name against the hosts before it, then its endpoints
+  const seen: SeenHosts = { targets: new Map(), byName: new Map() };
   for (const host of model.hosts) {
-    const h = ["hosts", host.index];
-    const target = `${isIP(host.ssh.host) ? canonicalAddress(host.ssh.host) : host.ssh.host.toLowerCase().replace(/\.$/, "")}:${host.ssh.port}`;
-    const same = targets.get(target);
-    if (same) {
-      err([...h, "ssh", "host"], `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`);
-    } else {
-      targets.set(target, host);
-    }
-    if (byName.has(host.name)) {
-      err([...h, "name"], `duplicate host name "${host.name}" (also mptcp:hosts[${byName.get(host.name)!.index}]): give every host its own name`);
-    } else {
-      byName.set(host.name, host);
-    }
-    if (!host.ssh.hostKey && !host.ssh.insecureIgnoreHostKey) {
-      err([...h, "ssh", "hostKey"], "is required: set it to the host's public key (ssh-keyscan -t ed25519 HOST, without the host column), or set ssh.insecureIgnoreHostKey: true to skip the check (unsafe)");
-    }
-    if (host.endpoints.length > MAX_ENDPOINTS) {
-      err([...h, "endpoints"], `has ${host.endpoints.length} endpoints; the kernel takes at most ${MAX_ENDPOINTS} per host: remove some`);
-    }
-    const ids = new Map<number, number>();
-    const addresses = new Map<string, number>();
-    const implicitIfaces = new Map<string, number>();
-    for (const ep of host.endpoints) {
-      const e = [...h, "endpoints", ep.index];
-      const flags = new Set(ep.flags);
-      if (flags.has("signal") && flags.has("fullmesh")) {
-        err([...e, "flags"], "signal and fullmesh cannot be combined (the kernel rejects it): use fullmesh only with subflow");
-      }
-      if (ep.port !== undefined && !flags.has("signal")) {
-        err([...e, "port"], "a port is only announced by a signal endpoint: add signal to flags or remove port");
-      }
-      if (ep.port !== undefined && flags.has("subflow")) {
-        err([...e, "port"], "a port cannot be set on a subflow endpoint (the kernel rejects it): remove port or the subflow flag");
-      }
-      if (ids.has(ep.id)) {
-        err([...e, "id"], `duplicate endpoint id ${ep.id} (also mptcp:hosts[${host.index}].endpoints[${ids.get(ep.id)}]): give each endpoint its own id or leave ids out`);
-      } else {
-        ids.set(ep.id, ep.index);
-      }
-      if (ep.address !== undefined) {
-        if (addresses.has(ep.address)) {
-          err([...e, "address"], `duplicate endpoint address ${ep.address} (also mptcp:hosts[${host.index}].endpoints[${addresses.get(ep.address)}]): merge the two endpoints into one`);
-        } else {
-          addresses.set(ep.address, ep.index);
-        }
-      } else if (implicitIfaces.has(ep.interface)) {
-        err([...e, "address"], `both this endpoint and mptcp:hosts[${host.index}].endpoints[${implicitIfaces.get(ep.interface)}] would take ${ep.interface}'s current address: set address on one of them`);
-      } else {
-        implicitIfaces.set(ep.interface, ep.index);
-      }
-    }
+    checkTarget(host, seen, err);
+    checkEndpoints(host, err);
   }
-
   for (const host of model.hosts) {
     checkRouting(host, err);
     checkServices(host, err);
   }
+  const linked = checkLinks(model.links, seen.byName, unchecked.failedHosts ?? new Set(), err);
+  checkClientSignals(model.hosts, linked, err);
+  for (const l of linked) {
+    if (unchecked.links?.has(l.link.index)) continue;
+    checkLinkLimits(l, err);
+    checkFamilies(l.client, l.server, err);
+    checkFamilies(l.server, l.client, err);
+  }
+  return errors;
+}
 
-  const servers = new Set<string>();
-  const clients = new Set<string>();
+/** One entry per SSH target and per name (against the hosts before this one), and a host key or the explicit choice to skip it. */
+function checkTarget(host: HostModel, seen: SeenHosts, err: Report): void {
+  const h = ["hosts", host.index];
+  const target = `${isIP(host.ssh.host) ? canonicalAddress(host.ssh.host) : host.ssh.host.toLowerCase().replace(/\.$/, "")}:${host.ssh.port}`;
+  const same = seen.targets.get(target);
+  if (same) {
+    err([...h, "ssh", "host"], `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`);
+  } else {
+    seen.targets.set(target, host);
+  }
+  if (seen.byName.has(host.name)) {
+    err([...h, "name"], `duplicate host name "${host.name}" (also mptcp:hosts[${seen.byName.get(host.name)!.index}]): give every host its own name`);
+  } else {
+    seen.byName.set(host.name, host);
+  }
+  if (!host.ssh.hostKey && !host.ssh.insecureIgnoreHostKey) {
+    err([...h, "ssh", "hostKey"], "is required: set it to the host's public key (ssh-keyscan -t ed25519 HOST, without the host column), or set ssh.insecureIgnoreHostKey: true to skip the check (unsafe)");
+  }
+}
+
+/** A host's endpoints: how many, flags the kernel takes together, ports, and ids and addresses each used once. */
+function checkEndpoints(host: HostModel, err: Report): void {
+  const h = ["hosts", host.index];
+  if (host.endpoints.length > MAX_ENDPOINTS) {
+    err([...h, "endpoints"], `has ${host.endpoints.length} endpoints; the kernel takes at most ${MAX_ENDPOINTS} per host: remove some`);
+  }
+  const ids = new Map<number, number>();
+  const addresses = new Map<string, number>();
+  const implicitIfaces = new Map<string, number>();
+  for (const ep of host.endpoints) {
+    const e = [...h, "endpoints", ep.index];
+    const flags = new Set(ep.flags);
+    if (flags.has("signal") && flags.has("fullmesh")) {
+      err([...e, "flags"], "signal and fullmesh cannot be combined (the kernel rejects it): use fullmesh only with subflow");
+    }
+    if (ep.port !== undefined && !flags.has("signal")) {
+      err([...e, "port"], "a port is only announced by a signal endpoint: add signal to flags or remove port");
+    }
+    if (ep.port !== undefined && flags.has("subflow")) {
+      err([...e, "port"], "a port cannot be set on a subflow endpoint (the kernel rejects it): remove port or the subflow flag");
+    }
+    if (ids.has(ep.id)) {
+      err([...e, "id"], `duplicate endpoint id ${ep.id} (also mptcp:hosts[${host.index}].endpoints[${ids.get(ep.id)}]): give each endpoint its own id or leave ids out`);
+    } else {
+      ids.set(ep.id, ep.index);
+    }
+    if (ep.address !== undefined) {
+      if (addresses.has(ep.address)) {
+        err([...e, "address"], `duplicate endpoint address ${ep.address} (also mptcp:hosts[${host.index}].endpoints[${addresses.get(ep.address)}]): merge the two endpoints into one`);
+      } else {
+        addresses.set(ep.address, ep.index);
+      }
+    } else if (implicitIfaces.has(ep.interface)) {
+      err([...e, "address"], `both this endpoint and mptcp:hosts[${host.index}].endpoints[${implicitIfaces.get(ep.interface)}] would take ${ep.interface}'s current address: set address on one of them`);
+    } else {
+      implicitIfaces.set(ep.interface, ep.index);
+    }
+  }
+}
+
+/** Links name two different known hosts, once each (links naming a host that failed its field checks are left alone); the links that pass, in order. */
+function checkLinks(links: readonly Link[], byName: ReadonlyMap<string, HostModel>, failedHosts: ReadonlySet<string>, err: Report): Linked[] {
   const seenLinks = new Map<string, number>();
-  const linked: { link: Link; client: HostModel; server: HostModel }[] = [];
-  model.links.forEach((link, index) => {
+  const linked: Linked[] = [];
+  links.forEach((link, index) => {
     const l = ["links", index];
     if (!link.client || !link.server || failedHosts.has(link.client) || failedHosts.has(link.server)) return;
     const client = byName.get(link.client);
@@ -184,54 +217,54 @@ export function crossHostErrors(model: Model, unchecked: Unchecked = {}): Config
       return;
     }
     seenLinks.set(key, index);
-    clients.add(client.name);
-    servers.add(server.name);
     linked.push({ link, client, server });
   });
+  return linked;
+}
 
-  // A signal endpoint on a host that only ever dials makes its peers try to dial it.
-  for (const host of model.hosts) {
+/** A signal endpoint on a host that only ever dials makes its peers try to dial it. */
+function checkClientSignals(hosts: readonly HostModel[], linked: readonly Linked[], err: Report): void {
+  const clients = new Set(linked.map((l) => l.client.name));
+  const servers = new Set(linked.map((l) => l.server.name));
+  for (const host of hosts) {
     if (!clients.has(host.name) || servers.has(host.name)) continue;
     for (const ep of host.endpoints.filter((e) => e.flags.includes("signal"))) {
       err(["hosts", host.index, "endpoints", ep.index, "flags"], `"${host.name}" is only ever a client (mptcp:links), so announcing this address makes its servers try to dial it: use subflow instead of signal on a client`);
     }
   }
-
-  for (const { link, client, server } of linked) {
-    if (unchecked.links?.has(link.index)) continue;
-    const reachable = reachableOf(link);
-    const signalled = new Set(announcedEndpoints(server, link.address).flatMap((e) => (e.address ? [e.address] : [])));
-    link.reaches?.forEach((a, i) => {
-      if (!signalled.has(a)) err(["links", link.index, "reaches", i], `${a} is not an address "${server.name}" announces to "${client.name}" (its signal endpoints with an address, less the one dialled: ${[...signalled].join(", ") || "none"}): remove it`);
-    });
-    const announced = announcedEndpoints(server, link.address, reachable).length;
-    const accepted = effectiveLimits(client).addAddrAccepted;
-    if (announced > accepted) {
-      const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
-      err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}${reachable ? ` it reaches (mptcp:links[${link.index}].reaches)` : ""}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
-    }
-    // Which client interface the first subflow leaves through is not in the config, and the
-    // endpoint on it opens one subflow fewer. A limit below the most the client may want can
-    // silently drop a path, so limits must cover that; the message gives both numbers.
-    const wanted = subflowsWanted(client, server, link.address, undefined, reachable);
-    const fewest = subflowsWantedAtLeast(client, server, link.address, reachable);
-    const clientLimit = effectiveLimits(client).subflows;
-    if (wanted > clientLimit) {
-      const unless = fewest < wanted ? ` (${fewest} when the connection starts on an interface that has one of its subflow endpoints: that one opens no subflow to the address it dialled)` : "";
-      err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection${unless}: set subflows to at least ${wanted}`);
-    }
-    const joins = Math.min(wanted, clientLimit);
-    const serverLimit = effectiveLimits(server).subflows;
-    if (joins > serverLimit) {
-      err(["hosts", server.index, "limits", "subflows"], `is ${serverLimit}${server.limits.subflows === undefined ? " (unset: kernel default)" : ""} but client "${client.name}" opens ${joins} additional subflows per connection and joins past the limit are refused: set subflows to at least ${joins}`);
-    }
-    checkFamilies(client, server, err);
-    checkFamilies(server, client, err);
-  }
-  return errors;
 }
 
-function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+/** A link's reaches are addresses the server announces; the client accepts every announcement; both ends' subflows limits cover the joins. */
+function checkLinkLimits({ link, client, server }: Linked, err: Report): void {
+  const reachable = reachableOf(link);
+  const signalled = new Set(announcedEndpoints(server, link.address).flatMap((e) => (e.address ? [e.address] : [])));
+  link.reaches?.forEach((a, i) => {
+    if (!signalled.has(a)) err(["links", link.index, "reaches", i], `${a} is not an address "${server.name}" announces to "${client.name}" (its signal endpoints with an address, less the one dialled: ${[...signalled].join(", ") || "none"}): remove it`);
+  });
+  const announced = announcedEndpoints(server, link.address, reachable).length;
+  const accepted = effectiveLimits(client).addAddrAccepted;
+  if (announced > accepted) {
+    const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
+    err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}${reachable ? ` it reaches (mptcp:links[${link.index}].reaches)` : ""}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
+  }
+  // Which client interface the first subflow leaves through is not in the config, and the
+  // endpoint on it opens one subflow fewer. A limit below the most the client may want can
+  // silently drop a path, so limits must cover that; the message gives both numbers.
+  const wanted = subflowsWanted(client, server, link.address, undefined, reachable);
+  const fewest = subflowsWantedAtLeast(client, server, link.address, reachable);
+  const clientLimit = effectiveLimits(client).subflows;
+  if (wanted > clientLimit) {
+    const unless = fewest < wanted ? ` (${fewest} when the connection starts on an interface that has one of its subflow endpoints: that one opens no subflow to the address it dialled)` : "";
+    err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection${unless}: set subflows to at least ${wanted}`);
+  }
+  const joins = Math.min(wanted, clientLimit);
+  const serverLimit = effectiveLimits(server).subflows;
+  if (joins > serverLimit) {
+    err(["hosts", server.index, "limits", "subflows"], `is ${serverLimit}${server.limits.subflows === undefined ? " (unset: kernel default)" : ""} but client "${client.name}" opens ${joins} additional subflows per connection and joins past the limit are refused: set subflows to at least ${joins}`);
+  }
+}
+
+function checkRouting(host: HostModel, err: Report): void {
   const h = ["hosts", host.index];
   if (host.endpointOwner === "networkmanager" && host.endpoints.length > 0) {
     err([...h, "endpoints"], "endpointOwner is networkmanager, so NetworkManager makes this host's endpoints and would delete or re-flag these: remove endpoints, or set endpointOwner: mptcp-pulumi (the default)");
@@ -262,7 +295,7 @@ function checkRouting(host: HostModel, err: (segments: PropertyKey[], message: s
   }
 }
 
-function checkServices(host: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+function checkServices(host: HostModel, err: Report): void {
   const seen = new Map<string, number>();
   for (const s of host.services) {
     const at = ["hosts", host.index, "services", s.index];
@@ -274,7 +307,7 @@ function checkServices(host: HostModel, err: (segments: PropertyKey[], message: 
   }
 }
 
-function checkFamilies(host: HostModel, peer: HostModel, err: (segments: PropertyKey[], message: string) => void): void {
+function checkFamilies(host: HostModel, peer: HostModel, err: Report): void {
   const peerFamilies = new Set(knownAddresses(peer).map(familyOf));
   if (peerFamilies.size === 0) return;
   for (const ep of host.endpoints) {

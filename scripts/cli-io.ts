@@ -15,6 +15,13 @@ export class CliExit extends Error {
   }
 }
 
+/** A usage error: `message` (parseArgs' own for an unknown option or a missing value), then the usage line; exits `code` (verify, check: 2; lab: 1). */
+export function usageExit(io: CliIo, usage: string, message?: string, code = 2): never {
+  if (message) io.err(message);
+  io.err(`usage: ${usage}`);
+  throw new CliExit(code);
+}
+
 export type CliMain = (argv: string[], io: CliIo) => Promise<number>;
 
 /** The exit code of an internal error (a bug) in verify, check and validate: never one of their answers (0, 1, 2). */

@@ -6,6 +6,8 @@
 // (negative control) the same run is still running. check over 1000 hosts at `ulimit -n 256`
 // opens at most --connections (32) at once and exits 0; without the bound (negative control) it
 // runs out of file descriptors and says so as an internal error, exit 3, never 1 (drift).
+// Both SSH exec wrappers (verify's sessions, the provider stand-in) report a command whose exit
+// status never came as 255 saying why (scripts/ssh-exec.ts); one that came is kept (control).
 import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,6 +18,11 @@ import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { clientKey, FakeSshd, Mode, startSshd } from "./cli-sshd";
+import { requireValidConfig } from "../components/validate";
+import { connect } from "../scripts/verify/ssh";
+import { EXIT_MISSING, EXIT_STATUS_MISSING, ExecResult, killedBy } from "../scripts/ssh-exec";
+import { RecordedCommand } from "./harness/program";
+import { sshRunner } from "./harness/ssh";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-cli-ssh-"));
 const keyFile = join(dir, "id_ed25519");
@@ -181,5 +188,52 @@ describe("a bounded number of connections (issue 26, item 9)", () => {
     console.log(`unbounded: exit ${r.code} in ${r.seconds} s, ${r.maxSockets} connections at once (sampled): ${r.err.split("\n")[0]}`);
     expect(r.err).toMatch(/^check: internal error \(a bug in mptcp-pulumi, please report it\): .*EMFILE/m);
     expect(r.code).toBe(3);
+  });
+});
+
+describe("one exit contract for both SSH exec wrappers (scripts/ssh-exec.ts): a command whose exit status never came exits 255 saying why", () => {
+  const MODES = ["ok", "fail", "noexit", "signal"] as const;
+  const sshds = new Map<Mode, FakeSshd>();
+  beforeAll(async () => {
+    for (const mode of MODES) sshds.set(mode, await startSshd(mode, 1, "printed\n"));
+  });
+  afterAll(async () => {
+    for (const s of sshds.values()) await s.close();
+  });
+
+  /** The same command through verify's session (scripts/verify/ssh.ts) and through the provider stand-in (test/harness/ssh.ts). */
+  async function both(mode: Mode): Promise<{ session: ExecResult; provider: ExecResult }> {
+    const s = sshds.get(mode)!;
+    const host = requireValidConfig({ hosts: [hostOf(mode, s)] }).hosts[0];
+    const session = await connect(host, { privateKey: clientKey });
+    try {
+      const viaSession = await session.exec("true");
+      const runner = sshRunner({ env: {} });
+      const command = { name: mode, connection: { host: "127.0.0.1", port: s.ports[0], user: "root", privateKey: clientKey, dialErrorLimit: 0, perDialTimeout: 15 } } as unknown as RecordedCommand;
+      return { session: viaSession, provider: await runner.run(command, "true", "create") };
+    } finally {
+      await session.close();
+    }
+  }
+
+  it("no exit status (the channel closed first): 255, stderr opening with x/crypto's ExitMissingError text; an exit signal: 255, naming the signal", async () => {
+    for (const [mode, why] of [["noexit", EXIT_MISSING], ["signal", killedBy("SIGTERM")]] as const) {
+      const { session, provider } = await both(mode);
+      console.log(`${mode}: verify's session exit ${session.code} (${session.stderr.split("\n")[0]}), the provider stand-in exit ${provider.code} (${provider.stderr.split("\n")[0]})`);
+      for (const r of [session, provider]) {
+        expect(r.code, mode).toBe(EXIT_STATUS_MISSING);
+        expect(r.code, mode).toBe(255);
+        expect(r.stderr.split("\n")[0], mode).toBe(why);
+      }
+      expect(session.stdout).toBe("printed\n");
+    }
+  });
+
+  it("negative control: an exit status that came is the command's, 0 or not, with nothing added to stderr", async () => {
+    for (const [mode, code] of [["ok", 0], ["fail", 3]] as const) {
+      const { session, provider } = await both(mode);
+      expect(session).toEqual({ code, stdout: "printed\n", stderr: "" });
+      expect(provider).toEqual({ code, stdout: "printed", stderr: "" });
+    }
   });
 });

@@ -10,8 +10,11 @@ import { Server, utils } from "ssh2";
  * noexec: opens the session channel, never answers the exec request.
  * silent: accepts the exec, then never sends output or an exit.
  * nobanner: accepts TCP, never sends the SSH banner (not an SSH server at all).
+ * fail: each exec answers with `output` and exit 3.
+ * noexit: each exec answers with `output`, then closes the channel without an exit status.
+ * signal: each exec answers with `output`, then an exit signal (TERM) instead of a status.
  */
-export type Mode = "ok" | "nosession" | "noexec" | "silent" | "nobanner";
+export type Mode = "ok" | "nosession" | "noexec" | "silent" | "nobanner" | "fail" | "noexit" | "signal";
 
 export interface FakeSshd {
   /** The ports, one per listener. */
@@ -60,7 +63,8 @@ export async function startSshd(mode: Mode, listeners = 1, output = ""): Promise
               const ch = acceptExec();
               if (mode === "silent") return;
               ch.write(output);
-              ch.exit(0);
+              if (mode === "signal") ch.exit("TERM");
+              else if (mode !== "noexit") ch.exit(mode === "fail" ? 3 : 0);
               ch.end();
             });
           });

@@ -66,6 +66,30 @@ afterAll(async () => {
 });
 
 describe("npm run lab", () => {
+  it("flags are parsed as verify and check parse theirs (parseArgs): an unknown option, a missing value or a stray argument is a usage error (exit 1, the usage line), --help exits 0, building nothing", async () => {
+    const usage = /\nusage: npm run lab -- up \[--topology FILE\] \| down \| status \| bench /;
+    const cases: [string[], RegExp][] = [
+      [["up", "--frob"], /^Unknown option '--frob'/],
+      [["down", "--topology", "x.yaml"], /^Unknown option '--topology'/],
+      [["up", "--topology"], /^Option '--topology <value>' argument missing/],
+      [["up", "extra"], /^unknown arguments: extra/],
+      [["bench", "--scale", "2", "--rate", "5mbit"], /^unknown arguments: --rate 5mbit \(--scale takes only --runs and --plot\)/],
+      [["nope"], /^unknown command nope/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await labIn(args);
+      expect(r.status, args.join(" ")).toBe(1);
+      expect(r.stderr, args.join(" ")).toMatch(message);
+      expect(r.stderr, args.join(" ")).toMatch(usage);
+    }
+    // control: --help, and a well-formed command (status of a lab that is down), pass the parser: exit 0
+    const help = await labIn(["up", "--help"]);
+    expect(help).toMatchObject({ status: 0, stderr: "" });
+    expect(help.stdout).toMatch(/^usage: npm run lab -- up /);
+    expect((await labIn(["status"])).status).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
   it("refuses to run without root, changing nothing", () => {
     const r = lab(["up"], 65534);
     expect(r.status).toBe(1);

@@ -6,7 +6,7 @@ import { readStackConfig } from "../../components/stackfile";
 import { formatErrors, validateConfig } from "../../components/validate";
 import { Model } from "../../components/model";
 import { connectAll, credentialsFrom, Credentials, DEFAULT_CONNECTIONS, DEFAULT_DEADLINES, Session } from "./ssh";
-import { CliExit, CliIo } from "../cli-io";
+import { CliExit, CliIo, usageExit } from "../cli-io";
 
 export interface CliRun {
   file: string;
@@ -30,11 +30,7 @@ export const COMMON_HELP = [
   `  --connections N    SSH connections open at once at most (default ${DEFAULT_CONNECTIONS}; 0: no bound, one per host at once)`,
 ];
 
-export function usageExit(io: CliIo, usage: string, message?: string): never {
-  if (message) io.err(message);
-  io.err(`usage: ${usage}`);
-  throw new CliExit(2);
-}
+export { usageExit };
 
 /** The longest --timeout: a day (a timer's longest wait, 2^31 ms, is about 25 days; silence is a multiple of it). */
 const MAX_TIMEOUT = 86400;

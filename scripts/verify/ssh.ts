@@ -6,12 +6,9 @@ import { readFileSync } from "node:fs";
 import { Client, ClientChannel } from "ssh2";
 import { HostModel } from "../../components/model";
 import { shq, wrapScript } from "../../components/shell";
+import { ExecResult, exitOf } from "../ssh-exec";
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { ExecResult };
 
 /** Options of one command: how long it may stay silent. */
 export interface ExecOptions {
@@ -124,19 +121,19 @@ export function connect(host: HostModel, creds: Credentials): Promise<Session> {
         reject(new UnreachableError(`${at}: unreachable: ${(e as Error).message}`));
       }
     });
-  /** Watches a channel: silent for `seconds` (no output, no exit), the session is lost; resolves with the exit code. */
+  /** Watches a channel: silent for `seconds` (no output, no exit), the session is lost; resolves with the exit status (exitOf: 255 and why when none came). */
   const watch = (ch: ClientChannel, seconds: number, onData?: (out: Buffer, err: boolean) => void) =>
-    guarded<number>(seconds, "no output and no exit from a command", (resolve, _reject, poke) => {
+    guarded<ReturnType<typeof exitOf>>(seconds, "no output and no exit from a command", (resolve, _reject, poke) => {
       ch.on("data", (d: Buffer) => (poke(), onData?.(d, false)));
       ch.stderr.on("data", (d: Buffer) => (poke(), onData?.(d, true)));
-      ch.on("close", (code: number | null) => resolve(code ?? -1));
+      ch.on("close", (code?: number | null, signal?: string) => resolve(exitOf(code, signal)));
     });
   const collect = async (text: string, opts: ExecOptions = {}): Promise<ExecResult> => {
     const ch = await open(text);
     let stdout = "";
     let stderr = "";
-    const code = await watch(ch, opts.silence ?? deadlines.silence, (d, err) => (err ? (stderr += d) : (stdout += d)));
-    return { code, stdout, stderr };
+    const { code, missing } = await watch(ch, opts.silence ?? deadlines.silence, (d, err) => (err ? (stderr += d) : (stdout += d)));
+    return { code, stdout, stderr: missing ? `${missing}\n${stderr}` : stderr };
   };
   const session: Session = {
     host,

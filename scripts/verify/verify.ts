@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { announcedEndpoints, canonicalAddress, effectiveLimits, expectedJoins, HostModel, Link, Model, Reachable, reachableOf, subflowsWanted } from "../../components/model";
 import { shq } from "../../components/shell";
 import { Session, UnreachableError } from "./ssh";
+import { exitOf } from "../ssh-exec";
 
 export const XFER = readFileSync(join(__dirname, "xfer.py"), "utf8");
 /** A path carried data when it moved at least this share of the payload. */
@@ -57,7 +58,13 @@ export async function transfer(client: Session, server: Session, address: string
   let out = "";
   let err = "";
   ch.stderr.on("data", (d: Buffer) => (err += d));
-  const closed = new Promise<number>((resolve) => ch.on("close", (code: number | null) => resolve(code ?? -1)));
+  const closed = new Promise<number>((resolve) =>
+    ch.on("close", (code?: number | null, signal?: string) => {
+      const exit = exitOf(code, signal);
+      if (exit.missing) err = `${exit.missing}\n${err}`;
+      resolve(exit.code);
+    }),
+  );
   const [port, pid] = await new Promise<[number, number]>((resolve, reject) => {
     ch.on("data", (d: Buffer) => {
       out += d;

@@ -37,12 +37,10 @@
 //   backend uses it without a journal: pkg/backend/diy/backend.go apply -> NewSnapshotManager).
 import { availableParallelism } from "node:os";
 import { RecordedCommand } from "./program";
+import { ExecResult } from "../../scripts/ssh-exec";
 
-export interface RunResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+/** One command's result, as every SSH exec wrapper gives it (scripts/ssh-exec.ts: 255 when no exit status came). */
+export type RunResult = ExecResult;
 
 export type Phase = "create" | "update" | "delete";
 /** Runs one command text over the command's connection. */

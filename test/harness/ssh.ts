@@ -10,6 +10,7 @@ import { Client, SFTPWrapper } from "ssh2";
 import { RecordedCommand, RecordedCopy } from "./program";
 import { Runner, RunResult } from "./provider";
 import { sleep } from "../../scripts/lab/wait";
+import { EXIT_MISSING, EXIT_STATUS_MISSING, exitOf } from "../../scripts/ssh-exec";
 
 export interface SshRunner {
   run: Runner;
@@ -277,7 +278,7 @@ async function dial(c: Record<string, any>, t: ProviderTimings, shortened: Parti
   const agent = agentSocketOf(c, env);
   if (agent !== undefined) {
     const bad = await dialAgent(agent);
-    if (bad) return { stdout: "", stderr: bad.error, code: 255 };
+    if (bad) return { stdout: "", stderr: bad.error, code: EXIT_STATUS_MISSING };
   }
   const limit = shortened.dialErrorLimit ?? (c.dialErrorLimit !== undefined ? Number(c.dialErrorLimit) : t.dialErrorLimit);
   let delay = t.retryDelayMs;
@@ -285,15 +286,14 @@ async function dial(c: Record<string, any>, t: ProviderTimings, shortened: Parti
     counted();
     const r = await dialOnce(c, t, shortened, agent, killed);
     if (r instanceof Client) return r;
-    if (limit > -1 && attempt + 1 > limit) return { stdout: "", stderr: `after ${attempt} failed attempts: ${r.error}`, code: 255 };
+    if (limit > -1 && attempt + 1 > limit) return { stdout: "", stderr: `after ${attempt} failed attempts: ${r.error}`, code: EXIT_STATUS_MISSING };
     delay = Math.min(delay, t.retryMaxDelayMs);
     await sleep(delay);
     delay *= t.retryBackoff;
   }
 }
 
-/** x/crypto ssh/session.go ExitMissingError: the connection ended before the command's exit status. */
-export const EXIT_MISSING = "wait: remote command exited without exit status or exit signal";
+export { EXIT_MISSING };
 
 /**
  * Runs `text` as an exec request on a ready connection; `opened` false when no channel could be
@@ -313,13 +313,19 @@ function execOn(client: Client, text: string, killed: WeakSet<Client>): Promise<
     // Wait's ExitMissingError, with what the command printed (commandOutputs.go: "%w: running %q:\n%s")
     let stdout = "";
     let stderr = "";
-    const lost = () => done({ stdout, stderr: `${EXIT_MISSING}${killed.has(client) ? " (TCP keepalive: no answer from the server)" : ""}\n${stdout}${stderr}`, code: 255 });
+    const missing = (why: string) => done({ stdout, stderr: `${why}\n${stdout}${stderr}`, code: EXIT_STATUS_MISSING });
+    const lost = () => missing(`${EXIT_MISSING}${killed.has(client) ? " (TCP keepalive: no answer from the server)" : ""}`);
     client.once("close", lost);
     client.exec(text, (err, ch) => {
-      if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: 255 }, false);
+      if (err) return done({ stdout: "", stderr: `ssh: ${err.message}`, code: EXIT_STATUS_MISSING }, false);
       ch.on("data", (d: Buffer) => (stdout += d));
       ch.stderr.on("data", (d: Buffer) => (stderr += d));
-      ch.on("close", (code: number | null | undefined) => (typeof code === "number" ? done({ stdout, stderr, code }) : lost()));
+      ch.on("close", (code?: number | null, signal?: string) => {
+        const exit = exitOf(code, signal);
+        if (exit.missing === EXIT_MISSING) lost();
+        else if (exit.missing) missing(exit.missing);
+        else done({ stdout, stderr, code: exit.code });
+      });
     });
   });
 }
