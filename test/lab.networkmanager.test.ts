@@ -1,6 +1,6 @@
 // NetworkManager on both laptops, configured as on an Ubuntu desktop: a profile per path with a
 // gateway each and connection.mptcp-flags at its default (test/fixtures/networkmanager.topology.yaml,
-// scripts/lab/lab.ts nmProfile). NetworkManager then makes MPTCP endpoints of its own, and on every
+// scripts/lab/laptops.ts nmProfile). NetworkManager then makes MPTCP endpoints of its own, and on every
 // activation or reapply deletes or re-flags the others on its interfaces. The stack owns the
 // endpoints (endpointOwner defaults to mptcp-pulumi): after `pulumi up` the endpoint tables stay
 // the config's through nmcli's activations and reapplies, a carrier loss and a reboot; destroy

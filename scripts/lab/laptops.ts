@@ -190,7 +190,7 @@ export function prepareDhcp(state: LabState): void {
       return `# ${e.path}: ${e.host}\nsubnet ${net} netmask ${mask} {\n  range ${e.address} ${e.address};\n  option routers ${e.peerAddress};\n}\n`;
     });
     mkdirSync(join(h.dir, "disk", "etc", "upper", "dhcp"), { recursive: true });
-    writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcp", "mptcp-lab-dhcpd.conf"), `# The lab's DHCP server (scripts/lab/lab.ts prepareDhcp): the topology's address for each dhcpcd laptop.\nauthoritative;\nddns-update-style none;\ndefault-lease-time 600;\nmax-lease-time 7200;\n\n${subnets.join("\n")}`);
+    writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcp", "mptcp-lab-dhcpd.conf"), `# The lab's DHCP server (scripts/lab/laptops.ts prepareDhcp): the topology's address for each dhcpcd laptop.\nauthoritative;\nddns-update-style none;\ndefault-lease-time 600;\nmax-lease-time 7200;\n\n${subnets.join("\n")}`);
     writeFileSync(
       join(sys, "mptcp-lab-dhcpd.service"),
       [
