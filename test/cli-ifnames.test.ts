@@ -9,14 +9,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
+import { labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, readTopology, Topology } from "../scripts/lab/topology";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { inProcess } from "./harness/cli";
 
 const NAMES = ["-e", "--help"];
@@ -24,40 +22,32 @@ const dir = mkdtempSync(join(tmpdir(), "mptcp-ifnames-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function suite(what: string, topology: Topology, prefix: string) {
-  let lab: LabState;
-  let ssh: SshRunner;
-  let sim: CommandProviderSim;
-  let privateKey: string;
+  const f = labFile(topology, prefix);
   let file: string;
 
   beforeAll(async () => {
-    ({ lab, ssh, sim, privateKey } = await startLab(topology, prefix));
-    const config = labStackConfig(lab);
+    const config = labStackConfig(f.lab);
     // the stack's name is the file's (Pulumi.lab.yaml), as the apply's: a folder per lab
     mkdirSync(join(dir, prefix));
     file = join(dir, prefix, "Pulumi.lab.yaml");
     writeFileSync(file, stringify({ config: { "mptcp:hosts": config.hosts, "mptcp:links": config.links } }));
-    await sim.up((await runProgram(config, { privateKey, stack: "lab" })).commands);
-    for (const h of lab.hosts) {
+    await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
+    for (const h of f.lab.hosts) {
       // a veth pair inside the laptop (this kernel has no dummy module): `ip link add name NAME`
       // takes a name that starts with a dash as the name, since it follows "name"
       labSh(h, `ip link add name '${NAMES[0]}' type veth peer name '${NAMES[1]}' && ip link set dev '${NAMES[0]}' up && ip link set dev '${NAMES[1]}' up`);
     }
   });
 
-  afterAll(async () => {
-    await stopLab({ lab, ssh });
-  });
-
-  const cli = (tool: "verify" | "check", ...args: string[]) => inProcess(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", lab.privateKeyFile, ...args]);
+  const cli = (tool: "verify" | "check", ...args: string[]) => inProcess(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", f.lab.privateKeyFile, ...args]);
 
   describe(`interfaces named like options (issue 26, item 12), ${what}`, () => {
     it("every laptop has them", () => {
-      for (const h of lab.hosts) expect(labSh(h, "ls /sys/class/net").split("\n")).toEqual(expect.arrayContaining(NAMES));
+      for (const h of f.lab.hosts) expect(labSh(h, "ls /sys/class/net").split("\n")).toEqual(expect.arrayContaining(NAMES));
     });
 
     it("negative control: the old counter read (grep -H . */statistics/...) prints grep's usage, no counter", () => {
-      for (const h of lab.hosts) {
+      for (const h of f.lab.hosts) {
         const r = labExec(h, "cd /sys/class/net && grep -H . */statistics/rx_bytes */statistics/tx_bytes");
         expect(r.stdout + r.stderr).toMatch(/Usage: grep/);
         expect(r.stdout).not.toMatch(/^lo\/statistics\/rx_bytes:\d+$/m);
@@ -65,7 +55,7 @@ function suite(what: string, topology: Topology, prefix: string) {
     });
 
     it("the new one (grep -H -e . -- ...) reads every interface's counters, theirs included", () => {
-      for (const h of lab.hosts) {
+      for (const h of f.lab.hosts) {
         const out = labSh(h, "cd /sys/class/net && grep -H -e . -- */statistics/rx_bytes */statistics/tx_bytes");
         for (const name of [...NAMES, "lo"]) expect(out).toMatch(new RegExp(`^${name.replace(/-/g, "\\-")}/statistics/tx_bytes:\\d+$`, "m"));
       }
@@ -84,7 +74,7 @@ function suite(what: string, topology: Topology, prefix: string) {
       const r = await cli("check", "--json");
       expect(r.code, r.out + r.err).toBe(0);
       const report = JSON.parse(r.out);
-      expect(report.hosts.map((h: { status: string }) => h.status)).toEqual(lab.hosts.map(() => "in step"));
+      expect(report.hosts.map((h: { status: string }) => h.status)).toEqual(f.lab.hosts.map(() => "in step"));
       console.log(report.hosts.map((h: { host: string; stack: string[] }) => `${h.host}: ${h.stack.join(" / ")}`).join("\n"));
     });
   });

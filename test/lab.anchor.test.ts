@@ -11,40 +11,32 @@
 // cuts the session or kills the apply at the commit's last step, after which the host is fully
 // applied. Control: the same fault and destroy without the anchor leave the host changed while
 // destroy reports success.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { CONCERNS, LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labExec, labSh, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh } from "../scripts/lab/lab";
 import { waitFor } from "../scripts/lab/wait";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { adminEndpoint, allConcernsConfig, AllConcernsConfig, labFault, snapshot, snapshotDiff } from "./harness/labtest";
 
-let lab: LabState;
-let ssh: SshRunner;
-let privateKey: string;
+// a connection per command, as the provider makes: the fault cuts one
+const f = labFile(DEFAULT_TOPOLOGY, "a", { reuseSsh: false });
 let client: LabHost;
 let cfg: AllConcernsConfig;
 /** The client before anything of ours, with an endpoint of an admin's own (id 9). */
 let before: string;
 
 beforeAll(async () => {
-  // a connection per command, as the provider makes: the fault cuts one
-  ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, "a", { reuseSsh: false }));
-  client = lab.hosts.find((h) => h.name === "client")!;
+  client = f.host("client");
   adminEndpoint(client, 9);
-  cfg = allConcernsConfig(lab, { client: { routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], confirmTimeout: 60 } });
+  cfg = allConcernsConfig(f.lab, { client: { routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], confirmTimeout: 60 } });
   before = snapshot(client);
 });
 
-afterAll(async () => {
-  await stopLab({ lab, ssh });
-});
-
 async function clientCommands(): Promise<RecordedCommand[]> {
-  return (await runProgram(cfg, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+  return (await runProgram(cfg, { privateKey: f.privateKey })).commands.filter((c) => c.name.startsWith("client-"));
 }
 
 type Cut = "session" | "command";
@@ -61,7 +53,7 @@ function cutAfterCommit(h: LabHost, concern: string, cut: Cut): () => void {
 
 /** `pulumi up` with the fault at CONCERN's commit; returns the simulator (the stack) after it. */
 async function failedUp(concern: string, cut: Cut, commands: RecordedCommand[]): Promise<{ sim: CommandProviderSim; error: string }> {
-  const sim = new CommandProviderSim(ssh.run);
+  const sim = new CommandProviderSim(f.ssh.run);
   const heal = cutAfterCommit(client, concern, cut);
   const error = await sim.up(commands).then(
     () => "",
@@ -84,13 +76,13 @@ function holdAnchor(sim: CommandProviderSim): { anchor: RecordedCommand; cleanup
   return {
     anchor,
     cleanup: async () => {
-      const r = await ssh.run(c, c.delete!, "delete");
+      const r = await f.ssh.run(c, c.delete!, "delete");
       expect(r.code, r.stderr).toBe(0);
     },
   };
 }
 
-const rollbackUnits = async (c: RecordedCommand) => (await ssh.run(c, "systemctl list-units --all --no-legend 'mptcp-pulumi-rollback-*'", "create")).stdout;
+const rollbackUnits = async (c: RecordedCommand) => (await f.ssh.run(c, "systemctl list-units --all --no-legend 'mptcp-pulumi-rollback-*'", "create")).stdout;
 
 describe("an apply that completed on the host but whose command failed is reverted by destroy (the anchor)", () => {
   CONCERNS.forEach((concern, i) => {
@@ -126,10 +118,10 @@ describe("an apply that completed on the host but whose command failed is revert
     expect(other.state.has("client-services")).toBe(false);
     const dropped = structuredClone(cfg);
     delete dropped.hosts[1].services;
-    await other.up((await runProgram(dropped, { privateKey })).commands.filter((c) => c.name.startsWith("client-")));
+    await other.up((await runProgram(dropped, { privateKey: f.privateKey })).commands.filter((c) => c.name.startsWith("client-")));
     const host = requireValidConfig(dropped).hosts[1];
     const anchor = other.state.get("client-anchor")!;
-    const check = await ssh.run(anchor, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
+    const check = await f.ssh.run(anchor, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
     expect(check.stdout).toMatch(/^removed services$/m);
     expect(check.stdout).toMatch(/(^|\n)services\|applied here by host entry client, no longer in the config: .*reverted by pulumi destroy of the host, through its anchor command/);
     const steps = await other.destroy();
@@ -146,13 +138,13 @@ describe("an apply that completed on the host but whose command failed is revert
       const { anchor, cleanup } = holdAnchor(sim);
       await sim.destroy();
       const heal = labFault(client, "ip", "mptcp limits set", "kill -9 $PPID");
-      const cut = await ssh.run(anchor, anchor.delete!, "delete");
+      const cut = await f.ssh.run(anchor, anchor.delete!, "delete");
       heal();
       expect(cut.code).not.toBe(0);
       expect(cut.stderr).toMatch(/mptcp-pulumi\[client\]: error: limits: reverting the limits that Pulumi held no command for failed/);
       const text = withResume ? anchor.delete! : anchor.delete!.replaceAll('[ -e "$d/.sweep.sh" ]', '[ -e "$d/.no-such-file" ]');
       if (!withResume) expect(text).not.toBe(anchor.delete);
-      const r = await ssh.run(anchor, text, "delete");
+      const r = await f.ssh.run(anchor, text, "delete");
       await cleanup();
       return r;
     };
@@ -167,7 +159,7 @@ describe("an apply that completed on the host but whose command failed is revert
     expect(snapshot(client)).not.toBe(before);
     // put right by the real anchor delete
     const anchor = (await clientCommands()).find((x) => x.name === "client-anchor")!;
-    expect((await ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
+    expect((await f.ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
     const fixed = snapshot(client);
     expect(fixed, snapshotDiff(fixed, before)).toBe(before);
   });
@@ -175,7 +167,7 @@ describe("an apply that completed on the host but whose command failed is revert
   it("a first guarded apply (endpoints) committed, its command failed, then its rollback undid it: destroy says so and succeeds; control: an anchor that expects the apply's text fails on every run", async () => {
     const short = structuredClone(cfg);
     short.hosts[1].confirmTimeout = 3;
-    const commands = (await runProgram(short, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+    const commands = (await runProgram(short, { privateKey: f.privateKey })).commands.filter((c) => c.name.startsWith("client-"));
     const rolledBack = async () => {
       const { sim } = await failedUp("endpoints", "session", commands);
       expect(sim.state.has("client-endpoints")).toBe(false);
@@ -190,10 +182,10 @@ describe("an apply that completed on the host but whose command failed is revert
     broken.state.set("client-anchor", { ...anchor, delete: without, inputs: { ...anchor.inputs, delete: without } });
     await expect(broken.destroy()).rejects.toThrow(/no revert of it was found/);
     // the real anchor, then what destroy runs after it: the copied scripts' cleanup
-    const r = await ssh.run(anchor, anchor.delete!, "delete");
+    const r = await f.ssh.run(anchor, anchor.delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
     const cleanup = broken.state.get("client-scripts-cleanup")!;
-    expect((await ssh.run(cleanup, cleanup.delete!, "delete")).code).toBe(0);
+    expect((await f.ssh.run(cleanup, cleanup.delete!, "delete")).code).toBe(0);
     expect(r.stdout).toMatch(/endpoints: already restored by its rollback at /);
     const after = snapshot(client);
     expect(after, snapshotDiff(after, before)).toBe(before);
@@ -212,13 +204,13 @@ describe("an apply that completed on the host but whose command failed is revert
       await cleanup(); // (the anchor's delete below is its script itself, no copied file)
       // the revert completed; killed at the rm that forgets it (and that rm not run)
       const heal = labFault(client, "rm", `${STATE_DIR}/limits/.sweep.sh`, "kill -9 $PPID; exit 0");
-      const cut = await ssh.run(anchor, anchor.delete!, "delete");
+      const cut = await f.ssh.run(anchor, anchor.delete!, "delete");
       heal();
       expect(cut.code).not.toBe(0);
       expect(labSh(client, `ls -A ${STATE_DIR}/limits`).trim()).toBe(".sweep.sh");
       const text = guarded ? anchor.delete! : anchor.delete!.replace('! state_left "$d" && [ ! -e "$d/.reverting" ]', "false");
       if (!guarded) expect(text).not.toBe(anchor.delete);
-      return { r: await ssh.run(anchor, text, "delete"), anchor };
+      return { r: await f.ssh.run(anchor, text, "delete"), anchor };
     };
     const { r } = await run(true);
     expect(r.code, r.stderr).toBe(0);
@@ -227,7 +219,7 @@ describe("an apply that completed on the host but whose command failed is revert
     const { r: c, anchor } = await run(false);
     expect(c.code).not.toBe(0);
     expect(c.stderr).toMatch(/cannot restore/);
-    expect((await ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
+    expect((await f.ssh.run(anchor, anchor.delete!, "delete")).code).toBe(0);
     const fixed = snapshot(client);
     expect(fixed, snapshotDiff(fixed, before)).toBe(before);
   });
@@ -246,7 +238,7 @@ describe("an apply that completed on the host but whose command failed is revert
     labSh(client, `flock ${LOCK_FILE} sh -c 'echo $$ > /run/lab-lock-holder; exec sleep 0.8' < /dev/null > /dev/null 2>&1 &`);
     await waitFor("the lock to be held", 5000, () => labExec(client, "test -s /run/lab-lock-holder").code === 0, 10);
     const t0 = performance.now();
-    const r = await ssh.run(anchor, anchor.delete!, "delete");
+    const r = await f.ssh.run(anchor, anchor.delete!, "delete");
     const ms = performance.now() - t0;
     labSh(client, "rm -f /run/lab-lock-holder");
     expect(r.code, r.stderr).toBe(0);

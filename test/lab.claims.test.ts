@@ -47,7 +47,7 @@ console.log(claimSlots(1, ${JSON.stringify(dir)}, undefined, ${JSON.stringify(cl
 
 const twice = (slots: number[]) => slots.filter((s, i) => slots.indexOf(s) !== i);
 
-describe("lab slot claims (scripts/lab/lab.ts claimSlots)", () => {
+describe("lab slot claims (scripts/lab/state.ts claimSlots)", () => {
   it("six labs claiming at once, ten times: every lab gets a slot of its own", async () => {
     for (let round = 0; round < 10; round++) {
       const claims = join(scratch, `claims-${round}`);

@@ -11,38 +11,33 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { requireValidConfig } from "../components";
-import { LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
+import { labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, Topology } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
 import { inProcess } from "./harness/cli";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { endpoints, snapshot } from "./harness/labtest";
 
 const topology: Topology = { ...DEFAULT_TOPOLOGY, hosts: [DEFAULT_TOPOLOGY.hosts[0], { ...DEFAULT_TOPOLOGY.hosts[1], network: "dhcpcd" }] };
 const HOOK = "/usr/lib/dhcpcd/dhcpcd-hooks/90-mptcp-pulumi";
 const DHCPD_CONF = "/etc/dhcp/mptcp-lab-dhcpd.conf";
 const dir = mkdtempSync(join(tmpdir(), "mptcp-dhcpcd-"));
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(topology, "d");
 let config: StackConfig;
-let privateKey: string;
 let stackFile: string;
 let pre: string;
 
-const server = () => lab.hosts[0];
-const client = () => lab.hosts[1];
+const server = () => f.lab.hosts[0];
+const client = () => f.lab.hosts[1];
 const sh = (script: string) => labSh(client(), script);
 const wlanEndpoint = () => endpoints(client()).find((e) => e.dev === "wlan")?.address;
 const rulesFrom = (address: string) => sh("ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} lookup 120`)).length;
 const table = () => sh("ip -4 route show table 120 2>/dev/null || true");
 const wlanAddress = () => /inet (198\.51\.100\.\d+)\//.exec(sh("ip -4 -o addr show dev wlan scope global -tentative"))?.[1];
-const cli = (tool: "check" | "verify") => inProcess(tool, tool === "check" ? checkMain : verifyMain, [stackFile, "--identity", lab.privateKeyFile]);
+const cli = (tool: "check" | "verify") => inProcess(tool, tool === "check" ? checkMain : verifyMain, [stackFile, "--identity", f.lab.privateKeyFile]);
 
 /**
  * The server leases `address` on wlan from now on, and the client's dhcpcd rebinds: dhcpd does not
@@ -70,8 +65,7 @@ async function routingOn(address: string, ms = 10_000): Promise<number> {
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "d"));
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: any[] };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
   Object.assign(cfg.hosts[1], { hooks: true, endpoints: [{ interface: "wlan", flags: [] }], routing: [{ interface: "wlan", mode: "source", table: 120 }] });
   config = cfg;
   stackFile = join(dir, "Pulumi.lab.yaml");
@@ -80,7 +74,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopLab({ lab, ssh });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -98,7 +91,7 @@ describe("dhcpcd on a lab laptop runs our dhcpcd hook", () => {
   });
 
   it("up installs our hook in dhcpcd's hook directory; the source table holds the proto dhcp subnet route and the default route", async () => {
-    await sim.up((await runProgram(config, { privateKey, stack: "lab" })).commands);
+    await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
     expect(sh(`ls -l ${HOOK}`)).toMatch(/^-rw-r--r-- /);
     expect(wlanEndpoint()).toBe("198.51.100.18");
     expect(rulesFrom("198.51.100.18")).toBe(1);
@@ -159,7 +152,7 @@ describe("dhcpcd on a lab laptop runs our dhcpcd hook", () => {
     await routingOn("198.51.100.18");
     expect(wlanEndpoint()).toBe("198.51.100.18");
     expect(sh("ip -4 -o addr show dev mgmt")).not.toContain("169.254.");
-    await sim.destroy();
+    await f.sim.destroy();
     expect(labExec(client(), `test -e ${HOOK}`).code).not.toBe(0);
     expect(snapshot(client())).toBe(pre);
   });

@@ -11,25 +11,20 @@
 // rule or route (`ip monitor`) and restart no unit (MainPID); controls: the entry point's route_set
 // as it was (clear, then add) deletes the rules and routes, and a drop-in that differs restarts.
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SYNC_PATH } from "../components";
-import { dialAddress, LabHost, LabState, labExec, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
+import { dialAddress, labExec, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, readTopology } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { counter, snapshot, snapshotDiff } from "./harness/labtest";
 import { RecordedCommand, runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(readTopology(join(__dirname, "fixtures", "three-paths.topology.yaml")), "d");
 let base: StackConfig;
 const pre = new Map<string, string>();
 const PORT = 5328;
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const host = f.host;
 let addr: (host: string, path: string) => string;
 
 /** The stack with the server's endpoints `server` (signal endpoints by path, optional flags) and `client` merged into the client. */
@@ -46,12 +41,12 @@ const WLAN_BACKUP = [{ path: "wlan", flags: ["signal", "backup"] }];
 
 /** A command of the program for `config`, by name. */
 async function commandOf(config: StackConfig, name: string): Promise<RecordedCommand> {
-  return (await runProgram(config, { privateKey })).commands.find((c) => c.name === name)!;
+  return (await runProgram(config, { privateKey: f.privateKey })).commands.find((c) => c.name === name)!;
 }
 
 /** Runs a command's create text (or `text`) on its host over SSH; fails on a non-zero exit. */
 async function runCreate(cmd: RecordedCommand, text = cmd.create!): Promise<string> {
-  const r = await ssh.run(cmd, text, "create");
+  const r = await f.ssh.run(cmd, text, "create");
   if (r.code !== 0) throw new Error(`${cmd.name}: exit ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
@@ -65,7 +60,7 @@ function flushing(text: string): string {
 
 /** The server's endpoints apply for `server` as the flushing apply did it, then its confirm (when it has one). */
 async function applyFlushing(server: { path: string; flags?: string[] }[]): Promise<string> {
-  const cmds = (await runProgram(stack(server), { privateKey })).commands;
+  const cmds = (await runProgram(stack(server), { privateKey: f.privateKey })).commands;
   const apply = cmds.find((c) => c.name === "server-endpoints")!;
   const out = await runCreate(apply, flushing(apply.create!));
   const confirm = cmds.find((c) => c.name === "server-endpoints-confirm");
@@ -115,7 +110,7 @@ print(n, h.hexdigest(), flush=True)`]);
   await waitFor("the server's listener", 5000, () => labSh(host("server"), "ss -Hltn").includes(`:${PORT} `));
   const client = labSpawn(host("client"), ["python3", "-c", `import socket, hashlib, os, random, time
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
-s.connect((${JSON.stringify(dialAddress(lab.topology, "client", "server"))}, ${PORT}))
+s.connect((${JSON.stringify(dialAddress(f.lab.topology, "client", "server"))}, ${PORT}))
 r = random.Random(28); h = hashlib.sha256(); n = 0; t0 = time.time()
 while not os.path.exists("/run/endpoint-diff.stop") and time.time() - t0 < 120:
     b = r.randbytes(1 << 15); s.sendall(b); h.update(b); n += len(b); time.sleep(0.01)
@@ -167,22 +162,19 @@ const NONE = { sfClosed: 0, removed: 0, rmAddr: 0, rmAddrTx: 0, rmSubflow: 0 };
 const report = (label: string, r: Run) => console.log(`${label}: ${JSON.stringify(disruption(r))}; counters ${JSON.stringify(r.delta)}; sent ${r.sent}; received ${r.received}\nclient monitor:\n${r.events.client.join("\n")}\nserver monitor:\n${r.events.server.join("\n")}\napply:\n${r.applyOut}`);
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(readTopology(join(__dirname, "fixtures", "three-paths.topology.yaml")), "d"));
-  const ends = pathEnds(lab.topology);
+  const ends = pathEnds(f.lab.topology);
   addr = (h, path) => ends.find((e) => e.host === h && e.path === path)!.address;
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   Object.assign(cfg.hosts.find((h) => h.name === "server"), { limits: { subflows: 3, addAddrAccepted: 0 } });
   Object.assign(cfg.hosts.find((h) => h.name === "client"), { limits: { subflows: 3, addAddrAccepted: 3 } });
   base = cfg as StackConfig;
-  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
-  await sim.up((await runProgram(stack(WLAN), { privateKey })).commands);
+  for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
+  await f.sim.up((await runProgram(stack(WLAN), { privateKey: f.privateKey })).commands);
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 describe("an endpoints apply during a live transfer touches only the endpoints that change", () => {
   it("adding lte's endpoint: no subflow closed, no RM_ADDR, the client joins lte too, the transfer intact", async () => {
-    const r = await transferDuring(async () => (await sim.up((await runProgram(stack(WLAN_LTE), { privateKey })).commands)).map((s) => s.result?.stdout ?? "").join(""));
+    const r = await transferDuring(async () => (await f.sim.up((await runProgram(stack(WLAN_LTE), { privateKey: f.privateKey })).commands)).map((s) => s.result?.stdout ?? "").join(""));
     report("add (ep_sync)", r);
     expect(r.applyOut).toMatch(new RegExp(`endpoint added: ${addr("server", "lte")} id \\d+ dev lte signal`));
     expect(r.applyOut).not.toContain("endpoint removed");
@@ -193,7 +185,7 @@ describe("an endpoints apply during a live transfer touches only the endpoints t
   });
 
   it("negative control: the same add by the flushing apply closes the wlan subflow and sends RM_ADDR for wlan, which stays", async () => {
-    await sim.up((await runProgram(stack(WLAN), { privateKey })).commands);
+    await f.sim.up((await runProgram(stack(WLAN), { privateKey: f.privateKey })).commands);
     try {
       const r = await transferDuring(() => applyFlushing(WLAN_LTE));
       report("add (flush)", r);
@@ -210,7 +202,7 @@ describe("an endpoints apply during a live transfer touches only the endpoints t
   });
 
   it("re-flagging wlan's endpoint backup: changed in place (MP_PRIO), no subflow closed, no RM_ADDR; control: the flushing apply closes it", async () => {
-    const r = await transferDuring(async () => (await sim.up((await runProgram(stack(WLAN_BACKUP), { privateKey })).commands)).map((s) => s.result?.stdout ?? "").join(""));
+    const r = await transferDuring(async () => (await f.sim.up((await runProgram(stack(WLAN_BACKUP), { privateKey: f.privateKey })).commands)).map((s) => s.result?.stdout ?? "").join(""));
     report("backup (ep_sync)", r);
     expect(r.applyOut).toMatch(new RegExp(`endpoint re-flagged: ${addr("server", "wlan")} id \\d+ dev wlan backup signal`));
     expect(labSh(host("server"), "ip mptcp endpoint show").trim()).toMatch(new RegExp(`^${addr("server", "wlan")} id \\d+ signal backup dev wlan$`));
@@ -218,7 +210,7 @@ describe("an endpoints apply during a live transfer touches only the endpoints t
     expect(r.delta["server MPTcpExtMPPrioTx"]).toBeGreaterThanOrEqual(1);
     expect(r.received).toBe(r.sent);
 
-    await sim.up((await runProgram(stack(WLAN), { privateKey })).commands);
+    await f.sim.up((await runProgram(stack(WLAN), { privateKey: f.privateKey })).commands);
     try {
       const c = await transferDuring(() => applyFlushing(WLAN_BACKUP));
       report("backup (flush)", c);
@@ -269,7 +261,7 @@ describe("routing and service drop-ins: a re-apply over state that is right dele
   it("the hooks apply run again deletes no rule or route; control: route_set as it was (clear, then add) deletes them", async () => {
     labSh(host("client"), "systemctl start iperf3.service");
     const cfg = stack(WLAN, client());
-    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey })).commands);
     expect(labSh(host("client"), "ip -4 rule show")).toMatch(new RegExp(`99:\\s+from ${addr("client", "wlan").replace(/\./g, "\\.")} lookup 9`));
     const hooks = await commandOf(cfg, "client-hooks");
     const d = await deletions(() => runCreate(hooks));
@@ -300,8 +292,8 @@ describe("routing and service drop-ins: a re-apply over state that is right dele
   });
 
   it("destroy restores every laptop as it was", async () => {
-    await sim.destroy();
-    for (const h of lab.hosts) {
+    await f.sim.destroy();
+    for (const h of f.lab.hosts) {
       const now = snapshot(h);
       expect(now, snapshotDiff(now, pre.get(h.name)!)).toBe(pre.get(h.name));
     }

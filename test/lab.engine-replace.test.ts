@@ -20,23 +20,20 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { STATE_DIR } from "../components";
-import { LAB_USER, LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LAB_USER, LabHost, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { inProcess } from "./harness/cli";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
 import { CommandProviderSim, Runner, Step, UpOptions } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 
 const TIMEOUT = 4;
 const URN = (name: string) => `urn:pulumi:lab::mptcp::mptcp-pulumi:index:MptcpNetwork$mptcp-pulumi:index:MptcpHost$command:remote:Command::${name}`;
 const dir = mkdtempSync(join(tmpdir(), "mptcp-engine-"));
-let lab: LabState;
-let ssh: SshRunner;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "e");
 let server: LabHost;
 let pre: string;
 /** The runner the simulator uses now (a test may wrap the lab's SSH runner). */
@@ -48,7 +45,7 @@ let user = "root";
 
 /** The lab's stack, with confirmTimeout TIMEOUT; `backup` adds the backup flag to the server's endpoints; `subflows` sets the client's limit. */
 function stack(opts: { backup?: boolean; subflows?: number } = {}) {
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   for (const h of cfg.hosts) {
     h.confirmTimeout = TIMEOUT;
     h.ssh.user = user;
@@ -59,7 +56,7 @@ function stack(opts: { backup?: boolean; subflows?: number } = {}) {
   return cfg;
 }
 
-const up = async (cfg: ReturnType<typeof stack>, opts: UpOptions = {}) => sim.up((await runProgram(cfg, { privateKey, stack: "lab" })).commands, opts);
+const up = async (cfg: ReturnType<typeof stack>, opts: UpOptions = {}) => sim.up((await runProgram(cfg, { privateKey: f.privateKey, stack: "lab" })).commands, opts);
 const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
 const endpointsNow = () => labSh(server, "ip mptcp endpoint show | sed -E 's/ id [0-9]+//'").trim();
 const armed = () => labExec(server, `test -e ${STATE_DIR}/endpoints/rollback/armed`).code === 0;
@@ -71,27 +68,25 @@ const REAL = ["delete server-endpoints-confirm", "delete server-endpoints", "cre
 async function check(cfg: ReturnType<typeof stack>) {
   const file = join(dir, "Pulumi.lab.yaml");
   writeFileSync(file, stringify({ config: { "mptcp:hosts": cfg.hosts, "mptcp:links": cfg.links } }));
-  return inProcess("check", checkMain, [file, "--identity", lab.privateKeyFile]);
+  return inProcess("check", checkMain, [file, "--identity", f.lab.privateKeyFile]);
 }
 
 /** A runner that notes, before the new confirmation of the endpoints runs, whether the new apply's rollback is still armed. */
 function watchingArmed(seen: boolean[]): Runner {
   return async (c, text, phase) => {
     if (c.name === "server-endpoints-confirm" && phase === "create") seen.push(armed());
-    return ssh.run(c, text, phase);
+    return f.ssh.run(c, text, phase);
   };
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, privateKey } = await startLab(DEFAULT_TOPOLOGY, "e"));
-  runner = ssh.run;
+  runner = f.ssh.run;
   sim = new CommandProviderSim((c, t, p) => runner(c, t, p));
-  server = lab.hosts.find((h) => h.name === "server")!;
+  server = f.host("server");
   pre = snapshot(server);
 });
 
 afterAll(async () => {
-  await stopLab({ lab, ssh });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -104,7 +99,7 @@ describe("replacing a guarded concern, in the engine's order", () => {
     runner = watchingArmed(seen);
     user = LAB_USER;
     const steps = await up(stack({ backup: true }));
-    runner = ssh.run;
+    runner = f.ssh.run;
     expect(order(steps)).toEqual(REAL);
     expect(seen).toEqual([true]); // the new apply was guarded until its confirmation
     expect(armed()).toBe(false);
@@ -118,7 +113,7 @@ describe("replacing a guarded concern, in the engine's order", () => {
     const seen: boolean[] = [];
     runner = watchingArmed(seen);
     const steps = await up(stack({ backup: true }), { replace: [URN("server-endpoints")] });
-    runner = ssh.run;
+    runner = f.ssh.run;
     expect(order(steps)).toEqual(REAL);
     expect(seen).toEqual([true]);
     await sleep((TIMEOUT + 2) * 1000);
@@ -128,9 +123,9 @@ describe("replacing a guarded concern, in the engine's order", () => {
 
   it("negative control: the simulator's old order (old revert, new apply, old confirmation's delete, new confirmation) disarms the new apply before anything confirmed it", async () => {
     const stored = new Map([...sim.state].filter(([n]) => n.startsWith("server-endpoints")));
-    const fresh = (await runProgram(stack({ backup: true }), { privateKey, stack: "lab" })).commands.filter((c) => c.name.startsWith("server-endpoints"));
+    const fresh = (await runProgram(stack({ backup: true }), { privateKey: f.privateKey, stack: "lab" })).commands.filter((c) => c.name.startsWith("server-endpoints"));
     const run = async (c: any, phase: "create" | "delete") => {
-      const r = await ssh.run(c, phase === "delete" ? c.delete : c.create, phase);
+      const r = await f.ssh.run(c, phase === "delete" ? c.delete : c.create, phase);
       expect(r.code, r.stderr).toBe(0);
       return r;
     };
@@ -160,7 +155,7 @@ describe("a failure elsewhere between a guarded apply and its confirmation", () 
         failed();
         return { code: 1, stdout: "", stderr: "mptcp-pulumi[client]: error: an injected failure of another host's command" };
       }
-      const r = await ssh.run(c, text, phase);
+      const r = await f.ssh.run(c, text, phase);
       if (c.name === "server-endpoints" && phase === "create") {
         applied();
         await gone;
@@ -171,7 +166,7 @@ describe("a failure elsewhere between a guarded apply and its confirmation", () 
     try {
       return await failure(up(cfg));
     } finally {
-      runner = ssh.run;
+      runner = f.ssh.run;
     }
   }
 

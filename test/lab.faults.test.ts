@@ -16,19 +16,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, SYSCTL_CONF, wrapScript } from "../components";
-import { LabHost, labExec, labSh, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { sshArgs, SshRunner } from "./harness/ssh";
+import { sshArgs } from "./harness/ssh";
 import { allConcernsConfig, AllConcernsConfig, snapshot, snapshotDiff, WATCHED_DIRS } from "./harness/labtest";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "f");
 let client: LabHost;
 let cfg: AllConcernsConfig;
 /** The client before anything of ours. */
@@ -46,24 +42,22 @@ const CONCERNS = [
 ];
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "f"));
-  client = lab.hosts.find((h) => h.name === "client")!;
+  client = f.host("client");
   // (the server takes the joins of the changed config below; the rollback, another fault class,
   // stays out of these runs)
-  cfg = allConcernsConfig(lab, { serverSubflows: 4, client: { sysctl: { enabled: true, addAddrTimeout: 60, checksumEnabled: true }, confirmTimeout: 0 } });
+  cfg = allConcernsConfig(f.lab, { serverSubflows: 4, client: { sysctl: { enabled: true, addAddrTimeout: 60, checksumEnabled: true }, confirmTimeout: 0 } });
   before = snapshot(client);
 });
 
 afterAll(async () => {
   rmSync(keyDir, { recursive: true, force: true });
-  await stopLab({ lab, ssh });
 });
 
 async function clientCommands(config = cfg): Promise<RecordedCommand[]> {
-  return (await runProgram(config, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+  return (await runProgram(config, { privateKey: f.privateKey })).commands.filter((c) => c.name.startsWith("client-"));
 }
 const named = (cmds: RecordedCommand[], name: string) => cmds.find((c) => c.name === `client-${name}`)!;
-const run = (c: RecordedCommand, phase: "create" | "delete", prefix = "") => ssh.run(c, prefix + (phase === "create" ? c.create! : c.delete!), phase);
+const run = (c: RecordedCommand, phase: "create" | "delete", prefix = "") => f.ssh.run(c, prefix + (phase === "create" ? c.create! : c.delete!), phase);
 /** The commands that run a script of ours (not the scripts' copy or its cleanup), but the confirmations. */
 const applies = (cmds: RecordedCommand[]) => cmds.filter((x) => !x.copy && x.create !== undefined && !x.name.endsWith("-confirm"));
 async function ok(c: RecordedCommand, phase: "create" | "delete") {
@@ -185,7 +179,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
     expect(await killedApply(named(cmds, "sysctl"), 1)).toBe(true);
     const noTidy = other.delete!.replace(/^\s*rmdir "\$_d" 2>\/dev\/null \|\| true$/m, "").replace(/^\s*txn_debris$/m, "");
     expect(noTidy).not.toBe(other.delete);
-    expect((await ssh.run(other, noTidy, "delete")).code).toBe(0);
+    expect((await f.ssh.run(other, noTidy, "delete")).code).toBe(0);
     const left = snapshotDiff(snapshot(client), before);
     expect(left).toContain(`${STATE_DIR}/sysctl`);
     expect(left).toContain(LOCK_FILE);
@@ -216,12 +210,12 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
           if (!checked && labExec(client, `[ -e ${STATE_DIR}/${concern}/.reverting ]`).code === 0) {
             // npm run check names the half-restored concern until a revert finishes it
             const check = wrapScript(renderCheck({ ...requireValidConfig(cfg).hosts[1], stack: "mptcp/test" }), { user: "root", host: "client" });
-            expect((await ssh.run(c, check, "create")).stdout).toMatch(new RegExp(`^${concern}\\|a revert of ${concern} was cut short and the host is half restored`, "m"));
+            expect((await f.ssh.run(c, check, "create")).stdout).toMatch(new RegExp(`^${concern}\\|a revert of ${concern} was cut short and the host is half restored`, "m"));
             checked = true;
           }
           const unmarked = c.delete!.replace("REVERT_RESUMED=1;", 'REVERT_RESUMED="";');
           expect(unmarked).not.toBe(c.delete);
-          const r = await ssh.run(c, unmarked, "delete");
+          const r = await f.ssh.run(c, unmarked, "delete");
           if (r.code !== 0) {
             expect(r.stderr).toMatch(/cannot restore|the \S+ revert failed/);
             revertControls++;
@@ -240,7 +234,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
 
   it("temporary files an older version left (knobs/KNOB.tmp.PID, a 0755 hook PATH.tmp.PID) are swept, not read; control: without the sweep the apply fails on the knob's", async () => {
     const cmds = await clientCommands();
-    await sim.up(cmds);
+    await f.sim.up(cmds);
     const applied = snapshot(client);
     const hook = "/usr/local/sbin/mptcp-pulumi-sync";
     const plant = () => labSh(client, `cp ${STATE_DIR}/sysctl/knobs/enabled ${STATE_DIR}/sysctl/knobs/checksum_enabled.tmp.4242 && cp -p ${hook} ${hook}.tmp.4242`);
@@ -248,7 +242,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
     plant();
     const noSweep = named(cmds, "sysctl").create!.replace(/^(\s*)state_sweep$/gm, "$1:");
     expect(noSweep).not.toBe(named(cmds, "sysctl").create);
-    const wedged = await ssh.run(named(cmds, "sysctl"), noSweep, "create");
+    const wedged = await f.ssh.run(named(cmds, "sysctl"), noSweep, "create");
     expect(wedged.code).not.toBe(0);
     expect(wedged.stderr).toContain("checksum_enabled.tmp.4242");
     // with it: up and destroy succeed, and the strays are gone
@@ -256,7 +250,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
     await ok(named(cmds, "sysctl"), "create");
     expect(labSh(client, `ls ${STATE_DIR}/sysctl/knobs`).split("\n")).not.toContain("checksum_enabled.tmp.4242");
     expect(snapshot(client).replace(/^.*mptcp-pulumi-sync\.tmp\.4242.*\n/gm, "")).toBe(applied);
-    await sim.destroy();
+    await f.sim.destroy();
     expect(strays(client)).toBe("");
     expect(snapshot(client)).toBe(before);
   });
@@ -389,12 +383,12 @@ describe("what stands at a managed path (item 4)", () => {
       plant(paths, kind);
       const planted = snapshot(client);
       const targets = labSh(client, `cat ${ADMIN}/* 2>/dev/null || true`);
-      await sim.up(await clientCommands());
+      await f.sim.up(await clientCommands());
       // ours stands at each path: a regular file (the wants link: a link to our unit)
       const types = labSh(client, `for p in ${paths.join(" ")}; do stat -c '%F %n' "$p"; done`).trim().split("\n");
       for (const t of types) expect(t).toMatch(t.endsWith("mptcp-pulumi.service") && t.includes(".wants/") ? /^symbolic link / : /^regular file /);
       expect(labSh(client, `cat ${ADMIN}/* 2>/dev/null || true`)).toBe(targets);
-      await sim.destroy();
+      await f.sim.destroy();
       expect(strays(client)).toBe("");
       expect(snapshotDiff(snapshot(client), planted)).toBe(snapshotDiff(planted, planted));
       unplant(paths);
@@ -423,7 +417,7 @@ describe("what stands at a managed path (item 4)", () => {
     const codes: Record<string, number> = {};
     for (const c of [...cmds].reverse()) {
       const script = c.delete!.replace(/^file_restore_all\(\) \{\n[\s\S]*?\n\}$/m, () => oldRestore);
-      codes[c.name] = (await ssh.run(c, script, "delete")).code;
+      codes[c.name] = (await f.ssh.run(c, script, "delete")).code;
     }
     expect(codes["client-sysctl"]).toBe(0);
     expect(codes["client-services"]).not.toBe(0);

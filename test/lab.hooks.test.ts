@@ -6,29 +6,24 @@
 // The server laptop has strict rp_filter (all = 1, from its own sysctl.d): the hooks make its
 // wlan loose and destroy restores it. That shows the setting is made and undone, not that these
 // joins need it: with two connected subnets, strict filtering passes them (IPReversePathFilter 0).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { expectedJoins, HostModel, LOCK_FILE, Model, requireValidConfig, SYNC_PATH } from "../components";
-import { dialAddress, LabHost, LabState, labExec, labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
+import { dialAddress, LabHost, labExec, labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { RecordedCommand, runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { counter, endpoints, limits, snapshot } from "./harness/labtest";
 import { connectAll } from "../scripts/verify/ssh";
 import { transfer, TransferReport } from "../scripts/verify/verify";
 
 const topology = DEFAULT_TOPOLOGY;
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(topology, "h");
 let config: StackConfig;
 let model: Model;
-let privateKey: string;
 const pre = new Map<string, string>();
 const applied = new Map<string, string>();
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const host = f.host;
 const modelOf = (name: string): HostModel => model.hosts.find((h) => h.name === name)!;
 const sh = (name: string, script: string) => labSh(host(name), script);
 
@@ -64,15 +59,14 @@ function monitor(h: LabHost) {
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "h"));
   // The laptops' own configuration before we come: ifupdown, NetworkManager's dispatcher
   // directory, and on the server a strict rp_filter from its own sysctl.d.
-  for (const h of lab.hosts) {
+  for (const h of f.lab.hosts) {
     sh(h.name, `cat > /etc/network/interfaces <<'EOF'\n${interfacesFile(h.name)}EOF\nmkdir -p /etc/NetworkManager/dispatcher.d`);
     ifupAll(h.name);
   }
   sh("server", "echo 'net.ipv4.conf.all.rp_filter = 1' > /etc/sysctl.d/50-admin.conf && sysctl -q -p /etc/sysctl.d/50-admin.conf");
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: any[] };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
   const server = cfg.hosts.find((h) => h.name === "server")!;
   const client = cfg.hosts.find((h) => h.name === "client")!;
   server.hooks = true;
@@ -82,17 +76,15 @@ beforeAll(async () => {
   client.routing = [{ interface: "lan", mode: "source" }, { interface: "wlan", mode: "source", table: 120 }];
   config = cfg;
   model = requireValidConfig(config);
-  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
+  for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 /** The server's wlan table: the default the config leaves to the model (derived from the interface name). */
 const serverWlanTable = () => model.hosts.find((h) => h.name === "server")!.routing.find((r) => r.interface === "wlan")!.table;
 
 describe("hooks: MPTCP state through interface events, address changes and reboots", () => {
   it("up installs the entry point, hooks and boot unit, with one rule per address", async () => {
-    const steps = await sim.up((await runProgram(config, { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
     console.log(`up: ${steps.map((s) => s.name).join(", ")}`);
     expect(steps.map((s) => s.name)).toContain("server-hooks");
     for (const name of ["server", "client"]) {
@@ -108,26 +100,26 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(rulesFrom("client", "198.51.100.18")).toBe(1);
     expect(sh("server", `ip -4 route show table ${serverWlanTable()}`)).toContain("198.51.100.16/28 dev wlan scope link src 198.51.100.17");
     expect(sh("server", "cat /proc/sys/net/ipv4/conf/wlan/rp_filter").trim()).toBe("2");
-    for (const h of lab.hosts) applied.set(h.name, snapshot(h));
+    for (const h of f.lab.hosts) applied.set(h.name, snapshot(h));
   });
 
   it("a re-apply that changes nothing does not make systemd reload; one that rewrites our unit does (control)", async () => {
     // systemd (PID 1) logs "Reloading." for each daemon-reload
     const reloads = () => sh("server", "journalctl -b -o cat --no-pager _PID=1").split("\n").filter((l) => l === "Reloading.").length;
-    const apply = sim.state.get("server-hooks")!;
-    const confirm = sim.state.get("server-hooks-confirm")!;
+    const apply = f.sim.state.get("server-hooks")!;
+    const confirm = f.sim.state.get("server-hooks-confirm")!;
     const before = reloads();
-    const same = await ssh.run(apply, apply.create!, "create");
+    const same = await f.ssh.run(apply, apply.create!, "create");
     expect(same.code, same.stderr).toBe(0);
     expect(same.stdout).not.toContain("wrote ");
     expect(reloads()).toBe(before);
     // control: a unit edited by hand is written again, and systemd reads it again
     sh("server", "echo '# edited by hand' >> /etc/systemd/system/mptcp-pulumi.service");
-    const edited = await ssh.run(apply, apply.create!, "create");
+    const edited = await f.ssh.run(apply, apply.create!, "create");
     expect(edited.code, edited.stderr).toBe(0);
     expect(edited.stdout).toContain("wrote /etc/systemd/system/mptcp-pulumi.service");
     // that apply armed its rollback (it changed something): confirm it, as pulumi up would
-    expect((await ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
+    expect((await f.ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
     await waitFor("systemd's reload in the journal", 5000, () => reloads() === before + 1);
     expect(sh("server", "systemctl show -p NeedDaemonReload --value mptcp-pulumi.service").trim()).toBe("no");
     expect(snapshot(host("server"))).toBe(applied.get("server"));
@@ -220,17 +212,17 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   /** Reboots both laptops at once; each brings its paths up itself at boot (ifupdown). */
   async function rebootAll(): Promise<number> {
     const t0 = performance.now();
-    await labReboot(lab, lab.hosts.map((h) => h.name), { selfConfigured: true });
-    for (const h of lab.hosts) expect(sh(h.name, "systemctl is-system-running --wait || true").trim(), `${h.name} after boot`).toBe("running");
+    await labReboot(f.lab, f.lab.hosts.map((h) => h.name), { selfConfigured: true });
+    for (const h of f.lab.hosts) expect(sh(h.name, "systemctl is-system-running --wait || true").trim(), `${h.name} after boot`).toBe("running");
     return performance.now() - t0;
   }
 
   it("negative control: a reboot without our boot unit and if-up hook does not bring the state back", async () => {
     const wants = "/etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service";
-    for (const h of lab.hosts) sh(h.name, `mv ${wants} /root/wants-link && chmod -x /etc/network/if-up.d/mptcp_up`);
+    for (const h of f.lab.hosts) sh(h.name, `mv ${wants} /root/wants-link && chmod -x /etc/network/if-up.d/mptcp_up`);
     await rebootAll();
     try {
-      for (const h of lab.hosts) {
+      for (const h of f.lab.hosts) {
         const m = modelOf(h.name);
         const live = limits(host(h.name));
         console.log(`no unit, no hook: ${h.name} limits ${JSON.stringify(live)}, endpoints ${endpoints(host(h.name)).length}`);
@@ -238,18 +230,18 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
         expect(live).not.toEqual({ ...live, ...m.limits });
       }
     } finally {
-      for (const h of lab.hosts) sh(h.name, `mv /root/wants-link ${wants} && chmod +x /etc/network/if-up.d/mptcp_up`);
+      for (const h of f.lab.hosts) sh(h.name, `mv /root/wants-link ${wants} && chmod +x /etc/network/if-up.d/mptcp_up`);
     }
   });
 
   it("reboot: systemd boots each laptop again and restores the applied state by itself (sysctl.d, ifup -a running our hook, our boot unit)", async () => {
     const ms = await rebootAll();
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       expect(sh(h.name, "systemctl is-active mptcp-pulumi.service").trim()).toBe("active");
       expect(sh(h.name, "journalctl -b -u mptcp-pulumi.service --no-pager")).toMatch(/Finished mptcp-pulumi\.service/);
     }
-    console.log(`reboot of ${lab.hosts.map((h) => h.name).join(", ")} through systemd: back to the applied state in ${ms.toFixed(0)} ms`);
-    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(applied.get(h.name));
+    console.log(`reboot of ${f.lab.hosts.map((h) => h.name).join(", ")} through systemd: back to the applied state in ${ms.toFixed(0)} ms`);
+    for (const h of f.lab.hosts) expect(snapshot(h), h.name).toBe(applied.get(h.name));
   });
 
   async function joinAfterPathReturns(withHooks: boolean): Promise<{ report: TransferReport; joins: number; delay?: number }> {
@@ -261,7 +253,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     for (const name of ["server", "client"]) sh(name, withHooks ? "ifdown wlan" : "ip link set wlan down");
     const mon = monitor(client);
     // the product's transfer (npm run verify's) over SSH sessions of its own: laptops reboot in this file
-    const { sessions } = await connectAll([modelOf("client"), modelOf("server")], { privateKey });
+    const { sessions } = await connectAll([modelOf("client"), modelOf("server")], { privateKey: f.privateKey });
     await sleep(200);
     let upAt = 0;
     try {
@@ -322,12 +314,12 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   });
 
   it("two hooks for different interfaces and an apply at once: the final state is right", async () => {
-    const endpointsCmd = [...sim.state.values()].find((c) => c.name === "client-endpoints")!;
-    const hooksCmd = [...sim.state.values()].find((c) => c.name === "client-hooks")!;
+    const endpointsCmd = [...f.sim.state.values()].find((c) => c.name === "client-endpoints")!;
+    const hooksCmd = [...f.sim.state.values()].find((c) => c.name === "client-hooks")!;
     const client = host("client");
     const t0 = performance.now();
     const hook = (iface: string) => new Promise<number>((resolve) => labSpawn(client, ["sh", "-c", `${SYNC_PATH} ${iface} up`]).on("close", (c) => resolve(c ?? -1)));
-    const results = await Promise.all([hook("lan"), hook("wlan"), ssh.run(endpointsCmd, endpointsCmd.create!, "create"), ssh.run(hooksCmd, hooksCmd.create!, "create"), hook("wlan")]);
+    const results = await Promise.all([hook("lan"), hook("wlan"), f.ssh.run(endpointsCmd, endpointsCmd.create!, "create"), f.ssh.run(hooksCmd, hooksCmd.create!, "create"), hook("wlan")]);
     console.log(`concurrent: 3 hooks and 2 applies in ${(performance.now() - t0).toFixed(0)} ms, exits ${results.map((r) => (typeof r === "number" ? r : r.code)).join(",")}`);
     expect(results.map((r) => (typeof r === "number" ? r : r.code))).toEqual([0, 0, 0, 0, 0]);
     expect(snapshot(client)).toBe(applied.get("client"));
@@ -344,12 +336,12 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     const timed = async (text: string, c: RecordedCommand) => {
       await holdLock(800);
       const t0 = performance.now();
-      const r = await ssh.run(c, text, "create");
+      const r = await f.ssh.run(c, text, "create");
       return { code: r.code, ms: performance.now() - t0, err: r.stderr };
     };
     const waited: string[] = [];
     // every concern's (the anchor's delete reverts them all: test/lab.anchor.test.ts times its wait)
-    for (const c of [...sim.state.values()].filter((x) => x.name.startsWith("client-") && !x.name.endsWith("-anchor") && !x.copy && x.create !== undefined)) {
+    for (const c of [...f.sim.state.values()].filter((x) => x.name.startsWith("client-") && !x.name.endsWith("-anchor") && !x.copy && x.create !== undefined)) {
       for (const [phase, text] of [["revert", c.delete!], ["apply", c.create!]] as const) {
         const r = await timed(text, c);
         expect(r.code, `${c.name} ${phase}: ${r.err}`).toBe(0);
@@ -363,7 +355,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     // the holder writes its pid once it holds the lock
     await waitFor("the lock to be held", 5000, () => labExec(client, "test -s /run/lab-lock-holder").code === 0, 10);
     const t0 = performance.now();
-    const control = await ssh.run([...sim.state.values()].find((c) => !c.copy)!, "true", "create");
+    const control = await f.ssh.run([...f.sim.state.values()].find((c) => !c.copy)!, "true", "create");
     const ms = performance.now() - t0;
     const heldAfter = lockHeld();
     labSh(client, "kill $(cat /run/lab-lock-holder); rm -f /run/lab-lock-holder");
@@ -375,9 +367,9 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   });
 
   it("destroy removes every hook, unit, rule, route and table entry, and restores rp_filter", async () => {
-    const steps = await sim.destroy();
+    const steps = await f.sim.destroy();
     console.log(`destroy: ${steps.map((s) => s.name).join(", ")}`);
-    for (const h of lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
+    for (const h of f.lab.hosts) expect(snapshot(h), h.name).toBe(pre.get(h.name));
     expect(labExec(host("server"), `test -e ${SYNC_PATH}`).code).not.toBe(0);
   });
 });

@@ -3,35 +3,28 @@
 // leave the host to the new name, not put it back under it. A second stack reaching a machine
 // the first manages is refused before anything changes. (Two entries with one SSH target in one
 // stack are a validation error: test/validate.test.ts.)
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labSh, labStackConfig, LabState, mgmtAddresses, portOpen, SLOT_SIZE } from "../scripts/lab/lab";
+import { LabHost, labSh, labStackConfig, mgmtAddresses, portOpen, SLOT_SIZE } from "../scripts/lab/lab";
 import { waitFor } from "../scripts/lab/wait";
 import { runSync } from "../scripts/lab/spawner";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { endpoints, hostState, limits, snapshot, unstaged } from "./harness/labtest";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+// one connection per command, as the provider: a host whose address moves must fail to connect
+const f = labFile(DEFAULT_TOPOLOGY, "i", { reuseSsh: false });
 let server: LabHost;
 let cfg: { hosts: any[]; links: any[] };
 let pre: string;
 
 beforeAll(async () => {
-  // one connection per command, as the provider: a host whose address moves must fail to connect
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "i", { reuseSsh: false }));
-  server = lab.hosts.find((h) => h.name === "server")!;
-  cfg = labStackConfig(lab) as typeof cfg;
+  server = f.host("server");
+  cfg = labStackConfig(f.lab) as typeof cfg;
   pre = snapshot(server);
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 /** The server's live state, without what names the entry (our state directory, our sysctl.d file's header, the copied scripts). */
 const live = () =>
@@ -43,7 +36,7 @@ const live = () =>
 /** The drift check (npm run check's script) of config c's first host as stack mptcp/test, run on the server: its output. */
 async function checkServer(c: typeof cfg): Promise<string> {
   const host = requireValidConfig(c).hosts[0];
-  const r = await ssh.run((sim.state.get("server-limits") ?? sim.state.get("srv-limits"))!, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: host.name }), "create");
+  const r = await f.ssh.run((f.sim.state.get("server-limits") ?? f.sim.state.get("srv-limits"))!, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: host.name }), "create");
   expect(r.code, r.stderr).toBe(0);
   return r.stdout;
 }
@@ -57,7 +50,7 @@ function renamed(): typeof cfg {
 
 describe("identity: who manages a machine", () => {
   it("renaming a host entry: the new name's applies take over, the old name's reverts leave the host to it, destroy restores", async () => {
-    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey })).commands);
     const applied = live();
     const wanted = { subflows: cfg.hosts[0].limits.subflows, addAddrAccepted: cfg.hosts[0].limits.addAddrAccepted };
     expect(limits(server)).toEqual(wanted);
@@ -67,7 +60,7 @@ describe("identity: who manages a machine", () => {
     const before = await checkServer(renamed());
     expect(before.match(/^unapplied \w+$/gm)).toEqual(["unapplied sysctl", "unapplied limits", "unapplied networkmanager", "unapplied endpoints"]);
     expect(before).toMatch(/^limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
-    const steps = await sim.up((await runProgram(renamed(), { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(renamed(), { privateKey: f.privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
     expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-scripts", "server-scripts-cleanup", "server-sysctl"]);
     // the old name's deletes ran after the new name's creates, and each left the host alone
@@ -83,18 +76,18 @@ describe("identity: who manages a machine", () => {
     expect(limits(server)).toEqual(wanted);
     expect(endpoints(server).map((e) => e.address)).toEqual(cfg.hosts[0].endpoints.map((e: { address: string }) => e.address));
     expect(await checkServer(renamed())).not.toMatch(/unapplied/);
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(server)).toBe(pre);
   });
 
   it("control: the old name's revert with no other manager recorded puts the limits back under the new name (what a rename did before)", async () => {
-    const limitsOf = async (c: typeof cfg) => (await runProgram(c, { privateKey })).commands.find((x) => x.name.endsWith("-limits") && x.name.startsWith(c.hosts[0].name))!;
+    const limitsOf = async (c: typeof cfg) => (await runProgram(c, { privateKey: f.privateKey })).commands.find((x) => x.name.endsWith("-limits") && x.name.startsWith(c.hosts[0].name))!;
     const [old, now] = [await limitsOf(cfg), await limitsOf(renamed())];
-    for (const c of [old, now]) expect((await ssh.run(c, c.create!, "create")).code).toBe(0);
+    for (const c of [old, now]) expect((await f.ssh.run(c, c.create!, "create")).code).toBe(0);
     const wanted = { subflows: cfg.hosts[0].limits.subflows, addAddrAccepted: cfg.hosts[0].limits.addAddrAccepted };
     expect(limits(server)).toEqual(wanted);
     labSh(server, `sed -i '/|srv|/d' ${STATE_DIR}/limits/.owners`);
-    const r = await ssh.run(old, old.delete!, "delete");
+    const r = await f.ssh.run(old, old.delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/limits restored/);
     expect(limits(server)).not.toEqual(wanted);
@@ -102,23 +95,23 @@ describe("identity: who manages a machine", () => {
   });
 
   it("a second stack reaching a machine the first manages is refused before anything changes, naming the stack", async () => {
-    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey })).commands);
     const before = snapshot(server);
-    const other = new CommandProviderSim(ssh.run);
-    const cmds = (await runProgram(cfg, { privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
+    const other = new CommandProviderSim(f.ssh.run);
+    const cmds = (await runProgram(cfg, { privateKey: f.privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
     await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
     // nothing changed but the other stack's copied scripts (a directory of its own), which its destroy removes
     expect(hostState(server)).toBe(unstaged(before));
     expect(labSh(server, "ls /root/.mptcp-pulumi").trim().split("\n")).toEqual(["mptcp.other.server", "mptcp.test.server"]);
     await other.destroy();
     expect(snapshot(server)).toBe(before);
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(server)).toBe(pre);
   });
 
   it("ssh.host moves (same laptop, new address): the old address's revert fails naming it; after pulumi state delete of the host's commands, up at the new address keeps the saved originals and destroy restores them", async () => {
     // The laptop also answers at a second address (the last /31 of this lab's slot, unused by a two-laptop lab).
-    const old = mgmtAddresses(lab.slots[0], SLOT_SIZE - 1);
+    const old = mgmtAddresses(f.lab.slots[0], SLOT_SIZE - 1);
     const oldRe = old.host.replace(/\./g, "\\.");
     const root = (args: string[]) => expect(runSync("ip", args), args.join(" ")).toMatchObject({ code: 0 });
     // this machine's route and address, taken away after the test even if it times out (its
@@ -139,28 +132,28 @@ systemctl restart mptcp-lab-sshd`);
       await waitFor(`sshd of server on ${old.host}:22`, 10_000, () => portOpen(old.host, 22));
       const oldCfg = structuredClone(cfg);
       oldCfg.hosts[0].ssh.host = old.host;
-      await sim.up((await runProgram(oldCfg, { privateKey })).commands);
+      await f.sim.up((await runProgram(oldCfg, { privateKey: f.privateKey })).commands);
       expect(labSh(server, `cat ${STATE_DIR}/limits/.owners`)).toContain(`|server|root@${old.host}:22`);
       // The laptop moves: the old address is gone. This machine answers a dial to it with
       // "unreachable" (without the route the dial would leave by the machine's uplink).
       labSh(server, `ip addr del ${old.host}/31 dev mgmt`);
       root(["route", "add", "unreachable", `${old.host}/32`]);
       const applied = live();
-      const moved = (await runProgram(cfg, { privateKey })).commands;
+      const moved = (await runProgram(cfg, { privateKey: f.privateKey })).commands;
       // the provider dials 11 times (connection.go v1.2.1 dialWithRetry), then says so
-      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`delete of server-\\w+ failed \\(exit 255\\):\\nafter 10 failed attempts: dial tcp ${oldRe}:22: `));
+      await expect(f.sim.up(moved)).rejects.toThrow(new RegExp(`delete of server-\\w+ failed \\(exit 255\\):\\nafter 10 failed attempts: dial tcp ${oldRe}:22: `));
       expect(live()).toBe(applied);
       // control: without the way out, the next up fails the same way (the stack still holds the old address's reverts)
-      await expect(sim.up(moved)).rejects.toThrow(new RegExp(`after 10 failed attempts: dial tcp ${oldRe}:22: `));
+      await expect(f.sim.up(moved)).rejects.toThrow(new RegExp(`after 10 failed attempts: dial tcp ${oldRe}:22: `));
       // The way out (README): pulumi state delete each of the host's commands (their reverts never run), then up.
-      const dropped = [...sim.state.keys()].filter((n) => n.startsWith("server-"));
+      const dropped = [...f.sim.state.keys()].filter((n) => n.startsWith("server-"));
       expect(dropped.length).toBeGreaterThan(0);
-      for (const n of dropped) sim.state.delete(n);
-      await sim.up(moved);
+      for (const n of dropped) f.sim.state.delete(n);
+      await f.sim.up(moved);
       expect(live()).toBe(applied);
       expect(labSh(server, `cat ${STATE_DIR}/limits/.owners`).trim()).toBe(`mptcp/test|server|root@${server.mgmtAddress}:22`);
       // the originals saved by the first apply at the old address are the ones destroy restores
-      await sim.destroy();
+      await f.sim.destroy();
       expect(snapshot(server)).toBe(pre);
     } finally {
       cleanup();

@@ -5,24 +5,19 @@
 // join to it leaves from wlan's address. Then the hook's `up` and an endpoints apply still succeed
 // and the endpoint on that address is ours again (our id, our flags). Negative controls: the add
 // the old code ran is refused, and the installed entry point without the replacement fails.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { buildModel, configSchema, SYNC_PATH } from "../components";
-import { dialAddress, LabHost, LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
+import { dialAddress, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { endpoints, snapshot } from "./harness/labtest";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(DEFAULT_TOPOLOGY, "i");
 let config: StackConfig;
-let privateKey: string;
 const pre = new Map<string, string>();
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const host = f.host;
 const sh = (name: string, script: string) => labSh(host(name), script);
 const WLAN = "198.51.100.18"; // the client's wlan address
 const PORT = 5299;
@@ -47,7 +42,7 @@ c, _ = s.accept()
 while c.recv(65536): pass`;
   const client = `import socket, subprocess, time
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
-s.connect((${JSON.stringify(dialAddress(lab.topology, "client", "server"))}, ${PORT}))
+s.connect((${JSON.stringify(dialAddress(f.lab.topology, "client", "server"))}, ${PORT}))
 for i in range(100):
     s.send(b"x" * 1000)
     t = subprocess.run(["ip", "mptcp", "endpoint", "show"], capture_output=True, text=True).stdout
@@ -65,8 +60,7 @@ s.close()`;
 const line = (address: string) => sh("client", "ip mptcp endpoint show").split("\n").find((l) => l.startsWith(`${address} `))?.trim();
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "i"));
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   Object.assign(cfg.hosts.find((h) => h.name === "client"), {
     hooks: true,
     limits: { subflows: 3, addAddrAccepted: 1 },
@@ -74,11 +68,9 @@ beforeAll(async () => {
   });
   cfg.hosts.find((h) => h.name === "server").limits.subflows = 3;
   config = cfg;
-  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
-  await sim.up((await runProgram(config, { privateKey })).commands);
+  for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
+  await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 describe("an implicit endpoint on an address we manage", () => {
   it("negative control: with the kernel's implicit endpoint on wlan's address, the add the old code ran is refused, and the entry point without the replacement fails", async () => {
@@ -122,14 +114,14 @@ describe("an implicit endpoint on an address we manage", () => {
   it("an endpoints apply over it succeeds (its add replaces the implicit endpoint, as the hooks' does) and leaves our table", async () => {
     sh("client", `${SYNC_PATH} wlan down`);
     await makeImplicit();
-    const apply = sim.state.get("client-endpoints")!;
-    const confirm = sim.state.get("client-endpoints-confirm")!;
-    const r = await ssh.run(apply, apply.create!, "create");
+    const apply = f.sim.state.get("client-endpoints")!;
+    const confirm = f.sim.state.get("client-endpoints-confirm")!;
+    const r = await f.ssh.run(apply, apply.create!, "create");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("endpoints set");
     // the apply changes only what differs (no flush): the add of wlan's endpoint meets the implicit one
     expect(r.stdout).toContain(`replaced the kernel's implicit endpoint ${WLAN}`);
-    expect((await ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
+    expect((await f.ssh.run(confirm, confirm.create!, "create")).code).toBe(0);
     expect(line(WLAN)).toBe(OURS);
     expect(line("198.51.100.2")).toBe(`198.51.100.2 id ${LAN_ID} subflow dev lan`);
     expect(implicitOf(WLAN)).toBeUndefined();
@@ -138,7 +130,7 @@ describe("an implicit endpoint on an address we manage", () => {
   it("destroy over an implicit endpoint restores every laptop as it was", async () => {
     sh("client", `${SYNC_PATH} wlan down`);
     await makeImplicit();
-    await sim.destroy();
-    for (const h of lab.hosts) expect(snapshot(h)).toBe(pre.get(h.name));
+    await f.sim.destroy();
+    for (const h of f.lab.hosts) expect(snapshot(h)).toBe(pre.get(h.name));
   });
 });

@@ -6,10 +6,10 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LabState, labExec, labSh, linksNotReady, MASKED_UNITS } from "../scripts/lab/lab";
+import { labExec, labSh, linksNotReady, MASKED_UNITS } from "../scripts/lab/lab";
 import { waitFor } from "../scripts/lab/wait";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 
 const PRIVATE_DIRS = ["/tmp", "/var/tmp", "/run", "/home", "/root"];
 const tag = randomBytes(4).toString("hex");
@@ -44,11 +44,12 @@ function kernelSettings(): Map<string, string> {
 /** Keys whose values differ between two maps. */
 const changed = (a: Map<string, string>, b: Map<string, string>) => [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k));
 
-let lab: LabState;
 let settingsBefore: Map<string, string>;
 let volatile: Set<string>;
 const hostnameBefore = hostname();
 
+// before the lab starts (hooks run in the order they are registered; afterAll hooks in reverse,
+// so the sentinels go once the lab is down)
 beforeAll(async () => {
   for (const s of sentinels) writeFileSync(s.path, s.content);
   // two readings a moment apart: what changes on its own (counters, entropy) is not compared
@@ -56,18 +57,18 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 300));
   volatile = new Set(changed(settingsBefore, kernelSettings()));
   for (const k of settingsBefore.keys()) if (/dentry-state|inode-|file-nr|\/random\/|ns_last_pid|pty\/nr|aio-nr|\/fs\/quota\//.test(k)) volatile.add(k);
-  ({ lab } = await startLab(DEFAULT_TOPOLOGY, "i"));
 });
 
-afterAll(async () => {
-  await stopLab({ lab });
+afterAll(() => {
   for (const s of sentinels) rmSync(s.path, { force: true });
 });
 
+const f = labFile(DEFAULT_TOPOLOGY, "i");
+
 describe("lab laptops are handed over with their links ready", () => {
   it("every interface has carrier and its IPv6 multicast route when up returns; a link without either is seen as not ready", async () => {
-    for (const h of lab.hosts) expect(linksNotReady(h), h.name).toEqual([]);
-    const [server, client] = lab.hosts;
+    for (const h of f.lab.hosts) expect(linksNotReady(h), h.name).toEqual([]);
+    const [server, client] = f.lab.hosts;
     // controls: the peer's end down takes the client's carrier; a deleted multicast route is missed
     labSh(server, "ip link set lan down");
     expect(linksNotReady(client)).toEqual(["lan"]);
@@ -83,7 +84,7 @@ describe("lab laptops are handed over with their links ready", () => {
 describe("lab laptops boot systemd without touching this machine", () => {
   it("each laptop's systemd is running with no failed unit, and the units that reach this machine are masked", () => {
     const masked = Object.values(MASKED_UNITS).flatMap((u) => u.split(" "));
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       expect(labSh(h, "systemctl is-system-running --wait || true").trim(), h.name).toBe("running");
       expect(labSh(h, "systemctl --failed --no-legend --plain")).toBe("");
       const states = labSh(h, `systemctl is-enabled ${masked.join(" ")} 2>/dev/null || true`).trim().split("\n");
@@ -94,7 +95,7 @@ describe("lab laptops boot systemd without touching this machine", () => {
 
   it("this machine's /tmp, /var/tmp, /run, /home and /root: every sentinel is still there, unchanged, and no laptop sees it", () => {
     for (const s of sentinels) expect(readFileSync(s.path, "utf8"), s.path).toBe(s.content);
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       for (const s of sentinels) expect(labExec(h, `test -e ${s.path}`).code, `${h.name} sees ${s.path}`).not.toBe(0);
       // control: the same check does see a file of this machine that the laptop shares (read-only)
       expect(labExec(h, "test -e /usr/bin/env").code).toBe(0);
@@ -108,14 +109,14 @@ describe("lab laptops boot systemd without touching this machine", () => {
     // control: the comparison sees a value that changed (a fresh UUID on every read)
     expect(changed(settingsBefore, kernelSettings())).toContain("/proc/sys/kernel/random/uuid");
     expect(diff).toEqual([]);
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       const denied = labExec(h, "cat /proc/sys/kernel/pid_max > /proc/sys/kernel/pid_max");
       expect(denied.code).not.toBe(0);
       expect(denied.stderr).toMatch(/Read-only file system/);
       // control: the same kind of write inside the laptop's own network namespace works
       expect(labExec(h, "cat /proc/sys/net/mptcp/enabled > /proc/sys/net/mptcp/enabled").code).toBe(0);
     }
-    expect(labExec(lab.hosts[0], "touch /usr/.mptcp-lab-write-test").stderr).toMatch(/Read-only file system/);
+    expect(labExec(f.lab.hosts[0], "touch /usr/.mptcp-lab-write-test").stderr).toMatch(/Read-only file system/);
   });
 
   it("this machine keeps its hostname", () => {

@@ -5,26 +5,21 @@
 // `systemctl disable --now mptcp.service` the same up succeeds. Negative control: the same apply
 // with the refusal taken out succeeds, and the next address event has mptcpd rewrite its limits
 // (it runs after the refusals: mptcpd keeps acting for a while after an event).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, renderSyncScript, requireValidConfig } from "../components";
-import { LabHost, LabState, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, Topology } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { hostState, limits, snapshot, unstaged } from "./harness/labtest";
 
 const topology: Topology = { ...DEFAULT_TOPOLOGY, hosts: [DEFAULT_TOPOLOGY.hosts[0], { ...DEFAULT_TOPOLOGY.hosts[1], mptcpd: true }] };
 const WAY_OUT = "systemctl disable --now mptcp.service";
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(topology, "d");
 let config: StackConfig;
-let privateKey: string;
 
-const client = (): LabHost => lab.hosts[1];
+const client = (): LabHost => f.lab.hosts[1];
 const sh = (script: string) => labSh(client(), script);
 const clientModel = () => requireValidConfig(config).hosts.find((h) => h.name === "client")!;
 const mptcpdPid = () => sh("for p in /proc/[0-9]*/comm; do read -r c < $p 2>/dev/null && [ \"$c\" = mptcpd ] && { p=${p%/comm}; echo ${p#/proc/}; }; done; true").trim();
@@ -47,8 +42,7 @@ function addressEvent(): void {
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "d"));
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   // limits, endpoints and hooks only: nothing the config sets on the client comes before limits
   const c = cfg.hosts.find((h) => h.name === "client");
   delete c.sysctl;
@@ -61,26 +55,24 @@ beforeAll(async () => {
   await settled();
 });
 
-afterAll(() => stopLab({ lab, ssh }));
-
 describe("a laptop that runs mptcpd", () => {
   it("pulumi up fails at the limits before changing anything, naming the host, the config path and the way out", async () => {
     const before = await settled();
-    const err = await sim.up((await runProgram(config, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     expect(err?.message).toContain("mptcp-pulumi[client]: error: limits: nothing was changed: mptcpd manages MPTCP on this host (mptcp.service is enabled, mptcpd runs (pid");
     expect(err?.message).toContain(WAY_OUT);
     expect(err?.message).toContain("leave limits and endpoints out of this host's config");
     console.log(err?.message.split("\n").slice(0, 2).join("\n"));
     // nothing changed but the scripts the copy delivered to root's home, which destroy removes
     expect(hostState(client())).toBe(unstaged(before));
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client())).toBe(before);
   });
 
   it("the endpoints apply on its own, and the hooks' boot run, refuse too, and change nothing", async () => {
     const before = await settled();
-    const cmd = (await runProgram(config, { privateKey })).commands.find((x) => x.name === "client-endpoints")!;
-    const r = await ssh.run(cmd, cmd.create!, "create");
+    const cmd = (await runProgram(config, { privateKey: f.privateKey })).commands.find((x) => x.name === "client-endpoints")!;
+    const r = await f.ssh.run(cmd, cmd.create!, "create");
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("mptcp-pulumi[client]: error: endpoints: nothing was changed: mptcpd manages MPTCP on this host");
     const boot = labExec(client(), "sh -s boot", renderSyncScript(clientModel()));
@@ -98,11 +90,11 @@ describe("a laptop that runs mptcpd", () => {
   });
 
   it("negative control: an apply of the limits without the refusal succeeds, and the next address event has mptcpd rewrite them", async () => {
-    const cmd = (await runProgram(config, { privateKey })).commands.find((x) => x.name === "client-limits")!;
+    const cmd = (await runProgram(config, { privateKey: f.privateKey })).commands.find((x) => x.name === "client-limits")!;
     // the calls of mptcpd_refuse taken out (its definition stays)
     const unguarded = cmd.create!.replace(/^(\s*)mptcpd_refuse "limits"$/gm, "$1:");
     expect(unguarded).not.toBe(cmd.create);
-    const r = await ssh.run(cmd, unguarded, "create");
+    const r = await f.ssh.run(cmd, unguarded, "create");
     expect(r.code, r.stderr).toBe(0);
     expect(limits(client())).toEqual({ subflows: 2, addAddrAccepted: 2 });
     addressEvent();
@@ -111,7 +103,7 @@ describe("a laptop that runs mptcpd", () => {
     console.log(`after an address event, mptcpd (pid ${mptcpdPid()}) left: ${sh("ip mptcp limits show").trim()}; endpoints: ${sh("ip mptcp endpoint show").trim().replace(/\n/g, "; ")}`);
     // our revert puts back the limits it found (mptcpd may act again later: the tests that
     // compare snapshots ran before this one, or run after mptcpd is stopped)
-    expect((await ssh.run(cmd, cmd.delete!, "delete")).code).toBe(0);
+    expect((await f.ssh.run(cmd, cmd.delete!, "delete")).code).toBe(0);
     expect(sh("ls /var/lib/mptcp-pulumi 2>&1 || true")).toContain("No such file");
   });
 
@@ -119,7 +111,7 @@ describe("a laptop that runs mptcpd", () => {
     sh(WAY_OUT);
     expect(mptcpdPid()).toBe("");
     const before = snapshot(client());
-    await sim.up((await runProgram(config, { privateKey })).commands);
+    await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
     expect(limits(client())).toEqual({ subflows: 2, addAddrAccepted: 2 });
     // the network stack lines name it (installed here), the differences do not
     const out = sh(renderCheck(clientModel()));
@@ -128,7 +120,7 @@ describe("a laptop that runs mptcpd", () => {
     addressEvent();
     await new Promise((r) => setTimeout(r, 1000));
     expect(limits(client())).toEqual({ subflows: 2, addAddrAccepted: 2 });
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client())).toBe(before);
   });
 });

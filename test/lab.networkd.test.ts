@@ -6,15 +6,13 @@
 // change (control: without them the endpoint stays on the old address) and re-announce a signal
 // endpoint after an 8 s carrier loss (control: without them nothing is announced again); the
 // drift check reports nothing after each; destroy restores both laptops exactly.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { NETWORKD_CONF, renderCheck, requireValidConfig, SYNC_PATH, wrapScript } from "../components";
-import { LabHost, labReboot, labSh, labSpawn, labStackConfig, LabState } from "../scripts/lab/lab";
+import { labReboot, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { Topology } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { counter, endpoints, snapshot } from "./harness/labtest";
 
 const topology: Topology = {
@@ -30,14 +28,11 @@ const topology: Topology = {
 const HOOKS = ["routable", "configured", "degraded", "no-carrier", "off"].map((s) => `/etc/networkd-dispatcher/${s}.d/70-mptcp-pulumi`);
 const CLIENT_WLAN = "/etc/systemd/network/10-lab-wlan.network";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(topology, "d");
 let config: StackConfig;
-let privateKey: string;
 const pre = new Map<string, string>();
 const applied = new Map<string, string>();
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const host = f.host;
 const sh = (name: string, script: string) => labSh(host(name), script);
 const wlanEndpoint = (name: string) => endpoints(host(name)).find((e) => e.dev === "wlan")?.address;
 const rulesFrom = (name: string, address: string) => sh(name, "ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} `)).length;
@@ -75,7 +70,7 @@ const configured = (name: string, iface: string) => waitFor(`${name}'s ${iface} 
 /** The drift check (npm run check's script) of a host, run on it over SSH: its output, without the network stack lines (it names networkd there). */
 async function check(name: string): Promise<string> {
   const h = requireValidConfig(config).hosts.find((x) => x.name === name)!;
-  const r = await ssh.run(sim.state.get(`${name}-hooks`)!, wrapScript(renderCheck(h), { user: "root", host: name }), "create");
+  const r = await f.ssh.run(f.sim.state.get(`${name}-hooks`)!, wrapScript(renderCheck(h), { user: "root", host: name }), "create");
   expect(r.code, r.stderr).toBe(0);
   const lines = r.stdout.trim().split("\n");
   expect(lines).toContain("stack systemd-networkd, active");
@@ -114,8 +109,7 @@ async function ruleDeletions(name: string, what: () => Promise<void> | void): Pr
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "d"));
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   const [server, client] = cfg.hosts;
   // the server's signal endpoint follows wlan's address; both hosts route each path by source
   Object.assign(server, { hooks: true, endpoints: [{ interface: "wlan", flags: ["signal"] }], routing: [{ interface: "wlan", mode: "source", table: 100 }] });
@@ -125,10 +119,8 @@ beforeAll(async () => {
   // server's RM_ADDR came (the kernel, 6.18, seems to keep counting the first one as accepted)
   Object.assign(client, { limits: { subflows: 2, addAddrAccepted: 2 }, hooks: true, endpoints: [{ interface: "lan", flags: [] }, { interface: "wlan", flags: [] }], routing: [{ interface: "lan", mode: "source", table: 110 }, { interface: "wlan", mode: "source", table: 120 }] });
   config = cfg;
-  for (const h of lab.hosts) pre.set(h.name, snapshot(h));
+  for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 describe("systemd-networkd and networkd-dispatcher run our hooks and keep our rules", () => {
   it("networkd configures the paths (never the management link); networkd-dispatcher waits for a first script", () => {
@@ -144,7 +136,7 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
 
   it("up installs the drop-in and the dispatcher hooks, restarts networkd once, starts networkd-dispatcher; the check reports nothing", async () => {
     const pids = Object.fromEntries(["server", "client"].map((n) => [n, sh(n, "systemctl show -P MainPID systemd-networkd").trim()]));
-    await sim.up((await runProgram(config, { privateKey })).commands);
+    await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
     for (const name of ["server", "client"]) {
       expect(sh(name, `stat -c '%a %U:%G %n' ${HOOKS.join(" ")} /etc/networkd-dispatcher/configured.d ${NETWORKD_CONF}`).trim().split("\n")).toEqual([
         ...HOOKS.map((p) => `755 root:root ${p}`),
@@ -162,7 +154,7 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
     expect(rulesFrom("client", "198.51.100.2") + rulesFrom("client", "198.51.100.18")).toBe(2);
     // a second up changes nothing: networkd is not restarted again
     const again = Object.fromEntries(["server", "client"].map((n) => [n, sh(n, "systemctl show -P MainPID systemd-networkd").trim()]));
-    for (const c of ["server-hooks", "client-hooks"]) expect((await ssh.run(sim.state.get(c)!, sim.state.get(c)!.create!, "create")).code).toBe(0);
+    for (const c of ["server-hooks", "client-hooks"]) expect((await f.ssh.run(f.sim.state.get(c)!, f.sim.state.get(c)!.create!, "create")).code).toBe(0);
     for (const name of ["server", "client"]) expect(sh(name, "systemctl show -P MainPID systemd-networkd").trim()).toBe(again[name]);
   });
 
@@ -378,7 +370,7 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
 
   it("reboot: networkd addresses the paths, networkd-dispatcher (its unit now finds our scripts) and our boot unit bring the applied state back", async () => {
     const t0 = performance.now();
-    await labReboot(lab, ["server", "client"]);
+    await labReboot(f.lab, ["server", "client"]);
     for (const name of ["server", "client"]) {
       expect(sh(name, "systemctl is-system-running --wait || true").trim(), `${name} after boot`).toBe("running");
       expect(sh(name, "systemctl is-active systemd-networkd networkd-dispatcher mptcp-pulumi").trim().split("\n")).toEqual(["active", "active", "active"]);
@@ -389,7 +381,7 @@ describe("systemd-networkd and networkd-dispatcher run our hooks and keep our ru
   });
 
   it("destroy restores both laptops exactly, and stops the networkd-dispatcher it started", async () => {
-    await sim.destroy();
+    await f.sim.destroy();
     for (const name of ["server", "client"]) {
       expect(snapshot(host(name))).toBe(pre.get(name));
       expect(sh(name, "systemctl is-active networkd-dispatcher || true").trim()).toBe("inactive");

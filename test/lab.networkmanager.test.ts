@@ -1,6 +1,6 @@
 // NetworkManager on both laptops, configured as on an Ubuntu desktop: a profile per path with a
 // gateway each and connection.mptcp-flags at its default (test/fixtures/networkmanager.topology.yaml,
-// scripts/lab/lab.ts nmProfile). NetworkManager then makes MPTCP endpoints of its own, and on every
+// scripts/lab/laptops.ts nmProfile). NetworkManager then makes MPTCP endpoints of its own, and on every
 // activation or reapply deletes or re-flags the others on its interfaces. The stack owns the
 // endpoints (endpointOwner defaults to mptcp-pulumi): after `pulumi up` the endpoint tables stay
 // the config's through nmcli's activations and reapplies, a carrier loss and a reboot; destroy
@@ -12,29 +12,24 @@ import { isDeepStrictEqual } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { NM_CONF, requireValidConfig } from "../components";
-import { LabHost, LabState, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
+import { LabHost, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, readTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { checkMain } from "../scripts/check";
 import { verifyMain } from "../scripts/verify";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { inProcess } from "./harness/cli";
 import { runProgram, StackConfig } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 
 const topology = readTopology(join(__dirname, "fixtures", "networkmanager.topology.yaml"));
 const dir = mkdtempSync(join(tmpdir(), "mptcp-nm-"));
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
+const f = labFile(topology, "m");
 let config: StackConfig;
-let privateKey: string;
 let stackFile: string;
 const before = new Map<string, string>();
 
-const host = (name: string): LabHost => lab.hosts.find((h) => h.name === name)!;
+const host = f.host;
 const server = () => host("server");
 const client = () => host("client");
 /** The endpoint table as `ip mptcp endpoint show` prints it, kernel-made (implicit) ones left out. */
@@ -58,8 +53,8 @@ async function eventually<T>(read: () => T, want: T, ms: number): Promise<T> {
 }
 /** The endpoint tables once they are `want`, or after `ms`. */
 const settle = (want = wanted(), ms = 8000) => eventually(tables, want, ms);
-const check = () => inProcess("check", checkMain, [stackFile, "--identity", lab.privateKeyFile]);
-const verify = () => inProcess("verify", verifyMain, [stackFile, "--identity", lab.privateKeyFile]);
+const check = () => inProcess("check", checkMain, [stackFile, "--identity", f.lab.privateKeyFile]);
+const verify = () => inProcess("verify", verifyMain, [stackFile, "--identity", f.lab.privateKeyFile]);
 const nm = (h: LabHost, args: string) => labSh(h, `nmcli ${args} >/dev/null`);
 const rpFilter = (h: LabHost, iface: string) => labSh(h, `cat /proc/sys/net/ipv4/conf/${iface}/rp_filter`).trim();
 /** rp_filter once it is `want`, or after 5 s. */
@@ -67,8 +62,7 @@ const rpFilterBecomes = (h: LabHost, iface: string, want: string) => eventually(
 const DISPATCHER = "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi";
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "m"));
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   for (const h of cfg.hosts) h.hooks = true;
   // an id of its own: after a reboot NetworkManager's "id 1 subflow dev lan" once stayed beside it
   cfg.hosts[0].endpoints[0].id = 5;
@@ -80,13 +74,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await stopLab({ lab, ssh });
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pulumi)", () => {
   it("before any apply, NetworkManager made subflow endpoints of its own on every path with a gateway", async () => {
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       expect(labSh(h, "systemctl is-active NetworkManager").trim()).toBe("active");
       const t = table(h);
       console.log(`${h.name} before up: ${JSON.stringify(t)}`);
@@ -113,14 +106,14 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
 
   it("up: NetworkManager's endpoints go, the config's table is set, our conf.d file is in place, the profiles untouched", async () => {
     const profiles = (h: LabHost) => labSh(h, "sha256sum /etc/NetworkManager/system-connections/*");
-    const p0 = lab.hosts.map(profiles);
-    for (const h of lab.hosts) before.set(h.name, snapshot(h));
-    const steps = await sim.up((await runProgram(config, { privateKey })).commands);
+    const p0 = f.lab.hosts.map(profiles);
+    for (const h of f.lab.hosts) before.set(h.name, snapshot(h));
+    const steps = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
     expect(await settle()).toEqual(wanted());
-    expect(lab.hosts.map(profiles)).toEqual(p0);
+    expect(f.lab.hosts.map(profiles)).toEqual(p0);
     // NetworkManager put back the rp_filter it had relaxed (our routing never touches lan: no endpoint there)
     expect(await rpFilterBecomes(server(), "lan", "1")).toBe("1");
-    for (const h of lab.hosts) {
+    for (const h of f.lab.hosts) {
       expect(labSh(h, `cat ${NM_CONF}`)).toMatch(/^\[connection-mptcp-pulumi\]\nconnection\.mptcp-flags=0x1$/m);
       expect(labSh(h, "NetworkManager --print-config")).toMatch(/connection\.mptcp-flags=0x1/);
     }
@@ -141,22 +134,22 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
   });
 
   it("with our dispatcher script disabled too, NetworkManager's activations and reapplies leave the tables and rp_filter exactly as they are (the conf.d file alone keeps it off)", async () => {
-    for (const h of lab.hosts) labSh(h, `chmod -x ${DISPATCHER}`);
+    for (const h of f.lab.hosts) labSh(h, `chmod -x ${DISPATCHER}`);
     try {
       for (const action of ["device reapply wlan", "connection up wlan", "device reapply lan", "connection up lan"]) {
-        for (const h of lab.hosts) nm(h, action);
+        for (const h of f.lab.hosts) nm(h, action);
         await sleep(1000);
         expect(tables(), action).toEqual(wanted());
         expect(rpFilter(server(), "lan"), action).toBe("1");
       }
     } finally {
-      for (const h of lab.hosts) labSh(h, `chmod +x ${DISPATCHER}`);
+      for (const h of f.lab.hosts) labSh(h, `chmod +x ${DISPATCHER}`);
     }
   });
 
   for (const action of ["connection up lan", "connection up wlan", "device reapply lan", "device reapply wlan"]) {
     it(`nmcli ${action} on both laptops: the endpoint tables stay the config's`, async () => {
-      for (const h of lab.hosts) nm(h, action);
+      for (const h of f.lab.hosts) nm(h, action);
       await sleep(500);
       expect(await settle()).toEqual(wanted());
     });
@@ -219,7 +212,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
   });
 
   it("a reboot of both laptops: NetworkManager reads our conf.d file and the boot unit restores the table; check and verify pass", async () => {
-    await labReboot(lab, ["server", "client"]);
+    await labReboot(f.lab, ["server", "client"]);
     expect(await settle(wanted(), 15_000)).toEqual(wanted());
     expect((await check()).code).toBe(0);
     expect((await verify()).code).toBe(0);
@@ -237,7 +230,7 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       expect(r.code).toBe(1);
       expect(r.out).toMatch(/mptcp:hosts\[1\]\.endpointOwner: NetworkManager profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+: NetworkManager manages MPTCP endpoints there/);
       // the apply run by hand, as pulumi up runs it (NetworkManager settings first, then the lock)
-      const apply = (await runProgram(config, { privateKey })).commands.find((x) => x.name === "client-networkmanager")!.create!;
+      const apply = (await runProgram(config, { privateKey: f.privateKey })).commands.find((x) => x.name === "client-networkmanager")!.create!;
       const snap = snapshot(c);
       const a = labExec(c, apply);
       expect(a.code).toBe(1);
@@ -251,10 +244,10 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
   });
 
   it("destroy: NetworkManager's configuration byte for byte, and its own endpoints back with their ids", async () => {
-    await sim.destroy();
+    await f.sim.destroy();
     // ids included: the revert gives NetworkManager's endpoints back as they were, and it keeps them
     // (NetworkManager relaxes rp_filter again on its own time: up to 5 s)
-    for (const h of lab.hosts) expect(await eventually(() => snapshot(h), before.get(h.name)!, 5000), h.name).toEqual(before.get(h.name));
+    for (const h of f.lab.hosts) expect(await eventually(() => snapshot(h), before.get(h.name)!, 5000), h.name).toEqual(before.get(h.name));
   });
 });
 
@@ -267,16 +260,16 @@ describe("endpointOwner: networkmanager leaves NetworkManager's endpoints alone"
     const snap = snapshot(client());
     const nmTable = table(client());
     expect(nmTable.some((l) => / subflow dev (lan|wlan)$/.test(l))).toBe(true);
-    const steps = await sim.up((await runProgram(cfg, { privateKey, stack: "owner" })).commands);
+    const steps = await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey, stack: "owner" })).commands);
     expect(steps.map((s) => s.name)).not.toContain("client-networkmanager");
     expect(labExec(client(), `test -e ${NM_CONF}`).code).not.toBe(0);
     await sleep(500);
     expect(table(client())).toEqual(nmTable);
-    const c = await inProcess("check", checkMain, [file, "--identity", lab.privateKeyFile]);
+    const c = await inProcess("check", checkMain, [file, "--identity", f.lab.privateKeyFile]);
     console.log(c.out);
     expect(c.code).toBe(0);
     expect(c.out).toMatch(/^client: in step\n(  network stack: .*\n)*  network stack: MPTCP endpoints: NetworkManager's \(endpointOwner: networkmanager\)/m);
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client())).toEqual(snap);
   });
 });

@@ -7,19 +7,14 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectedJoins, requireValidConfig } from "../components";
-import { LabState, labSh, labStackConfig } from "../scripts/lab/lab";
+import { labSh, labStackConfig } from "../scripts/lab/lab";
 import { readTopology } from "../scripts/lab/topology";
 import { connectAll, Session } from "../scripts/verify/ssh";
 import { formatReports, verifyLink } from "../scripts/verify/verify";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(readTopology(join(__dirname, "fixtures", "three-paths.topology.yaml")), "p");
 let sessions: Map<string, Session>;
 
 interface Case {
@@ -56,7 +51,7 @@ const CASES: Case[] = [
 ];
 
 function stackFor(c: Case) {
-  const cfg = labStackConfig(lab) as { hosts: any[]; links: any[] };
+  const cfg = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
   const server = cfg.hosts.find((h) => h.name === "server");
   const announced = new Map<string, { address: string }>(server.endpoints.map((e: { interface: string; address: string }) => [e.interface, e]));
   server.endpoints = (c.signals ?? [{ interface: "wlan" }]).map((s) => ({ ...announced.get(s.interface)!, flags: ["signal", ...(s.flags ?? [])] }));
@@ -66,15 +61,13 @@ function stackFor(c: Case) {
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(readTopology(join(__dirname, "fixtures", "three-paths.topology.yaml")), "p"));
-  const connected = await connectAll(requireValidConfig(stackFor(CASES[0])).hosts, { privateKey });
+  const connected = await connectAll(requireValidConfig(stackFor(CASES[0])).hosts, { privateKey: f.privateKey });
   sessions = connected.sessions;
 });
 
 afterAll(async () => {
   for (const s of sessions?.values() ?? []) s.close();
-  await sim.destroy().catch(() => undefined);
-  await stopLab({ lab, ssh });
+  await f.sim.destroy().catch(() => undefined);
 });
 
 describe("predicted joins match the kernel's for each endpoint and limit combination", () => {
@@ -82,7 +75,7 @@ describe("predicted joins match the kernel's for each endpoint and limit combina
     const [name, kernel] = [c.name, c.joins];
     it(name, async () => {
       const cfg = stackFor(c);
-      await sim.up((await runProgram(cfg, { privateKey })).commands);
+      await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey })).commands);
       const model = requireValidConfig(cfg);
       const [client, server] = ["client", "server"].map((n) => model.hosts.find((h) => h.name === n)!);
       let r: Awaited<ReturnType<typeof verifyLink>>;
@@ -95,7 +88,7 @@ describe("predicted joins match the kernel's for each endpoint and limit combina
         Object.assign(refused.hosts.find((x) => x.name === host).limits, cut);
         expect(() => requireValidConfig(refused)).toThrow(new RegExp(`mptcp:hosts\\[${cfg.hosts.findIndex((x) => x.name === host)}\\]\\.limits\\.${Object.keys(cut)[0]}: is 1 but`));
         Object.assign(h.limits, cut);
-        const laptop = lab.hosts.find((x) => x.name === host)!;
+        const laptop = f.lab.hosts.find((x) => x.name === host)!;
         const set = (l: { subflows?: number; addAddrAccepted?: number }) => labSh(laptop, `ip mptcp limits set subflows ${l.subflows} add_addr_accepted ${l.addAddrAccepted}`);
         set(h.limits);
         try {
@@ -118,7 +111,7 @@ describe("predicted joins match the kernel's for each endpoint and limit combina
 describe("links[].reaches is checked against the client's routes", () => {
   it("a reaches that leaves out an address the client routes to: verify names it, and still predicts from the routes", async () => {
     const cfg = stackFor(CASES[0]);
-    await sim.up((await runProgram(cfg, { privateKey })).commands);
+    await f.sim.up((await runProgram(cfg, { privateKey: f.privateKey })).commands);
     const announced = cfg.hosts.find((h) => h.name === "server").endpoints[0].address;
     for (const [reaches, problem] of [
       [[announced], undefined],

@@ -11,18 +11,17 @@
 // clearing the rolled-back marker, its confirmation fails).
 import { join } from "node:path";
 import { readFileSync, writeFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
 import { renderSyncScript } from "../components/hooks";
 import { renderScript, SH_DIR, SYNC_PATH } from "../components/script";
-import { LabHost, labExec, labReboot, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labReboot, labSh, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, readTopology, validateTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { run } from "./harness/scratch";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim, Runner } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { snapshot, unstaged, uplinkRoutingConfig } from "./harness/labtest";
 
 // This machine routes a router lab's uplink subnet to its router: lab.router (.32/28) and
@@ -34,36 +33,34 @@ const TIMEOUT = 90;
 const GATEWAY = "198.51.100.209"; // r1 on the uplink
 const WRONG = "198.51.100.216"; // nobody
 const HOOKS = `${STATE_DIR}/hooks`;
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+// one connection per command, as the provider: a reboot kills every connection
+const f = labFile(topology, "e", { reuseSsh: false });
 let client: LabHost;
 let pre: string;
 
 /** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
-const stack = (gateway: string, confirmTimeout = TIMEOUT) => uplinkRoutingConfig(lab, gateway, confirmTimeout);
+const stack = (gateway: string, confirmTimeout = TIMEOUT) => uplinkRoutingConfig(f.lab, gateway, confirmTimeout);
 
 const model = (gateway: string, confirmTimeout = TIMEOUT) => requireValidConfig(stack(gateway, confirmTimeout)).hosts.find((h) => h.name === "client")!;
 
 /** npm run check's lines for the client (its "stack" lines left out). */
 async function check(gateway: string, confirmTimeout = TIMEOUT): Promise<string[]> {
-  const r = await ssh.run(probeCommand(), wrapScript(renderCheck({ ...model(gateway, confirmTimeout), stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
+  const r = await f.ssh.run(probeCommand(), wrapScript(renderCheck({ ...model(gateway, confirmTimeout), stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
   expect(r.code).toBe(0);
   return r.stdout.split("\n").filter((l) => l && !l.startsWith("stack "));
 }
 
 /** A probe over SSH to the client, as the command provider would connect. */
 function probeCommand(): RecordedCommand {
-  const c = (labStackConfig(lab).hosts as { name: string; ssh: object }[]).find((h) => h.name === "client")!;
-  return { name: "probe", urn: "", connection: { ...c.ssh, privateKey }, dependsOn: [], deleteBeforeReplace: false, inputs: {} };
+  const c = (labStackConfig(f.lab).hosts as { name: string; ssh: object }[]).find((h) => h.name === "client")!;
+  return { name: "probe", urn: "", connection: { ...c.ssh, privateKey: f.privateKey }, dependsOn: [], deleteBeforeReplace: false, inputs: {} };
 }
 
 /**
  * Whether a new SSH connection reaches the client within 2 s (one started during a cut may
  * connect much later, when a retransmitted SYN gets through after the cut ends).
  */
-const reachable = () => Promise.race([ssh.run(probeCommand(), "true", "create").then((r) => r.code === 0), sleep(2000).then(() => false)]);
+const reachable = () => Promise.race([f.ssh.run(probeCommand(), "true", "create").then((r) => r.code === 0), sleep(2000).then(() => false)]);
 const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
 const rolledBack = () => labExec(client, `cat ${HOOKS}/rolled-back`).stdout.trim();
 
@@ -91,17 +88,17 @@ async function upCutThenReboot(opts: { beforeReboot?: string; selfConfigured?: b
   let rebootError: string | undefined;
   let before = "";
   const rebooting: Runner = async (c, text, phase) => {
-    if (c.name !== "client-hooks" || phase === "delete") return ssh.run(c, text, phase);
-    const running = ssh.run(c, text, phase);
+    if (c.name !== "client-hooks" || phase === "delete") return f.ssh.run(c, text, phase);
+    const running = f.ssh.run(c, text, phase);
     await waitFor("the apply to commit, arm its rollback and route by the wrong gateway", 30_000, () => labExec(client, `test -e ${HOOKS}/rollback/armed && ! test -e ${HOOKS}/.txn`).code === 0 && routeRule().includes(WRONG), 100);
     cutBeforeReboot = !(await reachable());
     before = labSh(client, `cat ${HOOKS}/rollback/armed; ls ${HOOKS}/rollback; systemctl is-active mptcp-pulumi-rollback-hooks.service || true; ${opts.beforeReboot ?? ""}`);
     unplug();
     const t0 = performance.now();
     // it waits for sshd's port over the SSH path: one the boot cut does not open (the control)
-    await labReboot(lab, ["client"], { selfConfigured: opts.selfConfigured }).catch((e: Error) => {
+    await labReboot(f.lab, ["client"], { selfConfigured: opts.selfConfigured }).catch((e: Error) => {
       rebootError = e.message;
-      writeFileSync(join(lab.dir, "state.json"), JSON.stringify(lab, null, 2));
+      writeFileSync(join(f.lab.dir, "state.json"), JSON.stringify(f.lab, null, 2));
     });
     rebootMs = performance.now() - t0;
     // this machine's end of the apply's session waits for data that never comes (the laptop that
@@ -112,11 +109,11 @@ async function upCutThenReboot(opts: { beforeReboot?: string; selfConfigured?: b
     return running;
   };
   const rebootSim = new CommandProviderSim(rebooting);
-  for (const [name, c] of sim.state) rebootSim.state.set(name, c);
+  for (const [name, c] of f.sim.state) rebootSim.state.set(name, c);
   const t0 = performance.now();
-  const err = await rebootSim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+  const err = await rebootSim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
   const upMs = performance.now() - t0;
-  for (const [name, c] of rebootSim.state) sim.state.set(name, c);
+  for (const [name, c] of rebootSim.state) f.sim.state.set(name, c);
   return { err, rebootMs, upMs, cutBeforeReboot, rebootError, before };
 }
 
@@ -125,7 +122,7 @@ async function upCutThenReboot(opts: { beforeReboot?: string; selfConfigured?: b
  * deleted namespace frees its veths later, and the lab re-creates them at once (File exists).
  */
 function unplug(): void {
-  const netns = (name: string) => [...lab.hosts, ...lab.routers].find((b) => b.name === name)!.netns;
+  const netns = (name: string) => [...f.lab.hosts, ...f.lab.routers].find((b) => b.name === name)!.netns;
   for (const e of pathEnds(topology).filter((x) => x.peer === "client")) run(["ip", "-n", netns(e.host), "link", "del", e.path]);
 }
 
@@ -136,13 +133,9 @@ function interfacesFile(): string {
 }
 
 beforeAll(async () => {
-  // one connection per command, as the provider: a reboot kills every connection
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "e", { reuseSsh: false }));
-  client = lab.hosts.find((h) => h.name === "client")!;
+  client = f.host("client");
   pre = snapshot(client);
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 const BOOT = /^\S+ \(undo exit 0, the host rebooted before the apply was confirmed\)$/;
 
@@ -150,7 +143,7 @@ describe("a reboot inside confirmTimeout", () => {
   let good = "";
 
   it("the good gateway, confirmed: the last confirmed state", async () => {
-    const steps = await sim.up((await runProgram(stack(GATEWAY), { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(stack(GATEWAY), { privateKey: f.privateKey })).commands);
     expect(steps.find((s) => s.name === "client-hooks-confirm")!.result!.stdout).toContain("hooks: confirmed over a new SSH connection: rollback disarmed");
     expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
     good = snapshot(client);
@@ -186,8 +179,8 @@ describe("a reboot inside confirmTimeout", () => {
   it("a confirmation finds a rollback armed with no job (nothing at boot fired it): it fires it, then fails naming the reboot", async () => {
     // the wrong apply committed and armed, from this machine; then the host "reboots" as far as
     // the rollback can tell (its job is gone): what the confirmation sees after a boot path that did not run
-    const hooks = sim.state.get("client-hooks")!;
-    const wrong = (await runProgram(stack(WRONG), { privateKey })).commands;
+    const hooks = f.sim.state.get("client-hooks")!;
+    const wrong = (await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands;
     const apply = wrong.find((c) => c.name === "client-hooks")!;
     const confirm = wrong.find((c) => c.name === "client-hooks-confirm")!;
     expect(hooks).toBeDefined();
@@ -250,9 +243,9 @@ describe("a reboot inside confirmTimeout", () => {
 
   it("after a rollback (no reboot), the last good config put back: pulumi up succeeds and is confirmed though it changes nothing, and npm run check finds the host in step (negative control: an apply that does not clear the rolled-back marker fails at the confirmation)", async () => {
     const SHORT = 4;
-    await sim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey })).commands);
+    await f.sim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands);
     // the apply's session is cut until the rollback at 4 s; then its confirmation fails
-    const cut = await sim.up((await runProgram(stack(WRONG, SHORT), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const cut = await f.sim.up((await runProgram(stack(WRONG, SHORT), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     expect(cut?.message).toMatch(/create of client-hooks-confirm failed[\s\S]*the last apply of hooks was rolled back at/);
     // the control: the same up, its hooks apply without the line that clears the marker
     let stripped = 0;
@@ -263,16 +256,16 @@ describe("a reboot inside confirmTimeout", () => {
         if (t !== c.create) stripped++;
         text = t;
       }
-      return ssh.run(c, text, phase);
+      return f.ssh.run(c, text, phase);
     };
     const oldSim = new CommandProviderSim(old);
-    for (const [name, c] of sim.state) oldSim.state.set(name, c);
-    const control = await oldSim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    for (const [name, c] of f.sim.state) oldSim.state.set(name, c);
+    const control = await oldSim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     expect(stripped).toBe(1);
     console.log(`without clearing the marker: ${control?.message.split("\n")[1]?.slice(0, 160)}`);
     expect(control?.message).toMatch(/create of client-hooks-confirm failed[\s\S]*the last apply of hooks was rolled back at/);
     // (sim's state is the stack's before the control: its up runs the hooks apply again)
-    const steps = await sim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands);
     const apply = steps.find((s) => s.name === "client-hooks")!.result!.stdout;
     const confirm = steps.find((s) => s.name === "client-hooks-confirm" && s.phase === "create")!.result!.stdout;
     console.log(`good config again: ${apply.split("\n").find((l) => l.includes("in step"))}; ${confirm.trim()}`);
@@ -284,7 +277,7 @@ describe("a reboot inside confirmTimeout", () => {
   }, 180_000);
 
   it("destroy restores the laptop as it was before the first up", async () => {
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client)).toBe(pre);
   });
 });

@@ -6,16 +6,15 @@
 // a rollback; a no-op apply arms nothing; negative control: without the rollback, the laptop stays
 // unreachable.
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, renderHost, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labExec, labSh, labStackConfig, LabState } from "../scripts/lab/lab";
+import { LabHost, labExec, labSh, labStackConfig } from "../scripts/lab/lab";
 import { readTopology, validateTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { run } from "./harness/scratch";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim, Runner } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { snapshot, uplinkRoutingConfig } from "./harness/labtest";
 
 // This machine routes a router lab's uplink subnet to its router, and lab.router.test.ts, which
@@ -25,20 +24,21 @@ const topology = validateTopology({ ...fixture, paths: fixture.paths.map((p) => 
 const TIMEOUT = 4;
 const GATEWAY = "198.51.100.49"; // r1 on the uplink
 const WRONG = "198.51.100.56"; // nobody
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+// one connection per command, as the provider: the subject here is what a cut connection does
+// Dials shortened explicitly to one of at most 5 s (the provider: 11 of up to 15 s, about 3 min on
+// a path that drops everything, test/harness/ssh.ts PROVIDER_TIMINGS): the reachability probes and
+// the confirmation over a cut path must give up within the test's time
+const f = labFile(topology, "b", { reuseSsh: false, sshTimings: { dialErrorLimit: 0, perDialTimeoutMs: 5000 } });
 let client: LabHost;
 let pre: string;
 
 /** The lab's stack with the client routing its uplink (the path SSH arrives on) by source through `gateway`. */
-const stack = (gateway: string, confirmTimeout = TIMEOUT, table = 100) => uplinkRoutingConfig(lab, gateway, confirmTimeout, table);
+const stack = (gateway: string, confirmTimeout = TIMEOUT, table = 100) => uplinkRoutingConfig(f.lab, gateway, confirmTimeout, table);
 
 /** A probe over SSH to the client, as the command provider would connect. */
 function probeCommand(): RecordedCommand {
-  const c = (labStackConfig(lab).hosts as { name: string; ssh: object }[]).find((h) => h.name === "client")!;
-  return { name: "probe", urn: "", connection: { ...c.ssh, privateKey }, dependsOn: [], deleteBeforeReplace: false, inputs: {} };
+  const c = (labStackConfig(f.lab).hosts as { name: string; ssh: object }[]).find((h) => h.name === "client")!;
+  return { name: "probe", urn: "", connection: { ...c.ssh, privateKey: f.privateKey }, dependsOn: [], deleteBeforeReplace: false, inputs: {} };
 }
 
 /**
@@ -53,7 +53,7 @@ function reachability() {
     const pending: Promise<void>[] = [];
     while (!stop) {
       const at = performance.now();
-      pending.push(ssh.run(probeCommand(), "true", "create").then((r) => void probes.push({ at, ok: r.code === 0 && performance.now() - at < 1000 })));
+      pending.push(f.ssh.run(probeCommand(), "true", "create").then((r) => void probes.push({ at, ok: r.code === 0 && performance.now() - at < 1000 })));
       await sleep(250);
     }
     await Promise.all(pending);
@@ -79,20 +79,13 @@ const waitRolledBack = () => waitFor("the rollback job to finish", (TIMEOUT + 15
 const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
 
 beforeAll(async () => {
-  // one connection per command, as the provider: the subject here is what a cut connection does
-  // Dials shortened explicitly to one of at most 5 s (the provider: 11 of up to 15 s, about 3 min on
-  // a path that drops everything, test/harness/ssh.ts PROVIDER_TIMINGS): the reachability probes and
-  // the confirmation over a cut path must give up within the test's time
-  ({ lab, ssh, sim, privateKey } = await startLab(topology, "b", { reuseSsh: false, sshTimings: { dialErrorLimit: 0, perDialTimeoutMs: 5000 } }));
-  client = lab.hosts.find((h) => h.name === "client")!;
+  client = f.host("client");
   pre = snapshot(client);
 });
 
-afterAll(() => stopLab({ lab, ssh }));
-
 describe("applies that cut the management path undo themselves", () => {
   it("a good gateway: the apply is confirmed over a new connection, nothing is pending; a no-op re-apply arms nothing", async () => {
-    const steps = await sim.up((await runProgram(stack(GATEWAY), { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(stack(GATEWAY), { privateKey: f.privateKey })).commands);
     const names = steps.map((s) => s.name);
     expect(names.indexOf("client-hooks-confirm")).toBeGreaterThan(names.indexOf("client-hooks"));
     const apply = steps.find((s) => s.name === "client-hooks")!.result!.stdout;
@@ -104,8 +97,8 @@ describe("applies that cut the management path undo themselves", () => {
     await sleep((TIMEOUT + 1) * 1000);
     expect(labSh(client, `ls ${STATE_DIR}/hooks`)).not.toMatch(/rollback|rolled-back/);
     expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
-    const c = sim.state.get("client-hooks")!;
-    const again = await ssh.run(c, c.create!, "create");
+    const c = f.sim.state.get("client-hooks")!;
+    const again = await f.ssh.run(c, c.create!, "create");
     expect(again.code).toBe(0);
     expect(again.stdout).not.toContain("rollback armed");
     expect(labSh(client, `ls ${STATE_DIR}/hooks`)).not.toContain("rollback");
@@ -114,7 +107,7 @@ describe("applies that cut the management path undo themselves", () => {
   it("a wrong gateway on the SSH interface: the laptop becomes unreachable, undoes the apply by itself within the timeout, is reachable again, and up says so (again on the next up, and in npm run check)", async () => {
     const watch = reachability();
     await sleep(500);
-    const err = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     await sleep(500);
     const { cut, back, probes } = await watch.stop();
     console.log(`wrong gateway: SSH cut, reachable again ${cut && back ? ((back - cut) / 1000).toFixed(1) : "?"} s later (${probes.filter((p) => !p.ok).length} failed probes); up: ${err?.message.split("\n")[1]}`);
@@ -129,11 +122,11 @@ describe("applies that cut the management path undo themselves", () => {
     expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
     expect(routeRule()).not.toContain(WRONG);
     // the next up does not pretend the host is in step
-    const again = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const again = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     expect(again?.message).toMatch(/the last apply of hooks was rolled back at/);
     // npm run check shows it too
     const model = requireValidConfig(stack(WRONG)).hosts.find((h) => h.name === "client")!;
-    const check = await ssh.run(probeCommand(), wrapScript(renderCheck({ ...model, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
+    const check = await f.ssh.run(probeCommand(), wrapScript(renderCheck({ ...model, stack: "mptcp/test" }), { user: "root", host: "client" }), "create");
     expect(check.stdout).toMatch(/^routing\|the last apply of hooks was rolled back at/m);
     // the rolled-back apply is the stack's (the host now holds the last confirmed one): pulumi up
     // runs nothing, so it is not pending, and npm run check's advice is to replace it
@@ -141,7 +134,7 @@ describe("applies that cut the management path undo themselves", () => {
   });
 
   it("a cut of the management path right after an apply (and every SSH session killed): no confirmation arrives, the host undoes the apply by itself", async () => {
-    const forwarding = (v: number) => run(["ip", "netns", "exec", lab.routers[0].netns, "sysctl", "-qw", `net.ipv4.ip_forward=${v}`]);
+    const forwarding = (v: number) => run(["ip", "netns", "exec", f.lab.routers[0].netns, "sysctl", "-qw", `net.ipv4.ip_forward=${v}`]);
     // the runner cuts r1's forwarding just before the confirmation connects
     let applied = "";
     let job = "";
@@ -152,14 +145,14 @@ describe("applies that cut the management path undo themselves", () => {
         job = labSh(client, "systemctl show -p ControlGroup -p ActiveState mptcp-pulumi-rollback-hooks.service; systemctl restart mptcp-lab-sshd.service");
         forwarding(0);
       }
-      const r = await ssh.run(c, text, phase);
+      const r = await f.ssh.run(c, text, phase);
       if (c.name === "client-hooks") applied = r.stdout;
       return r;
     };
     const cutSim = new CommandProviderSim(cutting);
-    for (const [name, c] of sim.state) cutSim.state.set(name, c);
+    for (const [name, c] of f.sim.state) cutSim.state.set(name, c);
     try {
-      const err = await cutSim.up((await runProgram(stack(GATEWAY, TIMEOUT, 110), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const err = await cutSim.up((await runProgram(stack(GATEWAY, TIMEOUT, 110), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
       expect(err?.message).toMatch(/create of client-hooks-confirm failed/);
       // the apply ran (table 110) and armed; the confirmation never connected (ConnectTimeout 5 s)
       expect(applied).toMatch(/hooks: rollback armed at/);
@@ -172,23 +165,23 @@ describe("applies that cut the management path undo themselves", () => {
     } finally {
       forwarding(1);
     }
-    for (const [name, c] of cutSim.state) sim.state.set(name, c);
+    for (const [name, c] of cutSim.state) f.sim.state.set(name, c);
   });
 
   it("destroy after rolled-back applies restores the laptop as it was before the first up", async () => {
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client)).toBe(pre);
   });
 
   it("a first apply with the wrong gateway is undone by the revert (nothing was confirmed before); destroy then finds nothing left and says so", async () => {
-    const err = await sim.up((await runProgram(stack(WRONG), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
     // the confirmation's SYN is retransmitted until the rollback restores the path, so it reaches
     // the laptop either after the rollback or while it still runs (under load, both happen)
     expect(err?.message).toMatch(/the last apply of hooks (was rolled back at|is being rolled back right now)/);
     await waitRolledBack();
     expect(labSh(client, "ip -4 rule show")).not.toContain("lookup 100");
     expect(labSh(client, "ls /usr/local/sbin")).not.toContain("mptcp-pulumi-sync");
-    const steps = await sim.destroy();
+    const steps = await f.sim.destroy();
     expect(steps.find((x) => x.name === "client-hooks")!.result!.stdout).toMatch(/hooks: already restored by its rollback at \S+/);
     expect(snapshot(client)).toBe(pre);
   });
@@ -206,7 +199,7 @@ describe("applies that cut the management path undo themselves", () => {
     console.log(`no rollback: ${probes.length} probes over ${TIMEOUT + 1} s, ${probes.filter((p) => p.ok).length} reached the laptop`);
     expect(probes.filter((p) => p.ok)).toEqual([]);
     for (const s of [...scripts].reverse()) labSh(client, s.revert);
-    expect((await ssh.run(probeCommand(), "true", "create")).code).toBe(0);
+    expect((await f.ssh.run(probeCommand(), "true", "create")).code).toBe(0);
     expect(snapshot(client)).toBe(pre);
   });
 });

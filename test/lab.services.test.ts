@@ -1,14 +1,13 @@
 // Services on MPTCP (hosts[].services): on laptops that boot systemd, real units get our drop-in,
 // answer over MPTCP with joins on both paths after up, over plain TCP after destroy, and keep the
 // drop-in when their vendor unit file is reinstalled. Errors name the config path and change nothing.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { expectedJoins, Model, requireValidConfig } from "../components";
-import { LabHost, LabState, labSh, labStackConfig } from "../scripts/lab/lab";
+import { LabHost, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram, StackConfig } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { counter, hostState, snapshot } from "./harness/labtest";
 
 /** Where a package would put its units, writable in a laptop (its /usr/local is its own). */
@@ -31,10 +30,7 @@ ListenStream=8081
 Accept=yes
 `;
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "v");
 let config: StackConfig;
 let model: Model;
 let server: LabHost;
@@ -90,10 +86,10 @@ const servicesState = (staged = true) => snapshot(server, { staged }) + labSh(se
  * scripts its copy delivered to root's home; its destroy then removes those too.
  */
 async function failure(services: unknown[]): Promise<string> {
-  const scratch = new CommandProviderSim(ssh.run);
+  const scratch = new CommandProviderSim(f.ssh.run);
   const only = (config.hosts as any[]).find((h) => h.name === "server");
   const [before, beforeUnstaged] = [servicesState(), servicesState(false)];
-  const err = await scratch.up((await runProgram({ hosts: [{ name: only.name, ssh: only.ssh, services }], links: [] }, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+  const err = await scratch.up((await runProgram({ hosts: [{ name: only.name, ssh: only.ssh, services }], links: [] }, { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
   hostState(server); // (checks that the staged files are only our scripts)
   expect(servicesState(false)).toBe(beforeUnstaged);
   // the stack holds the host's copy, its cleanup and its anchor, which changed nothing
@@ -104,9 +100,8 @@ async function failure(services: unknown[]): Promise<string> {
 }
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "v"));
-  server = lab.hosts.find((h) => h.role === "server")!;
-  client = lab.hosts.find((h) => h.role === "client")!;
+  server = f.lab.hosts.find((h) => h.role === "server")!;
+  client = f.lab.hosts.find((h) => h.role === "client")!;
   labSh(server, `mkdir -p ${VENDOR}
 cat > ${VENDOR}/mptcp-lab-web.service <<'EOF'
 ${WEB_UNIT("lab web server")}EOF
@@ -118,7 +113,7 @@ cat > ${VENDOR}/mptcp-lab-echo.socket <<'EOF'
 ${SOCKET_UNIT}EOF
 systemctl daemon-reload
 systemctl start iperf3.service mptcp-lab-web.service mptcp-lab-go.service`);
-  const generated = labStackConfig(lab) as { hosts: any[]; links: { address: string }[] };
+  const generated = labStackConfig(f.lab) as { hosts: any[]; links: { address: string }[] };
   address = generated.links[0].address;
   config = generated;
   config = withServices([
@@ -130,8 +125,6 @@ systemctl start iperf3.service mptcp-lab-web.service mptcp-lab-go.service`);
   model = requireValidConfig(config);
   pre = snapshot(server);
 });
-
-afterAll(() => stopLab({ lab, ssh }));
 
 describe("services on MPTCP through our drop-in", () => {
   it("before up (negative control): iperf3 listens on plain TCP; an MPTCP client falls back, no join", async () => {
@@ -164,7 +157,7 @@ describe("services on MPTCP through our drop-in", () => {
 
   it("up: running units restart onto MPTCP (preload appended, GODEBUG merged), a stopped one stays stopped; iperf3 gets the predicted joins on both paths", async () => {
     for (const u of ["iperf3", "mptcp-lab-web", "mptcp-lab-go"]) pids.set(u, mainPid(u));
-    const steps = await sim.up((await runProgram(config, { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands);
     const services = steps.find((s) => s.name === "server-services")!;
     expect(services.phase).toBe("create");
     for (const u of ["iperf3", "mptcp-lab-web", "mptcp-lab-go"]) expect(mainPid(u), `${u} restarted`).not.toBe(pids.get(u));
@@ -188,8 +181,8 @@ describe("services on MPTCP through our drop-in", () => {
   it("a re-apply changes nothing and restarts nothing", async () => {
     const before = snapshot(server);
     const now = new Map(["iperf3", "mptcp-lab-web", "mptcp-lab-go"].map((u) => [u, mainPid(u)]));
-    const cmd = [...sim.state.values()].find((c) => c.name === "server-services")!;
-    const r = await ssh.run(cmd, cmd.create!, "create");
+    const cmd = [...f.sim.state.values()].find((c) => c.name === "server-services")!;
+    const r = await f.ssh.run(cmd, cmd.create!, "create");
     expect(r.code).toBe(0);
     expect(r.stdout.match(/drop-in unchanged/g)).toHaveLength(4);
     expect(r.stdout).not.toContain("restarted");
@@ -210,7 +203,7 @@ systemctl restart mptcp-lab-web.service`);
 
   it("a service removed from the config gets its drop-in removed and restarts onto plain TCP", async () => {
     const next = withServices([{ unit: "iperf3.service" }, { unit: "mptcp-lab-go.service", mode: "godebug" }, { unit: "mptcp-lab-idle.service" }]);
-    const steps = await sim.up((await runProgram(next, { privateKey })).commands);
+    const steps = await f.sim.up((await runProgram(next, { privateKey: f.privateKey })).commands);
     // the copy delivers the changed script, the services command runs it
     expect(steps.map((s) => `${s.name}:${s.phase}:${s.reason}`)).toEqual(["server-scripts:update:changed", "server-services:create:changed"]);
     expect(steps[1].result!.stdout).toContain("mptcp-lab-web.service: drop-in removed");
@@ -221,7 +214,7 @@ systemctl restart mptcp-lab-web.service`);
   });
 
   it("destroy: drop-ins removed, running units back on plain TCP, the laptop as before up", async () => {
-    const steps = await sim.destroy();
+    const steps = await f.sim.destroy();
     expect(steps.map((s) => s.name)).toContain("server-services");
     expect(await listener(5201)).toBe("tcp");
     expect(environ("mptcp-lab-go")).toContain("GODEBUG=http2client=0,multipathtcp=0\n");

@@ -16,10 +16,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requireValidConfig, STATE_DIR } from "../components";
-import { LabHost, labAddUser, labExec, labSh, labStackConfig, LabState, portOpen } from "../scripts/lab/lab";
+import { LabHost, labAddUser, labExec, labSh, labStackConfig, portOpen } from "../scripts/lab/lab";
 import { readTopology, validateTopology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
 import { CommandProviderSim } from "./harness/provider";
 import { EXIT_MISSING, PROVIDER_TIMINGS, sshRunner, SshRunner } from "./harness/ssh";
@@ -35,22 +35,21 @@ const WRONG = "198.51.100.232"; // nobody
 const SHORT_KEEPALIVE = { keepIdleMs: 1000, keepIntervalMs: 1000, keepCount: 9 };
 const SCALE = PROVIDER_TIMINGS.keepIdleMs / SHORT_KEEPALIVE.keepIdleMs;
 
-let lab: LabState;
-let ssh: SshRunner;
-let privateKey: string;
+// one connection per command, as the provider: the subject is the connection
+const f = labFile(topology, "k", { reuseSsh: false });
 let server: LabHost;
 let client: LabHost;
 const cleanups: (() => void)[] = [];
 
-const sshOf = (h: LabHost) => (labStackConfig(lab).hosts as { name: string; ssh: Record<string, unknown> }[]).find((x) => x.name === h.name)!.ssh;
+const sshOf = (h: LabHost) => (labStackConfig(f.lab).hosts as { name: string; ssh: Record<string, unknown> }[]).find((x) => x.name === h.name)!.ssh;
 const probe = (h: LabHost, extra: Record<string, unknown> = {}): RecordedCommand =>
-  ({ name: "probe", urn: "", connection: { ...sshOf(h), privateKey, ...extra }, dependsOn: [], deleteBeforeReplace: false, inputs: {} }) as RecordedCommand;
+  ({ name: "probe", urn: "", connection: { ...sshOf(h), privateKey: f.privateKey, ...extra }, dependsOn: [], deleteBeforeReplace: false, inputs: {} }) as RecordedCommand;
 /** This machine's OpenSSH client against `h`, with a known_hosts line and the given host key algorithms. */
 function opensshTo(h: LabHost, knownLine: string, algos: string): { code: number; stderr: string } {
   const dir = mkdtempSync(join(tmpdir(), "mptcp-kh-"));
   try {
     writeFileSync(join(dir, "known_hosts"), `${h.mgmtAddress} ${knownLine}\n`);
-    const r = spawnSync("ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", `HostKeyAlgorithms=${algos}`, "-o", "IdentitiesOnly=yes", "-i", lab.privateKeyFile, `root@${h.mgmtAddress}`, "true"], { encoding: "utf8", env: { PATH: process.env.PATH } });
+    const r = spawnSync("ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", `HostKeyAlgorithms=${algos}`, "-o", "IdentitiesOnly=yes", "-i", f.lab.privateKeyFile, `root@${h.mgmtAddress}`, "true"], { encoding: "utf8", env: { PATH: process.env.PATH } });
     return { code: r.status ?? -1, stderr: r.stderr.trim() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -62,15 +61,12 @@ const restartSshd = async (h: LabHost) => {
 };
 
 beforeAll(async () => {
-  // one connection per command, as the provider: the subject is the connection
-  ({ lab, ssh, privateKey } = await startLab(topology, "k", { reuseSsh: false }));
-  server = lab.hosts.find((h) => h.name === "server")!;
-  client = lab.hosts.find((h) => h.name === "client")!;
+  server = f.host("server");
+  client = f.host("client");
 });
 
 afterAll(async () => {
   for (const c of cleanups.splice(0).reverse()) c();
-  await stopLab({ lab, ssh });
 });
 
 describe("the command provider's SSH connection against lab laptops (pulumi-command v1.2.1)", () => {
@@ -95,7 +91,7 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
     expect(sha1.stderr).toMatch(/no matching host key type found\. Their offer: .*rsa-sha2-512/);
     expect(opensshTo(server, rsa, "rsa-sha2-512").code).toBe(0);
     // validation refuses what ssh-keyscan -t rsa prints and names the fix; the ed25519 line passes
-    const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown[] };
+    const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown[] };
     cfg.hosts.find((h) => h.name === "server").ssh.hostKey = rsa;
     let msg = "";
     try {
@@ -129,11 +125,11 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
       rmSync(dir, { recursive: true, force: true });
     });
     await waitFor("ssh-agent's socket", 5000, () => spawnSync("ssh-add", ["-l"], { env: { SSH_AUTH_SOCK: sock } }).status === 1);
-    const add = spawnSync("ssh-add", [lab.privateKeyFile], { env: { SSH_AUTH_SOCK: sock }, encoding: "utf8" });
+    const add = spawnSync("ssh-add", [f.lab.privateKeyFile], { env: { SSH_AUTH_SOCK: sock }, encoding: "utf8" });
     expect(add.status, add.stderr).toBe(0);
     const env = { SSH_AUTH_SOCK: sock };
     // the program without mptcp:sshPrivateKey: connections carry no privateKey
-    const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown[] };
+    const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown[] };
     const only = { hosts: cfg.hosts.filter((h) => h.name === "server"), links: [] };
     const program = await runProgram(only, {});
     expect(program.commands.every((c) => c.connection.privateKey === undefined)).toBe(true);
@@ -147,7 +143,7 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
     expect(spawnSync("ssh-add", ["-D"], { env }).status).toBe(0);
     const noKey = await sshRunner({ env, timings: { retryDelayMs: 1, retryMaxDelayMs: 1 } }).run({ ...program.commands[0], connection: { ...program.commands[0].connection } }, "true", "create");
     expect(noKey.stderr).toMatch(/^after 10 failed attempts: ssh: handshake failed: ssh: unable to authenticate, attempted methods \[none publickey\]/);
-    expect(spawnSync("ssh-add", [lab.privateKeyFile], { env }).status).toBe(0);
+    expect(spawnSync("ssh-add", [f.lab.privateKeyFile], { env }).status).toBe(0);
     expect((await sim.destroy()).length).toBe(steps.length);
     // a stale SSH_AUTH_SOCK (an agent gone: its socket left behind, or a forwarded one of a closed session)
     agent.kill();
@@ -164,9 +160,9 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
   });
 
   it("a config's ssh.user that is neither root nor the lab's admin: the lab makes it (passwordless sudo, the lab's key) and up and destroy run as it; control: before, the provider cannot log in", async () => {
-    const cfg = labStackConfig(lab) as { hosts: any[]; links: unknown[] };
+    const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown[] };
     const only = { hosts: cfg.hosts.filter((h) => h.name === "server").map((h) => ({ ...h, ssh: { ...h.ssh, user: "ops" } })), links: [] };
-    const program = await runProgram(only, { privateKey });
+    const program = await runProgram(only, { privateKey: f.privateKey });
     const quick = sshRunner({ env: {}, timings: { retryDelayMs: 1, retryMaxDelayMs: 1 } });
     const before = await quick.run(program.commands[0], "true", "create");
     expect(before.stderr).toMatch(/^after 10 failed attempts: ssh: handshake failed: ssh: unable to authenticate/);
@@ -182,14 +178,14 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
   });
 
   describe(`a stalled apply session (Go's TCP keepalive shortened ${SCALE}x: ${SHORT_KEEPALIVE.keepIdleMs} ms idle, ${SHORT_KEEPALIVE.keepCount} probes ${SHORT_KEEPALIVE.keepIntervalMs} ms apart; real 15 s, 9 x 15 s: 150 s)`, () => {
-    const stack = (gateway: string, confirmTimeout: number) => uplinkRoutingConfig(lab, gateway, confirmTimeout);
+    const stack = (gateway: string, confirmTimeout: number) => uplinkRoutingConfig(f.lab, gateway, confirmTimeout);
     const reachable = async (runner: SshRunner) => (await runner.run(probe(client), "true", "create")).code === 0;
     let runner: SshRunner;
     let sim: CommandProviderSim;
     beforeAll(async () => {
       runner = sshRunner({ timings: SHORT_KEEPALIVE, env: {} });
       sim = new CommandProviderSim(runner.run);
-      await sim.up((await runProgram(stack(GATEWAY, 4), { privateKey })).commands);
+      await sim.up((await runProgram(stack(GATEWAY, 4), { privateKey: f.privateKey })).commands);
     });
 
     it("a cut that nothing restores: the session dies with Wait's error about 10 s (real: 150 s) after the server's last segment; control: a cut restored within the window, the command finishes", async () => {
@@ -225,7 +221,7 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
     it(`confirmTimeout inside the window (4 s; the schema's 90 s scaled: ${90 / SCALE} s): the rollback restores the path, the apply's session survives and reports, the confirmation says it was rolled back; control: 15 s (past the window): the apply's session dies first`, async () => {
       // inside the window
       const t0 = performance.now();
-      const err = await sim.up((await runProgram(stack(WRONG, 4), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const err = await sim.up((await runProgram(stack(WRONG, 4), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
       const ms = performance.now() - t0;
       console.log(`confirmTimeout 4: up failed after ${(ms / 1000).toFixed(1)} s: ${err?.message.split("\n")[0]}`);
       expect(err?.message).toMatch(/^create of client-hooks-confirm failed/);
@@ -233,7 +229,7 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
       expect(await reachable(runner)).toBe(true);
       // past the window: the apply cuts its own path and its session dies before the rollback
       const t1 = performance.now();
-      const lost = await sim.up((await runProgram(stack(WRONG, 15), { privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const lost = await sim.up((await runProgram(stack(WRONG, 15), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
       const lostMs = performance.now() - t1;
       console.log(`confirmTimeout 15: up failed after ${(lostMs / 1000).toFixed(1)} s: ${lost?.message.split("\n").slice(0, 2).join(" | ")}`);
       expect(lost?.message).toMatch(/^create of client-hooks failed \(exit 255\):\nwait: remote command exited without exit status or exit signal/);

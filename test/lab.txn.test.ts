@@ -11,19 +11,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCheck, requireValidConfig, STATE_DIR, wrapScript } from "../components";
-import { LabHost, labSh, LabState } from "../scripts/lab/lab";
+import { LabHost, labSh } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { RecordedCommand, runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { sshArgs, SshRunner } from "./harness/ssh";
+import { sshArgs } from "./harness/ssh";
 import { adminEndpoint, allConcernsConfig, AllConcernsConfig, labFault, snapshot } from "./harness/labtest";
 
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "t");
 let client: LabHost;
 let cfg: AllConcernsConfig;
 /** The client before anything of ours, with an endpoint of its own (what a flush would lose). */
@@ -31,16 +27,14 @@ let before: string;
 const keyDir = mkdtempSync(join(tmpdir(), "mptcp-txn-"));
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "t"));
-  client = lab.hosts.find((h) => h.name === "client")!;
+  client = f.host("client");
   adminEndpoint(client, 50);
-  cfg = allConcernsConfig(lab, { client: { confirmTimeout: 10 } });
+  cfg = allConcernsConfig(f.lab, { client: { confirmTimeout: 10 } });
   before = snapshot(client);
 });
 
 afterAll(async () => {
   rmSync(keyDir, { recursive: true, force: true });
-  await stopLab({ lab, ssh });
 });
 
 type Action = "fail" | "hang" | "stall";
@@ -67,13 +61,13 @@ const FAULTS: { concern: string; path: string; first: [string, string]; later: [
 ];
 
 async function clientCommands(config = cfg): Promise<RecordedCommand[]> {
-  return (await runProgram(config, { privateKey })).commands.filter((c) => c.name.startsWith("client-"));
+  return (await runProgram(config, { privateKey: f.privateKey })).commands.filter((c) => c.name.startsWith("client-"));
 }
 const named = (cmds: RecordedCommand[], name: string) => cmds.find((c) => c.name === `client-${name}`)!;
 
 /** Runs a command's create over SSH, optionally with the transaction off (the negative control). */
 async function create(c: RecordedCommand, opts: { noTxn?: boolean } = {}) {
-  return ssh.run(c, (opts.noTxn ? "export MPTCP_PULUMI_UNDO=1\n" : "") + c.create!, "create");
+  return f.ssh.run(c, (opts.noTxn ? "export MPTCP_PULUMI_UNDO=1\n" : "") + c.create!, "create");
 }
 
 /** Starts a create with our own ssh client, so the test can kill it. */
@@ -87,14 +81,14 @@ function startCreate(c: RecordedCommand) {
 
 /** Runs a shell command on the client over SSH (systemctl needs a session inside the laptop). */
 async function onClient(script: string): Promise<string> {
-  const r = await ssh.run(named(await clientCommands(), "limits"), script, "create");
+  const r = await f.ssh.run(named(await clientCommands(), "limits"), script, "create");
   if (r.code !== 0) throw new Error(`${script}: exit ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
 /** The client's drift check (npm run check's script, for the stack the program ran as), its output. */
 async function checkClient(): Promise<string> {
   const script = wrapScript(renderCheck({ ...requireValidConfig(cfg).hosts[1], stack: "mptcp/test" }), { user: "root", host: "client" });
-  return (await ssh.run(named(await clientCommands(), "limits"), script, "create")).stdout;
+  return (await f.ssh.run(named(await clientCommands(), "limits"), script, "create")).stdout;
 }
 const exists = (h: LabHost, path: string) => labSh(h, `[ -e ${path} ] && echo yes || true`).trim() === "yes";
 
@@ -115,7 +109,7 @@ describe("an apply that fails half-way puts the host back as it was before it be
   }
 
   it("after a completed up, a changed config whose apply fails leaves each concern as the last up left it", async () => {
-    await sim.up(await clientCommands());
+    await f.sim.up(await clientCommands());
     const applied = snapshot(client);
     expect(applied).not.toBe(before);
     const changed = structuredClone(cfg);
@@ -204,7 +198,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
 
   it("a first apply killed, then destroy: every revert succeeds and the host is exactly as before", async () => {
     // destroy what the last up applied, then a first endpoints apply that is killed
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client)).toBe(before);
     const cmds = await clientCommands();
     const { run, heal } = await endpointsApplyCaught("hang", cfg, "add");
@@ -218,7 +212,7 @@ describe("an apply killed outright is put back by the next apply or revert on th
     const check = await checkClient();
     expect(check).toMatch(/^unapplied endpoints$/m);
     expect(check).toMatch(/^endpoints\|no apply of endpoints by host entry client of stack mptcp\/test has completed on this host/m);
-    const r = await ssh.run(named(cmds, "endpoints"), named(cmds, "endpoints").delete!, "delete");
+    const r = await f.ssh.run(named(cmds, "endpoints"), named(cmds, "endpoints").delete!, "delete");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/endpoints: already restored by putting back its interrupted apply/);
     expect(snapshot(client)).toBe(before);
@@ -229,7 +223,7 @@ describe("an apply killed at the edges of its transaction (components/sh/lib/txn
   const dir = (concern: string) => `${STATE_DIR}/${concern}`;
 
   it("killed after the commit's rename, before its files were removed: the check reports nothing and the next apply finishes the commit instead of undoing it; control: before the rename it is put back", async () => {
-    await sim.up(await clientCommands());
+    await f.sim.up(await clientCommands());
     const applied = snapshot(client);
     const cmds = await clientCommands();
     // what the commit leaves when it dies right after `mv .applied.sh.new .applied.sh`
@@ -255,7 +249,7 @@ describe("an apply killed at the edges of its transaction (components/sh/lib/txn
     const next = await create(named(await clientCommands(), "limits"));
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout).not.toMatch(/interrupted/);
-    await sim.destroy();
+    await f.sim.destroy();
     expect(snapshot(client)).toBe(before);
   });
 });

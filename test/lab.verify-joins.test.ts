@@ -12,41 +12,34 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { requireValidConfig } from "../components";
-import { LabState, labSh, labStackConfig } from "../scripts/lab/lab";
+import { labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
 import { verifyMain } from "../scripts/verify";
 import { ENDPOINT_HINT } from "../scripts/verify/verify";
 import { inProcess } from "./harness/cli";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-verify-joins-"));
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "j");
 let file: string;
 /** Each laptop's address on each path. */
 let addr: (host: string, path: string) => string;
 
-const verify = (...args: string[]) => inProcess("verify", verifyMain, [file, "--identity", lab.privateKeyFile, ...args]);
-const laptop = (name: string) => lab.hosts.find((h) => h.name === name)!;
+const verify = (...args: string[]) => inProcess("verify", verifyMain, [file, "--identity", f.lab.privateKeyFile, ...args]);
+const laptop = f.host;
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "j"));
-  const config = labStackConfig(lab) as { hosts: any[]; links: any[] };
+  const config = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
   file = join(dir, "Pulumi.lab.yaml");
   writeFileSync(file, stringify({ config: { "mptcp:hosts": config.hosts, "mptcp:links": config.links } }));
-  const ends = pathEnds(lab.topology);
+  const ends = pathEnds(f.lab.topology);
   addr = (host, path) => ends.find((e) => e.host === host && e.path === path)!.address;
-  await sim.up((await runProgram(config, { privateKey, stack: "lab" })).commands);
+  await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
 });
 
 afterAll(async () => {
-  await sim?.destroy().catch(() => undefined);
-  await stopLab({ lab, ssh });
+  await f.sim?.destroy().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -69,7 +62,7 @@ describe("npm run verify checks each join's addresses against the config's endpo
     // the server's signal endpoint was deleted
     const applied = labSh(laptop("server"), "ip mptcp endpoint show").trim();
     // its id: derived from interface and address (components/model.ts, assignEndpointIds)
-    const id = requireValidConfig(labStackConfig(lab)).hosts[0].endpoints[0].id;
+    const id = requireValidConfig(labStackConfig(f.lab)).hosts[0].endpoints[0].id;
     expect(applied).toBe(`${addr("server", "wlan")} id ${id} signal dev wlan`);
     labSh(laptop("server"), "ip mptcp endpoint flush");
     labSh(laptop("client"), `ip mptcp endpoint add ${addr("client", "wlan")} dev wlan subflow`);

@@ -11,22 +11,17 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { predictLinks, requireValidConfig } from "../components";
-import { LAB_USER, LabState, labSh, labStackConfig } from "../scripts/lab/lab";
+import { LAB_USER, labSh, labStackConfig } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
-import { startLab, stopLab } from "./harness/fixture";
+import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
-import { CommandProviderSim } from "./harness/provider";
-import { SshRunner } from "./harness/ssh";
 import { snapshot } from "./harness/labtest";
 import { inProcess, npmScript, ROOT } from "./harness/cli";
 import { verifyMain } from "../scripts/verify";
 import { checkMain } from "../scripts/check";
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-verify-"));
-let lab: LabState;
-let ssh: SshRunner;
-let sim: CommandProviderSim;
-let privateKey: string;
+const f = labFile(DEFAULT_TOPOLOGY, "y");
 let config: { hosts: any[]; links: any[] };
 
 function stackFile(name: string, cfg: object): string {
@@ -37,12 +32,12 @@ function stackFile(name: string, cfg: object): string {
 
 /** `npm run TOOL -- FILE --identity KEY ARGS`, as a user runs it: a process of its own. */
 function spawned(tool: "verify" | "check", file: string, ...args: string[]) {
-  const r = spawnSync(...npmScript(tool, file, "--identity", lab.privateKeyFile, ...args), { encoding: "utf8", cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: "" } });
+  const r = spawnSync(...npmScript(tool, file, "--identity", f.lab.privateKeyFile, ...args), { encoding: "utf8", cwd: ROOT, env: { ...process.env, SSH_AUTH_SOCK: "" } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 /** The same tool's main run in this process; `spawned` runs cover the entry points' exit codes (0, 1 and 2) and output. */
-const cli = (tool: "verify" | "check", file: string, ...args: string[]) => inProcess(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", lab.privateKeyFile, ...args]);
+const cli = (tool: "verify" | "check", file: string, ...args: string[]) => inProcess(tool, tool === "verify" ? verifyMain : checkMain, [file, "--identity", f.lab.privateKeyFile, ...args]);
 
 /** The stack with one host's SSH pointed at a closed port: it cannot be reached. */
 function refusing(cfg: typeof config, index: number): typeof config {
@@ -56,15 +51,13 @@ function refusing(cfg: typeof config, index: number): typeof config {
  * match this script's own command line: its shell's pipeline forks show it, in numbers that
  * vary with timing (one run saw two more).
  */
-const traces = () => lab.hosts.map((h) => labSh(h, "ps -e -o args= | grep -e '[p]ython3' -e '[x]fer' || true; find /tmp /var/tmp /root /home /run -xdev | sort")).join("\n");
+const traces = () => f.lab.hosts.map((h) => labSh(h, "ps -e -o args= | grep -e '[p]ython3' -e '[x]fer' || true; find /tmp /var/tmp /root /home /run -xdev | sort")).join("\n");
 
 beforeAll(async () => {
-  ({ lab, ssh, sim, privateKey } = await startLab(DEFAULT_TOPOLOGY, "y"));
-  config = labStackConfig(lab) as typeof config;
+  config = labStackConfig(f.lab) as typeof config;
 });
 
 afterAll(async () => {
-  await stopLab({ lab, ssh });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -76,11 +69,11 @@ describe("npm run verify", () => {
     expect(r.out).toMatch(/mptcp:links\[0\]: client -> server \(dials [0-9.]+\): MISMATCH/);
     expect(r.out).toContain("problem    0 subflows joined, 1 predicted");
     expect(r.out).toMatch(/problem    server: wlan carried no data \(predicted to\)/);
-    expect(r.out).toContain(`npm run check -- ${join(dir, "Pulumi.lab.yaml")} --identity ${lab.privateKeyFile} compares each host with the config`);
+    expect(r.out).toContain(`npm run check -- ${join(dir, "Pulumi.lab.yaml")} --identity ${f.lab.privateKeyFile} compares each host with the config`);
   });
 
   it("after up: exit 0; --json reports the predicted joins on every link; nothing left running or written", async () => {
-    await sim.up((await runProgram(config, { privateKey, stack: "lab" })).commands);
+    await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
     const before = traces();
     const table = await cli("verify", stackFile("lab", config));
     console.log(table.out);
@@ -136,19 +129,19 @@ describe("npm run check", () => {
     hooked = structuredClone(config);
     const server = hooked.hosts.find((h) => h.name === "server");
     Object.assign(server, { hooks: true, routing: [{ interface: "wlan", mode: "source" }], services: [{ unit: "iperf3.service" }] });
-    await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
-    const before = lab.hosts.map((h) => snapshot(h));
+    await f.sim.up((await runProgram(hooked, { privateKey: f.privateKey, stack: "lab" })).commands);
+    const before = f.lab.hosts.map((h) => snapshot(h));
     const r = spawned("check", stackFile("lab", hooked));
     console.log(r.out);
     expect(r.code).toBe(0);
     // each host's network stack follows its line (what else configures its network)
     expect(r.out.split("\n").filter((l) => !l.startsWith("  network stack: ")).join("\n")).toBe("server: in step\nclient: in step\n");
     expect(r.out).toMatch(/^  network stack: ifupdown$/m);
-    expect(lab.hosts.map((h) => snapshot(h))).toEqual(before);
+    expect(f.lab.hosts.map((h) => snapshot(h))).toEqual(before);
   });
 
   it("hand-made changes in every concern: exit 1, each named by its config path; pulumi up would run nothing; replacing the drifted commands repairs it", async () => {
-    const [server, client] = ["server", "client"].map((n) => lab.hosts.find((h) => h.name === n)!);
+    const [server, client] = ["server", "client"].map((n) => f.lab.hosts.find((h) => h.name === n)!);
     // the server's wlan table: the default derived from the interface name
     const wlanTable = requireValidConfig(hooked).hosts[0].routing.find((r) => r.interface === "wlan")!.table;
     labSh(server, `echo 0 > /proc/sys/net/mptcp/allow_join_initial_addr_port
@@ -159,7 +152,7 @@ echo '# edited by hand' >> /usr/local/sbin/mptcp-pulumi-sync
 ip -4 rule del table ${wlanTable}
 rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
-    const again = await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands);
+    const again = await f.sim.up((await runProgram(hooked, { privateKey: f.privateKey, stack: "lab" })).commands);
     expect(again).toEqual([]); // what the issue says: drift is invisible to pulumi up
     const r = await cli("check", stackFile("lab", hooked), "--json");
     expect(r.code).toBe(1);
@@ -193,7 +186,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // pulumi up with check's --replace list, as the engine runs it (test/harness/provider.ts): each
     // replaced guarded apply's confirmation is deleted first and created after it
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
-    const replaced = await sim.up((await runProgram(hooked, { privateKey, stack: "lab" })).commands, { replace: report.repair.replace });
+    const replaced = await f.sim.up((await runProgram(hooked, { privateKey: f.privateKey, stack: "lab" })).commands, { replace: report.repair.replace });
     expect(replaced.map((s) => `${s.phase} ${s.name}`).filter((s) => /server-(endpoints|hooks)/.test(s))).toEqual(["delete server-endpoints-confirm", "delete server-endpoints", "create server-endpoints", "create server-endpoints-confirm", "delete server-hooks-confirm", "delete server-hooks", "create server-hooks", "create server-hooks-confirm"]);
     // nothing left armed to undo the repair later
     expect(labSh(server, "ls /var/lib/mptcp-pulumi/*/rollback/armed 2>/dev/null || true").trim()).toBe("");
@@ -223,7 +216,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     const blind = JSON.parse((await cli("check", unnamed, "--json")).out);
     expect(blind.hosts.map((h: any) => [h.pending, h.removed])).toEqual([[[], []], [[], []]]);
     expect(blind.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits.subflows"]);
-    const steps = await sim.up((await runProgram(changed, { privateKey, stack: "lab" })).commands);
+    const steps = await f.sim.up((await runProgram(changed, { privateKey: f.privateKey, stack: "lab" })).commands);
     // the changed command runs its apply in place (no update text: its create), nothing reverts;
     // each host's copy delivers its changed set of scripts
     expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual(["create client-limits (changed)", "delete server-services (removed)", "update client-scripts (changed)", "update server-scripts (changed)"]);
@@ -238,7 +231,7 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
   });
 
   it("after destroy: the hosts are reported as not applied", async () => {
-    await sim.destroy();
+    await f.sim.destroy();
     const r = await cli("check", stackFile("lab", hooked));
     expect(r.code).toBe(1);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");

@@ -69,3 +69,15 @@ export function runSync(cmd: string, args: string[], input?: string): RunOutput 
   const r = JSON.parse(Buffer.concat(chunks).toString("utf8")) as RunOutput;
   return { ...r, code: r.code < 0 ? -1 : r.code };
 }
+
+/** runSync that throws on a non-zero exit, naming the command; its stdout. */
+export function run(cmd: string, args: string[], input?: string): string {
+  const r = runSync(cmd, args, input);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
+}
+
+/** Whether `cmd args` exits 0. */
+export function tryRun(cmd: string, args: string[]): boolean {
+  return runSync(cmd, args).code === 0;
+}

@@ -1,9 +1,11 @@
 // TEST CODE. A lab for one test file: laptops up, the provider simulator over real SSH, and the
-// lab's private key as the stack's mptcp:sshPrivateKey.
+// lab's private key as the stack's mptcp:sshPrivateKey. A test file takes its lab with labFile
+// (hooks included); startLab and stopLab are the two halves for a file that needs them apart.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LabState, labDown, labUp } from "../../scripts/lab/lab";
+import { afterAll, beforeAll } from "vitest";
+import { LabHost, LabState, labDown, labUp } from "../../scripts/lab/lab";
 import { Topology } from "../../scripts/lab/topology";
 import { CommandProviderSim } from "./provider";
 import { ProviderTimings, sshRunner, SshRunner } from "./ssh";
@@ -43,4 +45,40 @@ export async function startLab(topology: Topology, prefix: string, opts: { reuse
 export async function stopLab(f: Partial<LabFixture>): Promise<void> {
   f.ssh?.close();
   for (const { dir, id } of started.splice(0)) await labDown(dir, id);
+}
+
+/** A test file's lab (labFile): its fields are readable in tests and in hooks registered after labFile. */
+export interface LabFile extends Readonly<LabFixture> {
+  /** The laptop named `name`. */
+  host(name: string): LabHost;
+}
+
+/**
+ * The lab of a test file, or of a group in it: registers a beforeAll that starts it (startLab:
+ * `topology`, `prefix`, `opts`) and an afterAll that takes it down (stopLab). Call it where the
+ * file's own hooks go: a beforeAll registered after it runs on the lab that is up, and an
+ * afterAll registered after it runs before the lab goes down (vitest runs afterAll hooks in
+ * reverse order).
+ */
+export function labFile(topology: Topology, prefix: string, opts: { reuseSsh?: boolean; sshTimings?: Partial<ProviderTimings> } = {}): LabFile {
+  let fixture: LabFixture | undefined;
+  beforeAll(async () => {
+    fixture = await startLab(topology, prefix, opts);
+  });
+  afterAll(() => stopLab({ ssh: fixture?.ssh }));
+  const up = (): LabFixture => {
+    if (!fixture) throw new Error(`the lab ${prefix} is not up: use it in a test, or in a hook registered after labFile`);
+    return fixture;
+  };
+  return {
+    get lab() { return up().lab; },
+    get ssh() { return up().ssh; },
+    get sim() { return up().sim; },
+    get privateKey() { return up().privateKey; },
+    host(name: string): LabHost {
+      const h = up().lab.hosts.find((x) => x.name === name);
+      if (!h) throw new Error(`the lab ${prefix} has no laptop ${name} (it has ${up().lab.hosts.map((x) => x.name).join(", ")})`);
+      return h;
+    },
+  };
 }
