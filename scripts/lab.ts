@@ -130,7 +130,7 @@ export async function labMain(argv: string[], env: NodeJS.ProcessEnv = process.e
 }
 
 if (require.main === module) {
-  runCli("lab", (argv, io) => labMain(argv, process.env, io).then(() => 0), process.argv.slice(2), processIo, FAILED).then((code) => {
+  void runCli("lab", (argv, io) => labMain(argv, process.env, io).then(() => 0), process.argv.slice(2), processIo, FAILED).then((code) => {
     if (code !== 0) process.exit(code);
   });
 }

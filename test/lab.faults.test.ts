@@ -227,7 +227,7 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
       }
       expect(checked, "a kill point with the revert's mark").toBe(true);
       revertPoints += points;
-      console.log(`${concern}: revert, ${points} kill points (${reported} after its state was gone); controls failing so far: ${revertControls}`);
+      console.log(`${concern}: revert, ${points} kill points (${reported} after its state was gone); ${revertPoints} so far; controls failing so far: ${revertControls}`);
       if (concern === CONCERNS[CONCERNS.length - 1].concern) expect(revertControls).toBeGreaterThan(0);
     }, 240_000);
   }

@@ -280,7 +280,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
       return { report, joins, delay: after.length ? (after[0] - upAt) / 1000 : undefined };
     } finally {
       mon.stop();
-      for (const s of sessions.values()) s.close();
+      for (const s of sessions.values()) void s.close();
     }
   }
 

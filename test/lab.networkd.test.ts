@@ -50,7 +50,10 @@ const dispatcherIdle = (name: string) => sh(name, "p=$(systemctl show -P MainPID
 async function settles(name: string, ms = 10_000): Promise<number> {
   const t0 = performance.now();
   let good = 0;
-  await waitFor(`${name}'s state to be the applied one again`, ms, () => (good = dispatcherIdle(name) && snapshot(host(name)) === applied.get(name) ? good + 1 : 0) >= 2, 100).catch((e: Error) => {
+  await waitFor(`${name}'s state to be the applied one again`, ms, () => {
+      good = dispatcherIdle(name) && snapshot(host(name)) === applied.get(name) ? good + 1 : 0;
+      return good >= 2;
+    }, 100).catch((e: Error) => {
     throw new Error(`${e.message}\n${diff(applied.get(name)!, snapshot(host(name)))}`);
   });
   return performance.now() - t0;

@@ -120,7 +120,9 @@ export function prepareDisk(h: LabHost, authorizedKey: string, topology: Topolog
     mkdirSync(profiles, { recursive: true, mode: 0o700 });
     pathEnds(topology)
       .filter((e) => e.host === h.name)
-      .forEach((end, i) => writeFileSync(join(profiles, `${end.path}.nmconnection`), nmProfile(end, i === 0 ? 100 : 600), { mode: 0o600 }));
+      .forEach((end, i) => {
+        writeFileSync(join(profiles, `${end.path}.nmconnection`), nmProfile(end, i === 0 ? 100 : 600), { mode: 0o600 });
+      });
   } else if (h.network === "networkd") {
     networkdDisk(h, topology, sys, etc);
   } else if (existsSync("/lib/systemd/system/networking.service")) {
@@ -416,7 +418,10 @@ export async function waitNetworkManager(h: LabHost, timeoutMs: number): Promise
 /** Waits until every interface of `h` is ready (linksNotReady), naming those that are not on a timeout. */
 export async function waitLinksReady(h: LabHost, timeoutMs: number): Promise<void> {
   let late: string[] = [];
-  await waitFor(`the links of ${h.name} to be ready`, timeoutMs, () => (late = linksNotReady(h)).length === 0).catch((e: Error) => {
+  await waitFor(`the links of ${h.name} to be ready`, timeoutMs, () => {
+    late = linksNotReady(h);
+    return late.length === 0;
+  }).catch((e: Error) => {
     throw new Error(`${e.message}: ${late.join(", ")} without carrier or without the IPv6 multicast route`);
   });
 }

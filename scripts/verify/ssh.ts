@@ -111,7 +111,14 @@ export function connect(host: HostModel, creds: Credentials): Promise<Session> {
       };
       waiting.add(fail);
       poke();
-      body((v) => (done(), resolve(v)), fail, poke);
+      body(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        fail,
+        poke,
+      );
     });
   const open = (text: string) =>
     guarded<ClientChannel>(deadlines.reply, "no reply to a command (channel open, exec request)", (resolve, reject) => {
@@ -124,15 +131,24 @@ export function connect(host: HostModel, creds: Credentials): Promise<Session> {
   /** Watches a channel: silent for `seconds` (no output, no exit), the session is lost; resolves with the exit status (exitOf: 255 and why when none came). */
   const watch = (ch: ClientChannel, seconds: number, onData?: (out: Buffer, err: boolean) => void) =>
     guarded<ReturnType<typeof exitOf>>(seconds, "no output and no exit from a command", (resolve, _reject, poke) => {
-      ch.on("data", (d: Buffer) => (poke(), onData?.(d, false)));
-      ch.stderr.on("data", (d: Buffer) => (poke(), onData?.(d, true)));
+      ch.on("data", (d: Buffer) => {
+        poke();
+        onData?.(d, false);
+      });
+      ch.stderr.on("data", (d: Buffer) => {
+        poke();
+        onData?.(d, true);
+      });
       ch.on("close", (code?: number | null, signal?: string) => resolve(exitOf(code, signal)));
     });
   const collect = async (text: string, opts: ExecOptions = {}): Promise<ExecResult> => {
     const ch = await open(text);
     let stdout = "";
     let stderr = "";
-    const { code, missing } = await watch(ch, opts.silence ?? deadlines.silence, (d, err) => (err ? (stderr += d) : (stdout += d)));
+    const { code, missing } = await watch(ch, opts.silence ?? deadlines.silence, (d, err) => {
+      if (err) stderr += d;
+      else stdout += d;
+    });
     return { code, stdout, stderr: missing ? `${missing}\n${stderr}` : stderr };
   };
   const session: Session = {
