@@ -2,7 +2,24 @@ import { resolve } from "node:path";
 import { defineConfig } from "vitest/config";
 
 /** Tests that need neither root nor a lab (schema, validation, rendering, golden files, components, provider simulator): `npm run test:unit`. */
-const UNIT = ["test/validate.test.ts", "test/render.test.ts", "test/components.test.ts", "test/provider.test.ts", "test/engine-sim.test.ts", "test/readme.test.ts", "test/verify.test.ts", "test/fuzz.test.ts", "test/lock.test.ts", "test/topology.test.ts", "test/netstack.test.ts", "test/identity-names.test.ts", "test/stage.test.ts", "test/schema.test.ts", "test/inputs.test.ts", "test/concerns.test.ts"];
+const UNIT = [
+  "test/validate.test.ts",
+  "test/render.test.ts",
+  "test/components.test.ts",
+  "test/provider.test.ts",
+  "test/engine-sim.test.ts",
+  "test/readme.test.ts",
+  "test/verify.test.ts",
+  "test/fuzz.test.ts",
+  "test/lock.test.ts",
+  "test/topology.test.ts",
+  "test/netstack.test.ts",
+  "test/identity-names.test.ts",
+  "test/stage.test.ts",
+  "test/schema.test.ts",
+  "test/inputs.test.ts",
+  "test/concerns.test.ts",
+];
 
 export default defineConfig({
   // the package's own name, as examples/ import it (tsconfig.json's paths for the type check)

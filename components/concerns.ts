@@ -77,4 +77,3 @@ export function concernOfPath(path: string): Concern | undefined {
   const key = /^(?:mptcp:hosts\[\d+\]\.)?([a-zA-Z]+)(?![a-zA-Z:])/.exec(path)?.[1];
   return CONCERNS.find((c) => (CONCERN_TABLE[c].keys as readonly string[]).includes(key ?? ""));
 }
-

@@ -27,7 +27,14 @@ export const HOOK_SOURCES: HookSource[] = [
   { source: "sync.sh", path: SYNC_PATH, mode: "755", title: "interface sync (hooks and boot)", executable: true, strict: true },
   { source: "ifup.sh", path: "/etc/network/if-up.d/mptcp_up", mode: "755", onlyIn: "/etc/network/if-up.d", title: "ifupdown if-up hook", executable: true },
   { source: "ifdown.sh", path: "/etc/network/if-post-down.d/mptcp_down", mode: "755", onlyIn: "/etc/network/if-post-down.d", title: "ifupdown if-post-down hook", executable: true },
-  { source: "nm-dispatcher.sh", path: "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi", mode: "755", onlyIn: "/etc/NetworkManager/dispatcher.d", title: "NetworkManager dispatcher script", executable: true },
+  {
+    source: "nm-dispatcher.sh",
+    path: "/etc/NetworkManager/dispatcher.d/70-mptcp-pulumi",
+    mode: "755",
+    onlyIn: "/etc/NetworkManager/dispatcher.d",
+    title: "NetworkManager dispatcher script",
+    executable: true,
+  },
   { source: "dhclient-hook.sh", path: "/etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", mode: "644", onlyIn: "/etc/dhcp/dhclient-exit-hooks.d", title: "dhclient exit hook", executable: false },
   // dhcpcd reads hooks only from its own directory (package space, the same on Debian 12 and 13)
   // and the admin's single /etc/dhcpcd.enter-hook and exit-hook: a file of our own in the
@@ -35,14 +42,16 @@ export const HOOK_SOURCES: HookSource[] = [
   { source: "dhcpcd-hook.sh", path: "/usr/lib/dhcpcd/dhcpcd-hooks/90-mptcp-pulumi", mode: "644", onlyIn: "/usr/lib/dhcpcd/dhcpcd-hooks", title: "dhcpcd hook", executable: false },
   // networkd-dispatcher 2.2.3 runs only root-owned 0755 scripts in root-owned 0755 directories;
   // its package ships routable.d, degraded.d, no-carrier.d, off.d (and carrier.d, dormant.d), not configured.d
-  ...(["routable", "configured", "degraded", "no-carrier", "off"] as const).map((state): HookSource => ({
-    source: "networkd-dispatcher.sh",
-    path: `/etc/networkd-dispatcher/${state}.d/70-mptcp-pulumi`,
-    mode: "755",
-    onlyIn: state === "configured" ? "/etc/networkd-dispatcher" : `/etc/networkd-dispatcher/${state}.d`,
-    title: "networkd-dispatcher hook",
-    executable: true,
-  })),
+  ...(["routable", "configured", "degraded", "no-carrier", "off"] as const).map(
+    (state): HookSource => ({
+      source: "networkd-dispatcher.sh",
+      path: `/etc/networkd-dispatcher/${state}.d/70-mptcp-pulumi`,
+      mode: "755",
+      onlyIn: state === "configured" ? "/etc/networkd-dispatcher" : `/etc/networkd-dispatcher/${state}.d`,
+      title: "networkd-dispatcher hook",
+      executable: true,
+    }),
+  ),
   { source: "networkd.conf", path: NETWORKD_CONF, mode: "644", onlyIn: "/etc/systemd/network", title: "systemd-networkd drop-in", executable: false, neutral: true },
   { source: "boot.service", path: `/etc/systemd/system/${UNIT_NAME}`, mode: "644", onlyIn: "/etc/systemd/system", title: "boot unit", executable: false },
 ];
@@ -95,7 +104,13 @@ function oneEach<T extends { fn: string; content: string }>(files: T[]): T[] {
 export function hooksApplyExtras(host: HostModel): { data: DataVar[]; code: string } {
   const files = renderHookFiles(host).map((f) => ({ ...f, fn: `content_${f.source.replace(/[.-]/g, "_")}`, sum: createHash("sha256").update(asPrinted(f.content)).digest("hex") }));
   return {
-    data: [{ name: "FILES", value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn, f.sum].join("|")).join("\n"), note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT|ITS SHA256" }],
+    data: [
+      {
+        name: "FILES",
+        value: () => files.map((f) => [f.path, f.mode, f.onlyIn ?? "", f.fn, f.sum].join("|")).join("\n"),
+        note: "files: PATH|MODE|ONLY IN THIS DIRECTORY|FUNCTION PRINTING THE CONTENT|ITS SHA256",
+      },
+    ],
     code: [`# ---- the files (rendered from components/sh/)`, contentFunctions(oneEach(files), "MPTCP_PULUMI_FILE")].join("\n"),
   };
 }

@@ -131,11 +131,7 @@ export class MptcpHost extends pulumi.ComponentResource {
       // triggers: another user's home, another machine) or directory (a renamed stack) replaces
       // it create-first (no deleteBeforeReplace), so the old directory is removed at the end of
       // the update, through the old connection, after the old commands' deletes ran from it.
-      previous = new remote.Command(
-        `${copyName}-cleanup`,
-        { connection, delete: cleanupText(remotePath, name), triggers, addPreviousOutputInEnv: false },
-        { parent: this, dependsOn: [previous] },
-      );
+      previous = new remote.Command(`${copyName}-cleanup`, { connection, delete: cleanupText(remotePath, name), triggers, addPreviousOutputInEnv: false }, { parent: this, dependsOn: [previous] });
       // The anchor: created first, deleted last; its delete reverts what of this entry is still on
       // the host without a command in the stack (an apply that committed there but failed here).
       // No triggers: a changed ssh target updates it in place (its create changes nothing), so it

@@ -124,10 +124,7 @@ export type PathRename = (text: string) => string;
 export const networkPaths: PathRename = (text) => text.replace(/\bmptcp:(hosts|links)\b/g, "args.$1");
 
 /** For MptcpHost, validated as the only host of a config: mptcp:hosts[0].limits -> args.limits; its name is the resource's. */
-export const hostPaths: PathRename = (text) =>
-  text
-    .replace(/\bmptcp:hosts\[0\]\.name\b/g, "name (the resource name)")
-    .replace(/\bmptcp:hosts\[0\]\.?/g, (m) => (m.endsWith(".") ? "args." : "args"));
+export const hostPaths: PathRename = (text) => text.replace(/\bmptcp:hosts\[0\]\.name\b/g, "name (the resource name)").replace(/\bmptcp:hosts\[0\]\.?/g, (m) => (m.endsWith(".") ? "args." : "args"));
 
 /**
  * Validates a config (hosts and links, raw) whose deferred values are placeholders: the rules
@@ -148,8 +145,7 @@ export function linksWithDeferred(raw: { hosts: unknown; links?: unknown }, defe
   const hosts = Array.isArray(raw.hosts) ? (raw.hosts as { name?: unknown }[]) : [];
   const links = Array.isArray(raw.links) ? (raw.links as { client?: unknown; server?: unknown; address?: unknown }[]) : [];
   const hostIndex = (name: unknown) => hosts.findIndex((h) => h?.name === name);
-  const deferredAt = (prefix: (string | number)[], key?: string) =>
-    deferred.some((d) => prefix.every((p, i) => d.path[i] === p) && (key === undefined || d.path.includes(key)));
+  const deferredAt = (prefix: (string | number)[], key?: string) => deferred.some((d) => prefix.every((p, i) => d.path[i] === p) && (key === undefined || d.path.includes(key)));
   links.forEach((l, i) => {
     if (deferredAt(["links", i])) out.add(i);
     for (const end of [l?.client, l?.server]) {
@@ -184,5 +180,8 @@ export async function reportUnknown(deferred: Deferred[], rename: PathRename, re
   const unknown: string[] = [];
   for (const d of deferred) if (!(await isKnown(d.value))) unknown.push(rename(`mptcp:${pathText(d.path)}`));
   if (unknown.length === 0) return;
-  await pulumi.log.info(`not known until the update, so not checked yet: ${unknown.join(", ")} (they are checked, with the rules that compare them to other hosts and links, as soon as they are known and before any command runs)`, resource);
+  await pulumi.log.info(
+    `not known until the update, so not checked yet: ${unknown.join(", ")} (they are checked, with the rules that compare them to other hosts and links, as soon as they are known and before any command runs)`,
+    resource,
+  );
 }

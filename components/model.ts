@@ -4,15 +4,7 @@
 import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import type { EndpointFlag } from "./args";
-import {
-  ENDPOINT_FLAGS,
-  HostConfig,
-  KERNEL_DEFAULT_LIMITS,
-  MptcpConfig,
-  ServiceConfig,
-  SYSCTL_KNOBS,
-  SysctlConfig,
-} from "./schema";
+import { ENDPOINT_FLAGS, HostConfig, KERNEL_DEFAULT_LIMITS, MptcpConfig, ServiceConfig, SYSCTL_KNOBS, SysctlConfig } from "./schema";
 
 export interface Endpoint {
   /** Position in the host's config list (for error paths). */
@@ -99,9 +91,7 @@ function sysctlValue(value: boolean | number | string): string {
 
 export function sysctlSettings(sysctl: SysctlConfig | undefined): SysctlSetting[] {
   if (!sysctl) return [];
-  return (Object.keys(SYSCTL_KNOBS) as (keyof SysctlConfig)[])
-    .filter((key) => sysctl[key] !== undefined)
-    .map((key) => ({ key, knob: SYSCTL_KNOBS[key], value: sysctlValue(sysctl[key]!) }));
+  return (Object.keys(SYSCTL_KNOBS) as (keyof SysctlConfig)[]).filter((key) => sysctl[key] !== undefined).map((key) => ({ key, knob: SYSCTL_KNOBS[key], value: sysctlValue(sysctl[key]!) }));
 }
 
 /**
@@ -207,7 +197,12 @@ export function routingFor(h: HostConfig): Routing[] {
   const entry = (iface: string) => h.routing.find((r) => r.interface === iface);
   const explicitTables = h.routing.flatMap((r) => (r.table !== undefined ? [r.table] : []));
   const explicitPriorities = h.routing.flatMap((r) => (r.priority !== undefined ? [r.priority - DEFAULT_PRIORITY_BASE] : []));
-  const tables = numbersByKey(ifaces.filter((i) => entry(i)?.table === undefined), DEFAULT_TABLES.lo, DEFAULT_TABLES.hi, [...explicitTables, ...explicitPriorities]);
+  const tables = numbersByKey(
+    ifaces.filter((i) => entry(i)?.table === undefined),
+    DEFAULT_TABLES.lo,
+    DEFAULT_TABLES.hi,
+    [...explicitTables, ...explicitPriorities],
+  );
   return ifaces.map((iface) => {
     const index = h.routing.findIndex((r) => r.interface === iface);
     const r = index >= 0 ? h.routing[index] : undefined;

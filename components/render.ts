@@ -55,9 +55,18 @@ export function renderCheck(host: HostModel): string {
   // what the concerns' applies carry beyond the host's data (the hooks' files and routing)
   const extras = concerns.flatMap((c) => concernSpec(c).extras?.(host) ?? []);
   // an apply's text names its stack: without the stack no sum can match, and none is given
-  const sum = (c: Concern) => (host.stack === undefined ? "-" : createHash("sha256").update(keptText(renderConcern(host, c).apply)).digest("hex"));
+  const sum = (c: Concern) =>
+    host.stack === undefined
+      ? "-"
+      : createHash("sha256")
+          .update(keptText(renderConcern(host, c).apply))
+          .digest("hex");
   const data = [
-    { name: "APPLIES", value: () => concerns.map((c) => `${c} ${sum(c)}`).join("\n"), note: "the concerns the config sets: CONCERN SHA256 of the text of the apply pulumi up would run now (-: the stack is not known)" },
+    {
+      name: "APPLIES",
+      value: () => concerns.map((c) => `${c} ${sum(c)}`).join("\n"),
+      note: "the concerns the config sets: CONCERN SHA256 of the text of the apply pulumi up would run now (-: the stack is not known)",
+    },
     { name: "UNSET_CONCERNS", value: () => CONCERNS.filter((c) => !concerns.includes(c)).join(" "), note: "the concerns it does not set" },
     ...extras.flatMap((e) => e.data),
   ];
@@ -73,7 +82,12 @@ export function renderCheck(host: HostModel): string {
 export function renderAnchor(host: HostModel): { apply: string; revert: string } {
   return {
     apply: renderScript({ host, title: "anchor", source: "anchor.apply.sh" }),
-    revert: renderScript({ host, title: "anchor delete", source: "anchor.revert.sh", data: [{ name: "SWEEP_ORDER", value: () => [...CONCERNS].reverse().join(" "), note: "every concern, in revert order (the anchor's delete)" }] }),
+    revert: renderScript({
+      host,
+      title: "anchor delete",
+      source: "anchor.revert.sh",
+      data: [{ name: "SWEEP_ORDER", value: () => [...CONCERNS].reverse().join(" "), note: "every concern, in revert order (the anchor's delete)" }],
+    }),
   };
 }
 

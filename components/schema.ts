@@ -17,8 +17,7 @@ export const DNS_NAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Z
 /** POSIX-ish login names. */
 export const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** One authorized_keys-style public key line: type, base64 blob, optional comment. */
-export const HOST_KEY_RE =
-  /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [\x21-\x7e ]*)?$/;
+export const HOST_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [\x21-\x7e ]*)?$/;
 /** Scheduler names as the kernel lists them in available_schedulers. */
 export const SCHEDULER_RE = /^[a-z0-9_]{1,15}$/;
 
@@ -29,7 +28,7 @@ export const SCHEDULER_RE = /^[a-z0-9_]{1,15}$/;
  * every connection fails "no common algorithm for host key".
  */
 export const RSA_HOST_KEY_HELP =
-  "is an RSA key (ssh-rsa): the command provider then offers only the SHA-1 ssh-rsa signature, which OpenSSH 8.8 and later refuse, so every connection fails (\"ssh: no common algorithm for host key; we offered: [ssh-rsa]\"): use the host's ed25519 or ecdsa key, e.g. ssh-keyscan -t ed25519 HOST (without the host name)";
+  'is an RSA key (ssh-rsa): the command provider then offers only the SHA-1 ssh-rsa signature, which OpenSSH 8.8 and later refuse, so every connection fails ("ssh: no common algorithm for host key; we offered: [ssh-rsa]"): use the host\'s ed25519 or ecdsa key, e.g. ssh-keyscan -t ed25519 HOST (without the host name)';
 
 /**
  * The longest confirmTimeout. An apply that cuts its own SSH path leaves its session silent; the
@@ -106,8 +105,11 @@ export const sshSchema = z.strictObject({
   /** The host's public key (as in `ssh-keyscan -t ed25519 HOST`, without the host column): ed25519 or ecdsa, not RSA. Required. */
   hostKey: z
     .string()
-    .regex(HOST_KEY_RE, { error: "must be one public key line such as \"ssh-ed25519 AAAAC3Nz...\" (ssh-keyscan output without the host name)", abort: true })
-    .refine(blobNamesType, { error: "is not a key of the type it names: its base64 blob does not start with that type (copy the line from ssh-keyscan -t TYPE HOST again, without the host name)", abort: true })
+    .regex(HOST_KEY_RE, { error: 'must be one public key line such as "ssh-ed25519 AAAAC3Nz..." (ssh-keyscan output without the host name)', abort: true })
+    .refine(blobNamesType, {
+      error: "is not a key of the type it names: its base64 blob does not start with that type (copy the line from ssh-keyscan -t TYPE HOST again, without the host name)",
+      abort: true,
+    })
     .refine((s) => !s.startsWith("ssh-rsa "), { error: RSA_HOST_KEY_HELP })
     .optional(),
   /** Set true to connect without checking the host key (never in production). Defaults to false. */
@@ -118,9 +120,9 @@ export const sysctlSchema = z.strictObject({
   /** net.mptcp.enabled */
   enabled: boolKnob.optional(),
   /** net.mptcp.path_manager (pm_type on kernels before 6.15) */
-  pathManager: z.enum(valuesOf(PathManager), { error: "must be \"kernel\" or \"userspace\"" }).optional(),
+  pathManager: z.enum(valuesOf(PathManager), { error: 'must be "kernel" or "userspace"' }).optional(),
   /** net.mptcp.scheduler; checked against the target's available_schedulers at apply time */
-  scheduler: z.string().regex(SCHEDULER_RE, { error: "must be a scheduler name such as \"default\"" }).optional(),
+  scheduler: z.string().regex(SCHEDULER_RE, { error: 'must be a scheduler name such as "default"' }).optional(),
   /** net.mptcp.checksum_enabled */
   checksumEnabled: boolKnob.optional(),
   /** net.mptcp.allow_join_initial_addr_port */

@@ -41,8 +41,7 @@ export const LEGACY_HOST_TYPE = "mptcp:index:Host";
 export const STACK_NETWORK = "mptcp";
 
 /** The URN of a host's command in the stack program (index.ts): MptcpNetwork > MptcpHost > command. */
-export const stackCommandUrn = (stack: string, project: string, command: string) =>
-  `urn:pulumi:${stack}::${project}::${NETWORK_TYPE}$${HOST_TYPE}$command:remote:Command::${command}`;
+export const stackCommandUrn = (stack: string, project: string, command: string) => `urn:pulumi:${stack}::${project}::${NETWORK_TYPE}$${HOST_TYPE}$command:remote:Command::${command}`;
 
 /** The name of a host's anchor command: created before its concerns' commands, deleted after them (sh/anchor.revert.sh). */
 export const anchorName = (host: string) => `${host}-anchor`;
@@ -202,13 +201,30 @@ export function hostData(host: HostModel): DataVar[] {
     e("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
     e(
       "ENDPOINTS",
-      () => byName(host.endpoints, endpointKey).map((p) => line(endpointKey(p), p.interface, p.address, endpointArgs(p))).join("\n"),
+      () =>
+        byName(host.endpoints, endpointKey)
+          .map((p) => line(endpointKey(p), p.interface, p.address, endpointArgs(p)))
+          .join("\n"),
       "endpoints: NAME (INTERFACE [ADDRESS])|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
     e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
-    e("SERVICES", () => byName(host.services, (s) => s.unit).map((s) => line(s.unit, s.mode, s.restart)).join("\n"), "services: UNIT|MODE|RESTART"),
-    e("ROUTING", () => byName(host.routing, (r) => r.interface).map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway)).join("\n"), "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY"),
+    e(
+      "SERVICES",
+      () =>
+        byName(host.services, (s) => s.unit)
+          .map((s) => line(s.unit, s.mode, s.restart))
+          .join("\n"),
+      "services: UNIT|MODE|RESTART",
+    ),
+    e(
+      "ROUTING",
+      () =>
+        byName(host.routing, (r) => r.interface)
+          .map((r) => line(r.interface, r.mode, r.table, r.priority, r.gateway))
+          .join("\n"),
+      "routing: INTERFACE|MODE|TABLE|PRIORITY|GATEWAY",
+    ),
   ];
 }
 

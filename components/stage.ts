@@ -45,7 +45,10 @@ export const stageRemote = (entry: string) => `${STAGE_ROOT}/${entry}`;
 export function stageLocal(entry: string, scripts: string[], base = stageBase()): string {
   const files = new Map(scripts.map((s) => [stagedName(s), s]));
   const names = [...files.keys()].sort();
-  const set = createHash("sha256").update([entry, ...names].join("\n")).digest("hex").slice(0, 16);
+  const set = createHash("sha256")
+    .update([entry, ...names].join("\n"))
+    .digest("hex")
+    .slice(0, 16);
   const parent = join(base, entry);
   const dir = join(parent, set, entry);
   if (!existsSync(dir)) {
@@ -95,9 +98,10 @@ export function runnerText(script: string, o: RunnerOptions): string {
   for (const l of o.about) if (!l.startsWith("#") || l.includes("\n")) throw new Error(`runner comment is not one comment line: ${l}`);
   // (names of safe characters go in double quotes as they are: a shorter text in every command)
   const safe = /^[A-Za-z0-9_.-]+$/;
-  const missing = safe.test(o.host) && safe.test(o.copy)
-    ? `echo "mptcp-pulumi[${o.host}]: error: $f missing or changed: pulumi up --replace '**::${o.copy}'" >&2; exit 1`
-    : `echo ${shq(`mptcp-pulumi[${o.host}]: error: `)}"$f"${shq(` missing or changed: pulumi up --replace '**::${o.copy}'`)} >&2; exit 1`;
+  const missing =
+    safe.test(o.host) && safe.test(o.copy)
+      ? `echo "mptcp-pulumi[${o.host}]: error: $f missing or changed: pulumi up --replace '**::${o.copy}'" >&2; exit 1`
+      : `echo ${shq(`mptcp-pulumi[${o.host}]: error: `)}"$f"${shq(` missing or changed: pulumi up --replace '**::${o.copy}'`)} >&2; exit 1`;
   const sudo = shq(`mptcp-pulumi[${o.host}]: error: user ${o.user} cannot run sudo without a password: add a NOPASSWD sudoers rule for it (sudo -n true must succeed), or connect as root`);
   return [
     ...o.about,
@@ -116,11 +120,7 @@ export function runnerText(script: string, o: RunnerOptions): string {
  */
 export function cleanupText(remote: string, host: string): string {
   if (!/^[A-Za-z0-9_./-]+$/.test(remote) || remote.split("/").some((p) => p === "" || p === "." || p === "..")) throw new Error(`not a staged directory: ${remote}`);
-  return [
-    `# mptcp-pulumi: host ${host}, the scripts copied for it`,
-    `rm -rf -- "$HOME"/${shq(remote)} && { rmdir -- "$HOME"/${shq(STAGE_ROOT)} 2>/dev/null || true; }`,
-    "",
-  ].join("\n");
+  return [`# mptcp-pulumi: host ${host}, the scripts copied for it`, `rm -rf -- "$HOME"/${shq(remote)} && { rmdir -- "$HOME"/${shq(STAGE_ROOT)} 2>/dev/null || true; }`, ""].join("\n");
 }
 
 /** The SHA-256 a runner text checks (undefined for any other text). */

@@ -141,7 +141,10 @@ function checkTarget(host: HostModel, seen: SeenHosts, err: Report): void {
   const target = `${isIP(host.ssh.host) ? canonicalAddress(host.ssh.host) : host.ssh.host.toLowerCase().replace(/\.$/, "")}:${host.ssh.port}`;
   const same = seen.targets.get(target);
   if (same) {
-    err([...h, "ssh", "host"], `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`);
+    err(
+      [...h, "ssh", "host"],
+      `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`,
+    );
   } else {
     seen.targets.set(target, host);
   }
@@ -151,7 +154,10 @@ function checkTarget(host: HostModel, seen: SeenHosts, err: Report): void {
     seen.byName.set(host.name, host);
   }
   if (!host.ssh.hostKey && !host.ssh.insecureIgnoreHostKey) {
-    err([...h, "ssh", "hostKey"], "is required: set it to the host's public key (ssh-keyscan -t ed25519 HOST, without the host column), or set ssh.insecureIgnoreHostKey: true to skip the check (unsafe)");
+    err(
+      [...h, "ssh", "hostKey"],
+      "is required: set it to the host's public key (ssh-keyscan -t ed25519 HOST, without the host column), or set ssh.insecureIgnoreHostKey: true to skip the check (unsafe)",
+    );
   }
 }
 
@@ -188,7 +194,10 @@ function checkEndpoints(host: HostModel, err: Report): void {
         addresses.set(ep.address, ep.index);
       }
     } else if (implicitIfaces.has(ep.interface)) {
-      err([...e, "address"], `both this endpoint and mptcp:hosts[${host.index}].endpoints[${implicitIfaces.get(ep.interface)}] would take ${ep.interface}'s current address: set address on one of them`);
+      err(
+        [...e, "address"],
+        `both this endpoint and mptcp:hosts[${host.index}].endpoints[${implicitIfaces.get(ep.interface)}] would take ${ep.interface}'s current address: set address on one of them`,
+      );
     } else {
       implicitIfaces.set(ep.interface, ep.index);
     }
@@ -229,7 +238,10 @@ function checkClientSignals(hosts: readonly HostModel[], linked: readonly Linked
   for (const host of hosts) {
     if (!clients.has(host.name) || servers.has(host.name)) continue;
     for (const ep of host.endpoints.filter((e) => e.flags.includes("signal"))) {
-      err(["hosts", host.index, "endpoints", ep.index, "flags"], `"${host.name}" is only ever a client (mptcp:links), so announcing this address makes its servers try to dial it: use subflow instead of signal on a client`);
+      err(
+        ["hosts", host.index, "endpoints", ep.index, "flags"],
+        `"${host.name}" is only ever a client (mptcp:links), so announcing this address makes its servers try to dial it: use subflow instead of signal on a client`,
+      );
     }
   }
 }
@@ -239,13 +251,20 @@ function checkLinkLimits({ link, client, server }: Linked, err: Report): void {
   const reachable = reachableOf(link);
   const signalled = new Set(announcedEndpoints(server, link.address).flatMap((e) => (e.address ? [e.address] : [])));
   link.reaches?.forEach((a, i) => {
-    if (!signalled.has(a)) err(["links", link.index, "reaches", i], `${a} is not an address "${server.name}" announces to "${client.name}" (its signal endpoints with an address, less the one dialled: ${[...signalled].join(", ") || "none"}): remove it`);
+    if (!signalled.has(a))
+      err(
+        ["links", link.index, "reaches", i],
+        `${a} is not an address "${server.name}" announces to "${client.name}" (its signal endpoints with an address, less the one dialled: ${[...signalled].join(", ") || "none"}): remove it`,
+      );
   });
   const announced = announcedEndpoints(server, link.address, reachable).length;
   const accepted = effectiveLimits(client).addAddrAccepted;
   if (announced > accepted) {
     const unset = client.limits.addAddrAccepted === undefined ? ` (unset: the kernel default is ${KERNEL_DEFAULT_LIMITS.addAddrAccepted})` : "";
-    err(["hosts", client.index, "limits", "addAddrAccepted"], `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}${reachable ? ` it reaches (mptcp:links[${link.index}].reaches)` : ""}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`);
+    err(
+      ["hosts", client.index, "limits", "addAddrAccepted"],
+      `is ${accepted}${unset} but server "${server.name}" signals ${announced} address${announced === 1 ? "" : "es"}${reachable ? ` it reaches (mptcp:links[${link.index}].reaches)` : ""}: announcements past the limit are ignored and no subflow joins to them. Set addAddrAccepted to at least ${announced}`,
+    );
   }
   // Which client interface the first subflow leaves through is not in the config, and the
   // endpoint on it opens one subflow fewer. A limit below the most the client may want can
@@ -255,19 +274,28 @@ function checkLinkLimits({ link, client, server }: Linked, err: Report): void {
   const clientLimit = effectiveLimits(client).subflows;
   if (wanted > clientLimit) {
     const unless = fewest < wanted ? ` (${fewest} when the connection starts on an interface that has one of its subflow endpoints: that one opens no subflow to the address it dialled)` : "";
-    err(["hosts", client.index, "limits", "subflows"], `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection${unless}: set subflows to at least ${wanted}`);
+    err(
+      ["hosts", client.index, "limits", "subflows"],
+      `is ${clientLimit}${client.limits.subflows === undefined ? " (unset: kernel default)" : ""} but its endpoints and "${server.name}"'s announcements want ${wanted} additional subflows per connection${unless}: set subflows to at least ${wanted}`,
+    );
   }
   const joins = Math.min(wanted, clientLimit);
   const serverLimit = effectiveLimits(server).subflows;
   if (joins > serverLimit) {
-    err(["hosts", server.index, "limits", "subflows"], `is ${serverLimit}${server.limits.subflows === undefined ? " (unset: kernel default)" : ""} but client "${client.name}" opens ${joins} additional subflows per connection and joins past the limit are refused: set subflows to at least ${joins}`);
+    err(
+      ["hosts", server.index, "limits", "subflows"],
+      `is ${serverLimit}${server.limits.subflows === undefined ? " (unset: kernel default)" : ""} but client "${client.name}" opens ${joins} additional subflows per connection and joins past the limit are refused: set subflows to at least ${joins}`,
+    );
   }
 }
 
 function checkRouting(host: HostModel, err: Report): void {
   const h = ["hosts", host.index];
   if (host.endpointOwner === "networkmanager" && host.endpoints.length > 0) {
-    err([...h, "endpoints"], "endpointOwner is networkmanager, so NetworkManager makes this host's endpoints and would delete or re-flag these: remove endpoints, or set endpointOwner: mptcp-pulumi (the default)");
+    err(
+      [...h, "endpoints"],
+      "endpointOwner is networkmanager, so NetworkManager makes this host's endpoints and would delete or re-flag these: remove endpoints, or set endpointOwner: mptcp-pulumi (the default)",
+    );
   }
   if (!host.hooks) {
     if (host.routingConfig.length > 0) {
@@ -300,7 +328,8 @@ function checkServices(host: HostModel, err: Report): void {
   for (const s of host.services) {
     const at = ["hosts", host.index, "services", s.index];
     const socket = s.unit.endsWith(".socket");
-    if (s.mode === "socket" && !socket) err([...at, "unit"], `mode socket sets SocketProtocol=mptcp in a socket unit, but ${s.unit} is not one: name its .socket unit, or use mode preload (or godebug for a Go program)`);
+    if (s.mode === "socket" && !socket)
+      err([...at, "unit"], `mode socket sets SocketProtocol=mptcp in a socket unit, but ${s.unit} is not one: name its .socket unit, or use mode preload (or godebug for a Go program)`);
     if (s.mode !== "socket" && socket) err([...at, "mode"], `${s.unit} is a socket unit: use mode socket, or name the .service it starts for mode ${s.mode}`);
     if (seen.has(s.unit)) err([...at, "unit"], `${s.unit} is also listed at mptcp:hosts[${host.index}].services[${seen.get(s.unit)}]: keep one entry`);
     else seen.set(s.unit, s.index);
@@ -312,7 +341,10 @@ function checkFamilies(host: HostModel, peer: HostModel, err: Report): void {
   if (peerFamilies.size === 0) return;
   for (const ep of host.endpoints) {
     if (ep.address === undefined || peerFamilies.has(familyOf(ep.address))) continue;
-    err(["hosts", host.index, "endpoints", ep.index, "address"], `is ${familyOf(ep.address)} but peer "${peer.name}" has only ${[...peerFamilies].join("/")} addresses: a subflow cannot cross families. Use an address of the peer's family`);
+    err(
+      ["hosts", host.index, "endpoints", ep.index, "address"],
+      `is ${familyOf(ep.address)} but peer "${peer.name}" has only ${[...peerFamilies].join("/")} addresses: a subflow cannot cross families. Use an address of the peer's family`,
+    );
   }
 }
 

@@ -65,17 +65,24 @@ function repairOf(results: HostDrift[], { project, stack = "STACK" }: { project:
 function repairText(results: HostDrift[], { replace }: { replace: string[] }): string {
   const out: string[] = [];
   if (replace.length) out.push(`To repair, re-run the drifted commands (revert, then apply):\n  pulumi up ${replace.map((u) => `--replace '${u}'`).join(" \\\n    ")}`);
-  const list = (key: "unapplied" | "pending" | "removed") => results.filter((r) => r[key].length).map((r) => `${r.host} (${r[key].join(", ")})`).join("; ");
+  const list = (key: "unapplied" | "pending" | "removed") =>
+    results
+      .filter((r) => r[key].length)
+      .map((r) => `${r.host} (${r[key].join(", ")})`)
+      .join("; ");
   const [unapplied, pending, removed] = [list("unapplied"), list("pending"), list("removed")];
   if (unapplied || pending || removed) {
-    const what = [
-      unapplied && `not applied yet: ${unapplied}`,
-      pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`,
-      removed && `no longer in the config: ${removed}`,
-    ].filter((x) => x).join("; ");
-    out.push(`${what[0].toUpperCase()}${what.slice(1)}. pulumi up ${removed ? (unapplied || pending ? "applies or reverts" : "reverts") : "applies"} them, so there is nothing to replace${replace.length ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`);
+    const what = [unapplied && `not applied yet: ${unapplied}`, pending && `changed since their last apply (the config, or mptcp-pulumi): ${pending}`, removed && `no longer in the config: ${removed}`]
+      .filter((x) => x)
+      .join("; ");
+    out.push(
+      `${what[0].toUpperCase()}${what.slice(1)}. pulumi up ${removed ? (unapplied || pending ? "applies or reverts" : "reverts") : "applies"} them, so there is nothing to replace${replace.length ? " (the pulumi up above does it too)." : ":\n  pulumi up"}`,
+    );
   }
-  if (unapplied) out.push(`If pulumi up finds nothing to do for the ones not applied, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`);
+  if (unapplied)
+    out.push(
+      `If pulumi up finds nothing to do for the ones not applied, the stack holds their commands but the host lost their state (reinstalled, or ${STATE_DIR} removed by hand): pulumi state delete each command's URN, then pulumi up.`,
+    );
   return out.join("\n");
 }
 
@@ -89,31 +96,31 @@ export async function checkMain(argv: string[], io: CliIo): Promise<number> {
   const { project, stack } = ids;
   try {
     const results: HostDrift[] = await pooled(run.model.hosts, run.connections, async (h): Promise<HostDrift> => {
-        const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], stack: [], error });
-        let r;
+      const failed = (status: "unreachable" | "error", error?: string): HostDrift => ({ host: h.name, status, differences: [], unapplied: [], pending: [], removed: [], stack: [], error });
+      let r;
+      try {
+        const s = await connect(h, run.creds);
+        run.sessions.set(h.name, s);
         try {
-          const s = await connect(h, run.creds);
-          run.sessions.set(h.name, s);
-          try {
-            r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
-          } finally {
-            // the connection's socket closed before the next host's opens (--connections)
-            await s.close();
-            run.sessions.delete(h.name);
-          }
-        } catch (e) {
-          if (e instanceof UnreachableError) return failed("unreachable", e.message);
-          throw e;
+          r = await s.script(renderCheck({ ...h, stack: stack && `${project}/${stack}` }));
+        } finally {
+          // the connection's socket closed before the next host's opens (--connections)
+          await s.close();
+          run.sessions.delete(h.name);
         }
-        if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
-        const lines = r.stdout.split("\n");
-        const stackLines = lines.filter((l) => l.startsWith("stack ")).map((l) => l.slice("stack ".length));
-        // the host names a key of its entry (limits.subflows, services[iperf3.service]); the person
-        // reading this edits the config, so each is shown as its config path
-        const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: configPathOfKey(h, l.slice(0, l.indexOf("|"))), message: l.slice(l.indexOf("|") + 1) }));
-        const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
-        return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed"), stack: stackLines };
-      });
+      } catch (e) {
+        if (e instanceof UnreachableError) return failed("unreachable", e.message);
+        throw e;
+      }
+      if (r.code !== 0) return failed("error", r.stderr.trim() || `exit ${r.code}`);
+      const lines = r.stdout.split("\n");
+      const stackLines = lines.filter((l) => l.startsWith("stack ")).map((l) => l.slice("stack ".length));
+      // the host names a key of its entry (limits.subflows, services[iperf3.service]); the person
+      // reading this edits the config, so each is shown as its config path
+      const differences = lines.filter((l) => l.includes("|") && !l.startsWith("stack ")).map((l) => ({ path: configPathOfKey(h, l.slice(0, l.indexOf("|"))), message: l.slice(l.indexOf("|") + 1) }));
+      const named = (what: string) => CONCERNS.filter((c) => lines.includes(`${what} ${c}`));
+      return { host: h.name, status: differences.length ? "drift" : "in step", differences, unapplied: named("unapplied"), pending: named("pending"), removed: named("removed"), stack: stackLines };
+    });
     const repair = repairOf(results, ids);
     if (run.json) io.out(JSON.stringify({ inStep: results.every((r) => r.status === "in step"), hosts: results, repair }, null, 2));
     else {

@@ -10,7 +10,8 @@ import { CliExit, CliIo, processIo, runCli, usageExit } from "./cli-io";
 
 const root = resolve(__dirname, "..");
 
-const USAGE = "npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--runs 3] [--plot DIR]";
+const USAGE =
+  "npm run lab -- up [--topology FILE] | down | status | bench [--rate 20mbit] [--runs 5] [--seconds 5] [--unequal 5mbit,40mbit] [--cc reno] [--plot DIR] | bench --scale 2,8,32,64 [--runs 3] [--plot DIR]";
 
 /** lab's exit code for every failure, usage errors included. */
 const FAILED = 1;

@@ -63,13 +63,15 @@ function spawned(tool: "check" | "verify", args: string[], prefix: string[] = []
   const sampler = setInterval(() => {
     if (!ports) return;
     try {
-      const inodes = new Set(readdirSync(`/proc/${child.pid}/fd`).flatMap((fd) => {
-        try {
-          return [/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${child.pid}/fd/${fd}`))?.[1] ?? ""];
-        } catch {
-          return [];
-        }
-      }));
+      const inodes = new Set(
+        readdirSync(`/proc/${child.pid}/fd`).flatMap((fd) => {
+          try {
+            return [/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${child.pid}/fd/${fd}`))?.[1] ?? ""];
+          } catch {
+            return [];
+          }
+        }),
+      );
       let n = 0;
       for (const line of readFileSync(`/proc/${child.pid}/net/tcp`, "utf8").split("\n").slice(1)) {
         const f = line.trim().split(/\s+/);
@@ -118,10 +120,17 @@ describe("deadlines on every SSH step (issue 26, item 7)", () => {
 
   it("check and verify as processes: all four stalled hosts in one stack, exit 2 within the longest deadline", async () => {
     const hosts = [...stalledHosts(), hostOf("good", servers.get("ok")!)];
-    const file = stackFile("stalled", hosts, HOSTILE.map((m) => ({ client: "good", server: m, address: "127.0.0.1" })));
+    const file = stackFile(
+      "stalled",
+      hosts,
+      HOSTILE.map((m) => ({ client: "good", server: m, address: "127.0.0.1" })),
+    );
     const [check, verify] = await Promise.all([spawned("check", [file, "--timeout", "2"]).done, spawned("verify", [file, "--timeout", "2"]).done]);
     console.log(`check exited ${check.code} in ${check.seconds} s; verify exited ${verify.code} in ${verify.seconds} s`);
-    for (const [r, what] of [[check, "check"], [verify, "verify"]] as const) {
+    for (const [r, what] of [
+      [check, "check"],
+      [verify, "verify"],
+    ] as const) {
       expect(r.code, `${what}: ${r.out}${r.err}`).toBe(2);
       // Node's start and the 8 s silence of the slowest, plus verify's links one after another;
       // bounded, with room for a loaded machine (docs/performance.md, "The CLIs")
@@ -148,7 +157,10 @@ describe("deadlines on every SSH step (issue 26, item 7)", () => {
       expect(r.code, bad.join(" ")).toBe(2);
       expect(r.err).toMatch(/^--(timeout|connections) must be a whole number from \d+ to \d+\nusage: npm run check -- /);
     }
-    for (const [tool, main] of [["check", checkMain], ["verify", verifyMain]] as const) {
+    for (const [tool, main] of [
+      ["check", checkMain],
+      ["verify", verifyMain],
+    ] as const) {
       const r = await inProcess(tool, main, ["--help"]);
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/exit codes: 0 .*; 1 .*; 2 a host unreachable.*; 3 an internal error \(a bug in mptcp-pulumi\)/);
@@ -164,7 +176,10 @@ describe("a bounded number of connections (issue 26, item 9)", () => {
   let file: string;
   beforeAll(async () => {
     many = await startSshd("ok", HOSTS);
-    file = stackFile("many", many.ports.map((p, i) => hostOf(`h${i}`, many, p)));
+    file = stackFile(
+      "many",
+      many.ports.map((p, i) => hostOf(`h${i}`, many, p)),
+    );
   });
   afterAll(() => many.close());
 
@@ -173,7 +188,12 @@ describe("a bounded number of connections (issue 26, item 9)", () => {
     console.log(`check of ${HOSTS} hosts at nofile 256: exit ${r.code} in ${r.seconds} s, at most ${r.maxSockets} connections at once (sampled)`);
     expect(r.err).not.toMatch(/EMFILE/);
     expect(r.code, r.err.slice(0, 2000)).toBe(0);
-    expect(r.out.split("\n").filter((l) => l && !/^h\d+: in step$/.test(l)).slice(0, 5)).toEqual([]);
+    expect(
+      r.out
+        .split("\n")
+        .filter((l) => l && !/^h\d+: in step$/.test(l))
+        .slice(0, 5),
+    ).toEqual([]);
     expect(r.out.match(/^h\d+: in step$/gm)?.length).toBe(HOSTS);
     expect(many.stats.logins).toBeGreaterThanOrEqual(HOSTS);
     expect(r.maxSockets).toBeGreaterThan(4); // the sampler sees them
@@ -217,7 +237,10 @@ describe("one exit contract for both SSH exec wrappers (scripts/ssh-exec.ts): a 
   }
 
   it("no exit status (the channel closed first): 255, stderr opening with x/crypto's ExitMissingError text; an exit signal: 255, naming the signal", async () => {
-    for (const [mode, why] of [["noexit", EXIT_MISSING], ["signal", killedBy("SIGTERM")]] as const) {
+    for (const [mode, why] of [
+      ["noexit", EXIT_MISSING],
+      ["signal", killedBy("SIGTERM")],
+    ] as const) {
       const { session, provider } = await both(mode);
       console.log(`${mode}: verify's session exit ${session.code} (${session.stderr.split("\n")[0]}), the provider stand-in exit ${provider.code} (${provider.stderr.split("\n")[0]})`);
       for (const r of [session, provider]) {
@@ -230,7 +253,10 @@ describe("one exit contract for both SSH exec wrappers (scripts/ssh-exec.ts): a 
   });
 
   it("negative control: an exit status that came is the command's, 0 or not, with nothing added to stderr", async () => {
-    for (const [mode, code] of [["ok", 0], ["fail", 3]] as const) {
+    for (const [mode, code] of [
+      ["ok", 0],
+      ["fail", 3],
+    ] as const) {
       const { session, provider } = await both(mode);
       expect(session).toEqual({ code, stdout: "printed\n", stderr: "" });
       expect(provider).toEqual({ code, stdout: "printed", stderr: "" });

@@ -16,7 +16,24 @@ describe("MptcpHost under pulumi mocks", () => {
     const networks = resources.filter((r) => r.type === NETWORK_TYPE);
     expect(networks.map((n) => [n.name, n.parent, n.custom])).toEqual([[STACK_NETWORK, "", false]]);
     expect(components.every((c) => !c.custom && c.parent === networks[0].urn)).toBe(true);
-    expect(commands.map((c) => c.name).sort()).toEqual(["server-scripts", "client-scripts", "server-scripts-cleanup", "client-scripts-cleanup", "server-anchor", "client-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-sysctl", "client-limits", "client-networkmanager"].sort());
+    expect(commands.map((c) => c.name).sort()).toEqual(
+      [
+        "server-scripts",
+        "client-scripts",
+        "server-scripts-cleanup",
+        "client-scripts-cleanup",
+        "server-anchor",
+        "client-anchor",
+        "server-sysctl",
+        "server-limits",
+        "server-networkmanager",
+        "server-endpoints",
+        "server-endpoints-confirm",
+        "client-sysctl",
+        "client-limits",
+        "client-networkmanager",
+      ].sort(),
+    );
     for (const c of commands) {
       const host = c.name.split("-")[0];
       expect(resources.find((r) => r.name === c.name)!.parent).toBe(components.find((x) => x.name === host)!.urn);
@@ -60,7 +77,9 @@ describe("MptcpHost under pulumi mocks", () => {
     for (const host of ["server", "client"]) {
       const c = commands.find((x) => x.name === `${host}-scripts-cleanup`)!;
       expect(c.inputs.create).toBeUndefined();
-      expect(c.inputs.delete).toBe(`# mptcp-pulumi: host ${host}, the scripts copied for it\nrm -rf -- "$HOME"/.mptcp-pulumi/mptcp.test.${host} && { rmdir -- "$HOME"/.mptcp-pulumi 2>/dev/null || true; }\n`);
+      expect(c.inputs.delete).toBe(
+        `# mptcp-pulumi: host ${host}, the scripts copied for it\nrm -rf -- "$HOME"/.mptcp-pulumi/mptcp.test.${host} && { rmdir -- "$HOME"/.mptcp-pulumi 2>/dev/null || true; }\n`,
+      );
       expect(c.deleteBeforeReplace).toBe(false);
       // a new target replaces it: the old one's delete cleans the old home, at the end of the update
       expect(c.triggers).toEqual([c.connection.host, c.connection.port, c.connection.user]);
@@ -98,7 +117,8 @@ describe("MptcpHost under pulumi mocks", () => {
     const stdout: Record<string, string> = {
       "server-sysctl": "net.mptcp.enabled = 1\n@applied sysctl net.mptcp.enabled 1\n",
       "server-limits": "add_addr_accepted 0 subflows 2\n@applied limits add_addr_accepted 0 subflows 2\n",
-      "server-endpoints": "mptcp-pulumi[server]: endpoints set (1 changed)\n@applied endpoint 10.22.17.33 id 7 dev wlan0 signal\n@applied endpoint 10.22.18.1 id 200 port 5201 dev eth0 backup subflow\n",
+      "server-endpoints":
+        "mptcp-pulumi[server]: endpoints set (1 changed)\n@applied endpoint 10.22.17.33 id 7 dev wlan0 signal\n@applied endpoint 10.22.18.1 id 200 port 5201 dev eth0 backup subflow\n",
       "server-services": "@applied service iperf3.service preload active /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf\n",
       "server-networkmanager": "@applied networkmanager endpoints-off /etc/NetworkManager/conf.d/90-mptcp-pulumi.conf\n@applied future-kind ignored\n",
     };
@@ -167,7 +187,12 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints[0].interface = "wlan0 x"; // a field error
     c.links.push({ client: "ghost", server: "client" }); // and a cross-host one, reported together
     let run: unknown;
-    const err = await runProgram(c).then((r) => { run = r; }, (e: Error) => e);
+    const err = await runProgram(c).then(
+      (r) => {
+        run = r;
+      },
+      (e: Error) => e,
+    );
     expect(run).toBeUndefined();
     expect((err as Error).message).toMatch(/2 errors in the mptcp stack config/);
     expect((err as Error).message).toContain("mptcp:hosts[0].endpoints[0].interface");
@@ -215,7 +240,18 @@ describe("MptcpHost under pulumi mocks", () => {
     c.hosts[0].endpoints = [];
     c.links = [];
     const { commands } = await runProgram(c);
-    expect(commands.map((x) => x.name).sort()).toEqual(["client-anchor", "client-scripts", "client-scripts-cleanup", "client-sysctl", "server-anchor", "server-limits", "server-networkmanager", "server-scripts", "server-scripts-cleanup", "server-sysctl"]);
+    expect(commands.map((x) => x.name).sort()).toEqual([
+      "client-anchor",
+      "client-scripts",
+      "client-scripts-cleanup",
+      "client-sysctl",
+      "server-anchor",
+      "server-limits",
+      "server-networkmanager",
+      "server-scripts",
+      "server-scripts-cleanup",
+      "server-sysctl",
+    ]);
     // a host that sets no concern gets no command at all, the anchor, the copy and its cleanup neither
     c.hosts[1].sysctl = {};
     expect((await runProgram(c)).commands.map((x) => x.name).filter((n) => n.startsWith("client"))).toEqual([]);
@@ -228,7 +264,10 @@ describe("MptcpHost under pulumi mocks", () => {
     expect(commands.map((x) => x.name)).not.toContain("client-networkmanager");
     expect(commands.map((x) => x.name)).toContain("server-networkmanager");
     c.hosts[0].endpointOwner = "networkmanager";
-    const err = await runProgram(c).then(() => undefined, (e: Error) => e.message);
+    const err = await runProgram(c).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
     expect(err).toMatch(/mptcp:hosts\[0\]\.endpoints: endpointOwner is networkmanager, .*: remove endpoints, or set endpointOwner: mptcp-pulumi/);
   });
 });

@@ -24,7 +24,17 @@ import { aliasUrns, RecordedCommand, runProgram, urnOf } from "./harness/program
 import { CommandProviderSim, defaultParallel, Phase, targetMatcher } from "./harness/provider";
 
 function cmd(name: string, over: Partial<RecordedCommand> = {}): RecordedCommand {
-  const c = { name, urn: `urn:pulumi:test::mptcp::mptcp:index:Host$command:remote:Command::${name}`, create: `create ${name}`, delete: `delete ${name}`, triggers: ["h1"], connection: { host: "h1" }, dependsOn: [], deleteBeforeReplace: true, ...over } as RecordedCommand;
+  const c = {
+    name,
+    urn: `urn:pulumi:test::mptcp::mptcp:index:Host$command:remote:Command::${name}`,
+    create: `create ${name}`,
+    delete: `delete ${name}`,
+    triggers: ["h1"],
+    connection: { host: "h1" },
+    dependsOn: [],
+    deleteBeforeReplace: true,
+    ...over,
+  } as RecordedCommand;
   c.inputs = { create: c.create, delete: c.delete, update: c.update, triggers: c.triggers, connection: c.connection };
   return c;
 }
@@ -82,15 +92,30 @@ describe("replacement of a guarded concern (step_generator.go v3.248.0 continueS
   });
 
   it("the real program: an ssh.host change replaces every command; each confirmation is deleted before its apply's revert and created after its apply", async () => {
-    const host = (addr: string) => ({ name: "server", ssh: { host: addr, insecureIgnoreHostKey: true }, sysctl: { enabled: true }, limits: { subflows: 2, addAddrAccepted: 2 }, endpoints: [{ interface: "eth1", flags: ["signal"] }], hooks: true });
+    const host = (addr: string) => ({
+      name: "server",
+      ssh: { host: addr, insecureIgnoreHostKey: true },
+      sysctl: { enabled: true },
+      limits: { subflows: 2, addAddrAccepted: 2 },
+      endpoints: [{ interface: "eth1", flags: ["signal"] }],
+      hooks: true,
+    });
     const { sim, ran } = recorder();
     await sim.up((await runProgram({ hosts: [host("203.0.113.1")] })).commands);
     ran.length = 0;
     await sim.up((await runProgram({ hosts: [host("203.0.113.2")] })).commands);
     for (const concern of ["endpoints", "hooks"]) {
       const at = (s: string) => ran.indexOf(s);
-      const order = [`delete server-${concern}-confirm@203.0.113.1`, `delete server-${concern}@203.0.113.1`, `create server-${concern}@203.0.113.2`, `create server-${concern}-confirm@203.0.113.2`].map(at);
-      expect(order.every((i) => i >= 0), ran.join("\n")).toBe(true);
+      const order = [
+        `delete server-${concern}-confirm@203.0.113.1`,
+        `delete server-${concern}@203.0.113.1`,
+        `create server-${concern}@203.0.113.2`,
+        `create server-${concern}-confirm@203.0.113.2`,
+      ].map(at);
+      expect(
+        order.every((i) => i >= 0),
+        ran.join("\n"),
+      ).toBe(true);
       expect([...order].sort((a, b) => a - b)).toEqual(order);
     }
     // the anchor has no triggers: updated in place (its create again), never deleted
@@ -154,7 +179,10 @@ describe("DIY backend checkpoints (snapshot.go SnapshotManager, diy/backend.go v
     const full = Buffer.byteLength(sim.checkpointJson());
     expect(sim.checkpoints.largest).toBe(full);
     const state = JSON.parse(sim.checkpointJson()).checkpoint.latest.resources;
-    expect(state.map((r: any) => [r.inputs.create, r.outputs.stdout])).toEqual([["create a", "armed 1"], ["create b", "armed 2"]]);
+    expect(state.map((r: any) => [r.inputs.create, r.outputs.stdout])).toEqual([
+      ["create a", "armed 1"],
+      ["create b", "armed 2"],
+    ]);
     await sim.up(two);
     expect(sim.checkpoints).toEqual({ writes: 1, bytes: full, largest: full });
     await sim.up([cmd("a", { triggers: ["h2"] }), cmd("b", { dependsOn: ["a"] })]);
@@ -165,7 +193,14 @@ describe("DIY backend checkpoints (snapshot.go SnapshotManager, diy/backend.go v
   });
 
   it("a real host: the state holds each resource's registered inputs twice, as inputs and again as outputs", async () => {
-    const host = { name: "server", ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true }, sysctl: { enabled: true }, limits: { subflows: 2, addAddrAccepted: 2 }, endpoints: [{ interface: "eth1", flags: ["signal"] }], hooks: true };
+    const host = {
+      name: "server",
+      ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true },
+      sysctl: { enabled: true },
+      limits: { subflows: 2, addAddrAccepted: 2 },
+      endpoints: [{ interface: "eth1", flags: ["signal"] }],
+      hooks: true,
+    };
     const { sim } = recorder();
     const { commands } = await runProgram({ hosts: [host] });
     await sim.up(commands);
@@ -181,7 +216,11 @@ describe("preview after up (no false replaces)", () => {
     const { sim } = recorder();
     await sim.up(guarded("h1"));
     expect(sim.preview(guarded("h1"))).toEqual([]);
-    expect(sim.preview(guarded("h1", "apply v2")).map((s) => `${s.phase} ${s.name} (${s.reason})`)).toEqual(["create s-endpoints (changed)", "delete s-endpoints-confirm (replace)", "create s-endpoints-confirm (replace)"]);
+    expect(sim.preview(guarded("h1", "apply v2")).map((s) => `${s.phase} ${s.name} (${s.reason})`)).toEqual([
+      "create s-endpoints (changed)",
+      "delete s-endpoints-confirm (replace)",
+      "create s-endpoints-confirm (replace)",
+    ]);
     expect(sim.preview(guarded("h2")).map((s) => `${s.phase} ${s.name}`)).toEqual(["delete s-endpoints-confirm", "delete s-endpoints", "create s-endpoints", "create s-endpoints-confirm"]);
   });
 });
@@ -255,7 +294,9 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
     expect(hostUrn).toBe(`urn:pulumi:test::mptcp::${NET}$${HOST}::s`);
     // MptcpHost's alias: the old type at the stack's root
     expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, noParent: true }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
-    expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, parentUrn: "urn:pulumi:test::mptcp::pulumi:pulumi:Stack::mptcp-test" }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${OLD_HOST}::s`]);
+    expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST, parentUrn: "urn:pulumi:test::mptcp::pulumi:pulumi:Stack::mptcp-test" }] }, none, "test")).toEqual([
+      `urn:pulumi:test::mptcp::${OLD_HOST}::s`,
+    ]);
     // without noParent the resource's parent stays: the old type under the new parent
     expect(aliasUrns({ ...host, aliasSpecs: [{ type: OLD_HOST }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${NET}$${OLD_HOST}::s`]);
     expect(aliasUrns({ ...host, aliasSpecs: [{ name: "old", parentUrn: netUrn }] }, none, "test")).toEqual([`urn:pulumi:test::mptcp::${NET}$${HOST}::old`]);
@@ -317,7 +358,14 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
     if (aliased) expect(after.every((c, i) => c.aliases?.length === 1 && c.aliases[0] === before[i].urn)).toBe(true);
     return { before, after };
   }
-  const server = { name: "server", ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true }, sysctl: { enabled: true }, limits: { subflows: 2, addAddrAccepted: 2 }, endpoints: [{ interface: "eth1", flags: ["signal"] }], hooks: true };
+  const server = {
+    name: "server",
+    ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true },
+    sysctl: { enabled: true },
+    limits: { subflows: 2, addAddrAccepted: 2 },
+    endpoints: [{ interface: "eth1", flags: ["signal"] }],
+    hooks: true,
+  };
 
   it("negative control: the real program's URNs changed without an alias: every command created anew, then every old one deleted (its delete reverts the host)", async () => {
     const { before, after } = await upgraded(server, false);
@@ -391,10 +439,21 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
   it("a renamed command: with a name alias the same resource under its new name; without, a create and the old one's delete", async () => {
     const old = guarded("h1");
     const renamed = (alias: boolean) =>
-      old.map((c) => {
-        const name = c.name.replace("s-", "s-mptcp-");
-        return { ...c, name, urn: c.urn.replace(/::[^:]*$/, `::${name}`), dependsOn: c.dependsOn.map((d) => d.replace("s-", "s-mptcp-")), triggers: c.triggers!.map((t) => String(t).replace("s-", "s-mptcp-")), aliases: alias ? aliasUrns({ name, type: CMD, parent: urnOf("test", OLD_HOST, "s", ""), aliasSpecs: [{ name: c.name, parentUrn: urnOf("test", OLD_HOST, "s", "") }] }, () => [], "test") : [] };
-      }).map((c) => ({ ...c, inputs: { ...c.inputs, triggers: c.triggers } }));
+      old
+        .map((c) => {
+          const name = c.name.replace("s-", "s-mptcp-");
+          return {
+            ...c,
+            name,
+            urn: c.urn.replace(/::[^:]*$/, `::${name}`),
+            dependsOn: c.dependsOn.map((d) => d.replace("s-", "s-mptcp-")),
+            triggers: c.triggers!.map((t) => String(t).replace("s-", "s-mptcp-")),
+            aliases: alias
+              ? aliasUrns({ name, type: CMD, parent: urnOf("test", OLD_HOST, "s", ""), aliasSpecs: [{ name: c.name, parentUrn: urnOf("test", OLD_HOST, "s", "") }] }, () => [], "test")
+              : [],
+          };
+        })
+        .map((c) => ({ ...c, inputs: { ...c.inputs, triggers: c.triggers } }));
     let { sim, ran } = recorder();
     await sim.up(old);
     ran.length = 0;

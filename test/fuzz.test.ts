@@ -45,22 +45,56 @@ const host = fc.record(
     ),
     sysctl: maybe(
       fc.record(
-        { enabled: maybe(fc.boolean()), pathManager: maybe(pick("kernel", "userspace", "fast")), scheduler: maybe(pick("default", "blest", "rm -rf /")), addAddrTimeout: maybe(fc.integer({ min: -1, max: 3000 })) },
+        {
+          enabled: maybe(fc.boolean()),
+          pathManager: maybe(pick("kernel", "userspace", "fast")),
+          scheduler: maybe(pick("default", "blest", "rm -rf /")),
+          addAddrTimeout: maybe(fc.integer({ min: -1, max: 3000 })),
+        },
         { requiredKeys: [] },
       ),
     ),
     limits: maybe(fc.record({ subflows: maybe(fc.integer({ min: -1, max: 9 })), addAddrAccepted: maybe(fc.integer({ min: -1, max: 9 })) }, { requiredKeys: [] })),
     endpoints: maybe(fc.array(endpoint, { maxLength: 9 })),
     hooks: maybe(fc.boolean()),
-    routing: maybe(fc.array(fc.record({ interface: maybe(iface), mode: maybe(pick("auto", "source", "none", "magic")), table: maybe(fc.integer({ min: 0, max: 300 })), priority: maybe(fc.integer({ min: 0, max: 40000 })), gateway: maybe(address) }, { requiredKeys: ["interface"] }), { maxLength: 3 })),
-    services: maybe(fc.array(fc.record({ unit: maybe(pick("iperf3.service", "web@8080.service", "web@.service", "echo.socket", "x.service;reboot")), mode: maybe(pick("preload", "godebug", "socket", "ebpf")), restart: maybe(pick("ifRunning", "never", "always")) }, { requiredKeys: ["unit"] }), { maxLength: 3 })),
+    routing: maybe(
+      fc.array(
+        fc.record(
+          {
+            interface: maybe(iface),
+            mode: maybe(pick("auto", "source", "none", "magic")),
+            table: maybe(fc.integer({ min: 0, max: 300 })),
+            priority: maybe(fc.integer({ min: 0, max: 40000 })),
+            gateway: maybe(address),
+          },
+          { requiredKeys: ["interface"] },
+        ),
+        { maxLength: 3 },
+      ),
+    ),
+    services: maybe(
+      fc.array(
+        fc.record(
+          {
+            unit: maybe(pick("iperf3.service", "web@8080.service", "web@.service", "echo.socket", "x.service;reboot")),
+            mode: maybe(pick("preload", "godebug", "socket", "ebpf")),
+            restart: maybe(pick("ifRunning", "never", "always")),
+          },
+          { requiredKeys: ["unit"] },
+        ),
+        { maxLength: 3 },
+      ),
+    ),
     confirmTimeout: maybe(fc.integer({ min: -1, max: 4000 })),
   },
   { requiredKeys: ["name", "ssh"] },
 );
 
 const link = fc.record({ client: maybe(names), server: maybe(names), address: maybe(address) }, { requiredKeys: ["client", "server"] });
-const config = fc.record({ hosts: fc.oneof({ weight: 9, arbitrary: fc.array(host, { minLength: 1, maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }), links: fc.oneof({ weight: 9, arbitrary: fc.array(link, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }) });
+const config = fc.record({
+  hosts: fc.oneof({ weight: 9, arbitrary: fc.array(host, { minLength: 1, maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }),
+  links: fc.oneof({ weight: 9, arbitrary: fc.array(link, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.anything() }),
+});
 
 /** The same shapes, but only values that pass the field checks: most such configs are accepted. */
 const goodHost = (name: string) =>
@@ -70,7 +104,13 @@ const goodHost = (name: string) =>
     ssh: fc.record({ host: pick("198.51.100.1", "2001:db8::2", "host.example.net"), port: fc.constant(name === "server" ? 22 : 2222), hostKey: fc.constant(ED25519), user: pick("root", "admin") }),
     sysctl: fc.record({ enabled: fc.boolean(), scheduler: pick("default", "blest") }, { requiredKeys: [] }),
     limits: fc.record({ subflows: fc.integer({ min: 0, max: 8 }), addAddrAccepted: fc.integer({ min: 0, max: 8 }) }),
-    endpoints: fc.array(fc.record({ interface: pick("lan", "wlan", "lte"), address: pick("198.51.100.1", "198.51.100.17", "198.51.100.33", undefined), flags: fc.subarray(["signal", "subflow", "backup"] as const) }, { requiredKeys: ["interface", "flags"] }), { maxLength: 3 }),
+    endpoints: fc.array(
+      fc.record(
+        { interface: pick("lan", "wlan", "lte"), address: pick("198.51.100.1", "198.51.100.17", "198.51.100.33", undefined), flags: fc.subarray(["signal", "subflow", "backup"] as const) },
+        { requiredKeys: ["interface", "flags"] },
+      ),
+      { maxLength: 3 },
+    ),
     hooks: fc.boolean(),
     services: fc.array(fc.record({ unit: pick("iperf3.service", "web@8080.service"), mode: pick("preload", "godebug"), restart: pick("ifRunning", "never") }), { maxLength: 1 }),
     confirmTimeout: pick(0, 3, 90),
@@ -85,9 +125,38 @@ const goodConfig = fc.record({ hosts: fc.tuple(goodHost("server"), goodHost("cli
  */
 const sshHostOdd = fc.oneof(
   pick(
-    "198.51.100.1", "2001:db8::2", "host.example.net", "fe80::1%eth0", "FE80::0:1%eth0", "fe80::1%2", "fe80::1%", "fe80::1%eth0%eth1", "fe80::1%-e", "fe80::1%a b",
-    "198.51.100.1%eth0", "[2001:db8::2]", "[fe80::1%eth0]:22", "198.51.100.1:22", "::ffff:198.51.100.1", "::", "0", "0.0.0.0", "256.1.1.1", "localhost", "host.example.net.",
-    "bücher.example", "xn--bcher-kva.example", "😀", "-oProxyCommand=touch /tmp/x", "host name", " 198.51.100.1", "198.51.100.1\n", "http://host/", "a".repeat(254), `${"a".repeat(63)}.example`, "",
+    "198.51.100.1",
+    "2001:db8::2",
+    "host.example.net",
+    "fe80::1%eth0",
+    "FE80::0:1%eth0",
+    "fe80::1%2",
+    "fe80::1%",
+    "fe80::1%eth0%eth1",
+    "fe80::1%-e",
+    "fe80::1%a b",
+    "198.51.100.1%eth0",
+    "[2001:db8::2]",
+    "[fe80::1%eth0]:22",
+    "198.51.100.1:22",
+    "::ffff:198.51.100.1",
+    "::",
+    "0",
+    "0.0.0.0",
+    "256.1.1.1",
+    "localhost",
+    "host.example.net.",
+    "bücher.example",
+    "xn--bcher-kva.example",
+    "😀",
+    "-oProxyCommand=touch /tmp/x",
+    "host name",
+    " 198.51.100.1",
+    "198.51.100.1\n",
+    "http://host/",
+    "a".repeat(254),
+    `${"a".repeat(63)}.example`,
+    "",
   ),
   fc.string({ maxLength: 20, unit: "grapheme" }),
   fc.string({ maxLength: 8, unit: "binary" }),
@@ -98,12 +167,32 @@ const number = fc.oneof(
   fc.double(),
   pick("22", "0x16", "", "22 ", "٢٢"),
 );
-const wrongType = fc.oneof(fc.constant(null), fc.boolean(), fc.constant([]), fc.constant({}), fc.array(fc.integer(), { maxLength: 2 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }));
-const odd = <T>(arb: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: arb as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: number as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: wrongType as fc.Arbitrary<unknown> });
+const wrongType = fc.oneof(
+  fc.constant(null),
+  fc.boolean(),
+  fc.constant([]),
+  fc.constant({}),
+  fc.array(fc.integer(), { maxLength: 2 }),
+  fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
+);
+const odd = <T>(arb: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 6, arbitrary: arb as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: number as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: wrongType as fc.Arbitrary<unknown> });
 /** Mostly a good value (so whole configs pass too), else an odd one, a number or a wrong type. */
 const mostly = <T, U>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) => fc.oneof({ weight: 5, arbitrary: good as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: odd(bad) });
 const hostKeyOdd = fc.oneof(
-  pick(ED25519, `${ED25519} user@host`, `${ED25519} ünïcode ✓`, `${ED25519}\nssh-rsa AAAA`, ED25519.replace("ssh-ed25519", "ssh-rsa"), ED25519.toUpperCase(), `ssh-ed25519 ${"A".repeat(100000)}`, "ssh-ed25519", "ssh-ed25519 AAAA", "not a key", ""),
+  pick(
+    ED25519,
+    `${ED25519} user@host`,
+    `${ED25519} ünïcode ✓`,
+    `${ED25519}\nssh-rsa AAAA`,
+    ED25519.replace("ssh-ed25519", "ssh-rsa"),
+    ED25519.toUpperCase(),
+    `ssh-ed25519 ${"A".repeat(100000)}`,
+    "ssh-ed25519",
+    "ssh-ed25519 AAAA",
+    "not a key",
+    "",
+  ),
   fc.string({ maxLength: 40, unit: "grapheme" }),
 );
 /** Keys the ssh block does not have, as users guess them: rare, so most blocks can pass. */
@@ -135,13 +224,24 @@ const sshOdd = fc.oneof(
 );
 const sshConfig = fc.record({
   hosts: fc.oneof(
-    { weight: 12, arbitrary: fc.array(fc.record({ name: fc.oneof({ weight: 8, arbitrary: names }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }), ssh: sshOdd, hooks: maybe(fc.boolean()) }, { requiredKeys: ["name", "ssh"] }), { minLength: 1, maxLength: 3 }) },
+    {
+      weight: 12,
+      arbitrary: fc.array(
+        fc.record(
+          { name: fc.oneof({ weight: 8, arbitrary: names }, { weight: 1, arbitrary: fc.string({ maxLength: 6 }) }), ssh: sshOdd, hooks: maybe(fc.boolean()) },
+          { requiredKeys: ["name", "ssh"] },
+        ),
+        { minLength: 1, maxLength: 3 },
+      ),
+    },
     { weight: 1, arbitrary: fc.anything() },
   ),
   links: fc.oneof({ weight: 6, arbitrary: fc.constant([]) }, { weight: 3, arbitrary: fc.array(link, { maxLength: 2 }) }, { weight: 1, arbitrary: fc.anything() }),
 });
 /** Private keys as `mptcp:sshPrivateKey` holds them: paths by mistake, junk, unicode, none. */
-const privateKeyOdd = fc.option(fc.oneof(pick("/root/.ssh/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ключ", ""), fc.string({ maxLength: 12 })), { nil: undefined });
+const privateKeyOdd = fc.option(fc.oneof(pick("/root/.ssh/id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ключ", ""), fc.string({ maxLength: 12 })), {
+  nil: undefined,
+});
 
 const dir = mkdtempSync(join(tmpdir(), "mptcp-fuzz-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -157,7 +257,11 @@ function scriptsOf(raw: { hosts: unknown; links?: unknown }): string[] {
       // an apply runs the script it keeps in a variable: sh -n of the command text does not parse that
       ...rendered.map((s) => selfText(s.apply)),
       renderCheck(h),
-      ...(h.hooks ? renderHookFiles(h).filter((f) => f.source.endsWith(".sh")).map((f) => f.content) : []),
+      ...(h.hooks
+        ? renderHookFiles(h)
+            .filter((f) => f.source.endsWith(".sh"))
+            .map((f) => f.content)
+        : []),
     ];
   });
 }
@@ -205,7 +309,12 @@ describe("the whole config, fuzzed", () => {
 
   it("the error check refuses a path outside the config, a message that says nothing, and one that leaks undefined (negative control)", () => {
     const good = { path: "mptcp:hosts[0].endpoints[1].flags", message: "unknown flag; use signal, subflow, backup or fullmesh" };
-    const bad = [{ path: "hosts[0].name", message: good.message }, { path: good.path, message: "invalid" }, { path: good.path, message: "expected undefined to be a number" }, { path: "mptcp:hosts[0][object Object]", message: good.message }];
+    const bad = [
+      { path: "hosts[0].name", message: good.message },
+      { path: good.path, message: "invalid" },
+      { path: good.path, message: "expected undefined to be a number" },
+      { path: "mptcp:hosts[0][object Object]", message: good.message },
+    ];
     expect(unhelpful([good, ...bad])).toEqual(bad);
   });
 
@@ -263,7 +372,10 @@ describe("the whole config, fuzzed", () => {
     const good = validateConfig({ hosts: [{ name: "a", ssh: { host: "fe80::1%eth0", insecureIgnoreHostKey: true } }] });
     expect(good.ok).toBe(true);
     // the program's own failure on a refused config passes the check
-    const e = await runProgram({ hosts: "x" }, { preview: true }).then(() => undefined, (x: unknown) => x);
+    const e = await runProgram({ hosts: "x" }, { preview: true }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     expect(isConfigError(e, bad)).toBe(true);
     // what the zoned ssh.host threw before the fix, and what a crash outside validation would throw
     expect(isConfigError(new TypeError("Invalid URL"), bad)).toBe(false);

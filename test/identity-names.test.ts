@@ -135,7 +135,9 @@ describe("ids, tables and priorities the config leaves out", () => {
     const m = model(many);
     expect(new Set(m.endpoints.map((e) => e.id)).size).toBe(40);
     for (let seed = 1; seed <= 5; seed++) {
-      const shuffled = [...many].sort((x, y) => ((x.address.charCodeAt(5 + (seed % 3)) * seed) % 7) - ((y.address.charCodeAt(5 + (seed % 3)) * seed) % 7) || (seed % 2 ? 1 : -1) * x.address.localeCompare(y.address));
+      const shuffled = [...many].sort(
+        (x, y) => ((x.address.charCodeAt(5 + (seed % 3)) * seed) % 7) - ((y.address.charCodeAt(5 + (seed % 3)) * seed) % 7) || (seed % 2 ? 1 : -1) * x.address.localeCompare(y.address),
+      );
       expect(ids(model(shuffled))).toEqual(ids(m));
     }
   });
@@ -146,7 +148,12 @@ describe("keys as the host names them, and their config paths", () => {
     configSchema.parse({
       hosts: [
         { name: "x", ssh: { host: "h", insecureIgnoreHostKey: true } },
-        { name: "s", ssh: { host: "h2", insecureIgnoreHostKey: true }, endpoints: [{ interface: "eth1", address: "10.0.1.2" }, { interface: "eth1", address: "2001:DB8::2" }, { interface: "wlan0" }], services: [{ unit: "a.service" }, { unit: "iperf3.service" }] },
+        {
+          name: "s",
+          ssh: { host: "h2", insecureIgnoreHostKey: true },
+          endpoints: [{ interface: "eth1", address: "10.0.1.2" }, { interface: "eth1", address: "2001:DB8::2" }, { interface: "wlan0" }],
+          services: [{ unit: "a.service" }, { unit: "iperf3.service" }],
+        },
       ],
     }),
   ).hosts[1];
@@ -165,7 +172,16 @@ describe("keys as the host names them, and their config paths", () => {
   });
 
   it("the concern of a key, as the host names it or as a config path", () => {
-    for (const [p, c] of [["limits.subflows", "limits"], ["routing", "hooks"], ["services[iperf3.service]", "services"], ["endpoints[eth1 10.0.1.2].address", "endpoints"], ["endpointOwner", "networkmanager"], ["mptcp:hosts[3].sysctl.enabled", "sysctl"], ["", undefined], ["mptcp:hosts[0]", undefined]] as const) {
+    for (const [p, c] of [
+      ["limits.subflows", "limits"],
+      ["routing", "hooks"],
+      ["services[iperf3.service]", "services"],
+      ["endpoints[eth1 10.0.1.2].address", "endpoints"],
+      ["endpointOwner", "networkmanager"],
+      ["mptcp:hosts[3].sysctl.enabled", "sysctl"],
+      ["", undefined],
+      ["mptcp:hosts[0]", undefined],
+    ] as const) {
       expect(concernOfPath(p), p).toBe(c);
     }
   });

@@ -121,7 +121,10 @@ describe("MptcpNetwork: the checks across hosts and links", () => {
     const run = await runProgram({ hosts: [] }, { program: network(net()) });
     const hosts = run.resources.filter((r) => r.type === "mptcp-pulumi:index:MptcpHost");
     const parent = run.resources.find((r) => r.type === "mptcp-pulumi:index:MptcpNetwork")!;
-    expect(hosts.map((h) => [h.name, h.parent])).toEqual([["server", parent.urn], ["client", parent.urn]]);
+    expect(hosts.map((h) => [h.name, h.parent])).toEqual([
+      ["server", parent.urn],
+      ["client", parent.urn],
+    ]);
     expect(run.outputs.links).toEqual([{ client: "client", server: "server", address: "198.51.100.7", joins: 1, subflows: 2 }]);
     expect(Object.keys(run.outputs.hosts as object)).toEqual(["server", "client"]);
   });
@@ -140,7 +143,16 @@ describe("MptcpNetwork: the checks across hosts and links", () => {
     args.hosts[1].limits = { subflows: 2 };
     args.hosts[0].endpoints![0].address = pulumi.output("198.51.100.17");
     // construction passes (the link's check waits for the address) ...
-    const preview = await runProgram({ hosts: [] }, { preview: true, program: network({ ...args, hosts: [{ ...args.hosts[0], endpoints: [{ ...args.hosts[0].endpoints![0], address: pulumi.output("x").apply(() => pulumi.unknown as unknown as string) }] }, args.hosts[1]] }) });
+    const preview = await runProgram(
+      { hosts: [] },
+      {
+        preview: true,
+        program: network({
+          ...args,
+          hosts: [{ ...args.hosts[0], endpoints: [{ ...args.hosts[0].endpoints![0], address: pulumi.output("x").apply(() => pulumi.unknown as unknown as string) }] }, args.hosts[1]],
+        }),
+      },
+    );
     expect(preview.infos.join("\n")).toContain("not known until the update, so not checked yet: args.hosts[0].endpoints[0].address");
     // ... and the update, with the address known, fails before any command
     const run = await failed(runProgram({ hosts: [] }, { program: networkOnly(args) }));

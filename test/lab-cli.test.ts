@@ -17,8 +17,7 @@ import { labMain } from "../scripts/lab";
 const base = mkdtempSync(join(tmpdir(), "mptcp-labcli-"));
 const id = `c${Math.random().toString(16).slice(2, 6)}`;
 const env = { ...process.env, MPTCP_LAB_DIR: join(base, "lab"), MPTCP_LAB_STACK_FILE: join(base, "Pulumi.lab.yaml"), MPTCP_LAB_ID: id };
-const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) =>
-  spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
+const lab = (args: string[], uid?: number, extra: Record<string, string> = {}) => spawnSync(...npmScript("lab", ...args), { encoding: "utf8", env: { ...env, ...extra }, uid, cwd: ROOT });
 
 /**
  * The same CLI's main in this process (inProcess), for all but the no-root refusal and the first
@@ -34,7 +33,12 @@ async function labIn(args: string[], extra: Record<string, string> = {}): Promis
 function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LAB_STACK_FILE): string[] {
   const out: string[] = [];
   for (const root of ["/sys/fs/cgroup/systemd/mptcp-lab", "/sys/fs/cgroup/unified/mptcp-lab"]) {
-    if (existsSync(root)) out.push(...readdirSync(root).filter((n) => n.startsWith(`mptcp-${labId}-`)).map((n) => `cgroup ${root}/${n}`));
+    if (existsSync(root))
+      out.push(
+        ...readdirSync(root)
+          .filter((n) => n.startsWith(`mptcp-${labId}-`))
+          .map((n) => `cgroup ${root}/${n}`),
+      );
   }
   if (existsSync("/run/mptcp-lab")) {
     for (const claim of readdirSync("/run/mptcp-lab")) {
@@ -42,9 +46,18 @@ function leftovers(labId = id, dir = env.MPTCP_LAB_DIR, stackFile = env.MPTCP_LA
       if (existsSync(owner) && readFileSync(owner, "utf8").trim() === dir) out.push(`claim ${claim}`);
     }
   }
-  out.push(...namespaces().filter((n) => n.startsWith(`mptcp-${labId}-`)).map((n) => `netns ${n}`));
+  out.push(
+    ...namespaces()
+      .filter((n) => n.startsWith(`mptcp-${labId}-`))
+      .map((n) => `netns ${n}`),
+  );
   const links = spawnSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).stdout;
-  out.push(...links.split("\n").filter((l) => new RegExp(`-${labId}[@:]`).test(l)).map((l) => `link ${l.split(":")[1]}`));
+  out.push(
+    ...links
+      .split("\n")
+      .filter((l) => new RegExp(`-${labId}[@:]`).test(l))
+      .map((l) => `link ${l.split(":")[1]}`),
+  );
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)) {
@@ -159,7 +172,9 @@ describe("npm run lab", () => {
       paths: [{ name: "lan", subnet: "198.51.100.0/28", between: ["h0", "h1"] }],
     });
     expect(inotifyShortfall(pairs(2), 100, 128)).toBeUndefined();
-    expect(inotifyShortfall(pairs(2), 119, 128)).toMatch(/2 laptops need about 10 inotify instances .* 119 are in use, but fs\.inotify\.max_user_instances is 128: raise it first \(sysctl -w fs\.inotify\.max_user_instances=512;/);
+    expect(inotifyShortfall(pairs(2), 119, 128)).toMatch(
+      /2 laptops need about 10 inotify instances .* 119 are in use, but fs\.inotify\.max_user_instances is 128: raise it first \(sysctl -w fs\.inotify\.max_user_instances=512;/,
+    );
     // for real, sized from this machine's limit (CI's Debian: 128, so 33 laptops)
     const max = Number(readFileSync("/proc/sys/fs/inotify/max_user_instances", "utf8"));
     const n = Math.floor(max / 4) + 1;
@@ -182,7 +197,11 @@ describe("npm run lab", () => {
   });
 
   it("bench refuses a --runs that is not a whole number of at least one, both kinds, building nothing", async () => {
-    for (const args of [["bench", "--scale", "2", "--runs", "0"], ["bench", "--scale", "2,8", "--runs", "x"], ["bench", "--runs", "1.5"]]) {
+    for (const args of [
+      ["bench", "--scale", "2", "--runs", "0"],
+      ["bench", "--scale", "2,8", "--runs", "x"],
+      ["bench", "--runs", "1.5"],
+    ]) {
       const r = await labIn(args);
       expect(r.status, args.join(" ")).toBe(1);
       expect(r.stderr, args.join(" ")).toContain("lab: --runs must be a whole number >= 1");
@@ -193,7 +212,10 @@ describe("npm run lab", () => {
   it("bench refuses a --plot directory it cannot write before it builds anything", async () => {
     const file = join(base, "not-a-dir");
     writeFileSync(file, "");
-    for (const args of [["bench", "--scale", "2", "--plot", join(file, "plots")], ["bench", "--runs", "1", "--plot", join(file, "plots")]]) {
+    for (const args of [
+      ["bench", "--scale", "2", "--plot", join(file, "plots")],
+      ["bench", "--runs", "1", "--plot", join(file, "plots")],
+    ]) {
       const r = await labIn(args);
       expect(r.status, args.join(" ")).toBe(1);
       expect(r.stderr).toContain(`lab: --plot ${join(file, "plots")}: plots cannot be written there (ENOTDIR`);
@@ -237,7 +259,18 @@ describe("npm run lab", () => {
 });
 
 describe("bench --scale's summary", () => {
-  const engine = (over: Partial<EngineFacts>): EngineFacts => ({ parallel: 8, peak: 8, steps: 160, writes: 320, bytes: 1.9e9, largest: 11.5e6, checkpointSeconds: 20, stateBytes: 11.52e6, inputBytes: 5.7e6, ...over });
+  const engine = (over: Partial<EngineFacts>): EngineFacts => ({
+    parallel: 8,
+    peak: 8,
+    steps: 160,
+    writes: 320,
+    bytes: 1.9e9,
+    largest: 11.5e6,
+    checkpointSeconds: 20,
+    stateBytes: 11.52e6,
+    inputBytes: 5.7e6,
+    ...over,
+  });
   const rows = (round: number, oursApply: number, ansible: number): Row[] => [
     { n: 32, round, tool: "mptcp-pulumi", run: "apply", seconds: oursApply, connections: [4, 6], engine: engine({ peak: 7 + round, checkpointSeconds: 19 + round }) },
     { n: 32, round, tool: "mptcp-pulumi", run: "no-op", seconds: 0.5, connections: [0, 0], engine: engine({ peak: 0, steps: 0, writes: 1, bytes: 11.52e6, checkpointSeconds: 0.1 }) },
@@ -263,7 +296,17 @@ describe("bench --scale's summary", () => {
     const out = scaleSummary([...rows(1, 10, 30), ...rows(2, 12, 33), ...rows(3, 11, 40)], 3);
     const i = out.findIndex((l) => l.startsWith("Our runs in the engine simulator"));
     expect(out[i]).toContain("(--parallel 8, the engine's default: 4 x CPUs)");
-    expect(out[i + 1].trim().split(/\s{2,}/)).toEqual(["N", "steps apply/destroy", "peak parallel apply/destroy", "checkpoints apply/no-op/destroy", "MB written apply/destroy", "largest MB", "checkpoint s (apply)", "state KB/host", "inputs KB/host"]);
+    expect(out[i + 1].trim().split(/\s{2,}/)).toEqual([
+      "N",
+      "steps apply/destroy",
+      "peak parallel apply/destroy",
+      "checkpoints apply/no-op/destroy",
+      "MB written apply/destroy",
+      "largest MB",
+      "checkpoint s (apply)",
+      "state KB/host",
+      "inputs KB/host",
+    ]);
     // peak: the highest of the rounds (8, 9, 10); checkpoint seconds: the median (20, 21, 22);
     // the state per host: 11.52 MB / 32 = 360 KB, the inputs 5.7 MB / 32 = 178.1 KB
     expect(out[i + 2].trim().split(/\s+/)).toEqual(["32", "160/160", "10/8", "320/1/320", "1900.0/2100.0", "11.5", "21.00", "360.0", "178.1"]);

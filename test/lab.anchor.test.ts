@@ -226,7 +226,9 @@ describe("an apply that completed on the host but whose command failed is revert
 
   it("negative control: the same fault at the endpoints' commit and destroy without the anchor report success over a changed host (the admin's endpoint lost)", async () => {
     // (what depended on the anchor depends on the scripts' cleanup, deleted after every script ran)
-    const commands = (await clientCommands()).filter((c) => c.name !== "client-anchor").map((c) => ({ ...c, dependsOn: c.dependsOn.map((d) => (d === "client-anchor" ? "client-scripts-cleanup" : d)) }));
+    const commands = (await clientCommands())
+      .filter((c) => c.name !== "client-anchor")
+      .map((c) => ({ ...c, dependsOn: c.dependsOn.map((d) => (d === "client-anchor" ? "client-scripts-cleanup" : d)) }));
     const { sim, error } = await failedUp("endpoints", "session", commands);
     expect(error).toMatch(/create of client-endpoints failed/);
     await sim.destroy();

@@ -34,7 +34,10 @@ const server = () => f.lab.hosts[0];
 const client = () => f.lab.hosts[1];
 const sh = (script: string) => labSh(client(), script);
 const wlanEndpoint = () => endpoints(client()).find((e) => e.dev === "wlan")?.address;
-const rulesFrom = (address: string) => sh("ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} lookup 120`)).length;
+const rulesFrom = (address: string) =>
+  sh("ip -4 rule show")
+    .split("\n")
+    .filter((l) => l.includes(`from ${address} lookup 120`)).length;
 const table = () => sh("ip -4 route show table 120 2>/dev/null || true");
 const wlanAddress = () => /inet (198\.51\.100\.\d+)\//.exec(sh("ip -4 -o addr show dev wlan scope global -tentative"))?.[1];
 const cli = (tool: "check" | "verify") => inProcess(tool, tool === "check" ? checkMain : verifyMain, [stackFile, "--identity", f.lab.privateKeyFile]);

@@ -32,7 +32,10 @@ function stack(server: { path: string; flags?: string[] }[], client: Record<stri
   const cfg = JSON.parse(JSON.stringify(base)) as { hosts: any[]; links: unknown };
   const s = cfg.hosts.find((h) => h.name === "server");
   s.endpoints = server.map((e) => ({ interface: e.path, address: addr("server", e.path), flags: e.flags ?? ["signal"] }));
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), client);
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "client"),
+    client,
+  );
   return cfg as StackConfig;
 }
 const WLAN = [{ path: "wlan" }];
@@ -53,7 +56,7 @@ async function runCreate(cmd: RecordedCommand, text = cmd.create!): Promise<stri
 
 /** The endpoints apply as it was before ep_sync: the whole table flushed and re-added when anything differs. */
 function flushing(text: string): string {
-  const old = text.replace('ep_sync "$want" "$have"', 'ip mptcp endpoint flush; _changed=all; ep_add_lines <<EOF\n$want\nEOF');
+  const old = text.replace('ep_sync "$want" "$have"', "ip mptcp endpoint flush; _changed=all; ep_add_lines <<EOF\n$want\nEOF");
   expect(old, "the apply calls ep_sync, which the control replaces").not.toBe(text);
   return old;
 }
@@ -93,7 +96,10 @@ async function transferDuring(apply: () => Promise<string>): Promise<Run> {
     return p;
   });
   labSh(host("client"), "rm -f /run/endpoint-diff.stop");
-  const server = labSpawn(host("server"), ["python3", "-c", `import socket, hashlib
+  const server = labSpawn(host("server"), [
+    "python3",
+    "-c",
+    `import socket, hashlib
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", ${PORT})); s.listen(); s.settimeout(30)
@@ -103,19 +109,24 @@ while True:
     b = c.recv(1 << 16)
     if not b: break
     h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)`]);
+print(n, h.hexdigest(), flush=True)`,
+  ]);
   let received = "";
   server.stdout.on("data", (d) => (received += d));
   const serverDone = new Promise((r) => server.on("close", r));
   await waitFor("the server's listener", 5000, () => labSh(host("server"), "ss -Hltn").includes(`:${PORT} `));
-  const client = labSpawn(host("client"), ["python3", "-c", `import socket, hashlib, os, random, time
+  const client = labSpawn(host("client"), [
+    "python3",
+    "-c",
+    `import socket, hashlib, os, random, time
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)
 s.connect((${JSON.stringify(dialAddress(f.lab.topology, "client", "server"))}, ${PORT}))
 r = random.Random(28); h = hashlib.sha256(); n = 0; t0 = time.time()
 while not os.path.exists("/run/endpoint-diff.stop") and time.time() - t0 < 120:
     b = r.randbytes(1 << 15); s.sendall(b); h.update(b); n += len(b); time.sleep(0.01)
 s.shutdown(socket.SHUT_WR); s.recv(1); s.close()
-print(n, h.hexdigest(), flush=True)`]);
+print(n, h.hexdigest(), flush=True)`,
+  ]);
   let sent = "";
   client.stdout.on("data", (d) => (sent += d));
   let clientErr = "";
@@ -159,14 +170,23 @@ function disruption(r: Run): { sfClosed: number; removed: number; rmAddr: number
   };
 }
 const NONE = { sfClosed: 0, removed: 0, rmAddr: 0, rmAddrTx: 0, rmSubflow: 0 };
-const report = (label: string, r: Run) => console.log(`${label}: ${JSON.stringify(disruption(r))}; counters ${JSON.stringify(r.delta)}; sent ${r.sent}; received ${r.received}\nclient monitor:\n${r.events.client.join("\n")}\nserver monitor:\n${r.events.server.join("\n")}\napply:\n${r.applyOut}`);
+const report = (label: string, r: Run) =>
+  console.log(
+    `${label}: ${JSON.stringify(disruption(r))}; counters ${JSON.stringify(r.delta)}; sent ${r.sent}; received ${r.received}\nclient monitor:\n${r.events.client.join("\n")}\nserver monitor:\n${r.events.server.join("\n")}\napply:\n${r.applyOut}`,
+  );
 
 beforeAll(async () => {
   const ends = pathEnds(f.lab.topology);
   addr = (h, path) => ends.find((e) => e.host === h && e.path === path)!.address;
   const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
-  Object.assign(cfg.hosts.find((h) => h.name === "server"), { limits: { subflows: 3, addAddrAccepted: 0 } });
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), { limits: { subflows: 3, addAddrAccepted: 3 } });
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "server"),
+    { limits: { subflows: 3, addAddrAccepted: 0 } },
+  );
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "client"),
+    { limits: { subflows: 3, addAddrAccepted: 3 } },
+  );
   base = cfg as StackConfig;
   for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
   await f.sim.up((await runProgram(stack(WLAN), { privateKey: f.privateKey })).commands);
@@ -269,7 +289,10 @@ describe("routing and service drop-ins: a re-apply over state that is right dele
     expect(d).toEqual([]);
     // control: the installed entry point with route_set clearing first, as it did
     const c = await deletions(async () =>
-      labSh(host("client"), `sed 's/if \\[ "\\$rt_mode" != source \\]; then route_clear "\\$rt_table"; return 0; fi/route_clear "$rt_table"; [ "$rt_mode" = source ] || return 0/' ${SYNC_PATH} > /run/sync-old && grep -q '^  route_clear "\\$rt_table"; \\[' /run/sync-old && sh /run/sync-old apply; rc=$?; rm -f /run/sync-old; exit $rc`),
+      labSh(
+        host("client"),
+        `sed 's/if \\[ "\\$rt_mode" != source \\]; then route_clear "\\$rt_table"; return 0; fi/route_clear "$rt_table"; [ "$rt_mode" = source ] || return 0/' ${SYNC_PATH} > /run/sync-old && grep -q '^  route_clear "\\$rt_table"; \\[' /run/sync-old && sh /run/sync-old apply; rc=$?; rm -f /run/sync-old; exit $rc`,
+      ),
     );
     console.log(`clearing route_set: ${c.length} deletions:\n${c.join("\n")}`);
     expect(c.filter((l) => / lookup 9/.test(l))).toHaveLength(1);

@@ -57,7 +57,11 @@ function stack(opts: { backup?: boolean; subflows?: number } = {}) {
 }
 
 const up = async (cfg: ReturnType<typeof stack>, opts: UpOptions = {}) => sim.up((await runProgram(cfg, { privateKey: f.privateKey, stack: "lab" })).commands, opts);
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: Error) => e);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: Error) => e,
+  );
 const endpointsNow = () => labSh(server, "ip mptcp endpoint show | sed -E 's/ id [0-9]+//'").trim();
 const armed = () => labExec(server, `test -e ${STATE_DIR}/endpoints/rollback/armed`).code === 0;
 const rolledBack = () => labExec(server, `test -e ${STATE_DIR}/endpoints/rolled-back && ! test -e ${STATE_DIR}/endpoints/rollback/firing`).code === 0;

@@ -30,7 +30,22 @@ describe("examples/from-outputs", () => {
   it("previews with the addresses unknown: every command, and a message naming the addresses it checks later", async () => {
     const run = await runProgram({ hosts: [] }, { file: FILE, preview: true, privateKey: f.privateKey, config: config() });
     expect(run.commands.map((c) => c.name).sort()).toEqual(
-      ["server-scripts", "server-scripts-cleanup", "server-anchor", "server-sysctl", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "client-scripts", "client-scripts-cleanup", "client-anchor", "client-sysctl", "client-limits", "client-networkmanager"].sort(),
+      [
+        "server-scripts",
+        "server-scripts-cleanup",
+        "server-anchor",
+        "server-sysctl",
+        "server-limits",
+        "server-networkmanager",
+        "server-endpoints",
+        "server-endpoints-confirm",
+        "client-scripts",
+        "client-scripts-cleanup",
+        "client-anchor",
+        "client-sysctl",
+        "client-limits",
+        "client-networkmanager",
+      ].sort(),
     );
     expect(run.infos).toEqual([expect.stringContaining("not known until the update, so not checked yet: args.hosts[0].ssh.host, args.hosts[1].ssh.host")]);
   });

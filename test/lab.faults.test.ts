@@ -83,13 +83,16 @@ function startCreate(c: RecordedCommand) {
  */
 function killAt(h: LabHost, cmd: string, n: number): () => void {
   const real = labSh(h, `command -v ${cmd}`).trim();
-  labSh(h, `/bin/rm -f /run/lab-kill.*; echo 0 > /run/lab-kill.count; cat > /usr/local/sbin/${cmd} <<'LAB_KILL'
+  labSh(
+    h,
+    `/bin/rm -f /run/lab-kill.*; echo 0 > /run/lab-kill.count; cat > /usr/local/sbin/${cmd} <<'LAB_KILL'
 #!/bin/sh
 read -r c < /run/lab-kill.count; c=$((c + 1)); echo "$c" > /run/lab-kill.count
 if [ "$c" = ${n} ]; then cut -d' ' -f5 /proc/$$/stat > /run/lab-kill.tmp; /bin/mv /run/lab-kill.tmp /run/lab-kill.pgid; sleep 120; fi
 exec ${real} "$@"
 LAB_KILL
-chmod 755 /usr/local/sbin/${cmd}`);
+chmod 755 /usr/local/sbin/${cmd}`,
+  );
   // (the real rm: the wrapper would count this call too)
   return () => labSh(h, `/bin/rm -f /usr/local/sbin/${cmd} /run/lab-kill.*`);
 }
@@ -117,7 +120,8 @@ async function killedApply(c: RecordedCommand, n: number, opts: { cmd?: string; 
 }
 
 /** The hook directories' files a hook runner would run: every regular file directly in them (dhcpcd and run-parts skip dot names; networkd-dispatcher does not). */
-const HOOK_DIRS = "/etc/network/if-up.d /etc/network/if-down.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/networkd-dispatcher/*.d";
+const HOOK_DIRS =
+  "/etc/network/if-up.d /etc/network/if-down.d /etc/network/if-post-down.d /etc/NetworkManager/dispatcher.d /etc/dhcp/dhclient-exit-hooks.d /usr/lib/dhcpcd/dhcpcd-hooks /etc/networkd-dispatcher/*.d";
 const runnable = () => labSh(client, `find ${HOOK_DIRS} -maxdepth 1 -type f 2>/dev/null | sort || true`).trim();
 
 describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
@@ -259,7 +263,11 @@ describe("killed at every rename of a temporary file (items 5, 10, 11)", () => {
 describe("the state directory full or read-only (item 3)", () => {
   const FILLER = `${STATE_DIR}/.lab-filler`;
   /** The snapshot without the filler and the lock (a mount point cannot be removed, so neither is the lock). */
-  const snap = () => snapshot(client).split("\n").filter((l) => !l.includes(".lab-filler") && !l.includes(LOCK_FILE)).join("\n");
+  const snap = () =>
+    snapshot(client)
+      .split("\n")
+      .filter((l) => !l.includes(".lab-filler") && !l.includes(LOCK_FILE))
+      .join("\n");
   /** Leaves `pages` pages of 4 KiB free on the tmpfs. */
   const fill = (pages: number) =>
     labSh(client, `rm -f ${FILLER}; a=$(stat -f -c %a ${STATE_DIR}); fallocate -l $(( (a - ${pages}) * 4096 )) ${FILLER}; [ "$(stat -f -c %a ${STATE_DIR})" = ${pages} ]`);
@@ -313,7 +321,16 @@ describe("the state directory full or read-only (item 3)", () => {
     for (const c of applies(cmds)) await ok(c, "create");
     const applied = snap();
     const changed = structuredClone(cfg);
-    Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30, staleLossCnt: 8 }, limits: { subflows: 4, addAddrAccepted: 2 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"] }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
+    Object.assign(changed.hosts[1], {
+      sysctl: { enabled: true, addAddrTimeout: 30, staleLossCnt: 8 },
+      limits: { subflows: 4, addAddrAccepted: 2 },
+      endpoints: [
+        { interface: "lan", flags: ["subflow"] },
+        { interface: "wlan", flags: ["subflow", "backup"] },
+      ],
+      routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }],
+      services: [{ unit: "iperf3.service", mode: "godebug" }],
+    });
     const next = await clientCommands(changed);
     for (const { concern, path } of CONCERNS) {
       if (named(next, concern).create === named(cmds, concern).create) continue;
@@ -359,20 +376,32 @@ describe("what stands at a managed path (item 4)", () => {
     const hooks = named(await clientCommands(), "hooks").create!;
     const files = [...hooks.matchAll(/^(\/[^|\n]+)\|\d{3}\|([^|\n]*)\|/gm)].map((m) => ({ path: m[1], only: m[2] }));
     const present = (d: string) => labExec(client, `[ -d ${d} ]`).code === 0;
-    return [SYSCTL_CONF, "/etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf", "/etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service", ...files.filter((f) => (!f.only || present(f.only)) && present(f.path.replace(/\/[^/]+$/, ""))).map((f) => f.path)];
+    return [
+      SYSCTL_CONF,
+      "/etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf",
+      "/etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service",
+      ...files.filter((f) => (!f.only || present(f.only)) && present(f.path.replace(/\/[^/]+$/, ""))).map((f) => f.path),
+    ];
   }
   const ADMIN = "/usr/local/sbin/lab-admin";
   /** Puts an admin's `kind` at each path: its own file, a symlink to a file of its own, a dangling symlink, a directory holding a file. */
   function plant(paths: string[], kind: string) {
-    labSh(client, [`mkdir -p ${ADMIN}`, "mkdir -p /etc/systemd/system/iperf3.service.d", ...paths.map((p, i) => {
-      const t = `${ADMIN}/target-${i}`;
-      return {
-        file: `printf 'admin %s\\n' ${i} > ${p}; chmod 640 ${p}`,
-        symlink: `printf 'admin target %s\\n' ${i} > ${t}; ln -s ${t} ${p}`,
-        dangling: `ln -s ${ADMIN}/gone-${i} ${p}`,
-        directory: `mkdir ${p}; printf 'inside %s\\n' ${i} > ${p}/x; chmod 750 ${p}`,
-      }[kind];
-    })].join("\n"));
+    labSh(
+      client,
+      [
+        `mkdir -p ${ADMIN}`,
+        "mkdir -p /etc/systemd/system/iperf3.service.d",
+        ...paths.map((p, i) => {
+          const t = `${ADMIN}/target-${i}`;
+          return {
+            file: `printf 'admin %s\\n' ${i} > ${p}; chmod 640 ${p}`,
+            symlink: `printf 'admin target %s\\n' ${i} > ${t}; ln -s ${t} ${p}`,
+            dangling: `ln -s ${ADMIN}/gone-${i} ${p}`,
+            directory: `mkdir ${p}; printf 'inside %s\\n' ${i} > ${p}/x; chmod 750 ${p}`,
+          }[kind];
+        }),
+      ].join("\n"),
+    );
   }
   const unplant = (paths: string[]) => labSh(client, `rm -rf ${ADMIN} ${paths.join(" ")}; rmdir /etc/systemd/system/iperf3.service.d 2>/dev/null || true`);
 
@@ -385,7 +414,9 @@ describe("what stands at a managed path (item 4)", () => {
       const targets = labSh(client, `cat ${ADMIN}/* 2>/dev/null || true`);
       await f.sim.up(await clientCommands());
       // ours stands at each path: a regular file (the wants link: a link to our unit)
-      const types = labSh(client, `for p in ${paths.join(" ")}; do stat -c '%F %n' "$p"; done`).trim().split("\n");
+      const types = labSh(client, `for p in ${paths.join(" ")}; do stat -c '%F %n' "$p"; done`)
+        .trim()
+        .split("\n");
       for (const t of types) expect(t).toMatch(t.endsWith("mptcp-pulumi.service") && t.includes(".wants/") ? /^symbolic link / : /^regular file /);
       expect(labSh(client, `cat ${ADMIN}/* 2>/dev/null || true`)).toBe(targets);
       await f.sim.destroy();

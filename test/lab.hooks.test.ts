@@ -35,13 +35,17 @@ function interfacesFile(name: string, override: Record<string, string> = {}): st
 
 /** Puts a laptop's paths under ifupdown: flush what the lab configured, then ifup. */
 function ifupAll(name: string): void {
-  const ifaces = pathEnds(topology).filter((e) => e.host === name).map((e) => e.path);
+  const ifaces = pathEnds(topology)
+    .filter((e) => e.host === name)
+    .map((e) => e.path);
   sh(name, `mkdir -p /run/network; for i in ${ifaces.join(" ")}; do ifdown --force "$i" >/dev/null 2>&1 || true; ip addr flush dev "$i"; ifup "$i"; done`);
 }
 
 /** Rules "from ADDRESS" in the laptop's IPv4 policy database. */
 function rulesFrom(name: string, address: string): number {
-  return sh(name, "ip -4 rule show").split("\n").filter((l) => l.includes(`from ${address} `)).length;
+  return sh(name, "ip -4 rule show")
+    .split("\n")
+    .filter((l) => l.includes(`from ${address} `)).length;
 }
 
 function wlanEndpointAddress(name: string): string | undefined {
@@ -72,8 +76,14 @@ beforeAll(async () => {
   server.hooks = true;
   server.routing = [{ interface: "wlan", mode: "source" }];
   client.hooks = true;
-  client.endpoints = [{ interface: "lan", flags: [] }, { interface: "wlan", flags: [] }];
-  client.routing = [{ interface: "lan", mode: "source" }, { interface: "wlan", mode: "source", table: 120 }];
+  client.endpoints = [
+    { interface: "lan", flags: [] },
+    { interface: "wlan", flags: [] },
+  ];
+  client.routing = [
+    { interface: "lan", mode: "source" },
+    { interface: "wlan", mode: "source", table: 120 },
+  ];
   config = cfg;
   model = requireValidConfig(config);
   for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));
@@ -88,7 +98,10 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     console.log(`up: ${steps.map((s) => s.name).join(", ")}`);
     expect(steps.map((s) => s.name)).toContain("server-hooks");
     for (const name of ["server", "client"]) {
-      const files = sh(name, `ls -l ${SYNC_PATH} /etc/network/if-up.d/mptcp_up /etc/network/if-post-down.d/mptcp_down /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi /etc/systemd/system/mptcp-pulumi.service; readlink /etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service`);
+      const files = sh(
+        name,
+        `ls -l ${SYNC_PATH} /etc/network/if-up.d/mptcp_up /etc/network/if-post-down.d/mptcp_down /etc/NetworkManager/dispatcher.d/70-mptcp-pulumi /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi /etc/systemd/system/mptcp-pulumi.service; readlink /etc/systemd/system/multi-user.target.wants/mptcp-pulumi.service`,
+      );
       expect(files).toMatch(/^-rwxr-xr-x .* \/usr\/local\/sbin\/mptcp-pulumi-sync$/m);
       expect(files).toMatch(/^-rw-r--r-- .* \/etc\/dhcp\/dhclient-exit-hooks.d\/mptcp-pulumi$/m);
       expect(files).toMatch(/^\.\.\/mptcp-pulumi\.service$/m);
@@ -105,7 +118,10 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
 
   it("a re-apply that changes nothing does not make systemd reload; one that rewrites our unit does (control)", async () => {
     // systemd (PID 1) logs "Reloading." for each daemon-reload
-    const reloads = () => sh("server", "journalctl -b -o cat --no-pager _PID=1").split("\n").filter((l) => l === "Reloading.").length;
+    const reloads = () =>
+      sh("server", "journalctl -b -o cat --no-pager _PID=1")
+        .split("\n")
+        .filter((l) => l === "Reloading.").length;
     const apply = f.sim.state.get("server-hooks")!;
     const confirm = f.sim.state.get("server-hooks-confirm")!;
     const before = reloads();
@@ -165,7 +181,10 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     expect(rulesFrom("client", "198.51.100.19")).toBe(1);
     expect(rulesFrom("client", "198.51.100.18")).toBe(0);
     // dhclient renews with a new address: dhclient-script sources the exit hooks with these variables
-    sh("client", "ip addr del 198.51.100.19/28 dev wlan && ip addr add 198.51.100.21/28 dev wlan && reason=RENEW interface=wlan old_ip_address=198.51.100.19 new_ip_address=198.51.100.21 new_routers='' && . /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi");
+    sh(
+      "client",
+      "ip addr del 198.51.100.19/28 dev wlan && ip addr add 198.51.100.21/28 dev wlan && reason=RENEW interface=wlan old_ip_address=198.51.100.19 new_ip_address=198.51.100.21 new_routers='' && . /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi",
+    );
     seen.push(`dhclient RENEW -> ${wlanEndpointAddress("client")}`);
     expect(wlanEndpointAddress("client")).toBe("198.51.100.21");
     expect(rulesFrom("client", "198.51.100.21")).toBe(1);
@@ -188,7 +207,10 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   });
 
   it("a real DHCP exchange (isc-dhcp-server on the server, dhclient on the client): the endpoint follows the lease", () => {
-    sh("server", `mkdir -p /var/lib/dhcp && : > /var/lib/dhcp/dhcpd.leases && printf 'subnet 198.51.100.16 netmask 255.255.255.240 {\\n  range 198.51.100.25 198.51.100.25;\\n}\\n' > /etc/dhcp/dhcpd-lab.conf && dhcpd -4 -q -cf /etc/dhcp/dhcpd-lab.conf -pf /run/dhcpd.pid -lf /var/lib/dhcp/dhcpd.leases wlan`);
+    sh(
+      "server",
+      `mkdir -p /var/lib/dhcp && : > /var/lib/dhcp/dhcpd.leases && printf 'subnet 198.51.100.16 netmask 255.255.255.240 {\\n  range 198.51.100.25 198.51.100.25;\\n}\\n' > /etc/dhcp/dhcpd-lab.conf && dhcpd -4 -q -cf /etc/dhcp/dhcpd-lab.conf -pf /run/dhcpd.pid -lf /var/lib/dhcp/dhcpd.leases wlan`,
+    );
     const dhclient = "dhclient -pf /run/dhclient.wlan.pid -lf /var/lib/dhcp/dhclient.wlan.leases";
     try {
       const t0 = performance.now();
@@ -212,7 +234,11 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   /** Reboots both laptops at once; each brings its paths up itself at boot (ifupdown). */
   async function rebootAll(): Promise<number> {
     const t0 = performance.now();
-    await labReboot(f.lab, f.lab.hosts.map((h) => h.name), { selfConfigured: true });
+    await labReboot(
+      f.lab,
+      f.lab.hosts.map((h) => h.name),
+      { selfConfigured: true },
+    );
     for (const h of f.lab.hosts) expect(sh(h.name, "systemctl is-system-running --wait || true").trim(), `${h.name} after boot`).toBe("running");
     return performance.now() - t0;
   }
@@ -342,7 +368,10 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
     const waited: string[] = [];
     // every concern's (the anchor's delete reverts them all: test/lab.anchor.test.ts times its wait)
     for (const c of [...f.sim.state.values()].filter((x) => x.name.startsWith("client-") && !x.name.endsWith("-anchor") && !x.copy && x.create !== undefined)) {
-      for (const [phase, text] of [["revert", c.delete!], ["apply", c.create!]] as const) {
+      for (const [phase, text] of [
+        ["revert", c.delete!],
+        ["apply", c.create!],
+      ] as const) {
         const r = await timed(text, c);
         expect(r.code, `${c.name} ${phase}: ${r.err}`).toBe(0);
         expect(r.ms, `${c.name} ${phase} waited`).toBeGreaterThan(600);

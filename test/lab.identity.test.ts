@@ -36,7 +36,11 @@ const live = () =>
 /** The drift check (npm run check's script) of config c's first host as stack mptcp/test, run on the server: its output. */
 async function checkServer(c: typeof cfg): Promise<string> {
   const host = requireValidConfig(c).hosts[0];
-  const r = await f.ssh.run((f.sim.state.get("server-limits") ?? f.sim.state.get("srv-limits"))!, wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: host.name }), "create");
+  const r = await f.ssh.run(
+    (f.sim.state.get("server-limits") ?? f.sim.state.get("srv-limits"))!,
+    wrapScript(renderCheck({ ...host, stack: "mptcp/test" }), { user: "root", host: host.name }),
+    "create",
+  );
   expect(r.code, r.stderr).toBe(0);
   return r.stdout;
 }
@@ -62,11 +66,21 @@ describe("identity: who manages a machine", () => {
     expect(before).toMatch(/^limits\|no apply of limits by host entry srv of stack mptcp\/test has completed on this host/m);
     const steps = await f.sim.up((await runProgram(renamed(), { privateKey: f.privateKey })).commands);
     const deletes = steps.filter((s) => s.phase === "delete");
-    expect(deletes.map((s) => s.name).sort()).toEqual(["server-anchor", "server-endpoints", "server-endpoints-confirm", "server-limits", "server-networkmanager", "server-scripts", "server-scripts-cleanup", "server-sysctl"]);
+    expect(deletes.map((s) => s.name).sort()).toEqual([
+      "server-anchor",
+      "server-endpoints",
+      "server-endpoints-confirm",
+      "server-limits",
+      "server-networkmanager",
+      "server-scripts",
+      "server-scripts-cleanup",
+      "server-sysctl",
+    ]);
     // the old name's deletes ran after the new name's creates, and each left the host alone
     const lastCreate = steps.map((s) => `${s.phase} ${s.name}`).lastIndexOf("create srv-endpoints-confirm");
     expect(steps.findIndex((s) => s.phase === "delete")).toBeGreaterThan(lastCreate);
-    for (const d of deletes.filter((s) => !/-(confirm|anchor|scripts|scripts-cleanup)$/.test(s.name))) expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
+    for (const d of deletes.filter((s) => !/-(confirm|anchor|scripts|scripts-cleanup)$/.test(s.name)))
+      expect(d.result!.stdout, d.name).toMatch(/still managed by srv \(stack mptcp\/test\): left as it is/);
     // the old name's anchor, deleted last of its scripts, finds nothing of the old name left; then
     // its copied scripts go (the new name's are in a directory of their own)
     expect(deletes.slice(-3).map((s) => s.name)).toEqual(["server-anchor", "server-scripts-cleanup", "server-scripts"]);
@@ -99,7 +113,9 @@ describe("identity: who manages a machine", () => {
     const before = snapshot(server);
     const other = new CommandProviderSim(f.ssh.run);
     const cmds = (await runProgram(cfg, { privateKey: f.privateKey, stack: "other" })).commands.filter((c) => c.name.startsWith("server-"));
-    await expect(other.up(cmds)).rejects.toThrow(/create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/);
+    await expect(other.up(cmds)).rejects.toThrow(
+      /create of server-sysctl failed \(exit 1\):\nmptcp-pulumi\[server\]: error: this machine's sysctl is managed by stack mptcp\/test \(its host entry server, through root@[\d.]+:22\), and two stacks must not manage one machine/,
+    );
     // nothing changed but the other stack's copied scripts (a directory of its own), which its destroy removes
     expect(hostState(server)).toBe(unstaged(before));
     expect(labSh(server, "ls /root/.mptcp-pulumi").trim().split("\n")).toEqual(["mptcp.other.server", "mptcp.test.server"]);
@@ -124,9 +140,12 @@ describe("identity: who manages a machine", () => {
     onTestFinished(cleanup);
     root(["addr", "add", `${old.root}/31`, "dev", server.mgmtLink]);
     try {
-      labSh(server, `ip addr add ${old.host}/31 dev mgmt
+      labSh(
+        server,
+        `ip addr add ${old.host}/31 dev mgmt
 echo 'ListenAddress ${old.host}' >> /etc/ssh/mptcp-lab/sshd_config
-systemctl restart mptcp-lab-sshd`);
+systemctl restart mptcp-lab-sshd`,
+      );
       // systemctl returns once sshd is started, not once it listens: under load the first
       // connection to the new address was refused
       await waitFor(`sshd of server on ${old.host}:22`, 10_000, () => portOpen(old.host, 22));

@@ -21,12 +21,18 @@ const host = f.host;
 const sh = (name: string, script: string) => labSh(host(name), script);
 const WLAN = "198.51.100.18"; // the client's wlan address
 const PORT = 5299;
-const CLIENT_ENDPOINTS = [{ interface: "wlan", flags: ["subflow"] }, { interface: "lan", flags: ["subflow"] }];
+const CLIENT_ENDPOINTS = [
+  { interface: "wlan", flags: ["subflow"] },
+  { interface: "lan", flags: ["subflow"] },
+];
 // ids as the model gives them: derived from interface and address (components/model.ts)
-const [WLAN_ID, LAN_ID] = buildModel(configSchema.parse({ hosts: [{ name: "client", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: CLIENT_ENDPOINTS }] })).hosts[0].endpoints.map((e) => e.id);
+const [WLAN_ID, LAN_ID] = buildModel(configSchema.parse({ hosts: [{ name: "client", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: CLIENT_ENDPOINTS }] })).hosts[0].endpoints.map(
+  (e) => e.id,
+);
 const OURS = `${WLAN} id ${WLAN_ID} subflow dev wlan`;
 
-const implicitOf = (address: string) => endpoints(host("client")).find((e) => e.address === address && !e.dev && ((e as { implicit?: boolean }).implicit || (e as { rawflags?: string }).rawflags === "10"));
+const implicitOf = (address: string) =>
+  endpoints(host("client")).find((e) => e.address === address && !e.dev && ((e as { implicit?: boolean }).implicit || (e as { rawflags?: string }).rawflags === "10"));
 
 /**
  * One MPTCP connection from the client to the server's lan address, held open until the client's
@@ -57,15 +63,22 @@ s.close()`;
   return e.id;
 }
 
-const line = (address: string) => sh("client", "ip mptcp endpoint show").split("\n").find((l) => l.startsWith(`${address} `))?.trim();
+const line = (address: string) =>
+  sh("client", "ip mptcp endpoint show")
+    .split("\n")
+    .find((l) => l.startsWith(`${address} `))
+    ?.trim();
 
 beforeAll(async () => {
   const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
-    hooks: true,
-    limits: { subflows: 3, addAddrAccepted: 1 },
-    endpoints: CLIENT_ENDPOINTS,
-  });
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "client"),
+    {
+      hooks: true,
+      limits: { subflows: 3, addAddrAccepted: 1 },
+      endpoints: CLIENT_ENDPOINTS,
+    },
+  );
   cfg.hosts.find((h) => h.name === "server").limits.subflows = 3;
   config = cfg;
   for (const h of f.lab.hosts) pre.set(h.name, snapshot(h));

@@ -29,7 +29,10 @@ function kernelSettings(): Map<string, string> {
       } else if (e.isFile() && statSync(path).mode & 0o400) {
         let value = "";
         try {
-          value = readFileSync(path).subarray(0, 300).toString("latin1").replace(/[\n\t]/g, " ");
+          value = readFileSync(path)
+            .subarray(0, 300)
+            .toString("latin1")
+            .replace(/[\n\t]/g, " ");
         } catch {
           // unreadable despite its mode (as head's 2>/dev/null left it): compared as empty
         }
@@ -87,7 +90,9 @@ describe("lab laptops boot systemd without touching this machine", () => {
     for (const h of f.lab.hosts) {
       expect(labSh(h, "systemctl is-system-running --wait || true").trim(), h.name).toBe("running");
       expect(labSh(h, "systemctl --failed --no-legend --plain")).toBe("");
-      const states = labSh(h, `systemctl is-enabled ${masked.join(" ")} 2>/dev/null || true`).trim().split("\n");
+      const states = labSh(h, `systemctl is-enabled ${masked.join(" ")} 2>/dev/null || true`)
+        .trim()
+        .split("\n");
       expect(new Set(states), h.name).toEqual(new Set(["masked"]));
       expect(labSh(h, "cat /proc/1/comm; hostname").trim().split("\n")).toEqual(["systemd", h.name]);
     }

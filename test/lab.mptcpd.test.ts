@@ -22,7 +22,7 @@ let config: StackConfig;
 const client = (): LabHost => f.lab.hosts[1];
 const sh = (script: string) => labSh(client(), script);
 const clientModel = () => requireValidConfig(config).hosts.find((h) => h.name === "client")!;
-const mptcpdPid = () => sh("for p in /proc/[0-9]*/comm; do read -r c < $p 2>/dev/null && [ \"$c\" = mptcpd ] && { p=${p%/comm}; echo ${p#/proc/}; }; done; true").trim();
+const mptcpdPid = () => sh('for p in /proc/[0-9]*/comm; do read -r c < $p 2>/dev/null && [ "$c" = mptcpd ] && { p=${p%/comm}; echo ${p#/proc/}; }; done; true').trim();
 
 /** The client's snapshot once mptcpd has stopped changing it (two in a row 1 s apart equal). */
 async function settled(): Promise<string> {
@@ -58,7 +58,10 @@ beforeAll(async () => {
 describe("a laptop that runs mptcpd", () => {
   it("pulumi up fails at the limits before changing anything, naming the host, the config path and the way out", async () => {
     const before = await settled();
-    const err = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(config, { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toContain("mptcp-pulumi[client]: error: limits: nothing was changed: mptcpd manages MPTCP on this host (mptcp.service is enabled, mptcpd runs (pid");
     expect(err?.message).toContain(WAY_OUT);
     expect(err?.message).toContain("leave limits and endpoints out of this host's config");
@@ -116,7 +119,12 @@ describe("a laptop that runs mptcpd", () => {
     // the network stack lines name it (installed here), the differences do not
     const out = sh(renderCheck(clientModel()));
     expect(out).toContain("stack mptcpd installed, not enabled and not running");
-    expect(out.split("\n").filter((l) => !l.startsWith("stack ")).join("\n")).not.toContain("mptcpd");
+    expect(
+      out
+        .split("\n")
+        .filter((l) => !l.startsWith("stack "))
+        .join("\n"),
+    ).not.toContain("mptcpd");
     addressEvent();
     await new Promise((r) => setTimeout(r, 1000));
     expect(limits(client())).toEqual({ subflows: 2, addAddrAccepted: 2 });

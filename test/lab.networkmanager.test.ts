@@ -33,7 +33,12 @@ const host = f.host;
 const server = () => host("server");
 const client = () => host("client");
 /** The endpoint table as `ip mptcp endpoint show` prints it, kernel-made (implicit) ones left out. */
-const table = (h: LabHost) => labSh(h, "ip mptcp endpoint show").split("\n").map((l) => l.trim()).filter((l) => l && !/implicit|rawflags/.test(l)).sort();
+const table = (h: LabHost) =>
+  labSh(h, "ip mptcp endpoint show")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !/implicit|rawflags/.test(l))
+    .sort();
 /** The client's wlan address: its profile's, until a test re-addresses it. */
 let clientWlan = pathEnds(topology).find((e) => e.host === "client" && e.path === "wlan")!.address;
 /** What the config asks for: the server announces wlan; the client's wlan endpoint (no flags) follows its address. */
@@ -95,7 +100,10 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
   it("negative control: NetworkManager left on re-flags a signal endpoint on its interface at a reapply (the failure this project must prevent)", async () => {
     const s = server();
     const address = serverWlan();
-    labSh(s, `ip mptcp endpoint delete id "$(ip mptcp endpoint show | awk '/dev wlan/ { for (i = 1; i <= NF; i++) if ($i == "id") print $(i + 1) }')" && ip mptcp endpoint add ${address} id 9 signal dev wlan`);
+    labSh(
+      s,
+      `ip mptcp endpoint delete id "$(ip mptcp endpoint show | awk '/dev wlan/ { for (i = 1; i <= NF; i++) if ($i == "id") print $(i + 1) }')" && ip mptcp endpoint add ${address} id 9 signal dev wlan`,
+    );
     expect(table(s)).toContain(`${address} id 9 signal dev wlan`);
     nm(s, "device reapply wlan");
     await sleep(300);
@@ -170,7 +178,10 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
     const file = "/etc/NetworkManager/system-connections/wlan.nmconnection";
     const original = labSh(c, `cat ${file}`);
     const readdress = (a: string) => nm(c, `connection modify wlan ipv4.addresses ${a}/28 ipv4.gateway 198.51.100.17 && nmcli connection up wlan`);
-    const rulesFrom = (a: string) => labSh(c, "ip -4 rule show").split("\n").filter((l) => l.includes(`from ${a} lookup 120`)).length;
+    const rulesFrom = (a: string) =>
+      labSh(c, "ip -4 rule show")
+        .split("\n")
+        .filter((l) => l.includes(`from ${a} lookup 120`)).length;
     try {
       readdress("198.51.100.20");
       clientWlan = "198.51.100.20";
@@ -234,7 +245,9 @@ describe("NetworkManager laptops with default profiles (endpointOwner: mptcp-pul
       const snap = snapshot(c);
       const a = labExec(c, apply);
       expect(a.code).toBe(1);
-      expect(a.stderr).toMatch(/mptcp-pulumi\[client\]: error: endpointOwner: NetworkManager manages MPTCP endpoints here: profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+; .*\(nmcli connection modify PROFILE connection\.mptcp-flags 0\)/);
+      expect(a.stderr).toMatch(
+        /mptcp-pulumi\[client\]: error: endpointOwner: NetworkManager manages MPTCP endpoints here: profile 'wlan' on wlan sets connection\.mptcp-flags 0x\w+; .*\(nmcli connection modify PROFILE connection\.mptcp-flags 0\)/,
+      );
       expect(snapshot(c)).toEqual(snap);
     } finally {
       labExec(c, `cat > ${file} && chmod 600 ${file} && nmcli connection reload && nmcli connection up wlan >/dev/null`, original);

@@ -37,8 +37,22 @@ const CASES: Case[] = [
   { name: "no endpoints: the announcement only", joins: 1 },
   { name: "subflow on wlan", client: [{ interface: "wlan", flags: ["subflow"] }], joins: 2 },
   { name: "subflow on lan, where the connection starts", client: [{ interface: "lan", flags: ["subflow"] }], joins: 1 },
-  { name: "subflow on lan and wlan", client: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }], joins: 2 },
-  { name: "subflow and fullmesh on lan and wlan", client: [{ interface: "lan", flags: ["subflow", "fullmesh"] }, { interface: "wlan", flags: ["subflow", "fullmesh"] }], joins: 3 },
+  {
+    name: "subflow on lan and wlan",
+    client: [
+      { interface: "lan", flags: ["subflow"] },
+      { interface: "wlan", flags: ["subflow"] },
+    ],
+    joins: 2,
+  },
+  {
+    name: "subflow and fullmesh on lan and wlan",
+    client: [
+      { interface: "lan", flags: ["subflow", "fullmesh"] },
+      { interface: "wlan", flags: ["subflow", "fullmesh"] },
+    ],
+    joins: 3,
+  },
   { name: "subflow and fullmesh on wlan", client: [{ interface: "wlan", flags: ["subflow", "fullmesh"] }], joins: 2 },
   { name: "subflow and backup on wlan", client: [{ interface: "wlan", flags: ["subflow", "backup"] }], joins: 2 },
   { name: "two announcements (wlan, lte), both accepted", signals: BOTH, joins: 2 },
@@ -56,7 +70,10 @@ function stackFor(c: Case) {
   const announced = new Map<string, { address: string }>(server.endpoints.map((e: { interface: string; address: string }) => [e.interface, e]));
   server.endpoints = (c.signals ?? [{ interface: "wlan" }]).map((s) => ({ ...announced.get(s.interface)!, flags: ["signal", ...(s.flags ?? [])] }));
   Object.assign(server.limits, { subflows: 8 });
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), { limits: { subflows: 8, addAddrAccepted: 2 }, endpoints: c.client ?? [] });
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "client"),
+    { limits: { subflows: 8, addAddrAccepted: 2 }, endpoints: c.client ?? [] },
+  );
   return cfg;
 }
 

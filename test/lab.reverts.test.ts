@@ -41,7 +41,9 @@ describe("reverts never claim what they cannot do", () => {
       const r = await f.ssh.run(c, c.delete!, "delete");
       console.log(`${c.name} revert: exit ${r.code}: ${r.stderr.split(": ").slice(1, 3).join(": ")}`);
       expect(r.code, c.name).toBe(1);
-      expect(r.stderr).toMatch(/mptcp-pulumi\[client\]: error: cannot restore (service drop-ins|interface hooks|endpoint table|NetworkManager settings|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/);
+      expect(r.stderr).toMatch(
+        /mptcp-pulumi\[client\]: error: cannot restore (service drop-ins|interface hooks|endpoint table|NetworkManager settings|ip mptcp limits|net\.mptcp settings): \/var\/lib\/mptcp-pulumi\/\S+ is missing .*the host keeps what mptcp-pulumi applied.*pulumi state delete/,
+      );
       expect(r.stdout).not.toMatch(/restored|removed/);
     }
   });

@@ -90,7 +90,12 @@ async function upCutThenReboot(opts: { beforeReboot?: string; selfConfigured?: b
   const rebooting: Runner = async (c, text, phase) => {
     if (c.name !== "client-hooks" || phase === "delete") return f.ssh.run(c, text, phase);
     const running = f.ssh.run(c, text, phase);
-    await waitFor("the apply to commit, arm its rollback and route by the wrong gateway", 30_000, () => labExec(client, `test -e ${HOOKS}/rollback/armed && ! test -e ${HOOKS}/.txn`).code === 0 && routeRule().includes(WRONG), 100);
+    await waitFor(
+      "the apply to commit, arm its rollback and route by the wrong gateway",
+      30_000,
+      () => labExec(client, `test -e ${HOOKS}/rollback/armed && ! test -e ${HOOKS}/.txn`).code === 0 && routeRule().includes(WRONG),
+      100,
+    );
     cutBeforeReboot = !(await reachable());
     before = labSh(client, `cat ${HOOKS}/rollback/armed; ls ${HOOKS}/rollback; systemctl is-active mptcp-pulumi-rollback-hooks.service || true; ${opts.beforeReboot ?? ""}`);
     unplug();
@@ -111,7 +116,10 @@ async function upCutThenReboot(opts: { beforeReboot?: string; selfConfigured?: b
   const rebootSim = new CommandProviderSim(rebooting);
   for (const [name, c] of f.sim.state) rebootSim.state.set(name, c);
   const t0 = performance.now();
-  const err = await rebootSim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+  const err = await rebootSim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   const upMs = performance.now() - t0;
   for (const [name, c] of rebootSim.state) f.sim.state.set(name, c);
   return { err, rebootMs, upMs, cutBeforeReboot, rebootError, before };
@@ -129,7 +137,20 @@ function unplug(): void {
 /** The ifupdown configuration that brings the client's paths (and its route back to SSH) up at boot. */
 function interfacesFile(): string {
   const ends = pathEnds(topology).filter((e) => e.host === "client");
-  return ["auto lo", "iface lo inet loopback", ...ends.map((e) => [`auto ${e.path}`, `iface ${e.path} inet static`, `  address ${e.address}/${e.prefix}`, ...(e.path === "uplink" ? [`  up ip route replace 203.0.113.0/24 via ${GATEWAY} dev uplink`] : [])].join("\n"))].join("\n") + "\n";
+  return (
+    [
+      "auto lo",
+      "iface lo inet loopback",
+      ...ends.map((e) =>
+        [
+          `auto ${e.path}`,
+          `iface ${e.path} inet static`,
+          `  address ${e.address}/${e.prefix}`,
+          ...(e.path === "uplink" ? [`  up ip route replace 203.0.113.0/24 via ${GATEWAY} dev uplink`] : []),
+        ].join("\n"),
+      ),
+    ].join("\n") + "\n"
+  );
 }
 
 beforeAll(async () => {
@@ -152,7 +173,9 @@ describe("a reboot inside confirmTimeout", () => {
   it("a wrong gateway cuts SSH and the laptop reboots before it is confirmed: the boot unit fires the rollback before applying anything, and the laptop is reachable on its last confirmed state, the rollback recorded", async () => {
     const { err, rebootMs, upMs, cutBeforeReboot, rebootError, before } = await upCutThenReboot();
     const journal = labSh(client, "journalctl -b -u mptcp-pulumi.service --no-pager -o cat");
-    console.log(`systemd job (${before.trim().split("\n").pop()}): SSH cut ${cutBeforeReboot}, reboot ${rebootMs.toFixed(0)} ms, up failed after ${(upMs / 1000).toFixed(1)} s (timeout ${TIMEOUT} s): ${err?.message.split("\n")[0]}; rolled-back: ${rolledBack()}; boot unit: ${journal.split("\n").find((l) => l.includes("no job"))}`);
+    console.log(
+      `systemd job (${before.trim().split("\n").pop()}): SSH cut ${cutBeforeReboot}, reboot ${rebootMs.toFixed(0)} ms, up failed after ${(upMs / 1000).toFixed(1)} s (timeout ${TIMEOUT} s): ${err?.message.split("\n")[0]}; rolled-back: ${rolledBack()}; boot unit: ${journal.split("\n").find((l) => l.includes("no job"))}`,
+    );
     expect(rebootError).toBeUndefined();
     expect(cutBeforeReboot).toBe(true);
     expect(before).toMatch(/^active$/m);
@@ -168,7 +191,11 @@ describe("a reboot inside confirmTimeout", () => {
     expect(labSh(client, `cat ${SYNC_PATH}`)).toBe(renderSyncScript(model(GATEWAY)));
     expect(labSh(client, `ls ${HOOKS}/rollback`)).not.toMatch(/armed|firing/);
     // (but for the copied scripts: the failed up delivered its own, which stay until destroy)
-    expect(snapshot(client, { staged: false }).replace(/^.*rolled-back.*$\n?/gm, "").replace(/^.*\/rollback.*$\n?/gm, "")).toBe(unstaged(good).replace(/^.*\/rollback.*$\n?/gm, ""));
+    expect(
+      snapshot(client, { staged: false })
+        .replace(/^.*rolled-back.*$\n?/gm, "")
+        .replace(/^.*\/rollback.*$\n?/gm, ""),
+    ).toBe(unstaged(good).replace(/^.*\/rollback.*$\n?/gm, ""));
     // npm run check names the rollback (the stack never stored the apply that was rolled back)
     expect(await check(WRONG)).toContainEqual(expect.stringMatching(/^routing\|the last apply of hooks was rolled back at .*the host rebooted before the apply was confirmed/));
     // and with the last good config (what the stack kept: the failed apply was never recorded) the
@@ -191,7 +218,9 @@ describe("a reboot inside confirmTimeout", () => {
     console.log(`confirmation: ${r.stdout.trim()} / ${r.stderr.trim().slice(0, 200)}`);
     expect(r.code).not.toBe(0);
     expect(r.stdout).toMatch(/hooks: the rollback armed at \S+ has no job \(the host rebooted before the apply was confirmed\): undoing the apply now/);
-    expect(r.stderr).toMatch(/the last apply of hooks was rolled back at \S+ \(undo exit 0, the host rebooted before the apply was confirmed\): client rebooted within 90 s after it, before it was confirmed over a new SSH connection, so the apply was undone \(at boot, or by this confirmation\) and the last confirmed state put back/);
+    expect(r.stderr).toMatch(
+      /the last apply of hooks was rolled back at \S+ \(undo exit 0, the host rebooted before the apply was confirmed\): client rebooted within 90 s after it, before it was confirmed over a new SSH connection, so the apply was undone \(at boot, or by this confirmation\) and the last confirmed state put back/,
+    );
     expect(await reachable()).toBe(true);
     expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
   });
@@ -205,7 +234,9 @@ describe("a reboot inside confirmTimeout", () => {
       const { err, rebootMs, upMs, cutBeforeReboot, rebootError, before } = await upCutThenReboot({ beforeReboot: `cat ${HOOKS}/rollback/pid`, selfConfigured: true });
       const ifup = labSh(client, "journalctl -b -u networking.service --no-pager -o cat");
       const unit = labSh(client, "journalctl -b -u mptcp-pulumi.service --no-pager -o cat");
-      console.log(`setsid job (pid ${before.trim().split("\n").pop()}), ifupdown at boot: SSH cut ${cutBeforeReboot}, reboot ${rebootMs.toFixed(0)} ms, up failed after ${(upMs / 1000).toFixed(1)} s; rolled-back: ${rolledBack()}; networking.service: ${ifup.split("\n").find((l) => l.includes("no job"))}`);
+      console.log(
+        `setsid job (pid ${before.trim().split("\n").pop()}), ifupdown at boot: SSH cut ${cutBeforeReboot}, reboot ${rebootMs.toFixed(0)} ms, up failed after ${(upMs / 1000).toFixed(1)} s; rolled-back: ${rolledBack()}; networking.service: ${ifup.split("\n").find((l) => l.includes("no job"))}`,
+      );
       expect(rebootError).toBeUndefined();
       expect(cutBeforeReboot).toBe(true);
       expect(before).toMatch(/^inactive$/m);
@@ -229,7 +260,9 @@ describe("a reboot inside confirmTimeout", () => {
     expect(err?.message).toMatch(/create of client-hooks failed/);
     const probes: boolean[] = [];
     for (let i = 0; i < 4; i++) probes.push(await reachable());
-    console.log(`old entry point: the lab's wait for sshd ${rebootError ? "timed out" : "passed (in the moment before the boot unit)"}; ${probes.filter((p) => !p).length} of ${probes.length} probes after the reboot failed; rule: ${routeRule().trim().replace(/\n/g, "; ")}; armed: ${labExec(client, `test -e ${HOOKS}/rollback/armed`).code === 0}`);
+    console.log(
+      `old entry point: the lab's wait for sshd ${rebootError ? "timed out" : "passed (in the moment before the boot unit)"}; ${probes.filter((p) => !p).length} of ${probes.length} probes after the reboot failed; rule: ${routeRule().trim().replace(/\n/g, "; ")}; armed: ${labExec(client, `test -e ${HOOKS}/rollback/armed`).code === 0}`,
+    );
     expect(probes).toEqual([false, false, false, false]);
     expect(routeRule()).toContain(`default via ${WRONG} dev uplink`);
     expect(labExec(client, `test -e ${HOOKS}/rollback/armed`).code).toBe(0);
@@ -245,7 +278,10 @@ describe("a reboot inside confirmTimeout", () => {
     const SHORT = 4;
     await f.sim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands);
     // the apply's session is cut until the rollback at 4 s; then its confirmation fails
-    const cut = await f.sim.up((await runProgram(stack(WRONG, SHORT), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const cut = await f.sim.up((await runProgram(stack(WRONG, SHORT), { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(cut?.message).toMatch(/create of client-hooks-confirm failed[\s\S]*the last apply of hooks was rolled back at/);
     // the control: the same up, its hooks apply without the line that clears the marker
     let stripped = 0;
@@ -260,7 +296,10 @@ describe("a reboot inside confirmTimeout", () => {
     };
     const oldSim = new CommandProviderSim(old);
     for (const [name, c] of f.sim.state) oldSim.state.set(name, c);
-    const control = await oldSim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const control = await oldSim.up((await runProgram(stack(GATEWAY, SHORT), { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(stripped).toBe(1);
     console.log(`without clearing the marker: ${control?.message.split("\n")[1]?.slice(0, 160)}`);
     expect(control?.message).toMatch(/create of client-hooks-confirm failed[\s\S]*the last apply of hooks was rolled back at/);

@@ -107,10 +107,15 @@ describe("applies that cut the management path undo themselves", () => {
   it("a wrong gateway on the SSH interface: the laptop becomes unreachable, undoes the apply by itself within the timeout, is reachable again, and up says so (again on the next up, and in npm run check)", async () => {
     const watch = reachability();
     await sleep(500);
-    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     await sleep(500);
     const { cut, back, probes } = await watch.stop();
-    console.log(`wrong gateway: SSH cut, reachable again ${cut && back ? ((back - cut) / 1000).toFixed(1) : "?"} s later (${probes.filter((p) => !p.ok).length} failed probes); up: ${err?.message.split("\n")[1]}`);
+    console.log(
+      `wrong gateway: SSH cut, reachable again ${cut && back ? ((back - cut) / 1000).toFixed(1) : "?"} s later (${probes.filter((p) => !p.ok).length} failed probes); up: ${err?.message.split("\n")[1]}`,
+    );
     expect(cut).toBeDefined();
     expect(back).toBeDefined();
     // the timeout, the undo itself, probe spacing, and three lab files running side by side on two
@@ -122,7 +127,10 @@ describe("applies that cut the management path undo themselves", () => {
     expect(routeRule()).toContain(`default via ${GATEWAY} dev uplink`);
     expect(routeRule()).not.toContain(WRONG);
     // the next up does not pretend the host is in step
-    const again = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const again = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(again?.message).toMatch(/the last apply of hooks was rolled back at/);
     // npm run check shows it too
     const model = requireValidConfig(stack(WRONG)).hosts.find((h) => h.name === "client")!;
@@ -152,7 +160,10 @@ describe("applies that cut the management path undo themselves", () => {
     const cutSim = new CommandProviderSim(cutting);
     for (const [name, c] of f.sim.state) cutSim.state.set(name, c);
     try {
-      const err = await cutSim.up((await runProgram(stack(GATEWAY, TIMEOUT, 110), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const err = await cutSim.up((await runProgram(stack(GATEWAY, TIMEOUT, 110), { privateKey: f.privateKey })).commands).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err?.message).toMatch(/create of client-hooks-confirm failed/);
       // the apply ran (table 110) and armed; the confirmation never connected (ConnectTimeout 5 s)
       expect(applied).toMatch(/hooks: rollback armed at/);
@@ -174,7 +185,10 @@ describe("applies that cut the management path undo themselves", () => {
   });
 
   it("a first apply with the wrong gateway is undone by the revert (nothing was confirmed before); destroy then finds nothing left and says so", async () => {
-    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await f.sim.up((await runProgram(stack(WRONG), { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     // the confirmation's SYN is retransmitted until the rollback restores the path, so it reaches
     // the laptop either after the rollback or while it still runs (under load, both happen)
     expect(err?.message).toMatch(/the last apply of hooks (was rolled back at|is being rolled back right now)/);

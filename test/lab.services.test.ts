@@ -89,7 +89,10 @@ async function failure(services: unknown[]): Promise<string> {
   const scratch = new CommandProviderSim(f.ssh.run);
   const only = (config.hosts as any[]).find((h) => h.name === "server");
   const [before, beforeUnstaged] = [servicesState(), servicesState(false)];
-  const err = await scratch.up((await runProgram({ hosts: [{ name: only.name, ssh: only.ssh, services }], links: [] }, { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+  const err = await scratch.up((await runProgram({ hosts: [{ name: only.name, ssh: only.ssh, services }], links: [] }, { privateKey: f.privateKey })).commands).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   hostState(server); // (checks that the staged files are only our scripts)
   expect(servicesState(false)).toBe(beforeUnstaged);
   // the stack holds the host's copy, its cleanup and its anchor, which changed nothing
@@ -102,7 +105,9 @@ async function failure(services: unknown[]): Promise<string> {
 beforeAll(async () => {
   server = f.lab.hosts.find((h) => h.role === "server")!;
   client = f.lab.hosts.find((h) => h.role === "client")!;
-  labSh(server, `mkdir -p ${VENDOR}
+  labSh(
+    server,
+    `mkdir -p ${VENDOR}
 cat > ${VENDOR}/mptcp-lab-web.service <<'EOF'
 ${WEB_UNIT("lab web server")}EOF
 cat > ${VENDOR}/mptcp-lab-go.service <<'EOF'
@@ -112,16 +117,12 @@ ${GO_UNIT}EOF
 cat > ${VENDOR}/mptcp-lab-echo.socket <<'EOF'
 ${SOCKET_UNIT}EOF
 systemctl daemon-reload
-systemctl start iperf3.service mptcp-lab-web.service mptcp-lab-go.service`);
+systemctl start iperf3.service mptcp-lab-web.service mptcp-lab-go.service`,
+  );
   const generated = labStackConfig(f.lab) as { hosts: any[]; links: { address: string }[] };
   address = generated.links[0].address;
   config = generated;
-  config = withServices([
-    { unit: "iperf3.service" },
-    { unit: "mptcp-lab-web.service" },
-    { unit: "mptcp-lab-go.service", mode: "godebug" },
-    { unit: "mptcp-lab-idle.service" },
-  ]);
+  config = withServices([{ unit: "iperf3.service" }, { unit: "mptcp-lab-web.service" }, { unit: "mptcp-lab-go.service", mode: "godebug" }, { unit: "mptcp-lab-idle.service" }]);
   model = requireValidConfig(config);
   pre = snapshot(server);
 });
@@ -137,10 +138,16 @@ describe("services on MPTCP through our drop-in", () => {
 
   it("bad input fails the apply naming the host and the unit, and changes nothing", async () => {
     const missing = await failure([{ unit: "mptcp-lab-nosuch.service" }]);
-    expect(missing).toMatch(/mptcp-pulumi\[server\]: error: services\[mptcp-lab-nosuch\.service\]\.unit: mptcp-lab-nosuch\.service is not-found on this host .*install the unit first, or fix the name/);
+    expect(missing).toMatch(
+      /mptcp-pulumi\[server\]: error: services\[mptcp-lab-nosuch\.service\]\.unit: mptcp-lab-nosuch\.service is not-found on this host .*install the unit first, or fix the name/,
+    );
     const socket = await failure([{ unit: "iperf3.service" }, { unit: "mptcp-lab-echo.socket", mode: "socket" }]);
     const version = labSh(server, "systemctl --version").match(/^systemd (\d+)/)![1];
-    expect(socket).toMatch(new RegExp(`mptcp-pulumi\\[server\\]: error: services\\[mptcp-lab-echo\\.socket\\]\\.mode: socket needs SocketProtocol=mptcp, which systemd ${version} on this host does not have \\(systemd >= 256 does\\)`));
+    expect(socket).toMatch(
+      new RegExp(
+        `mptcp-pulumi\\[server\\]: error: services\\[mptcp-lab-echo\\.socket\\]\\.mode: socket needs SocketProtocol=mptcp, which systemd ${version} on this host does not have \\(systemd >= 256 does\\)`,
+      ),
+    );
     // libmptcpwrap missing: hide the package's directory inside the laptop
     labSh(server, `mount -t tmpfs none ${WRAP.replace(/\/[^/]+$/, "")}`);
     let noWrap: string;
@@ -191,11 +198,14 @@ describe("services on MPTCP through our drop-in", () => {
   });
 
   it("reinstalling the vendor unit file keeps the drop-in: after a restart the service is still MPTCP", async () => {
-    labSh(server, `cat > ${VENDOR}/.mptcp-lab-web.new <<'EOF'
+    labSh(
+      server,
+      `cat > ${VENDOR}/.mptcp-lab-web.new <<'EOF'
 ${WEB_UNIT("lab web server, new package version")}EOF
 mv ${VENDOR}/.mptcp-lab-web.new ${VENDOR}/mptcp-lab-web.service
 systemctl daemon-reload
-systemctl restart mptcp-lab-web.service`);
+systemctl restart mptcp-lab-web.service`,
+    );
     expect(labSh(server, "systemctl show -p Description --value mptcp-lab-web.service").trim()).toBe("lab web server, new package version");
     expect(environ("mptcp-lab-web")).toContain(`LD_PRELOAD=/lib/x86_64-linux-gnu/libdl.so.2 ${WRAP}\n`);
     expect(await listener(8080)).toBe("mptcp");

@@ -49,7 +49,32 @@ function opensshTo(h: LabHost, knownLine: string, algos: string): { code: number
   const dir = mkdtempSync(join(tmpdir(), "mptcp-kh-"));
   try {
     writeFileSync(join(dir, "known_hosts"), `${h.mgmtAddress} ${knownLine}\n`);
-    const r = spawnSync("ssh", ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "-o", "GlobalKnownHostsFile=/dev/null", "-o", `HostKeyAlgorithms=${algos}`, "-o", "IdentitiesOnly=yes", "-i", f.lab.privateKeyFile, `root@${h.mgmtAddress}`, "true"], { encoding: "utf8", env: { PATH: process.env.PATH } });
+    const r = spawnSync(
+      "ssh",
+      [
+        "-F",
+        "/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        `HostKeyAlgorithms=${algos}`,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+        f.lab.privateKeyFile,
+        `root@${h.mgmtAddress}`,
+        "true",
+      ],
+      { encoding: "utf8", env: { PATH: process.env.PATH } },
+    );
     return { code: r.status ?? -1, stderr: r.stderr.trim() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -71,8 +96,11 @@ afterAll(async () => {
 
 describe("the command provider's SSH connection against lab laptops (pulumi-command v1.2.1)", () => {
   it("an RSA hostKey: the provider's only offer, ssh-rsa, is refused by the laptop's OpenSSH; validation refuses the key with the fix; control: an sshd that still offers ssh-rsa, and the ed25519 key", async () => {
-    labSh(server, `test -e /etc/ssh/mptcp-lab/ssh_host_rsa_key || ssh-keygen -q -t rsa -b 3072 -N '' -C '' -f /etc/ssh/mptcp-lab/ssh_host_rsa_key
-echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_config`);
+    labSh(
+      server,
+      `test -e /etc/ssh/mptcp-lab/ssh_host_rsa_key || ssh-keygen -q -t rsa -b 3072 -N '' -C '' -f /etc/ssh/mptcp-lab/ssh_host_rsa_key
+echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_config`,
+    );
     await restartSshd(server);
     const scanned = spawnSync("ssh-keyscan", ["-t", "rsa", server.mgmtAddress], { encoding: "utf8" }).stdout.trim();
     const rsa = scanned.split(" ").slice(1).join(" ");
@@ -221,7 +249,10 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
     it(`confirmTimeout inside the window (4 s; the schema's 90 s scaled: ${90 / SCALE} s): the rollback restores the path, the apply's session survives and reports, the confirmation says it was rolled back; control: 15 s (past the window): the apply's session dies first`, async () => {
       // inside the window
       const t0 = performance.now();
-      const err = await sim.up((await runProgram(stack(WRONG, 4), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const err = await sim.up((await runProgram(stack(WRONG, 4), { privateKey: f.privateKey })).commands).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       const ms = performance.now() - t0;
       console.log(`confirmTimeout 4: up failed after ${(ms / 1000).toFixed(1)} s: ${err?.message.split("\n")[0]}`);
       expect(err?.message).toMatch(/^create of client-hooks-confirm failed/);
@@ -229,7 +260,10 @@ echo 'HostKey /etc/ssh/mptcp-lab/ssh_host_rsa_key' >> /etc/ssh/mptcp-lab/sshd_co
       expect(await reachable(runner)).toBe(true);
       // past the window: the apply cuts its own path and its session dies before the rollback
       const t1 = performance.now();
-      const lost = await sim.up((await runProgram(stack(WRONG, 15), { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+      const lost = await sim.up((await runProgram(stack(WRONG, 15), { privateKey: f.privateKey })).commands).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       const lostMs = performance.now() - t1;
       console.log(`confirmTimeout 15: up failed after ${(lostMs / 1000).toFixed(1)} s: ${lost?.message.split("\n").slice(0, 2).join(" | ")}`);
       expect(lost?.message).toMatch(/^create of client-hooks failed \(exit 255\):\nwait: remote command exited without exit status or exit signal/);

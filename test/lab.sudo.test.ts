@@ -23,7 +23,10 @@ describe("a non-root SSH user", () => {
     labSh(f.lab.hosts[1], "mv /etc/sudoers.d/mptcp-lab-user /root/sudo-rule");
     const before = snapshot(f.lab.hosts[1]);
     const sim = new CommandProviderSim(f.ssh.run);
-    const err = await sim.up((await runProgram(config, { privateKey: f.privateKey })).commands).then(() => undefined, (e: Error) => e);
+    const err = await sim.up((await runProgram(config, { privateKey: f.privateKey })).commands).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toContain(`mptcp-pulumi[client]: error: user ${LAB_USER} cannot run sudo without a password: add a NOPASSWD sudoers rule`);
     // nothing changed but the scripts the copy delivered to the user's home, which destroy removes
     expect(hostState(f.lab.hosts[1])).toBe(unstaged(before));

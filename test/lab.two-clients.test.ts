@@ -23,7 +23,12 @@ describe("two clients: what reachability changes in the prediction and the valid
   const ssh = (n: number) => ({ host: `203.0.113.${n}`, insecureIgnoreHostKey: true });
   const stack = (accepted: number, reaches: boolean) => ({
     hosts: [
-      { name: "server", ssh: ssh(1), limits: { subflows: 2, addAddrAccepted: 0 }, endpoints: server.filter((e) => e.path.startsWith("wlan")).map((e) => ({ interface: e.path, address: e.address, flags: ["signal"] })) },
+      {
+        name: "server",
+        ssh: ssh(1),
+        limits: { subflows: 2, addAddrAccepted: 0 },
+        endpoints: server.filter((e) => e.path.startsWith("wlan")).map((e) => ({ interface: e.path, address: e.address, flags: ["signal"] })),
+      },
       { name: "laptop-a", ssh: ssh(3), limits: { subflows: 2, addAddrAccepted: accepted } },
       { name: "laptop-b", ssh: ssh(5), limits: { subflows: 2, addAddrAccepted: accepted } },
     ],

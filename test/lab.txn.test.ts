@@ -46,7 +46,9 @@ type Action = "fail" | "hang" | "stall";
  * the wrapper.
  */
 function fault(h: LabHost, cmd: string, match: string, action: Action): () => void {
-  const act = { fail: `echo "lab fault: ${cmd} $*" >&2; exit 7`, hang: "cut -d' ' -f5 /proc/$$/stat > /run/lab-fault.tmp; mv /run/lab-fault.tmp /run/lab-fault.pgid; sleep 120", stall: "sleep 2" }[action];
+  const act = { fail: `echo "lab fault: ${cmd} $*" >&2; exit 7`, hang: "cut -d' ' -f5 /proc/$$/stat > /run/lab-fault.tmp; mv /run/lab-fault.tmp /run/lab-fault.pgid; sleep 120", stall: "sleep 2" }[
+    action
+  ];
   return labFault(h, cmd, match, act);
 }
 
@@ -115,7 +117,15 @@ describe("an apply that fails half-way puts the host back as it was before it be
     const changed = structuredClone(cfg);
     // (wlan's endpoint under an id of its own: the apply deletes it, then fails adding it back, where a
     // re-flag in place would be one change, nothing before it to put back)
-    Object.assign(changed.hosts[1], { sysctl: { enabled: true, addAddrTimeout: 30 }, endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow", "backup"], id: 70 }], routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }], services: [{ unit: "iperf3.service", mode: "godebug" }] });
+    Object.assign(changed.hosts[1], {
+      sysctl: { enabled: true, addAddrTimeout: 30 },
+      endpoints: [
+        { interface: "lan", flags: ["subflow"] },
+        { interface: "wlan", flags: ["subflow", "backup"], id: 70 },
+      ],
+      routing: [{ interface: "wlan", mode: "source", table: 77, priority: 7700 }],
+      services: [{ unit: "iperf3.service", mode: "godebug" }],
+    });
     const cmds = await clientCommands(changed);
     for (const f of FAULTS) {
       const heal = fault(client, ...f.later, "fail");

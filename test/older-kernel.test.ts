@@ -20,7 +20,7 @@ function onOldKernel(script: string, after: string): { code: number; stdout: str
 }
 
 const host = (sysctl: object) => buildModel(configSchema.parse({ hosts: [{ name: "old", ssh: { host: "h", insecureIgnoreHostKey: true }, sysctl }] })).hosts[0];
-const dump = "echo ---; for f in /proc/sys/net/mptcp/*; do echo \"${f##*/}=$(cat $f)\"; done; ls -A /etc/sysctl.d /var/lib; cat /etc/sysctl.d/* 2>/dev/null || true";
+const dump = 'echo ---; for f in /proc/sys/net/mptcp/*; do echo "${f##*/}=$(cat $f)"; done; ls -A /etc/sysctl.d /var/lib; cat /etc/sysctl.d/* 2>/dev/null || true';
 
 describe("sysctl on an older kernel (emulated /proc/sys/net/mptcp of 5.15)", () => {
   it("a knob the kernel lacks fails naming the knob and host, and changes nothing", () => {

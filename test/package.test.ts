@@ -21,7 +21,10 @@ function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = p
 /** A consumer's tsconfig: CommonJS with classic node resolution (`types`), or node16 (`exports`). */
 function tsconfig(resolution: "node" | "node16"): void {
   const module = resolution === "node" ? "commonjs" : "node16";
-  writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify({ compilerOptions: { target: "ES2022", module, moduleResolution: resolution, strict: true, skipLibCheck: true, outDir: "out" }, include: ["*.ts"] }));
+  writeFileSync(
+    join(consumer, "tsconfig.json"),
+    JSON.stringify({ compilerOptions: { target: "ES2022", module, moduleResolution: resolution, strict: true, skipLibCheck: true, outDir: "out" }, include: ["*.ts"] }),
+  );
 }
 
 /** A program of the consumer's: MptcpHost with an SSH address and an endpoint address from another resource's output (a partial host: only what it sets). */
@@ -106,7 +109,11 @@ describe("the package, installed from its npm pack tarball into another project"
     const types = seen.map((r: { type: string; name: string }) => `${r.type} ${r.name}`);
     expect(types).toContain(`${HOST_TYPE} server`);
     expect(types).toContain(`${NETWORK_TYPE} net`);
-    for (const n of ["server-scripts", "server-anchor", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "a-limits", "b-endpoints"]) expect(types.some((t: string) => t.endsWith(` ${n}`)), n).toBe(true);
+    for (const n of ["server-scripts", "server-anchor", "server-limits", "server-networkmanager", "server-endpoints", "server-endpoints-confirm", "a-limits", "b-endpoints"])
+      expect(
+        types.some((t: string) => t.endsWith(` ${n}`)),
+        n,
+      ).toBe(true);
     // the key, passed as a plain string, reaches only the server's connections, each one a secret (the SDK's secret signature)
     const keyed = seen.filter((r: { keyed: boolean }) => r.keyed);
     expect(keyed.length).toBeGreaterThan(0);

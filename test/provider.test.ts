@@ -21,7 +21,8 @@ function recorder() {
 describe("provider simulator (remote.Command 1.2.1 lifecycle)", () => {
   it("first up runs create in dependency order; an unchanged up runs nothing; preview runs nothing", async () => {
     const { sim, ran } = recorder();
-    const a = cmd("a"), b = cmd("b", { dependsOn: ["a"] });
+    const a = cmd("a"),
+      b = cmd("b", { dependsOn: ["a"] });
     expect(sim.preview([b, a]).map((s) => `${s.phase} ${s.name}`)).toEqual(["create a", "create b"]);
     expect(ran).toEqual([]);
     await sim.up([b, a]);

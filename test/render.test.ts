@@ -64,11 +64,7 @@ const wide: HostModel = buildModel(
           { interface: "wwan0", mode: "source", table: 42, priority: 4242, gateway: "198.51.100.1" },
           { interface: "wlp3s0", mode: "none" },
         ],
-        services: [
-          { unit: "iperf3.service" },
-          { unit: "caddy.service", mode: "godebug", restart: "never" },
-          { unit: "web@8080.socket", mode: "socket" },
-        ],
+        services: [{ unit: "iperf3.service" }, { unit: "caddy.service", mode: "godebug", restart: "never" }, { unit: "web@8080.socket", mode: "socket" }],
       },
     ],
   }),
@@ -148,8 +144,7 @@ function unusedFunctions(script: string): string[] {
   return defined.filter((name) => (code.match(new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`, "g")) ?? []).length < 2);
 }
 
-const sources = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith(".sh") ? [join(dir, d.name)] : []));
+const sources = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith(".sh") ? [join(dir, d.name)] : []));
 
 describe("shell sources (components/sh)", () => {
   const files = sources(SH_DIR);
@@ -171,16 +166,28 @@ describe("shell sources (components/sh)", () => {
   it("shellcheck finds a fault in a source, also among others in one run (negative controls)", () => {
     const faulty = `${readFileSync(join(SH_DIR, "limits.apply.sh"), "utf8")}\nrm -rf $STATE_DIR/*\n`;
     expect(shellcheck(faulty)).toMatch(/SC2115|SC2086/);
-    const each = shellcheckEach(new Map([["good", "echo ok\n"], ["bad", faulty], ["good too", "true\n"]]));
+    const each = shellcheckEach(
+      new Map([
+        ["good", "echo ok\n"],
+        ["bad", faulty],
+        ["good too", "true\n"],
+      ]),
+    );
     expect(each.get("bad")).toMatch(/SC2115|SC2086/);
     expect([each.get("good"), each.get("good too")]).toEqual(["", ""]);
   });
 
   /** Whether a body takes the host lock (a line `state_lock`) before it writes anything. */
   const locksFirst = (code: string) => {
-    const lines = codeOf(code).split("\n").map((l) => l.trim());
+    const lines = codeOf(code)
+      .split("\n")
+      .map((l) => l.trim());
     const lock = lines.indexOf("state_lock");
-    const write = lines.findIndex((l) => /(^|[^2])>(?!\s*\/dev\/null)|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all|file_remember|dir_create|svc_release|systemctl (restart|daemon-reload))\b/.test(l));
+    const write = lines.findIndex((l) =>
+      /(^|[^2])>(?!\s*\/dev\/null)|\b(mkdir|state_keep|file_install|ip mptcp (limits set|endpoint (add|flush|delete))|limits_(set|save|apply|restore)|knob_(write|restore)|route_|rp_|ep_(set|clear|add_lines)|unit_enable|file_restore_all|file_remember|dir_create|svc_release|systemctl (restart|daemon-reload))\b/.test(
+        l,
+      ),
+    );
     return lock >= 0 && (write < 0 || lock < write);
   };
 
@@ -275,15 +282,26 @@ describe("rendered scripts", () => {
     const sumsOf = (h: HostModel) => /^APPLIES='([^']*)'$/m.exec(renderCheck(h))![1];
     // what an apply writes as its last completed apply (lib/txn.sh): its MPTCP_PULUMI_SELF, printed
     const kept = (apply: string) => runSync("sh", ["-c", apply.replace(/^eval "\$MPTCP_PULUMI_SELF"$/m, `printf '%s\\n' "$MPTCP_PULUMI_SELF" | sha256sum`)]).stdout.split(" ")[0];
-    for (const h of [{ ...devModel().hosts[0], stack: "mptcp/dev" }, { ...wide, stack: "mptcp/wide" }]) {
-      expect(sumsOf(h)).toBe(renderHost(h).map((s) => `${s.concern} ${kept(s.apply)}`).join("\n"));
+    for (const h of [
+      { ...devModel().hosts[0], stack: "mptcp/dev" },
+      { ...wide, stack: "mptcp/wide" },
+    ]) {
+      expect(sumsOf(h)).toBe(
+        renderHost(h)
+          .map((s) => `${s.concern} ${kept(s.apply)}`)
+          .join("\n"),
+      );
       const changed = { ...h, limits: { ...h.limits, subflows: (h.limits.subflows ?? 0) + 1 } };
       const [was, now] = [sumsOf(h).split("\n"), sumsOf(changed).split("\n")];
       // limits, and hooks where the host has them (its boot unit restores the limits); not sysctl
       expect(now.filter((l) => !was.includes(l)).map((l) => l.split(" ")[0])).toEqual(h.hooks ? ["limits", "hooks"] : ["limits"]);
     }
     // without the stack no sum is given: an apply's text names its stack
-    expect(sumsOf(wide)).toBe(renderHost(wide).map((s) => `${s.concern} -`).join("\n"));
+    expect(sumsOf(wide)).toBe(
+      renderHost(wide)
+        .map((s) => `${s.concern} -`)
+        .join("\n"),
+    );
   });
 
   it("set LC_ALL=C before any sort or cmp", () => {

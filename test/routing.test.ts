@@ -34,12 +34,18 @@ const WLAN_PRIO = modelOf([]).routing.find((r) => r.interface === "wlan")!.prior
 
 /** A table's routes ("" when the kernel has no such table). */
 const table = (fam: "-4" | "-6", t: number) => inNs(`ip ${fam} route show table ${t} 2>/dev/null || true`);
-const rules = (fam: "-4" | "-6") => inNs(`ip ${fam} rule show`).split("\n").filter((l) => /\sfrom [0-9a-f:.]+ lookup /.test(l));
+const rules = (fam: "-4" | "-6") =>
+  inNs(`ip ${fam} rule show`)
+    .split("\n")
+    .filter((l) => /\sfrom [0-9a-f:.]+ lookup /.test(l));
 
 beforeAll(() => {
   ns = new ScratchNs("mptcp-rt");
   peer = new ScratchNs("mptcp-rt-p");
-  for (const [i, v4, v6] of [["lan", "65", "65"], ["wlan", "81", "81"]]) {
+  for (const [i, v4, v6] of [
+    ["lan", "65", "65"],
+    ["wlan", "81", "81"],
+  ]) {
     run(["ip", "link", "add", i, "netns", ns.name, "type", "veth", "peer", "name", i, "netns", peer.name]);
     inNs(`ip addr add 198.51.100.${v4}/28 dev ${i} && ip addr add 2001:db8:${v6}::1/64 dev ${i} nodad && ip link set ${i} up`);
     peer.sh(`ip addr add 198.51.100.${Number(v4) + 1}/28 dev ${i} && ip addr add 2001:db8:${v6}::2/64 dev ${i} nodad && ip link set ${i} up`);
@@ -77,10 +83,23 @@ describe("routing modes on a real kernel", () => {
 
   it("source on a connected-only interface: its subnet route, no default; none: nothing", () => {
     inNs("ip route del default via 198.51.100.66 dev lan");
-    sync([{ interface: "lan", mode: "source", table: 7, priority: 77 }, { interface: "wlan", mode: "none" }], "lan up", "wlan up");
+    sync(
+      [
+        { interface: "lan", mode: "source", table: 7, priority: 77 },
+        { interface: "wlan", mode: "none" },
+      ],
+      "lan up",
+      "wlan up",
+    );
     expect(rules("-4")).toEqual([expect.stringMatching(/^77:\s+from 198\.51\.100\.65 lookup 7/)]);
     expect(table("-4", 7)).toBe("198.51.100.64/28 dev lan scope link src 198.51.100.65 \n");
-    sync([{ interface: "lan", mode: "source", table: 7, priority: 77 }, { interface: "wlan", mode: "none" }], "lan down");
+    sync(
+      [
+        { interface: "lan", mode: "source", table: 7, priority: 77 },
+        { interface: "wlan", mode: "none" },
+      ],
+      "lan down",
+    );
     expect(rules("-4")).toEqual([]);
   });
 
@@ -108,7 +127,10 @@ ip route add 198.51.100.96/28 dev lan proto static && ip route add 198.51.100.11
     const check = () => {
       const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing)))}`);
       if (r.code !== 0) throw new Error(r.stderr);
-      return r.stdout.split("\n").filter((l) => l.startsWith("routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+      return r.stdout
+        .split("\n")
+        .filter((l) => l.startsWith("routing|"))
+        .map((l) => l.slice(l.indexOf("|") + 1));
     };
     try {
       sync(routing, "lan up");
@@ -145,12 +167,18 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
   });
 
   it("npm run check's routing: in step after the sync; a second rule, a missing rule, a missing default route and a rule left in mode none are each reported (IPv4 and IPv6)", () => {
-    const routing = (mode: string) => [{ interface: "lan", mode: "none" }, { interface: "wlan", mode, table: 9, priority: 99, gateway: "198.51.100.82" }];
+    const routing = (mode: string) => [
+      { interface: "lan", mode: "none" },
+      { interface: "wlan", mode, table: 9, priority: 99, gateway: "198.51.100.82" },
+    ];
     // the routing differences npm run check reports (the host was not applied: its other lines are left out)
     const check = (mode = "source") => {
       const r = ns.isolated(`sh -c ${shq(renderCheck(modelOf(routing(mode))))}`);
       if (r.code !== 0) throw new Error(r.stderr);
-      return r.stdout.split("\n").filter((l) => l.startsWith("routing|")).map((l) => l.slice(l.indexOf("|") + 1));
+      return r.stdout
+        .split("\n")
+        .filter((l) => l.startsWith("routing|"))
+        .map((l) => l.slice(l.indexOf("|") + 1));
     };
     sync(routing("source"), "wlan up");
     expect(check()).toEqual([]);
@@ -170,7 +198,19 @@ ip addr del 198.51.100.65/28 dev lan; ip addr add 198.51.100.65/28 dev lan`);
   it("hook files: check finds none differing after the apply; another content, another mode, a symlink in a file's place and a missing file are each reported, and the next apply writes exactly those", () => {
     const model = buildModel(
       configSchema.parse({
-        hosts: [{ name: "rt", ssh: { host: "h", insecureIgnoreHostKey: true }, endpoints: [{ interface: "lan" }, { interface: "wlan" }], hooks: true, confirmTimeout: 0, routing: [{ interface: "lan", mode: "none" }, { interface: "wlan", mode: "none" }] }],
+        hosts: [
+          {
+            name: "rt",
+            ssh: { host: "h", insecureIgnoreHostKey: true },
+            endpoints: [{ interface: "lan" }, { interface: "wlan" }],
+            hooks: true,
+            confirmTimeout: 0,
+            routing: [
+              { interface: "lan", mode: "none" },
+              { interface: "wlan", mode: "none" },
+            ],
+          },
+        ],
       }),
     ).hosts[0];
     writeFileSync(join(dir, "apply"), renderConcern(model, "hooks").apply);
@@ -192,7 +232,13 @@ echo @changed; sh ${dir}/check; echo @again; sh ${dir}/apply; echo @reapplied; s
 printf '[Network]\\nManageForeignRoutes=yes\\n' > /etc/systemd/networkd.conf.d/zz-admin.conf
 echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf; echo @restored; sh ${dir}/check`);
     expect(r.stderr).toBe("");
-    const part = (name: string) => r.stdout.split(`@${name}\n`)[1].split("\n@")[0].split("\n").filter((l) => l.startsWith("hooks|") || l.includes(": wrote ")).map((l) => l.replace(/^hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
+    const part = (name: string) =>
+      r.stdout
+        .split(`@${name}\n`)[1]
+        .split("\n@")[0]
+        .split("\n")
+        .filter((l) => l.startsWith("hooks|") || l.includes(": wrote "))
+        .map((l) => l.replace(/^hooks\|/, "").replace(/^mptcp-pulumi\[rt\]: /, ""));
     expect(part("applied")).toEqual([]);
     expect(part("changed").sort()).toEqual([
       "/etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi has mode 777, not 644",
@@ -200,10 +246,17 @@ echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf
       "/etc/network/if-up.d/mptcp_up has mode 600, not 755",
       "/usr/local/sbin/mptcp-pulumi-sync differs from what mptcp-pulumi writes",
     ]);
-    expect(part("again").sort()).toEqual(["wrote /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi", "wrote /etc/network/if-post-down.d/mptcp_down", "wrote /etc/network/if-up.d/mptcp_up", "wrote /usr/local/sbin/mptcp-pulumi-sync"]);
+    expect(part("again").sort()).toEqual([
+      "wrote /etc/dhcp/dhclient-exit-hooks.d/mptcp-pulumi",
+      "wrote /etc/network/if-post-down.d/mptcp_down",
+      "wrote /etc/network/if-up.d/mptcp_up",
+      "wrote /usr/local/sbin/mptcp-pulumi-sync",
+    ]);
     expect(part("reapplied")).toEqual([]);
     // systemd-networkd's own setting read after our drop-in: check names it; control: without it, nothing
-    expect(part("overridden")).toEqual(["systemd-networkd reads ManageForeignRoutes=yes last, in /etc/systemd/networkd.conf.d/zz-admin.conf (after ours): it deletes our rules and routes whenever it configures a link; remove that setting, or name that file to sort before ours"]);
+    expect(part("overridden")).toEqual([
+      "systemd-networkd reads ManageForeignRoutes=yes last, in /etc/systemd/networkd.conf.d/zz-admin.conf (after ours): it deletes our rules and routes whenever it configures a link; remove that setting, or name that file to sort before ours",
+    ]);
     expect(part("restored")).toEqual([]);
     // nothing of this machine's was written (every hook directory was a tmpfs of the namespace)
     expect(hookPaths.filter((p) => existsSync(p))).toEqual(hostHad);
@@ -211,7 +264,10 @@ echo @overridden; sh ${dir}/check; rm /etc/systemd/networkd.conf.d/zz-admin.conf
 });
 
 describe("routing changes only what differs", () => {
-  const routing = [{ interface: "lan", mode: "none" }, { interface: "wlan", mode: "source", table: 9, priority: 99, gateway: "198.51.100.82" }];
+  const routing = [
+    { interface: "lan", mode: "none" },
+    { interface: "wlan", mode: "source", table: 9, priority: 99, gateway: "198.51.100.82" },
+  ];
   /** Runs `calls` of the sync script (or of `script`, a variant) under `ip monitor rule route`; the monitor's Deleted lines for table 9. */
   function deletions(calls: string[], script = renderSyncScript(modelOf(routing))): string[] {
     writeFileSync(join(dir, "sync-mon"), script, { mode: 0o755 });
@@ -256,4 +312,3 @@ describe("routing changes only what differs", () => {
     }
   });
 });
-

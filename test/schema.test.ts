@@ -15,7 +15,20 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import * as pkg from "../components";
-import { ENDPOINT_FLAGS, hostSchema, limitsSchema, linkSchema, RESTART_POLICIES, ROUTING_MODES, routingSchema, SERVICE_MODES, serviceSchema, sshSchema, sysctlSchema, endpointSchema } from "../components/schema";
+import {
+  ENDPOINT_FLAGS,
+  hostSchema,
+  limitsSchema,
+  linkSchema,
+  RESTART_POLICIES,
+  ROUTING_MODES,
+  routingSchema,
+  SERVICE_MODES,
+  serviceSchema,
+  sshSchema,
+  sysctlSchema,
+  endpointSchema,
+} from "../components/schema";
 import { INPUT_KEYS } from "../components/inputs";
 import { ROOT } from "./harness/cli";
 
@@ -107,7 +120,9 @@ describe("the schema the SDK's analyzer infers for other languages", () => {
       .filter(([path]) => !path.includes(" output ") && !/Applied|LinkPrediction/.test(path))
       .flatMap(([path, p]) => [...(p.plain ? [] : [path]), ...(p.items && !p.items.plain && !p.items.$ref ? [`${path}[]`] : [])]);
     expect(notPlain.sort()).toEqual(
-      ["SshArgs.host", "SshArgs.port", "SshArgs.hostKey", "SshArgs.privateKey", "EndpointArgs.address", "RoutingArgs.gateway", "LinkArgs.address", "LinkArgs.reaches[]"].map((p) => `${NAME}:index:${p}`).sort(),
+      ["SshArgs.host", "SshArgs.port", "SshArgs.hostKey", "SshArgs.privateKey", "EndpointArgs.address", "RoutingArgs.gateway", "LinkArgs.address", "LinkArgs.reaches[]"]
+        .map((p) => `${NAME}:index:${p}`)
+        .sort(),
     );
     // the validation's placeholders (components/inputs.ts) stand in for exactly these keys
     expect([...INPUT_KEYS].sort()).toEqual([...new Set(notPlain.map((p) => p.replace(/\[\]$/, "").split(".").pop()!))].sort());
@@ -122,7 +137,10 @@ describe("the schema the SDK's analyzer infers for other languages", () => {
     expect(values("PathManager")).toEqual([...(sysctlSchema.shape.pathManager.unwrap() as z.ZodEnum).options]);
     expect(values("EndpointOwner")).toEqual([...(hostSchema.shape.endpointOwner.unwrap() as z.ZodEnum).options]);
     for (const t of ["EndpointFlag", "RoutingMode", "ServiceMode", "RestartPolicy", "PathManager", "EndpointOwner"]) {
-      expect(schema.types[`${NAME}:index:${t}`].enum!.every((e) => e.description), t).toBe(true);
+      expect(
+        schema.types[`${NAME}:index:${t}`].enum!.every((e) => e.description),
+        t,
+      ).toBe(true);
     }
   });
 
@@ -161,10 +179,12 @@ describe("what other languages' programs run: the SDK's component provider", () 
     const provider = new ComponentProvider({ components: [pkg.MptcpHost, pkg.MptcpNetwork], name: NAME, dirname: ROOT });
     const inputs = { ssh: { host: pulumi.output("198.51.100.7"), insecureIgnoreHostKey: true }, limits: { subflows: 2 } };
     const result = await provider.construct("server", pkg.HOST_TYPE, inputs, {});
-    const urn = await new Promise((r) => (result.urn as pulumi.Output<string>).apply((v) => {
-      r(v);
-      return v;
-    }));
+    const urn = await new Promise((r) =>
+      (result.urn as pulumi.Output<string>).apply((v) => {
+        r(v);
+        return v;
+      }),
+    );
     expect(urn).toBe(`urn:pulumi:test::mptcp::${pkg.HOST_TYPE}::server`);
     await require("@pulumi/pulumi/runtime/settings").waitForRPCs();
     expect(registered).toEqual(expect.arrayContaining([`${pkg.HOST_TYPE} server`, "command:remote:Command server-limits", "command:remote:CopyToRemote server-scripts"]));

@@ -22,7 +22,10 @@ function fullyConfigured(services = true) {
   Object.assign(c.hosts[1], {
     sysctl: { enabled: true, addAddrTimeout: 60, checksumEnabled: false },
     limits: { subflows: 3, addAddrAccepted: 1 },
-    endpoints: [{ interface: "eth0", flags: ["subflow"] }, { interface: "wlan0", flags: ["subflow", "backup"] }],
+    endpoints: [
+      { interface: "eth0", flags: ["subflow"] },
+      { interface: "wlan0", flags: ["subflow", "backup"] },
+    ],
     hooks: true,
     routing: [{ interface: "wlan0", mode: "source", gateway: "10.22.18.1" }],
     services: services ? [{ unit: "iperf3.service" }] : [],
@@ -59,7 +62,9 @@ describe("scripts reach a host once, through its copy", () => {
     const scripts = client.reduce((n, c) => n + Buffer.byteLength((c.create ?? "") + (c.delete ?? "")), 0);
     const withService = await inputBytes((await runProgram(fullyConfigured(true), { privateKey: KEY })).resources, "client");
     const keyless = await inputBytes((await runProgram(fullyConfigured(false))).resources, "client");
-    console.log(`fully configured host: ${(bytes / 1024).toFixed(1)} KB of registered inputs (${(keyless / 1024).toFixed(1)} KB without a private key, ${(withService / 1024).toFixed(1)} KB with a service too); its scripts ${(scripts / 1024).toFixed(1)} KB`);
+    console.log(
+      `fully configured host: ${(bytes / 1024).toFixed(1)} KB of registered inputs (${(keyless / 1024).toFixed(1)} KB without a private key, ${(withService / 1024).toFixed(1)} KB with a service too); its scripts ${(scripts / 1024).toFixed(1)} KB`,
+    );
     expect(bytes).toBeLessThanOrEqual(16 * 1024);
     expect(scripts).toBeGreaterThan(190 * 1024);
   });
@@ -72,7 +77,10 @@ describe("scripts reach a host once, through its copy", () => {
       expect(copy.copy!.remotePath).toBe(".mptcp-pulumi");
       expect(copy.copy!.dir).toMatch(new RegExp(`/mptcp\\.test\\.${host}$`));
       expect(copy.triggers).toEqual([copy.connection.host, copy.connection.port, copy.connection.user]);
-      const named = commands.filter((c) => c.name.startsWith(`${host}-`) && !c.copy && c.inputs.create !== undefined).flatMap((c) => [c.inputs.create, c.inputs.delete]).map((t) => `${runnerSha(t)}.sh`);
+      const named = commands
+        .filter((c) => c.name.startsWith(`${host}-`) && !c.copy && c.inputs.create !== undefined)
+        .flatMap((c) => [c.inputs.create, c.inputs.delete])
+        .map((t) => `${runnerSha(t)}.sh`);
       expect(new Set(named)).toEqual(new Set(readdirSync(copy.copy!.dir)));
       // what a test runs as the command's script is that file
       for (const c of commands.filter((x) => x.name.startsWith(`${host}-`) && !x.copy && x.inputs.create !== undefined)) {
@@ -90,7 +98,10 @@ describe("scripts reach a host once, through its copy", () => {
     expect(changed.sort()).toEqual(["server-limits", "server-scripts"]);
     const lines = (t: string) => new Set(t.split("\n"));
     const was = lines(before.commands.find((x) => x.name === "server-limits")!.inputs.create);
-    const now = after.commands.find((x) => x.name === "server-limits")!.inputs.create.split("\n").filter((l: string) => !was.has(l));
+    const now = after.commands
+      .find((x) => x.name === "server-limits")!
+      .inputs.create.split("\n")
+      .filter((l: string) => !was.has(l));
     // the runner's data line, and the hash of the new script
     expect(now).toHaveLength(2);
     expect(now.find((l: string) => l.startsWith("h="))).toMatch(/^h=[0-9a-f]{64} f=/);
@@ -101,7 +112,8 @@ describe("scripts reach a host once, through its copy", () => {
 
   it("the dev stack's first preview registers a few kilobytes", async () => {
     const { resources } = await runProgram(dev(), { preview: true });
-    const bytes = (await inputBytes(resources, "server")) + (await inputBytes(resources, "client")) + resources.filter((r) => !r.custom).reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r.inputs)), 0);
+    const bytes =
+      (await inputBytes(resources, "server")) + (await inputBytes(resources, "client")) + resources.filter((r) => !r.custom).reduce((n, r) => n + Buffer.byteLength(JSON.stringify(r.inputs)), 0);
     console.log(`dev stack preview: ${resources.length} resources, ${(bytes / 1024).toFixed(1)} KB of inputs`);
     expect(bytes).toBeLessThan(16 * 1024);
     // the golden file: every resource as the engine receives it (what `pulumi preview --diff` shows)
@@ -144,7 +156,9 @@ describe("the runner: checks the copied script's hash, then runs it", () => {
       const r = run(user);
       expect(r.code).toBe(1);
       expect(r.ran).toBe(false);
-      expect(r.stderr).toMatch(new RegExp(`^mptcp-pulumi\\[server\\]: error: ${home}/\\.mptcp-pulumi/mptcp\\.test\\.server/[0-9a-f]{64}\\.sh missing or changed: pulumi up --replace '\\*\\*::server-scripts'\n$`));
+      expect(r.stderr).toMatch(
+        new RegExp(`^mptcp-pulumi\\[server\\]: error: ${home}/\\.mptcp-pulumi/mptcp\\.test\\.server/[0-9a-f]{64}\\.sh missing or changed: pulumi up --replace '\\*\\*::server-scripts'\n$`),
+      );
     }
     rmSync(file);
     expect(run("root")).toMatchObject({ code: 1, ran: false });

@@ -11,7 +11,9 @@ describe("pairsTopology: the scale benchmark's labs", () => {
   it(`the largest lab (${MAX_HOSTS} laptops) fills 198.51.100.0/24 with /30s, every address distinct`, () => {
     const t = pairsTopology(MAX_HOSTS);
     expect(t.hosts).toHaveLength(MAX_HOSTS);
-    const v4 = pathEnds(t).filter((e) => !e.address.includes(":")).map((e) => e.address);
+    const v4 = pathEnds(t)
+      .filter((e) => !e.address.includes(":"))
+      .map((e) => e.address);
     expect(v4).toHaveLength(MAX_HOSTS);
     expect(new Set(v4).size).toBe(MAX_HOSTS);
     expect(v4.at(-1)).toBe("198.51.100.254");

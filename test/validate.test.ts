@@ -78,7 +78,7 @@ const rules: Rule[] = [
   },
   {
     rule: "port without signal",
-    bad: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", port: 8080 }],
+    bad: (c) => (c.hosts[1].endpoints = [{ interface: "wlan0", address: "10.22.18.34", port: 8080 }]),
     path: "mptcp:hosts[1].endpoints[0].port",
     says: /only announced by a signal endpoint/,
     good: (c) => (c.hosts[0].endpoints[0].port = 8080),
@@ -150,10 +150,18 @@ const rules: Rule[] = [
   },
   {
     rule: "two address-less endpoints on one interface",
-    bad: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", flags: ["subflow"] }, { interface: "wlan0", flags: ["backup"] }],
+    bad: (c) =>
+      (c.hosts[1].endpoints = [
+        { interface: "wlan0", flags: ["subflow"] },
+        { interface: "wlan0", flags: ["backup"] },
+      ]),
     path: "mptcp:hosts[1].endpoints[1].address",
     says: /would take wlan0's current address/,
-    good: (c) => c.hosts[1].endpoints = [{ interface: "wlan0", flags: [] }, { interface: "eth0", flags: [] }],
+    good: (c) =>
+      (c.hosts[1].endpoints = [
+        { interface: "wlan0", flags: [] },
+        { interface: "eth0", flags: [] },
+      ]),
   },
   {
     rule: "a link naming an unknown host",
@@ -215,14 +223,20 @@ const rules: Rule[] = [
     bad: (c) => {
       c.hosts[0].limits.subflows = 8;
       c.hosts[1].limits.subflows = 2;
-      c.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags: ["subflow"] }, { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+      c.hosts[1].endpoints = [
+        { interface: "eth0", address: "10.22.17.34", flags: ["subflow"] },
+        { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] },
+      ];
     },
     path: "mptcp:hosts[1].limits.subflows",
     says: /want 3 additional subflows per connection \(2 when the connection starts on an interface that has one of its subflow endpoints.*\): set subflows to at least 3/,
     good: (c) => {
       c.hosts[0].limits.subflows = 8;
       c.hosts[1].limits.subflows = 3;
-      c.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags: ["subflow"] }, { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] }];
+      c.hosts[1].endpoints = [
+        { interface: "eth0", address: "10.22.17.34", flags: ["subflow"] },
+        { interface: "wlan0", address: "10.22.18.34", flags: ["subflow"] },
+      ];
     },
   },
   {
@@ -240,7 +254,7 @@ const rules: Rule[] = [
     good: (c) => (c.links[0].server = "server"),
   },
   {
-    rule: "an IPv6 routing gateway (the apply failed with \"inet address is expected\")",
+    rule: 'an IPv6 routing gateway (the apply failed with "inet address is expected")',
     bad: (c) => Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", mode: "source", gateway: "2001:db8::1" }] }),
     path: "mptcp:hosts[0].routing[0].gateway",
     says: /must be an IPv4 address/,
@@ -338,13 +352,25 @@ const rules: Rule[] = [
     rule: "two interfaces in one routing table",
     bad: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 7 }, { interface: "eth0", table: 7 }] });
+      Object.assign(c.hosts[0], {
+        hooks: true,
+        routing: [
+          { interface: "wlan0", table: 7 },
+          { interface: "eth0", table: 7 },
+        ],
+      });
     },
     path: "mptcp:hosts[0].routing[1].table",
     says: /table 7 is also used by wlan0/,
     good: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 7 }, { interface: "eth0", table: 8 }] });
+      Object.assign(c.hosts[0], {
+        hooks: true,
+        routing: [
+          { interface: "wlan0", table: 7 },
+          { interface: "eth0", table: 8 },
+        ],
+      });
     },
   },
   {
@@ -352,13 +378,25 @@ const rules: Rule[] = [
     rule: "a listed priority that another listed table gives its interface",
     bad: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }, { interface: "eth0", priority: 1101 }] });
+      Object.assign(c.hosts[0], {
+        hooks: true,
+        routing: [
+          { interface: "wlan0", table: 101 },
+          { interface: "eth0", priority: 1101 },
+        ],
+      });
     },
     path: "mptcp:hosts[0].routing[1].priority",
     says: /priority 1101 is also used by wlan0: give each interface its own priority/,
     good: (c) => {
       c.hosts[0].endpoints.push({ interface: "eth0", address: "10.22.17.33" });
-      Object.assign(c.hosts[0], { hooks: true, routing: [{ interface: "wlan0", table: 101 }, { interface: "eth0", priority: 1102 }] });
+      Object.assign(c.hosts[0], {
+        hooks: true,
+        routing: [
+          { interface: "wlan0", table: 101 },
+          { interface: "eth0", priority: 1102 },
+        ],
+      });
     },
   },
   {
@@ -442,7 +480,10 @@ describe("model", () => {
     base.hosts[0].limits.subflows = 8;
     base.hosts[1].limits.subflows = 8;
     const m = (flags: string[]) => {
-      base.hosts[1].endpoints = [{ interface: "eth0", address: "10.22.17.34", flags }, { interface: "wlan0", address: "10.22.18.34", flags }];
+      base.hosts[1].endpoints = [
+        { interface: "eth0", address: "10.22.17.34", flags },
+        { interface: "wlan0", address: "10.22.18.34", flags },
+      ];
       return buildModel(configSchema.parse(base)).hosts;
     };
     let [server, client] = m(["subflow"]);
@@ -492,7 +533,10 @@ describe("ssh.host with an IPv6 zone (issue 26, item 8: was `Invalid URL` with n
       const c = dev();
       c.hosts[0].ssh.host = host;
       const errors = errorsOf(c);
-      expect(errors.map((e) => e.path), host).toEqual(["mptcp:hosts[0].ssh.host"]);
+      expect(
+        errors.map((e) => e.path),
+        host,
+      ).toEqual(["mptcp:hosts[0].ssh.host"]);
     }
   });
 });

@@ -98,7 +98,10 @@ describe("npm run verify", () => {
     // apply's text (how the stack reaches the host), so pulumi up would run each apply again
     const check = await cli("check", stackFile("lab", cfg), "--json");
     expect(check.code, check.out).toBe(1);
-    expect(JSON.parse(check.out).hosts.map((h: any) => [h.status, h.pending])).toEqual([["drift", ["sysctl", "limits", "networkmanager", "endpoints"]], ["drift", ["sysctl", "limits", "networkmanager"]]]);
+    expect(JSON.parse(check.out).hosts.map((h: any) => [h.status, h.pending])).toEqual([
+      ["drift", ["sysctl", "limits", "networkmanager", "endpoints"]],
+      ["drift", ["sysctl", "limits", "networkmanager"]],
+    ]);
   });
 
   it("a host that cannot be reached, or presents another host key: exit 2 naming the host and its config path", async () => {
@@ -135,7 +138,12 @@ describe("npm run check", () => {
     console.log(r.out);
     expect(r.code).toBe(0);
     // each host's network stack follows its line (what else configures its network)
-    expect(r.out.split("\n").filter((l) => !l.startsWith("  network stack: ")).join("\n")).toBe("server: in step\nclient: in step\n");
+    expect(
+      r.out
+        .split("\n")
+        .filter((l) => !l.startsWith("  network stack: "))
+        .join("\n"),
+    ).toBe("server: in step\nclient: in step\n");
     expect(r.out).toMatch(/^  network stack: ifupdown$/m);
     expect(f.lab.hosts.map((h) => snapshot(h))).toEqual(before);
   });
@@ -144,13 +152,16 @@ describe("npm run check", () => {
     const [server, client] = ["server", "client"].map((n) => f.lab.hosts.find((h) => h.name === n)!);
     // the server's wlan table: the default derived from the interface name
     const wlanTable = requireValidConfig(hooked).hosts[0].routing.find((r) => r.interface === "wlan")!.table;
-    labSh(server, `echo 0 > /proc/sys/net/mptcp/allow_join_initial_addr_port
+    labSh(
+      server,
+      `echo 0 > /proc/sys/net/mptcp/allow_join_initial_addr_port
 echo 0 > /proc/sys/net/mptcp/enabled
 echo '# edited by hand' >> /etc/sysctl.d/99-mptcp-pulumi.conf
 ip mptcp endpoint flush
 echo '# edited by hand' >> /usr/local/sbin/mptcp-pulumi-sync
 ip -4 rule del table ${wlanTable}
-rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
+rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`,
+    );
     labSh(client, "ip mptcp limits set subflows 3 add_addr_accepted 1");
     const again = await f.sim.up((await runProgram(hooked, { privateKey: f.privateKey, stack: "lab" })).commands);
     expect(again).toEqual([]); // what the issue says: drift is invisible to pulumi up
@@ -162,8 +173,20 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(report.inStep).toBe(false);
     // the config sets enabled only; a knob it does not set is not ours to check
     expect(paths).not.toContain("mptcp:hosts[0].sysctl.allowJoinInitialAddrPort");
-    for (const p of ["mptcp:hosts[0].sysctl.enabled", "mptcp:hosts[0].sysctl", "mptcp:hosts[0].endpoints", "mptcp:hosts[0].hooks", "mptcp:hosts[0].routing", "mptcp:hosts[0].services[0]", "mptcp:hosts[1].limits.subflows"]) expect(paths, p).toContain(p);
-    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [[], [], []]]);
+    for (const p of [
+      "mptcp:hosts[0].sysctl.enabled",
+      "mptcp:hosts[0].sysctl",
+      "mptcp:hosts[0].endpoints",
+      "mptcp:hosts[0].hooks",
+      "mptcp:hosts[0].routing",
+      "mptcp:hosts[0].services[0]",
+      "mptcp:hosts[1].limits.subflows",
+    ])
+      expect(paths, p).toContain(p);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([
+      [[], [], []],
+      [[], [], []],
+    ]);
     // for machines: the commands to replace, and no plain pulumi up needed
     const urn = (name: string) => `urn:pulumi:lab::mptcp::mptcp-pulumi:index:MptcpNetwork$mptcp-pulumi:index:MptcpHost$command:remote:Command::${name}`;
     expect(report.repair).toEqual({ replace: ["server-sysctl", "server-endpoints", "server-hooks", "server-services", "client-limits"].map(urn), up: false });
@@ -175,9 +198,15 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     more.hosts.find((h) => h.name === "client").services = [{ unit: "iperf3.service" }];
     const added = await cli("check", stackFile("lab", more), "--json");
     const addedReport = JSON.parse(added.out);
-    expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], []], [["services"], [], []]]);
+    expect(addedReport.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([
+      [[], [], []],
+      [["services"], [], []],
+    ]);
     expect(addedReport.repair).toEqual({ replace: report.repair.replace, up: true });
-    expect(addedReport.hosts[1].differences).toContainEqual({ path: "mptcp:hosts[1].services", message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up" });
+    expect(addedReport.hosts[1].differences).toContainEqual({
+      path: "mptcp:hosts[1].services",
+      message: "mptcp-pulumi has not applied services on this host (/var/lib/mptcp-pulumi/services is missing): run pulumi up",
+    });
     const addedTable = await cli("check", stackFile("lab", more));
     console.log(addedTable.out);
     expect(addedTable.out).toContain("Command::server-endpoints'");
@@ -187,7 +216,16 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     // replaced guarded apply's confirmation is deleted first and created after it
     labSh(server, "echo 1 > /proc/sys/net/mptcp/allow_join_initial_addr_port");
     const replaced = await f.sim.up((await runProgram(hooked, { privateKey: f.privateKey, stack: "lab" })).commands, { replace: report.repair.replace });
-    expect(replaced.map((s) => `${s.phase} ${s.name}`).filter((s) => /server-(endpoints|hooks)/.test(s))).toEqual(["delete server-endpoints-confirm", "delete server-endpoints", "create server-endpoints", "create server-endpoints-confirm", "delete server-hooks-confirm", "delete server-hooks", "create server-hooks", "create server-hooks-confirm"]);
+    expect(replaced.map((s) => `${s.phase} ${s.name}`).filter((s) => /server-(endpoints|hooks)/.test(s))).toEqual([
+      "delete server-endpoints-confirm",
+      "delete server-endpoints",
+      "create server-endpoints",
+      "create server-endpoints-confirm",
+      "delete server-hooks-confirm",
+      "delete server-hooks",
+      "create server-hooks",
+      "create server-hooks-confirm",
+    ]);
     // nothing left armed to undo the repair later
     expect(labSh(server, "ls /var/lib/mptcp-pulumi/*/rollback/armed 2>/dev/null || true").trim()).toBe("");
     const repaired = await cli("check", stackFile("lab", hooked));
@@ -201,25 +239,38 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     const r = await cli("check", stackFile("lab", changed), "--json");
     expect(r.code).toBe(1);
     const report = JSON.parse(r.out);
-    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([[[], [], ["services"]], [[], ["limits"], []]]);
+    expect(report.hosts.map((h: any) => [h.unapplied, h.pending, h.removed])).toEqual([
+      [[], [], ["services"]],
+      [[], ["limits"], []],
+    ]);
     expect(report.repair).toEqual({ replace: [], up: true });
     expect(report.hosts[0].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[0].services"]);
     expect(report.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits", "mptcp:hosts[1].limits.subflows"]);
     const table = await cli("check", stackFile("lab", changed));
     console.log(table.out);
     expect(table.out).not.toContain("--replace");
-    expect(table.out).toContain("Changed since their last apply (the config, or mptcp-pulumi): client (limits); no longer in the config: server (services). pulumi up applies or reverts them, so there is nothing to replace:\n  pulumi up\n");
+    expect(table.out).toContain(
+      "Changed since their last apply (the config, or mptcp-pulumi): client (limits); no longer in the config: server (services). pulumi up applies or reverts them, so there is nothing to replace:\n  pulumi up\n",
+    );
     // a file not named Pulumi.<stack>.yaml: the stack is unknown, so the apply's text is too, and
     // nothing is called pending (the limit is still drift)
     const unnamed = join(dir, "changed.yaml");
     copyFileSync(stackFile("lab", changed), unnamed);
     const blind = JSON.parse((await cli("check", unnamed, "--json")).out);
-    expect(blind.hosts.map((h: any) => [h.pending, h.removed])).toEqual([[[], []], [[], []]]);
+    expect(blind.hosts.map((h: any) => [h.pending, h.removed])).toEqual([
+      [[], []],
+      [[], []],
+    ]);
     expect(blind.hosts[1].differences.map((d: any) => d.path)).toEqual(["mptcp:hosts[1].limits.subflows"]);
     const steps = await f.sim.up((await runProgram(changed, { privateKey: f.privateKey, stack: "lab" })).commands);
     // the changed command runs its apply in place (no update text: its create), nothing reverts;
     // each host's copy delivers its changed set of scripts
-    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual(["create client-limits (changed)", "delete server-services (removed)", "update client-scripts (changed)", "update server-scripts (changed)"]);
+    expect(steps.map((s) => `${s.phase} ${s.name} (${s.reason})`).sort()).toEqual([
+      "create client-limits (changed)",
+      "delete server-services (removed)",
+      "update client-scripts (changed)",
+      "update server-scripts (changed)",
+    ]);
     const after = await cli("check", stackFile("lab", changed));
     expect(after.code, after.out).toBe(0);
   });
@@ -237,6 +288,8 @@ rm /etc/systemd/system/iperf3.service.d/zz-mptcp-pulumi.conf`);
     expect(r.out).toContain("mptcp:hosts[0]: mptcp-pulumi has not applied this host");
     // the stack holds no command after destroy: nothing to --replace, pulumi up is the repair
     expect(r.out).not.toContain("--replace");
-    expect(r.out).toContain("Not applied yet: server (sysctl, limits, networkmanager, endpoints, hooks, services); client (sysctl, limits, networkmanager). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n");
+    expect(r.out).toContain(
+      "Not applied yet: server (sysctl, limits, networkmanager, endpoints, hooks, services); client (sysctl, limits, networkmanager). pulumi up applies them, so there is nothing to replace:\n  pulumi up\n",
+    );
   });
 });

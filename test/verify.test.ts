@@ -33,9 +33,15 @@ describe("drift repair", () => {
 describe("the verification table", () => {
   it("says ok or MISMATCH per link and lists every problem", () => {
     const base: LinkReport = {
-      at: "mptcp:links[0]", client: "c", server: "s", address: "10.0.0.1", ok: true, problems: [],
+      at: "mptcp:links[0]",
+      client: "c",
+      server: "s",
+      address: "10.0.0.1",
+      ok: true,
+      problems: [],
       transfer: { sha256: "x", bytes: 100, subflows: 1, seconds: 0.1, server: { sha256: "x", bytes: 100, subflows: 1 } },
-      joins: { observed: 1, predicted: 1 }, subflows: { client: 1, server: 1, predicted: 1 },
+      joins: { observed: 1, predicted: 1 },
+      subflows: { client: 1, server: 1, predicted: 1 },
       bytes: { server: { lan: 60, wlan: 40 }, client: { lan: 60, wlan: 40 } },
       paths: { predicted: { server: ["lan", "wlan"], client: ["lan", "wlan"] }, carried: { server: ["lan", "wlan"], client: ["lan", "wlan"] } },
     };
@@ -53,22 +59,44 @@ describe("the verification table", () => {
 });
 
 describe("join addresses against the config's endpoints (checkJoins, predictJoins)", () => {
-  const model = buildModel(configSchema.parse({
-    hosts: [
-      { name: "s", ssh: { host: "10.0.0.1" }, endpoints: [{ interface: "wlan", address: "10.0.1.1", flags: ["signal"] }] },
-      { name: "c", ssh: { host: "10.0.0.2" }, limits: { subflows: 2, addAddrAccepted: 1 }, endpoints: [{ interface: "lte", address: "10.0.2.2", flags: ["subflow"] }] },
-    ],
-    links: [{ client: "c", server: "s", address: "10.0.0.1" }],
-  }));
+  const model = buildModel(
+    configSchema.parse({
+      hosts: [
+        { name: "s", ssh: { host: "10.0.0.1" }, endpoints: [{ interface: "wlan", address: "10.0.1.1", flags: ["signal"] }] },
+        { name: "c", ssh: { host: "10.0.0.2" }, limits: { subflows: 2, addAddrAccepted: 1 }, endpoints: [{ interface: "lte", address: "10.0.2.2", flags: ["subflow"] }] },
+      ],
+      links: [{ client: "c", server: "s", address: "10.0.0.1" }],
+    }),
+  );
   const [s, c] = model.hosts;
-  const routes = new Map([["10.0.0.1", "lan"], ["10.0.1.1", "wlan"]]);
+  const routes = new Map([
+    ["10.0.0.1", "lan"],
+    ["10.0.1.1", "wlan"],
+  ]);
   const predicted = predictJoins(c, s, "10.0.0.1", routes);
   const required = predicted.filter((p) => p.by === "signal");
-  const clientAddrs = new Map([["10.0.0.2", "lan"], ["10.0.1.2", "wlan"], ["10.0.2.2", "lte"], ["10.0.3.2", "eth1"]]);
-  const serverAddrs = new Map([["10.0.0.1", "lan"], ["10.0.1.1", "wlan"], ["10.0.9.1", "extra"]]);
+  const clientAddrs = new Map([
+    ["10.0.0.2", "lan"],
+    ["10.0.1.2", "wlan"],
+    ["10.0.2.2", "lte"],
+    ["10.0.3.2", "eth1"],
+  ]);
+  const serverAddrs = new Map([
+    ["10.0.0.1", "lan"],
+    ["10.0.1.1", "wlan"],
+    ["10.0.9.1", "extra"],
+  ]);
   const check = (joined: [string, string][], clientEndpoints: LiveEndpoint[] = []) =>
     checkJoins({
-      at: "mptcp:links[0]", client: c, server: s, dialled: "10.0.0.1", predicted, required, clientAddrs, serverAddrs, clientEndpoints,
+      at: "mptcp:links[0]",
+      client: c,
+      server: s,
+      dialled: "10.0.0.1",
+      predicted,
+      required,
+      clientAddrs,
+      serverAddrs,
+      clientEndpoints,
       serverEndpoints: [{ address: "10.0.9.1", id: 7, flags: ["signal"] }],
       clientView: { initial: ["10.0.0.2", "10.0.0.1"], joined },
       serverView: { initial: ["10.0.0.1", "10.0.0.2"], joined: joined.map(([l, r]) => [r, l]) },
@@ -81,11 +109,17 @@ describe("join addresses against the config's endpoints (checkJoins, predictJoin
     ]);
     // fullmesh: the announced address is joined from each fullmesh endpoint, not from the route
     const mesh = buildModel(configSchema.parse({ hosts: [{ name: "c", ssh: { host: "10.0.0.2" }, endpoints: [{ interface: "lte", flags: ["subflow", "fullmesh"] }] }] })).hosts[0];
-    expect(predictJoins(mesh, s, "10.0.0.1", routes).map((p) => [p.at, p.fromInterface, p.toAddress])).toEqual([["mptcp:hosts[0].endpoints[0]", "lte", "10.0.0.1"], ["mptcp:hosts[0].endpoints[0]", "lte", "10.0.1.1"]]);
+    expect(predictJoins(mesh, s, "10.0.0.1", routes).map((p) => [p.at, p.fromInterface, p.toAddress])).toEqual([
+      ["mptcp:hosts[0].endpoints[0]", "lte", "10.0.0.1"],
+      ["mptcp:hosts[0].endpoints[0]", "lte", "10.0.1.1"],
+    ]);
   });
 
   it("the predicted joins: no problem, each attributed to the endpoint that makes it, seen by both ends", () => {
-    const r = check([["10.0.2.2", "10.0.0.1"], ["10.0.1.2", "10.0.1.1"]]);
+    const r = check([
+      ["10.0.2.2", "10.0.0.1"],
+      ["10.0.1.2", "10.0.1.1"],
+    ]);
     expect(r.problems).toEqual([]);
     expect(r.observed.map((j) => [j.clientInterface, j.serverInterface, j.predictedBy, j.seenBy.join("+")])).toEqual([
       ["lte", "lan", "mptcp:hosts[1].endpoints[0]", "client+server"],
@@ -94,24 +128,43 @@ describe("join addresses against the config's endpoints (checkJoins, predictJoin
   });
 
   it("a join from an interface without a declared subflow endpoint: the client's endpoints are to fix, naming the live endpoint", () => {
-    const r = check([["10.0.3.2", "10.0.0.1"], ["10.0.1.2", "10.0.1.1"]], [{ address: "10.0.3.2", id: 3, flags: ["subflow"], dev: "eth1" }]);
+    const r = check(
+      [
+        ["10.0.3.2", "10.0.0.1"],
+        ["10.0.1.2", "10.0.1.1"],
+      ],
+      [{ address: "10.0.3.2", id: 3, flags: ["subflow"], dev: "eth1" }],
+    );
     expect(r.problems).toEqual([
       `c: a subflow joined from 10.0.3.2 (eth1) to s 10.0.0.1 (lan), which the config does not predict (predicted: from 10.0.2.2 to 10.0.0.1 (mptcp:hosts[1].endpoints[0], subflow); from wlan to 10.0.1.1 (mptcp:hosts[0].endpoints[0], signal)); fix mptcp:hosts[1].endpoints: it declares no subflow endpoint on eth1, but c has endpoint id 3 10.0.3.2 subflow dev eth1 (${ENDPOINT_HINT})`,
     ]);
   });
 
   it("a join to an address the server's config does not announce: the server's endpoints are to fix", () => {
-    const r = check([["10.0.2.2", "10.0.0.1"], ["10.0.1.2", "10.0.9.1"]]);
+    const r = check([
+      ["10.0.2.2", "10.0.0.1"],
+      ["10.0.1.2", "10.0.9.1"],
+    ]);
     expect(r.problems).toHaveLength(2);
-    expect(r.problems[0]).toMatch(/^c: a subflow joined from 10\.0\.1\.2 \(wlan\) to s 10\.0\.9\.1 \(extra\), .*; fix mptcp:hosts\[0\]\.endpoints: it announces no 10\.0\.9\.1, but s has endpoint id 7 10\.0\.9\.1 signal \(/);
+    expect(r.problems[0]).toMatch(
+      /^c: a subflow joined from 10\.0\.1\.2 \(wlan\) to s 10\.0\.9\.1 \(extra\), .*; fix mptcp:hosts\[0\]\.endpoints: it announces no 10\.0\.9\.1, but s has endpoint id 7 10\.0\.9\.1 signal \(/,
+    );
     // and the announced address got no join
     expect(r.problems[1]).toBe(`s: no subflow joined to 10.0.1.1, which mptcp:hosts[0].endpoints[0] announces (signal): is that endpoint still on s? (${ENDPOINT_HINT})`);
   });
 
   it("a join only one end saw counts; no addresses (plain TCP, an old kernel): a note, not a problem", () => {
     const r = checkJoins({
-      at: "mptcp:links[0]", client: c, server: s, dialled: "10.0.0.1", predicted, required: [], clientAddrs, serverAddrs,
-      clientView: { joined: [] }, serverView: { joined: [["10.0.0.1", "10.0.3.2"]] },
+      at: "mptcp:links[0]",
+      client: c,
+      server: s,
+      dialled: "10.0.0.1",
+      predicted,
+      required: [],
+      clientAddrs,
+      serverAddrs,
+      clientView: { joined: [] },
+      serverView: { joined: [["10.0.0.1", "10.0.3.2"]] },
     });
     expect(r.observed).toEqual([{ client: "10.0.3.2", clientInterface: "eth1", server: "10.0.0.1", serverInterface: "lan", seenBy: ["server"] }]);
     expect(r.problems).toHaveLength(1);

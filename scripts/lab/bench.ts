@@ -106,7 +106,9 @@ async function compare(server: LabHost, client: LabHost, address: string, opts: 
 
 /** Bytes the laptop has received so far on each path. */
 function rxBytes(h: LabHost): number[] {
-  const out = labExec(h, PATHS.map((p) => `cat /sys/class/net/${p}/statistics/rx_bytes`).join("; ")).stdout.trim().split("\n");
+  const out = labExec(h, PATHS.map((p) => `cat /sys/class/net/${p}/statistics/rx_bytes`).join("; "))
+    .stdout.trim()
+    .split("\n");
   return out.map(Number);
 }
 
@@ -172,8 +174,25 @@ async function plotFailover(file: string, f: Awaited<ReturnType<typeof failover>
     width: 640,
     height: 260,
     layer: [
-      { data: { values: f.samples }, mark: { type: "line", interpolate: "step-after" }, encoding: { x: { field: "t", type: "quantitative", title: "seconds" }, y: { field: "mbit", type: "quantitative", title: "Mbit/s received (100 ms windows)" }, color: { field: "path", type: "nominal", title: "path" } } },
-      { data: { values: [{ t: f.marks.down, what: "wlan down" }, { t: f.marks.up, what: "wlan up" }] }, mark: { type: "rule", strokeDash: [4, 4] }, encoding: { x: { field: "t", type: "quantitative" } } },
+      {
+        data: { values: f.samples },
+        mark: { type: "line", interpolate: "step-after" },
+        encoding: {
+          x: { field: "t", type: "quantitative", title: "seconds" },
+          y: { field: "mbit", type: "quantitative", title: "Mbit/s received (100 ms windows)" },
+          color: { field: "path", type: "nominal", title: "path" },
+        },
+      },
+      {
+        data: {
+          values: [
+            { t: f.marks.down, what: "wlan down" },
+            { t: f.marks.up, what: "wlan up" },
+          ],
+        },
+        mark: { type: "rule", strokeDash: [4, 4] },
+        encoding: { x: { field: "t", type: "quantitative" } },
+      },
     ],
   });
 }

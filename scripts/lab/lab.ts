@@ -59,7 +59,12 @@ function requireTools(topology: Topology): void {
     ...LAB_TOOLS,
     ...(uses("networkmanager") ? [["/usr/sbin/NetworkManager", "network-manager"] as [string, string]] : []),
     ...(topology.hosts.some((h) => h.mptcpd) ? [["/usr/libexec/mptcpd", "mptcpd"] as [string, string]] : []),
-    ...(uses("dhcpcd") ? [["/usr/sbin/dhcpcd", "dhcpcd-base"], ["/usr/sbin/dhcpd", "isc-dhcp-server"]] as [string, string][] : []),
+    ...(uses("dhcpcd")
+      ? ([
+          ["/usr/sbin/dhcpcd", "dhcpcd-base"],
+          ["/usr/sbin/dhcpd", "isc-dhcp-server"],
+        ] as [string, string][])
+      : []),
     ...(uses("networkd") ? [["/usr/bin/networkd-dispatcher", "networkd-dispatcher"] as [string, string]] : []),
   ];
   // one shell checks them all: it prints each tool it cannot find
@@ -175,7 +180,10 @@ export async function labUp(opts: LabOptions): Promise<LabState> {
     phase(`${state.hosts.length} laptops booted (systemd, sshd answering, links ready)`);
   } catch (e) {
     save();
-    const cleanup = await labDown(opts.dir, opts.id).then(() => "", (d: Error) => `; then taking the lab down failed too (run down again): ${d.message}`);
+    const cleanup = await labDown(opts.dir, opts.id).then(
+      () => "",
+      (d: Error) => `; then taking the lab down failed too (run down again): ${d.message}`,
+    );
     throw new Error(`${(e as Error).message}${cleanup}`);
   }
   writeFileSync(state.knownHostsFile, state.hosts.map((h) => `${h.mgmtAddress} ${h.hostKey}`).join("\n") + "\n");

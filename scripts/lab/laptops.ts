@@ -24,15 +24,20 @@ export const CGROUP_V2 = "/sys/fs/cgroup/unified";
  * this machine's devices or kernel-wide settings, or run jobs nobody tests. README lists them.
  */
 export const MASKED_UNITS: Record<string, string> = {
-  "devices belong to this machine": "systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-trigger.service systemd-udev-settle.service kmod-static-nodes.service systemd-hwdb-update.service",
-  "kernel-wide settings (modules, binfmt, entropy, clock, pstore, audit)": "systemd-modules-load.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount systemd-random-seed.service systemd-timesyncd.service systemd-pstore.service systemd-journald-audit.socket",
-  "disks and kernel filesystems": "systemd-repart.service systemd-remount-fs.service dev-hugepages.mount dev-mqueue.mount sys-fs-fuse-connections.mount sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount",
+  "devices belong to this machine":
+    "systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-trigger.service systemd-udev-settle.service kmod-static-nodes.service systemd-hwdb-update.service",
+  "kernel-wide settings (modules, binfmt, entropy, clock, pstore, audit)":
+    "systemd-modules-load.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount systemd-random-seed.service systemd-timesyncd.service systemd-pstore.service systemd-journald-audit.socket",
+  "disks and kernel filesystems":
+    "systemd-repart.service systemd-remount-fs.service dev-hugepages.mount dev-mqueue.mount sys-fs-fuse-connections.mount sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount",
   "consoles, seats and logins (sshd runs without PAM)": "getty.target console-getty.service systemd-logind.service systemd-ask-password-console.path systemd-ask-password-wall.path",
   "first boot and TPM": "systemd-firstboot.service systemd-pcrphase.service systemd-pcrphase-sysinit.service",
-  "networking other than the topology asks for (ifupdown by default; NetworkManager, dhcpcd or networkd where it asks: NETWORKD_UNITS are not masked there)": "systemd-networkd.service systemd-networkd.socket systemd-resolved.service",
+  "networking other than the topology asks for (ifupdown by default; NetworkManager, dhcpcd or networkd where it asks: NETWORKD_UNITS are not masked there)":
+    "systemd-networkd.service systemd-networkd.socket systemd-resolved.service",
   "periodic jobs (apt, man-db, tmpfiles cleaning) that would run during tests": "timers.target",
   "Debian's sshd (the lab's own sshd unit replaces it)": "ssh.service ssh.socket",
-  "boot bookkeeping nobody tests (utmp records, sysusers.d users, the journal moved to disk: it stays in /run)": "systemd-update-utmp.service systemd-update-utmp-runlevel.service systemd-sysusers.service systemd-journal-flush.service",
+  "boot bookkeeping nobody tests (utmp records, sysusers.d users, the journal moved to disk: it stays in /run)":
+    "systemd-update-utmp.service systemd-update-utmp-runlevel.service systemd-sysusers.service systemd-journal-flush.service",
 };
 
 /** A process that is gone or a zombie no longer runs (PID 1 here may reap late). */
@@ -49,13 +54,22 @@ export function processAlive(pid: number): boolean {
 export function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port, timeout: 200 });
-    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once("error", () => resolve(false));
-    s.once("timeout", () => { s.destroy(); resolve(false); });
+    s.once("timeout", () => {
+      s.destroy();
+      resolve(false);
+    });
   });
 }
 
-const symlink = (target: string, path: string) => { rmSync(path, { force: true }); symlinkSync(target, path); };
+const symlink = (target: string, path: string) => {
+  rmSync(path, { force: true });
+  symlinkSync(target, path);
+};
 
 /** Units MASKED_UNITS masks that a `network: networkd` laptop runs. */
 const NETWORKD_UNITS = ["systemd-networkd.service", "systemd-networkd.socket"];
@@ -86,7 +100,21 @@ function networkdDisk(h: LabHost, topology: Topology, sys: string, etc: string):
 
 /** A path's .network file: its address, a gateway (the peer) at `metric`, no IPv6. */
 export function networkdFile(iface: string, a: { address: string; prefix: number; peerAddress: string }, metric: number): string {
-  return ["# mptcp-pulumi lab: a static path, as on Ubuntu Server", "[Match]", `Name=${iface}`, "", "[Network]", `Address=${a.address}/${a.prefix}`, "LinkLocalAddressing=no", "IPv6AcceptRA=no", "", "[Route]", `Gateway=${a.peerAddress}`, `Metric=${metric}`, ""].join("\n");
+  return [
+    "# mptcp-pulumi lab: a static path, as on Ubuntu Server",
+    "[Match]",
+    `Name=${iface}`,
+    "",
+    "[Network]",
+    `Address=${a.address}/${a.prefix}`,
+    "LinkLocalAddressing=no",
+    "IPv6AcceptRA=no",
+    "",
+    "[Route]",
+    `Gateway=${a.peerAddress}`,
+    `Metric=${metric}`,
+    "",
+  ].join("\n");
 }
 
 /**
@@ -99,7 +127,17 @@ export function prepareDisk(h: LabHost, authorizedKey: string, topology: Topolog
   const d = join(h.dir, "disk");
   const sys = join(d, "systemd-system");
   const etc = join(d, "etc", "upper");
-  for (const dir of [join(sys, "multi-user.target.wants"), join(sys, "systemd-sysctl.service.d"), join(d, "generators"), join(etc, "ssh", "mptcp-lab"), join(etc, "network"), join(etc, "sudoers.d"), join(etc, "sysctl.d"), join(d, "root", ".ssh"), join(d, "home")]) {
+  for (const dir of [
+    join(sys, "multi-user.target.wants"),
+    join(sys, "systemd-sysctl.service.d"),
+    join(d, "generators"),
+    join(etc, "ssh", "mptcp-lab"),
+    join(etc, "network"),
+    join(etc, "sudoers.d"),
+    join(etc, "sysctl.d"),
+    join(d, "root", ".ssh"),
+    join(d, "home"),
+  ]) {
     mkdirSync(dir, { recursive: true });
   }
   for (const unit of Object.values(MASKED_UNITS).flatMap((u) => u.split(" "))) if (h.network !== "networkd" || !NETWORKD_UNITS.includes(unit)) symlink("/dev/null", join(sys, unit));
@@ -142,7 +180,11 @@ export function prepareDisk(h: LabHost, authorizedKey: string, topology: Topolog
   writeFileSync(join(etc, "network", "interfaces"), "auto lo\niface lo inet loopback\n");
   writeFileSync(join(etc, "sudoers.d", "mptcp-lab-user"), `${LAB_USER} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
   run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", join(etc, "ssh", "mptcp-lab", "ssh_host_ed25519_key")]);
-  h.hostKey = readFileSync(join(etc, "ssh", "mptcp-lab", "ssh_host_ed25519_key.pub"), "utf8").trim().split(" ").slice(0, 2).join(" ");
+  h.hostKey = readFileSync(join(etc, "ssh", "mptcp-lab", "ssh_host_ed25519_key.pub"), "utf8")
+    .trim()
+    .split(" ")
+    .slice(0, 2)
+    .join(" ");
   writeFileSync(
     join(etc, "ssh", "mptcp-lab", "sshd_config"),
     [
@@ -181,7 +223,10 @@ export function prepareDhcp(state: LabState): void {
     if (h.network === "dhcpcd") {
       writeFileSync(join(sys, "dhcpcd.service"), readFileSync(join(LAPTOP_FILES, "dhcpcd.service")));
       // never DHCP, IPv4LL or router solicitations on the link to this machine
-      writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcpcd.conf"), `${readFileSync("/etc/dhcpcd.conf", "utf8").trimEnd()}\n\n# mptcp-pulumi lab: the management link is not the laptop's\ndenyinterfaces mgmt\n`);
+      writeFileSync(
+        join(h.dir, "disk", "etc", "upper", "dhcpcd.conf"),
+        `${readFileSync("/etc/dhcpcd.conf", "utf8").trimEnd()}\n\n# mptcp-pulumi lab: the management link is not the laptop's\ndenyinterfaces mgmt\n`,
+      );
       symlink("../dhcpcd.service", join(sys, "multi-user.target.wants", "dhcpcd.service"));
     }
     const mine = served.filter((e) => e.peer === h.name);
@@ -192,7 +237,10 @@ export function prepareDhcp(state: LabState): void {
       return `# ${e.path}: ${e.host}\nsubnet ${net} netmask ${mask} {\n  range ${e.address} ${e.address};\n  option routers ${e.peerAddress};\n}\n`;
     });
     mkdirSync(join(h.dir, "disk", "etc", "upper", "dhcp"), { recursive: true });
-    writeFileSync(join(h.dir, "disk", "etc", "upper", "dhcp", "mptcp-lab-dhcpd.conf"), `# The lab's DHCP server (scripts/lab/laptops.ts prepareDhcp): the topology's address for each dhcpcd laptop.\nauthoritative;\nddns-update-style none;\ndefault-lease-time 600;\nmax-lease-time 7200;\n\n${subnets.join("\n")}`);
+    writeFileSync(
+      join(h.dir, "disk", "etc", "upper", "dhcp", "mptcp-lab-dhcpd.conf"),
+      `# The lab's DHCP server (scripts/lab/laptops.ts prepareDhcp): the topology's address for each dhcpcd laptop.\nauthoritative;\nddns-update-style none;\ndefault-lease-time 600;\nmax-lease-time 7200;\n\n${subnets.join("\n")}`,
+    );
     writeFileSync(
       join(sys, "mptcp-lab-dhcpd.service"),
       [
@@ -238,11 +286,19 @@ function addLabUser(d: string, etc: string, authorizedKey: string): void {
   const lines = (f: string) => readFileSync(f, "utf8").split("\n").filter(Boolean);
   if (lines("/etc/passwd").some((l) => l.startsWith(`${LAB_USER}:`))) return;
   // useradd's choice: one above the highest id in UID_MIN..UID_MAX (1000..60000), the group the same number when free
-  const ids = (f: string) => lines(f).map((l) => Number(l.split(":")[2])).filter((n) => n >= 1000 && n < 60000);
+  const ids = (f: string) =>
+    lines(f)
+      .map((l) => Number(l.split(":")[2]))
+      .filter((n) => n >= 1000 && n < 60000);
   const uid = Math.max(999, ...ids("/etc/passwd")) + 1;
   const gid = ids("/etc/group").includes(uid) ? Math.max(999, ...ids("/etc/group")) + 1 : uid;
   const day = Math.floor(Date.now() / 86_400_000);
-  for (const [file, line] of [["passwd", `${LAB_USER}:x:${uid}:${gid}::/home/${LAB_USER}:/bin/sh`], ["group", `${LAB_USER}:x:${gid}:`], ["shadow", `${LAB_USER}:*:${day}:0:99999:7:::`], ["gshadow", `${LAB_USER}:!::`]]) {
+  for (const [file, line] of [
+    ["passwd", `${LAB_USER}:x:${uid}:${gid}::/home/${LAB_USER}:/bin/sh`],
+    ["group", `${LAB_USER}:x:${gid}:`],
+    ["shadow", `${LAB_USER}:*:${day}:0:99999:7:::`],
+    ["gshadow", `${LAB_USER}:!::`],
+  ]) {
     const st = statSync(join("/etc", file));
     const target = join(etc, file);
     writeFileSync(target, `${readFileSync(join("/etc", file), "utf8").trimEnd()}\n${line}\n`, { mode: st.mode & 0o7777 });
@@ -268,7 +324,17 @@ export async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
   const log = openSync(consoleLog, "a");
   const launcher = spawn(
     "sh",
-    ["-c", 'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec ip netns exec "$3" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private /usr/bin/python3 -I -S "$4" "$5" "$6"', "boot", v1, v2, h.netns, join(LAPTOP_FILES, "boot.py"), join(h.dir, "disk"), h.name],
+    [
+      "-c",
+      'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec ip netns exec "$3" unshare --pid --fork --mount --uts --ipc --cgroup --propagation private /usr/bin/python3 -I -S "$4" "$5" "$6"',
+      "boot",
+      v1,
+      v2,
+      h.netns,
+      join(LAPTOP_FILES, "boot.py"),
+      join(h.dir, "disk"),
+      h.name,
+    ],
     { detached: true, stdio: ["ignore", log, log] },
   );
   closeSync(log);
@@ -288,7 +354,12 @@ export async function bootHost(h: LabHost, timeoutMs: number): Promise<void> {
 
 /** Kills `pids` and waits until they have exited. */
 export async function killAll(pids: number[]): Promise<void> {
-  for (const pid of pids) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+  for (const pid of pids)
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
   await waitFor(`processes ${pids.join(" ")} to exit`, 30_000, () => pids.every((p) => !processAlive(p)));
 }
 
@@ -297,10 +368,19 @@ export async function removeCgroup(root: string): Promise<void> {
   if (!existsSync(root)) return;
   await waitFor(`${root} to empty`, 5000, () => {
     const dirs = runSync("find", [root, "-depth", "-type", "d"]).stdout.split("\n").filter(Boolean);
-    for (const dir of dirs) try { rmdirSync(dir); } catch { /* still busy */ }
+    for (const dir of dirs)
+      try {
+        rmdirSync(dir);
+      } catch {
+        /* still busy */
+      }
     return !existsSync(root);
   });
-  try { rmdirSync(join(root, "..")); } catch { /* other laptops still have theirs */ }
+  try {
+    rmdirSync(join(root, ".."));
+  } catch {
+    /* other laptops still have theirs */
+  }
 }
 
 /** Stops a laptop: kills its init (and so its PID namespace) and deletes its network namespace and cgroup; its disk stays. */
@@ -392,7 +472,14 @@ export function nmProfile(end: PathEnd, metric: number): string {
   const section = (name: string, v6: boolean) => {
     const addrs = family(v6);
     if (addrs.length === 0) return [`[${name}]`, "method=disabled", ""];
-    return [`[${name}]`, "method=manual", ...addrs.map((a, i) => `address${i + 1}=${a.address}/${a.prefix}${i === 0 ? `,${a.peerAddress}` : ""}`), `route-metric=${metric}`, ...(v6 ? ["addr-gen-mode=eui64"] : []), ""];
+    return [
+      `[${name}]`,
+      "method=manual",
+      ...addrs.map((a, i) => `address${i + 1}=${a.address}/${a.prefix}${i === 0 ? `,${a.peerAddress}` : ""}`),
+      `route-metric=${metric}`,
+      ...(v6 ? ["addr-gen-mode=eui64"] : []),
+      "",
+    ];
   };
   return [
     "[connection]",

@@ -10,7 +10,10 @@ export const SLOT_SIZE = 16;
 export const SLOTS = 8;
 
 export function namespaces(): string[] {
-  return run("ip", ["netns", "list"]).split("\n").map((l) => l.split(" ")[0]).filter(Boolean);
+  return run("ip", ["netns", "list"])
+    .split("\n")
+    .map((l) => l.split(" ")[0])
+    .filter(Boolean);
 }
 
 /** The /31 management link of the i-th laptop of a lab whose first slot is `slot`. */
@@ -39,7 +42,9 @@ const inNs = (m: Map<string, string[]>, ns: string, line: string): void => {
 };
 
 function runNetPlan(p: NetPlan): void {
-  const batch = (cmd: string, args: string[], lines: string[]) => { if (lines.length) run(cmd, [...args, "-batch", "-"], lines.join("\n") + "\n"); };
+  const batch = (cmd: string, args: string[], lines: string[]) => {
+    if (lines.length) run(cmd, [...args, "-batch", "-"], lines.join("\n") + "\n");
+  };
   batch("ip", [], p.root);
   for (const [ns, lines] of p.ip) batch("ip", ["-n", ns], lines);
   for (const [ns, lines] of p.tc) batch("tc", ["-n", ns], lines);
@@ -110,7 +115,8 @@ export function createRouters(state: LabState): void {
     const path = state.topology.paths.find((p) => p.name === ssh.path && p.between.includes(h.name))!;
     const v4 = subnetsOf(path).find((x) => !x.includes(":"))!;
     const added = runSync("ip", ["route", "add", v4, "via", r.mgmtAddress, "dev", r.mgmtLink]);
-    if (added.code !== 0) throw new Error(`cannot route ${v4} through router ${r.name}: ${added.stderr.trim()} (another running lab may route the same subnet: give this lab's SSH path another subnet)`);
+    if (added.code !== 0)
+      throw new Error(`cannot route ${v4} through router ${r.name}: ${added.stderr.trim()} (another running lab may route the same subnet: give this lab's SSH path another subnet)`);
   }
 }
 

@@ -103,7 +103,9 @@ export function inventory(hosts: Host[], privateKeyFile: string): string {
 
 /** TCP connections this laptop's network namespace has accepted so far (Tcp PassiveOpens). */
 function passiveOpens(h: LabHost): number {
-  const lines = readFileSync(`/proc/${h.pid}/net/snmp`, "utf8").split("\n").filter((l) => l.startsWith("Tcp:"));
+  const lines = readFileSync(`/proc/${h.pid}/net/snmp`, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("Tcp:"));
   const [names, values] = lines.map((l) => l.trim().split(/\s+/));
   return Number(values[names.indexOf("PassiveOpens")]);
 }
@@ -162,7 +164,13 @@ function mptcpState(h: LabHost): string {
 
 function forEachOk(laptops: LabHost[], what: string, check: (h: LabHost) => string | undefined): void {
   const bad = laptops.map((h) => [h.name, check(h)]).filter(([, p]) => p !== undefined);
-  if (bad.length) throw new Error(`${what}: ${bad.slice(0, 3).map(([n, p]) => `${n}: ${p}`).join("; ")}${bad.length > 3 ? ` (and ${bad.length - 3} more)` : ""}`);
+  if (bad.length)
+    throw new Error(
+      `${what}: ${bad
+        .slice(0, 3)
+        .map(([n, p]) => `${n}: ${p}`)
+        .join("; ")}${bad.length > 3 ? ` (and ${bad.length - 3} more)` : ""}`,
+    );
 }
 
 /** One ansible-playbook run; returns its PLAY RECAP per host. Closes its SSH masters after, so each run opens its own. */
@@ -206,7 +214,10 @@ function undoAnsible(h: LabHost, pristine: string): void {
   const enabled = /^sysctl enabled:(\d+)$/m.exec(pristine);
   const limits = /^limits add_addr_accepted (\d+) subflows (\d+)/m.exec(pristine);
   if (!enabled || !limits) throw new Error(`${h.name}: the snapshot lacks net.mptcp.enabled or the limits`);
-  const r = labExec(h, `rm -f /etc/sysctl.d/90-mptcp-ansible.conf && rm -rf /root/.ansible && sysctl -qw net.mptcp.enabled=${enabled[1]} && ip mptcp endpoint flush && ip mptcp limits set subflows ${limits[2]} add_addr_accepted ${limits[1]}`);
+  const r = labExec(
+    h,
+    `rm -f /etc/sysctl.d/90-mptcp-ansible.conf && rm -rf /root/.ansible && sysctl -qw net.mptcp.enabled=${enabled[1]} && ip mptcp endpoint flush && ip mptcp limits set subflows ${limits[2]} add_addr_accepted ${limits[1]}`,
+  );
   if (r.code !== 0) throw new Error(`${h.name}: putting back after Ansible: ${r.stderr}`);
 }
 
@@ -227,7 +238,9 @@ export async function runScale(opts: ScaleOptions): Promise<Row[]> {
     const [lo, hi] = r.connections;
     const e = r.engine;
     const engine = e ? `; ${e.steps} steps, at most ${e.peak} at once (--parallel ${e.parallel}), ${e.writes} checkpoints, ${mb(e.bytes)} MB (${e.checkpointSeconds.toFixed(2)} s)` : "";
-    console.log(`  N=${String(r.n).padStart(3)}${opts.runs > 1 ? ` #${r.round}` : ""}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}${engine}`);
+    console.log(
+      `  N=${String(r.n).padStart(3)}${opts.runs > 1 ? ` #${r.round}` : ""}  ${r.tool.padEnd(22)} ${r.run.padEnd(8)} ${r.seconds.toFixed(2).padStart(7)} s   SSH connections per laptop ${lo === hi ? lo : `${lo}-${hi}`}${engine}`,
+    );
   };
   try {
     const privateKey = readFileSync(lab.privateKeyFile, "utf8");
@@ -330,7 +343,9 @@ export function scaleSummary(rows: Row[], runs: number): string[] {
   const engine = (n: number, run: Row["run"]) => rowsOf(rows, n, "mptcp-pulumi", run).flatMap((r) => (r.engine ? [r.engine] : []));
   const parallel = [...new Set(sizes.flatMap((n) => engine(n, "apply").map((e) => e.parallel)))];
   if (parallel.length) {
-    out.push(`Our runs in the engine simulator (--parallel ${parallel.join("/")}, the engine's default: 4 x CPUs) and a DIY backend's checkpoints (whole state, JSON, at the start and end of every step):`);
+    out.push(
+      `Our runs in the engine simulator (--parallel ${parallel.join("/")}, the engine's default: 4 x CPUs) and a DIY backend's checkpoints (whole state, JSON, at the start and end of every step):`,
+    );
     out.push("  N  steps apply/destroy  peak parallel apply/destroy  checkpoints apply/no-op/destroy  MB written apply/destroy  largest MB  checkpoint s (apply)  state KB/host  inputs KB/host");
     for (const n of sizes) {
       const [a, o, d] = (["apply", "no-op", "destroy"] as const).map((run) => engine(n, run));
@@ -338,7 +353,12 @@ export function scaleSummary(rows: Row[], runs: number): string[] {
       const med = (es: EngineFacts[], f: (e: EngineFacts) => number) => median(es.map(f));
       const peak = (es: EngineFacts[]) => Math.max(...es.map((e) => e.peak));
       out.push(
-        `${String(n).padStart(3)}  ${`${med(a, (e) => e.steps)}/${med(d, (e) => e.steps)}`.padStart(19)}  ${`${peak(a)}/${peak(d)}`.padStart(27)}  ${`${med(a, (e) => e.writes)}/${med(o, (e) => e.writes)}/${med(d, (e) => e.writes)}`.padStart(31)}  ${`${mb(med(a, (e) => e.bytes))}/${mb(med(d, (e) => e.bytes))}`.padStart(24)}  ${mb(med(a, (e) => e.largest)).padStart(10)}  ${med(a, (e) => e.checkpointSeconds).toFixed(2).padStart(20)}  ${kb(med(a, (e) => e.stateBytes) / n).padStart(13)}  ${kb(med(a, (e) => e.inputBytes) / n).padStart(14)}`,
+        `${String(n).padStart(3)}  ${`${med(a, (e) => e.steps)}/${med(d, (e) => e.steps)}`.padStart(19)}  ${`${peak(a)}/${peak(d)}`.padStart(27)}  ${`${med(a, (e) => e.writes)}/${med(o, (e) => e.writes)}/${med(d, (e) => e.writes)}`.padStart(31)}  ${`${mb(med(a, (e) => e.bytes))}/${mb(med(d, (e) => e.bytes))}`.padStart(24)}  ${mb(med(a, (e) => e.largest)).padStart(10)}  ${med(
+          a,
+          (e) => e.checkpointSeconds,
+        )
+          .toFixed(2)
+          .padStart(20)}  ${kb(med(a, (e) => e.stateBytes) / n).padStart(13)}  ${kb(med(a, (e) => e.inputBytes) / n).padStart(14)}`,
       );
     }
   }
@@ -347,7 +367,15 @@ export function scaleSummary(rows: Row[], runs: number): string[] {
   for (const n of sizes) {
     const ours = rowsOf(rows, n, "mptcp-pulumi", "apply");
     const best = ours.map((o) => Math.min(...rows.filter((r) => r.n === n && r.round === o.round && r.tool.startsWith("ansible") && r.run === "apply").map((r) => r.seconds)));
-    out.push(`${String(n).padStart(3)}  ours ${span(ours.map((o) => o.seconds), 2)} s, Ansible's best ${span(best, 2)} s, ratio ${span(best.map((b, i) => b / ours[i].seconds), 1)}x`);
+    out.push(
+      `${String(n).padStart(3)}  ours ${span(
+        ours.map((o) => o.seconds),
+        2,
+      )} s, Ansible's best ${span(best, 2)} s, ratio ${span(
+        best.map((b, i) => b / ours[i].seconds),
+        1,
+      )}x`,
+    );
   }
   return out;
 }
@@ -357,7 +385,11 @@ export async function plotScale(file: string, rows: Row[]): Promise<void> {
   // one point per N and series: the median of its rounds
   const rounds = Math.max(...rows.map((r) => r.round));
   const first = rows.filter((r) => r.run !== "destroy" && r.round === 1);
-  const values = first.map((r) => ({ n: r.n, seconds: medianOf(rowsOf(rows, r.n, r.tool, r.run)), series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}` }));
+  const values = first.map((r) => ({
+    n: r.n,
+    seconds: medianOf(rowsOf(rows, r.n, r.tool, r.run)),
+    series: `${r.tool.replace(/ \(default\)/, "").replace(/forks=\d+$/, (f) => (f === "forks=5" ? f : "forks=N"))} ${r.run}`,
+  }));
   await writeSvg(file, {
     title: `The same MPTCP setup on N lab laptops: wall time (2-core machine${rounds > 1 ? `, medians of ${rounds} rounds` : ""})`,
     width: 560,

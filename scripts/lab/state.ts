@@ -72,7 +72,11 @@ export function releaseSlots(slots: number[], dir: string, claims = CLAIMS): voi
     const owner = existsSync(join(claim, "owner")) ? readFileSync(join(claim, "owner"), "utf8").trim() : dir;
     if (owner === dir) rmSync(claim, { recursive: true, force: true });
   }
-  try { rmdirSync(claims); } catch { /* other labs hold slots */ }
+  try {
+    rmdirSync(claims);
+  } catch {
+    /* other labs hold slots */
+  }
 }
 
 /** Claims `count` consecutive slots (from `first`, or the first free run), atomically per slot; `claims`: where claims are kept (tests). */
@@ -98,15 +102,22 @@ export function claimSlots(count: number, dir: string, first?: number, claims = 
         got.push(s);
       } catch {
         rmSync(pending, { recursive: true, force: true });
-        if (claimOwner(s, claims) === dir) { got.push(s); continue; }
+        if (claimOwner(s, claims) === dir) {
+          got.push(s);
+          continue;
+        }
         break;
       }
     }
     if (got.length === count) return got;
     releaseSlots(got, dir, claims);
   }
-  const held = Array.from({ length: SLOTS }, (_, s) => claimOwner(s, claims)).map((o, s) => (o ? `slot ${s}: ${o}` : "")).filter(Boolean);
-  throw new Error(`no ${count} free consecutive management slot(s)${first !== undefined ? ` from slot ${first}` : ""} (${SLOT_SIZE} laptops each; held: ${held.join(", ") || "none"}): take a lab down, or pick another MPTCP_LAB_SLOT`);
+  const held = Array.from({ length: SLOTS }, (_, s) => claimOwner(s, claims))
+    .map((o, s) => (o ? `slot ${s}: ${o}` : ""))
+    .filter(Boolean);
+  throw new Error(
+    `no ${count} free consecutive management slot(s)${first !== undefined ? ` from slot ${first}` : ""} (${SLOT_SIZE} laptops each; held: ${held.join(", ") || "none"}): take a lab down, or pick another MPTCP_LAB_SLOT`,
+  );
 }
 
 export function readLabState(dir: string): LabState | undefined {
@@ -131,7 +142,9 @@ export function labStatus(dir: string): string {
   const ns = new Set(namespaces());
   const lines = state.hosts.map((h) => {
     const up = ns.has(h.netns) && processAlive(h.pid);
-    const probe = up ? labExec(h, "systemctl is-system-running; ip -br addr show | awk '$1 != \"lo\" { for (i = 3; i <= NF; i++) if ($i !~ /^fe80/) printf \"%s=%s \", $1, $i }'").stdout.trim().split("\n") : [];
+    const probe = up
+      ? labExec(h, 'systemctl is-system-running; ip -br addr show | awk \'$1 != "lo" { for (i = 3; i <= NF; i++) if ($i !~ /^fe80/) printf "%s=%s ", $1, $i }\'').stdout.trim().split("\n")
+      : [];
     return `${h.name.padEnd(10)} ${h.role.padEnd(7)} ${up ? `systemd ${(probe[0] ?? "?").padEnd(8)}` : "DOWN            "} ssh root@${h.mgmtAddress} (netns ${h.netns}, init ${h.pid}, ${h.network}) ${probe[1] ?? ""}`;
   });
   const routers = (state.routers ?? []).map((r) => `${r.name.padEnd(10)} router  ${ns.has(r.netns) ? "forwarding      " : "DOWN            "} ${r.mgmtAddress} (netns ${r.netns})`);
@@ -153,10 +166,12 @@ export function labStackConfig(state: LabState): { hosts: unknown[]; links: { cl
   const servers = state.hosts.filter((h) => h.role === "server");
   const clients = state.hosts.filter((h) => h.role === "client");
   // SSH runs over the management links, so each link names the address its client dials
-  const links = clients.flatMap((c) => servers.flatMap((s) => {
-    const address = dialAddress(state.topology, c.name, s.name);
-    return address === undefined ? [] : [{ client: c.name, server: s.name, address }];
-  }));
+  const links = clients.flatMap((c) =>
+    servers.flatMap((s) => {
+      const address = dialAddress(state.topology, c.name, s.name);
+      return address === undefined ? [] : [{ client: c.name, server: s.name, address }];
+    }),
+  );
   const signals = new Map(
     servers.map((s) => {
       const mine = ends.filter((e) => e.host === s.name);

@@ -41,7 +41,10 @@ export const topologySchema = z.strictObject({
     .min(2, { error: "needs at least two hosts" })
     .max(MAX_HOSTS, { error: `at most ${MAX_HOSTS} hosts` }),
   /** Router namespaces (IP forwarding on, a link to this machine): paths may join them and laptops. */
-  routers: z.array(z.strictObject({ name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }) })).max(8).optional(),
+  routers: z
+    .array(z.strictObject({ name: z.string().regex(HOST_NAME_RE, { error: "must be lowercase letters, digits and dashes" }).max(12, { error: "must be at most 12 characters" }) }))
+    .max(8)
+    .optional(),
   paths: z
     .array(
       z.strictObject({
@@ -100,7 +103,12 @@ function hostAddress(subnet: string, k: number): { address: string; prefix: numb
 export function validateTopology(raw: unknown): Topology {
   const parsed = topologySchema.safeParse(raw);
   const errors: ConfigError[] = [];
-  const at = (segments: (string | number)[]) => "topology:" + segments.map((s) => (typeof s === "number" ? `[${s}]` : `.${s}`)).join("").replace(/^\./, "");
+  const at = (segments: (string | number)[]) =>
+    "topology:" +
+    segments
+      .map((s) => (typeof s === "number" ? `[${s}]` : `.${s}`))
+      .join("")
+      .replace(/^\./, "");
   if (!parsed.success) {
     for (const issue of parsed.error.issues) errors.push({ path: at(issue.path as (string | number)[]), message: issue.message });
     throw new Error(formatErrors(errors, "the lab topology"));
@@ -121,7 +129,8 @@ export function validateTopology(raw: unknown): Topology {
     if (!h.ssh) return;
     const path = topo.paths.find((p) => p.between.includes(h.name) && p.between.includes(h.ssh!.via));
     if (!routers.has(h.ssh.via)) errors.push({ path: at(["hosts", i, "ssh", "via"]), message: `unknown router "${h.ssh.via}"` });
-    else if (!path || !subnetsOf(path).some((x) => V4_RE.test(x))) errors.push({ path: at(["hosts", i, "ssh", "via"]), message: `no IPv4 path joins ${h.name} and ${h.ssh.via}: add one for SSH to arrive on` });
+    else if (!path || !subnetsOf(path).some((x) => V4_RE.test(x)))
+      errors.push({ path: at(["hosts", i, "ssh", "via"]), message: `no IPv4 path joins ${h.name} and ${h.ssh.via}: add one for SSH to arrive on` });
   });
   const ranges: [number, number, number][] = [];
   const v6 = new Map<string, number>();
@@ -163,8 +172,10 @@ export function validateTopology(raw: unknown): Topology {
     topo.paths.forEach((p, j) => {
       if (!p.between.includes(h.name)) return;
       const peer = p.between.find((x) => x !== h.name)!;
-      if (subnetsOf(p).some((x) => !V4_RE.test(x))) errors.push({ path: at(["paths", j, "subnet"]), message: `${h.name} runs dhcpcd, which the lab serves over IPv4 only: give this path one IPv4 subnet` });
-      if (routers.has(peer) || topo.hosts.find((x) => x.name === peer)?.network === "dhcpcd") errors.push({ path: at(["paths", j, "between"]), message: `${h.name} runs dhcpcd: its peer must be a laptop without dhcpcd (it runs the DHCP server)` });
+      if (subnetsOf(p).some((x) => !V4_RE.test(x)))
+        errors.push({ path: at(["paths", j, "subnet"]), message: `${h.name} runs dhcpcd, which the lab serves over IPv4 only: give this path one IPv4 subnet` });
+      if (routers.has(peer) || topo.hosts.find((x) => x.name === peer)?.network === "dhcpcd")
+        errors.push({ path: at(["paths", j, "between"]), message: `${h.name} runs dhcpcd: its peer must be a laptop without dhcpcd (it runs the DHCP server)` });
     });
   });
   if (errors.length) throw new Error(formatErrors(errors, "the lab topology"));

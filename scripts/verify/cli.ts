@@ -47,10 +47,20 @@ function wholeNumber(io: CliIo, usage: string, name: string, text: string | unde
  * Parses the arguments (--help prints `help` and exits 0), validates the stack file and, unless
  * `connect` is false, connects to every host (`connections` at a time).
  */
-export async function startCli(usage: string, argv: string[], io: CliIo, extra: Record<string, { type: "string" | "boolean" }> = {}, opts: { help?: string[]; connect?: boolean } = {}): Promise<CliRun> {
+export async function startCli(
+  usage: string,
+  argv: string[],
+  io: CliIo,
+  extra: Record<string, { type: "string" | "boolean" }> = {},
+  opts: { help?: string[]; connect?: boolean } = {},
+): Promise<CliRun> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { identity: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" }, connections: { type: "string" }, help: { type: "boolean" }, ...extra } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { identity: { type: "string" }, json: { type: "boolean" }, timeout: { type: "string" }, connections: { type: "string" }, help: { type: "boolean" }, ...extra },
+    });
   } catch (e) {
     usageExit(io, usage, (e as Error).message);
   }
@@ -81,7 +91,8 @@ export async function startCli(usage: string, argv: string[], io: CliIo, extra: 
     usageExit(io, usage, (e as Error).message);
   }
   creds.deadlines = { connect: timeout, reply: timeout, silence: timeout * (DEFAULT_DEADLINES.silence / DEFAULT_DEADLINES.connect) };
-  const { sessions, unreachable } = opts.connect === false ? { sessions: new Map<string, Session>(), unreachable: new Map<string, string>() } : await connectAll(result.model.hosts, creds, connections);
+  const { sessions, unreachable } =
+    opts.connect === false ? { sessions: new Map<string, Session>(), unreachable: new Map<string, string>() } : await connectAll(result.model.hosts, creds, connections);
   return { file, model: result.model, json: !!values.json, values, creds, connections, sessions, unreachable };
 }
 

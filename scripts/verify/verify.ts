@@ -47,7 +47,8 @@ export interface TransferOptions {
   linger?: number;
 }
 
-const need = (s: Session) => `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3; python3-minimal lacks its json and ctypes)" >&2; exit 127; }`;
+const need = (s: Session) =>
+  `command -v python3 >/dev/null || { echo "${s.host.name}: python3 is not installed: the verification transfer needs it (Debian/Ubuntu: apt-get install python3; python3-minimal lacks its json and ctypes)" >&2; exit 127; }`;
 
 /** One MPTCP transfer client -> server at `address`; the listener is gone when it returns. */
 export async function transfer(client: Session, server: Session, address: string, opts: TransferOptions = {}): Promise<TransferReport> {
@@ -74,7 +75,10 @@ export async function transfer(client: Session, server: Session, address: string
     void closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
   });
   const bytes = opts.bytes ?? DEFAULT_BYTES;
-  const run = client.exec(`${need(client)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`, silence);
+  const run = client.exec(
+    `${need(client)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`,
+    silence,
+  );
   if (opts.during) await opts.during();
   const r = await run;
   if (r.code !== 0) {
@@ -117,7 +121,11 @@ export async function observe(s: Session): Promise<Observation> {
 }
 
 const delta = (after: Record<string, number>, before: Record<string, number>) =>
-  Object.fromEntries(Object.keys(after).filter((k) => k !== "lo").map((k) => [k, after[k] - (before[k] ?? 0)]));
+  Object.fromEntries(
+    Object.keys(after)
+      .filter((k) => k !== "lo")
+      .map((k) => [k, after[k] - (before[k] ?? 0)]),
+  );
 
 export interface PathPrediction {
   /** Server interfaces that should receive data: the dialled address's, and each announced (not backup) address a join goes to. */
@@ -182,20 +190,24 @@ export interface LinkReport {
 async function routeDevs(s: Session, to: string[]): Promise<Map<string, string>> {
   const r = await s.exec(to.map((a) => `ip -o route get ${shq(a)} 2>/dev/null || echo`).join("; "));
   const lines = r.stdout.split("\n");
-  return new Map(to.flatMap((a, i) => {
-    const dev = /\bdev (\S+)/.exec(lines[i] ?? "")?.[1];
-    return dev ? [[a, dev] as [string, string]] : [];
-  }));
+  return new Map(
+    to.flatMap((a, i) => {
+      const dev = /\bdev (\S+)/.exec(lines[i] ?? "")?.[1];
+      return dev ? [[a, dev] as [string, string]] : [];
+    }),
+  );
 }
 
 /** A host's addresses (address -> interface) and MPTCP endpoints, in one command. */
 async function hostState(s: Session): Promise<{ addrs: Map<string, string>; endpoints: LiveEndpoint[] }> {
   const r = await s.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'; echo; ip -j mptcp endpoint show 2>/dev/null || true`);
   const [addrText, epText = ""] = r.stdout.split("\n\n");
-  const addrs = new Map(addrText.split("\n").flatMap((l) => {
-    const [iface, address] = l.split(" ");
-    return iface && address ? [[canonicalAddress(address), iface] as [string, string]] : [];
-  }));
+  const addrs = new Map(
+    addrText.split("\n").flatMap((l) => {
+      const [iface, address] = l.split(" ");
+      return iface && address ? [[canonicalAddress(address), iface] as [string, string]] : [];
+    }),
+  );
   return { addrs, endpoints: parseEndpoints(epText) };
 }
 
@@ -209,9 +221,18 @@ export function parseEndpoints(text: string): LiveEndpoint[] {
     return [];
   }
   if (!Array.isArray(rows)) return [];
-  return rows.flatMap((r) => (typeof r.address === "string" && typeof r.id === "number"
-    ? [{ address: canonicalAddress(r.address), id: r.id, flags: ["signal", "subflow", "backup", "fullmesh", "laminar", "implicit"].filter((f) => r[f] === true), ...(typeof r.dev === "string" ? { dev: r.dev } : {}) }]
-    : []));
+  return rows.flatMap((r) =>
+    typeof r.address === "string" && typeof r.id === "number"
+      ? [
+          {
+            address: canonicalAddress(r.address),
+            id: r.id,
+            flags: ["signal", "subflow", "backup", "fullmesh", "laminar", "implicit"].filter((f) => r[f] === true),
+            ...(typeof r.dev === "string" ? { dev: r.dev } : {}),
+          },
+        ]
+      : [],
+  );
 }
 
 /**
@@ -225,7 +246,12 @@ export function parseEndpoints(text: string): LiveEndpoint[] {
 export function predictJoins(c: HostModel, s: HostModel, dialled: string, routes: Map<string, string>, reachable?: Reachable): PredictedJoin[] {
   const subflow = c.endpoints.filter((e) => e.flags.includes("subflow"));
   const mesh = subflow.filter((e) => e.flags.includes("fullmesh"));
-  const from = (e: (typeof subflow)[number]) => ({ at: `mptcp:hosts[${c.index}].endpoints[${e.index}]`, by: "subflow" as const, fromInterface: e.interface, ...(e.address ? { fromAddress: e.address } : {}) });
+  const from = (e: (typeof subflow)[number]) => ({
+    at: `mptcp:hosts[${c.index}].endpoints[${e.index}]`,
+    by: "subflow" as const,
+    fromInterface: e.interface,
+    ...(e.address ? { fromAddress: e.address } : {}),
+  });
   const out: PredictedJoin[] = subflow.map((e) => ({ ...from(e), toAddress: dialled }));
   for (const a of announcedEndpoints(s, dialled, reachable)) {
     const to = a.address ? { toAddress: a.address } : { toInterface: a.interface };
@@ -292,8 +318,10 @@ export function checkJoins(x: JoinCheck): { observed: ObservedJoin[]; problems: 
   for (const e of counts.values()) {
     for (let i = 0; i < Math.max(e.n.client, e.n.server); i++) {
       const j: ObservedJoin = {
-        client: e.client, ...(x.clientAddrs.has(e.client) ? { clientInterface: x.clientAddrs.get(e.client) } : {}),
-        server: e.server, ...(x.serverAddrs.has(e.server) ? { serverInterface: x.serverAddrs.get(e.server) } : {}),
+        client: e.client,
+        ...(x.clientAddrs.has(e.client) ? { clientInterface: x.clientAddrs.get(e.client) } : {}),
+        server: e.server,
+        ...(x.serverAddrs.has(e.server) ? { serverInterface: x.serverAddrs.get(e.server) } : {}),
         seenBy: (["client", "server"] as const).filter((side) => e.n[side] > i),
       };
       const p = x.predicted.find((q) => toMatches(q, j) && fromMatches(q, j));
@@ -306,7 +334,9 @@ export function checkJoins(x: JoinCheck): { observed: ObservedJoin[]; problems: 
     const head = `${c.name}: a subflow joined from ${where(j.client, j.clientInterface)} to ${s.name} ${where(j.server, j.serverInterface)}, which the config does not predict (predicted: ${predicted})`;
     if (j.server === x.dialled || x.predicted.some((p) => toMatches(p, j))) {
       const live = x.clientEndpoints?.find((e) => e.address === j.client);
-      problems.push(`${head}; fix mptcp:hosts[${c.index}].endpoints: it declares no subflow endpoint ${j.clientInterface ? `on ${j.clientInterface}` : `with ${j.client}`}${live ? `, but ${c.name} has ${describeEndpoint(live)}` : ""} (${ENDPOINT_HINT})`);
+      problems.push(
+        `${head}; fix mptcp:hosts[${c.index}].endpoints: it declares no subflow endpoint ${j.clientInterface ? `on ${j.clientInterface}` : `with ${j.client}`}${live ? `, but ${c.name} has ${describeEndpoint(live)}` : ""} (${ENDPOINT_HINT})`,
+      );
     } else {
       const live = x.serverEndpoints?.find((e) => e.address === j.server);
       problems.push(`${head}; fix mptcp:hosts[${s.index}].endpoints: it announces no ${j.server}${live ? `, but ${s.name} has ${describeEndpoint(live)}` : ""} (${ENDPOINT_HINT})`);
@@ -390,9 +420,10 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
   const predicted = predictJoins(c, s, link.address, routes, reachable);
   // every announced address gets a join when the limits cut none (as predictPaths assumes)
   const signalled = announcedEndpoints(s, link.address, reachable);
-  const required: PredictedJoin[] = paths.paths && signalled.length <= effectiveLimits(c).addAddrAccepted
-    ? signalled.map((a) => ({ at: `mptcp:hosts[${s.index}].endpoints[${a.index}]`, by: "signal", ...(a.address ? { toAddress: a.address } : { toInterface: a.interface }) }))
-    : [];
+  const required: PredictedJoin[] =
+    paths.paths && signalled.length <= effectiveLimits(c).addAddrAccepted
+      ? signalled.map((a) => ({ at: `mptcp:hosts[${s.index}].endpoints[${a.index}]`, by: "signal", ...(a.address ? { toAddress: a.address } : { toInterface: a.interface }) }))
+      : [];
   const [sb, cb] = await Promise.all([observe(server), observe(client)]);
   let t: TransferReport;
   try {
@@ -404,13 +435,20 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
   const joins = (sa.counters.MPJoinAckRx ?? 0) - (sb.counters.MPJoinAckRx ?? 0);
   const rx = delta(sa.rx, sb.rx);
   const tx = delta(ca.tx, cb.tx);
-  const carried = (d: Record<string, number>) => Object.keys(d).filter((k) => d[k] >= bytes * CARRIED_SHARE).sort();
+  const carried = (d: Record<string, number>) =>
+    Object.keys(d)
+      .filter((k) => d[k] >= bytes * CARRIED_SHARE)
+      .sort();
   const carriedPaths = { server: carried(rx), client: carried(tx) };
   const problems: string[] = [...reachProblems];
   if (t.server.sha256 !== t.sha256 || t.server.bytes !== t.bytes) problems.push(`the server received ${t.server.bytes} B with another checksum than the ${t.bytes} B sent`);
-  if (t.subflows === null || t.server.subflows === null) problems.push("the connection fell back to plain TCP: MPTCP is off on one of the hosts (net.mptcp.enabled) or something on the path strips MPTCP options");
+  if (t.subflows === null || t.server.subflows === null)
+    problems.push("the connection fell back to plain TCP: MPTCP is off on one of the hosts (net.mptcp.enabled) or something on the path strips MPTCP options");
   if (joins !== predictedJoins) problems.push(`${joins} subflow${joins === 1 ? "" : "s"} joined, ${predictedJoins} predicted`);
-  for (const [who, n] of [["client", t.subflows], ["server", t.server.subflows]] as const) {
+  for (const [who, n] of [
+    ["client", t.subflows],
+    ["server", t.server.subflows],
+  ] as const) {
     if (n !== null && n !== predictedJoins) problems.push(`the ${who} reports ${n} additional subflows, ${predictedJoins} predicted`);
   }
   if (paths.paths) {
@@ -420,8 +458,18 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
     }
   }
   const joinCheck = checkJoins({
-    at, client: c, server: s, dialled: link.address, predicted, required,
-    clientView: t, serverView: t.server, clientAddrs: cs.addrs, serverAddrs: ss.addrs, clientEndpoints: cs.endpoints, serverEndpoints: ss.endpoints,
+    at,
+    client: c,
+    server: s,
+    dialled: link.address,
+    predicted,
+    required,
+    clientView: t,
+    serverView: t.server,
+    clientAddrs: cs.addrs,
+    serverAddrs: ss.addrs,
+    clientEndpoints: cs.endpoints,
+    serverEndpoints: ss.endpoints,
   });
   problems.push(...joinCheck.problems);
   return {
@@ -445,7 +493,11 @@ export async function verifyLinks(model: Model, sessions: Map<string, Session>, 
 }
 
 const mb = (n: number) => `${(n / 1e6).toFixed(2)} MB`;
-const perIface = (d: Record<string, number>) => Object.entries(d).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${mb(n)}`).join(", ") || "none";
+const perIface = (d: Record<string, number>) =>
+  Object.entries(d)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${mb(n)}`)
+    .join(", ") || "none";
 
 /** The reports as a table for people. */
 export function formatReports(reports: LinkReport[]): string {
@@ -462,7 +514,10 @@ export function formatReports(reports: LinkReport[]): string {
       const p = r.paths!;
       out.push(p.predicted ? `  paths      predicted ${r.server}: ${p.predicted.server.join(", ")}; ${r.client}: ${p.predicted.client.join(", ")}` : `  paths      not predicted: ${p.note}`);
       const ja = r.joinAddresses;
-      for (const j of ja?.observed ?? []) out.push(`  join       ${r.client} ${where(j.client, j.clientInterface)} -> ${r.server} ${where(j.server, j.serverInterface)}: ${j.predictedBy ? `predicted (${j.predictedBy})` : "NOT PREDICTED"}`);
+      for (const j of ja?.observed ?? [])
+        out.push(
+          `  join       ${r.client} ${where(j.client, j.clientInterface)} -> ${r.server} ${where(j.server, j.serverInterface)}: ${j.predictedBy ? `predicted (${j.predictedBy})` : "NOT PREDICTED"}`,
+        );
       if (ja?.note) out.push(`  join       addresses not checked: ${ja.note}`);
     }
     for (const problem of r.problems) out.push(`  problem    ${problem}`);

@@ -71,13 +71,26 @@ export function labFile(topology: Topology, prefix: string, opts: { reuseSsh?: b
     return fixture;
   };
   return {
-    get lab() { return up().lab; },
-    get ssh() { return up().ssh; },
-    get sim() { return up().sim; },
-    get privateKey() { return up().privateKey; },
+    get lab() {
+      return up().lab;
+    },
+    get ssh() {
+      return up().ssh;
+    },
+    get sim() {
+      return up().sim;
+    },
+    get privateKey() {
+      return up().privateKey;
+    },
     host(name: string): LabHost {
       const h = up().lab.hosts.find((x) => x.name === name);
-      if (!h) throw new Error(`the lab ${prefix} has no laptop ${name} (it has ${up().lab.hosts.map((x) => x.name).join(", ")})`);
+      if (!h)
+        throw new Error(
+          `the lab ${prefix} has no laptop ${name} (it has ${up()
+            .lab.hosts.map((x) => x.name)
+            .join(", ")})`,
+        );
       return h;
     },
   };

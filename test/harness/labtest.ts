@@ -4,7 +4,21 @@ import { EndpointFlag } from "../../components";
 import { configuredEndpoints, LAB_USER, LabHost, labSh, labStackConfig, LabState } from "../../scripts/lab/lab";
 
 /** Directories our components may write; snapshots cover every file under them. */
-export const WATCHED_DIRS = ["/etc/sysctl.d", "/var/lib/mptcp-pulumi", "/etc/network", "/etc/NetworkManager", "/etc/dhcp/dhclient-exit-hooks.d", "/usr/lib/dhcpcd/dhcpcd-hooks", "/etc/networkd-dispatcher", "/etc/systemd/networkd.conf.d", "/etc/systemd/system", "/usr/local/sbin", "/run/mptcp-pulumi.lock", "/root/.mptcp-pulumi", `/home/${LAB_USER}/.mptcp-pulumi`];
+export const WATCHED_DIRS = [
+  "/etc/sysctl.d",
+  "/var/lib/mptcp-pulumi",
+  "/etc/network",
+  "/etc/NetworkManager",
+  "/etc/dhcp/dhclient-exit-hooks.d",
+  "/usr/lib/dhcpcd/dhcpcd-hooks",
+  "/etc/networkd-dispatcher",
+  "/etc/systemd/networkd.conf.d",
+  "/etc/systemd/system",
+  "/usr/local/sbin",
+  "/run/mptcp-pulumi.lock",
+  "/root/.mptcp-pulumi",
+  `/home/${LAB_USER}/.mptcp-pulumi`,
+];
 
 /**
  * The laptop's whole MPTCP-relevant state: sysctls, limits, endpoints, rules, routes, rp_filter,
@@ -50,27 +64,38 @@ for d in ${WATCHED_DIRS.join(" ")}; do if [ -e "$d" ]; then dirs="$dirs $d"; els
   const proc = get("@proc");
   const sorted = (lines: string[]) => [...lines].sort();
   const files = get("@files");
-  const text = [
-    ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
-    `limits ${limitsLine ?? ""}`,
-    ...configuredEndpoints(endpointLines).map((l) => `endpoint ${l}`),
-    ...inet.rules.map((l) => `rule4 ${l}`),
-    ...inet6.rules.map((l) => `rule6 ${l}`),
-    // routes are a set: a link flap re-adds them in another order
-    ...sorted(inet.routes).map((l) => `route4 ${l}`),
-    ...sorted(inet6.routes.filter((l) => !l.startsWith("local") && !l.includes("fe80"))).map((l) => `route6 ${l}`),
-    ...proc.filter((l) => l.startsWith("/proc/sys/net/ipv4/conf/")).map((l) => `rp_filter ${l}`),
-    // files: type, mode, link target and content hash of everything under the watched paths
-    ...files.filter((l) => l.startsWith("absent ")),
-    ...sorted(files.filter((l) => l.startsWith("entry "))),
-    ...sorted(files.filter((l) => !l.startsWith("entry ") && !l.startsWith("absent ")).map((l) => { const [hash, path] = l.split(/\s+/); return `sha256 ${path} ${hash.slice(0, 16)}`; })),
-  ].join("\n") + "\n";
+  const text =
+    [
+      ...proc.filter((l) => l.startsWith("/proc/sys/net/mptcp/") && !l.includes("/available_")).map((l) => `sysctl ${l.slice("/proc/sys/net/mptcp/".length)}`),
+      `limits ${limitsLine ?? ""}`,
+      ...configuredEndpoints(endpointLines).map((l) => `endpoint ${l}`),
+      ...inet.rules.map((l) => `rule4 ${l}`),
+      ...inet6.rules.map((l) => `rule6 ${l}`),
+      // routes are a set: a link flap re-adds them in another order
+      ...sorted(inet.routes).map((l) => `route4 ${l}`),
+      ...sorted(inet6.routes.filter((l) => !l.startsWith("local") && !l.includes("fe80"))).map((l) => `route6 ${l}`),
+      ...proc.filter((l) => l.startsWith("/proc/sys/net/ipv4/conf/")).map((l) => `rp_filter ${l}`),
+      // files: type, mode, link target and content hash of everything under the watched paths
+      ...files.filter((l) => l.startsWith("absent ")),
+      ...sorted(files.filter((l) => l.startsWith("entry "))),
+      ...sorted(
+        files
+          .filter((l) => !l.startsWith("entry ") && !l.startsWith("absent "))
+          .map((l) => {
+            const [hash, path] = l.split(/\s+/);
+            return `sha256 ${path} ${hash.slice(0, 16)}`;
+          }),
+      ),
+    ].join("\n") + "\n";
   return opts.staged === false ? unstaged(text) : text;
 }
 
 /** A snapshot without its lines for the scripts Pulumi copies to the SSH user's ~/.mptcp-pulumi (components/stage.ts). */
 export const unstaged = (text: string): string =>
-  text.split("\n").filter((l) => !/\/\.mptcp-pulumi(\/| |$)/.test(l)).join("\n");
+  text
+    .split("\n")
+    .filter((l) => !/\/\.mptcp-pulumi(\/| |$)/.test(l))
+    .join("\n");
 
 /**
  * What a failed up may leave on a host: its snapshot without the copied scripts (`staged: false`),
@@ -86,7 +111,10 @@ export function hostState(h: LabHost): string {
 
 /** The lines only one of two snapshots has, for a failure's log. */
 export function snapshotDiff(now: string, was: string): string {
-  const only = (a: string, b: string) => { const x = new Set(b.split("\n")); return a.split("\n").filter((l) => !x.has(l)); };
+  const only = (a: string, b: string) => {
+    const x = new Set(b.split("\n"));
+    return a.split("\n").filter((l) => !x.has(l));
+  };
   return `only now: ${JSON.stringify(only(now, was))}; only before: ${JSON.stringify(only(was, now))}`;
 }
 
@@ -131,7 +159,10 @@ export function allConcernsConfig(lab: LabState, opts: { serverSubflows?: number
   cfg.hosts[0].limits.subflows = opts.serverSubflows ?? 3;
   Object.assign(cfg.hosts[1], {
     sysctl: { enabled: true, addAddrTimeout: 60 },
-    endpoints: [{ interface: "lan", flags: ["subflow"] }, { interface: "wlan", flags: ["subflow"] }],
+    endpoints: [
+      { interface: "lan", flags: ["subflow"] },
+      { interface: "wlan", flags: ["subflow"] },
+    ],
     limits: { subflows: 3, addAddrAccepted: 1 },
     hooks: true,
     services: [{ unit: "iperf3.service" }],
@@ -152,12 +183,15 @@ export function adminEndpoint(h: LabHost, id: number): void {
  */
 export function uplinkRoutingConfig(lab: LabState, gateway: string, confirmTimeout: number, table = 100): AllConcernsConfig {
   const cfg = labStackConfig(lab) as AllConcernsConfig;
-  Object.assign(cfg.hosts.find((h) => h.name === "client"), {
-    hooks: true,
-    confirmTimeout,
-    endpoints: [{ interface: "uplink", flags: [] }],
-    routing: [{ interface: "uplink", mode: "source", gateway, table }],
-  });
+  Object.assign(
+    cfg.hosts.find((h) => h.name === "client"),
+    {
+      hooks: true,
+      confirmTimeout,
+      endpoints: [{ interface: "uplink", flags: [] }],
+      routing: [{ interface: "uplink", mode: "source", gateway, table }],
+    },
+  );
   return cfg;
 }
 
@@ -169,12 +203,15 @@ export function uplinkRoutingConfig(lab: LabState, gateway: string, confirmTimeo
  */
 export function labFault(h: LabHost, cmd: string, match: string, act: string): () => void {
   const real = labSh(h, `command -v ${cmd}`).trim();
-  labSh(h, `cat > /usr/local/sbin/${cmd} <<'LAB_FAULT'
+  labSh(
+    h,
+    `cat > /usr/local/sbin/${cmd} <<'LAB_FAULT'
 #!/bin/sh
 case "$*" in *'${match}'*) [ -e /run/lab-fault.fired ] || { : > /run/lab-fault.fired; ${act}; } ;; esac
 exec ${real} "$@"
 LAB_FAULT
-chmod 755 /usr/local/sbin/${cmd}`);
+chmod 755 /usr/local/sbin/${cmd}`,
+  );
   // (not through the wrapper, which may be rm's own)
   return () => labSh(h, `/bin/rm -f /usr/local/sbin/${cmd} /run/lab-fault.pgid /run/lab-fault.fired`);
 }

@@ -182,7 +182,13 @@ function aliasSpecsOf(req: any, engineUrn: (mockUrn: string) => string): AliasSp
     if (a.hasUrn()) return { urn: a.getUrn() };
     const s = a.getSpec();
     const spec: AliasSpec = {};
-    for (const [k, v] of [["name", s.getName()], ["type", s.getType()], ["stack", s.getStack()], ["project", s.getProject()]] as const) if (v) spec[k] = v;
+    for (const [k, v] of [
+      ["name", s.getName()],
+      ["type", s.getType()],
+      ["stack", s.getStack()],
+      ["project", s.getProject()],
+    ] as const)
+      if (v) spec[k] = v;
     if (s.getNoparent()) spec.noParent = true;
     else if (s.getParenturn()) spec.parentUrn = engineUrn(s.getParenturn());
     return spec;
@@ -221,7 +227,15 @@ async function loadProgram(file = "index.ts"): Promise<Record<string, unknown>> 
  */
 export async function runProgram(
   config: StackConfig,
-  opts: { preview?: boolean; privateKey?: string; stack?: string; stdout?: (name: string) => string | undefined; program?: () => Record<string, unknown>; file?: string; config?: Record<string, string> } = {},
+  opts: {
+    preview?: boolean;
+    privateKey?: string;
+    stack?: string;
+    stdout?: (name: string) => string | undefined;
+    program?: () => Record<string, unknown>;
+    file?: string;
+    config?: Record<string, string>;
+  } = {},
 ): Promise<ProgramRun> {
   const resources: RecordedResource[] = [];
   const logs: string[] = [];
@@ -236,7 +250,10 @@ export async function runProgram(
     {
       newResource(args) {
         const meta = pending.get(`${args.type}::${args.name}`);
-        resources.push({ ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "", aliasSpecs: [], aliases: [] }), inputs: args.inputs });
+        resources.push({
+          ...(meta ?? { type: args.type, name: args.name, custom: !!args.custom, parent: "", dependencies: [], deleteBeforeReplace: false, urn: "", aliasSpecs: [], aliases: [] }),
+          inputs: args.inputs,
+        });
         const copy = args.type === "command:remote:CopyToRemote";
         const state = opts.preview || copy ? { ...args.inputs } : { ...args.inputs, stdout: opts.stdout?.(args.name) ?? `${args.name}: applied`, stderr: "" };
         return { id: `${args.name}-id`, state };
@@ -316,7 +333,12 @@ export async function runProgram(
   if (!opts.preview) {
     // every stack output, resolved as `pulumi stack output --json` shows it
     for (const [name, value] of Object.entries(program)) {
-      outputs[name] = await new Promise((resolve) => (pulumi.output(value) as pulumi.Output<unknown>).apply((v: unknown) => { resolve(v); return v; }));
+      outputs[name] = await new Promise((resolve) =>
+        (pulumi.output(value) as pulumi.Output<unknown>).apply((v: unknown) => {
+          resolve(v);
+          return v;
+        }),
+      );
     }
   }
   const byUrn = new Map(resources.map((r) => [r.urn, r]));
@@ -360,7 +382,17 @@ export async function runProgram(
         const { dir, hash } = dirs.get(r.urn)!;
         // the engine compares an archive by its hash alone: the path is not an input that differs
         const { source: _s, ...rest } = inputs;
-        return { name: r.name, urn: r.urn, aliases: r.aliases, triggers: inputs.triggers, connection: inputs.connection, dependsOn, deleteBeforeReplace: r.deleteBeforeReplace, copy: { dir, remotePath: inputs.remotePath, hash }, inputs: { ...rest, source: { hash } } };
+        return {
+          name: r.name,
+          urn: r.urn,
+          aliases: r.aliases,
+          triggers: inputs.triggers,
+          connection: inputs.connection,
+          dependsOn,
+          deleteBeforeReplace: r.deleteBeforeReplace,
+          copy: { dir, remotePath: inputs.remotePath, hash },
+          inputs: { ...rest, source: { hash } },
+        };
       }
       return {
         name: r.name,

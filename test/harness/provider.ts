@@ -94,7 +94,24 @@ export interface Checkpoints {
 
 /** URN targets as deployment.go's UrnTargets: a literal, or a glob (`*` within a segment, `**` across). */
 export function targetMatcher(targets: string[]): (c: { name: string; urn: string }) => boolean {
-  const globs = targets.filter((t) => t.includes("*")).map((g) => new RegExp("^" + g.split("**").map((seg) => seg.split("*").map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("[^:]*")).join(".*") + "$"));
+  const globs = targets
+    .filter((t) => t.includes("*"))
+    .map(
+      (g) =>
+        new RegExp(
+          "^" +
+            g
+              .split("**")
+              .map((seg) =>
+                seg
+                  .split("*")
+                  .map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+                  .join("[^:]*"),
+              )
+              .join(".*") +
+            "$",
+        ),
+    );
   const literals = new Set(targets.filter((t) => !t.includes("*")));
   return (c) => literals.has(c.urn) || literals.has(c.name) || globs.some((r) => r.test(c.urn));
 }
@@ -259,7 +276,9 @@ export class CommandProviderSim {
       const create = { step: { name: c.name, phase: "create" as Phase, reason: "replace" as const }, command: c };
       if (!c.deleteBeforeReplace) return [create, { ...del, deferred: true }];
       // delete-before-replace: first the stored dependents that would be replaced, dependents first
-      const dependents = this.dependentReplacements(c.name).reverse().map((d) => ({ step: { name: d.name, phase: "delete" as Phase, reason: "replace" as const }, command: d }));
+      const dependents = this.dependentReplacements(c.name)
+        .reverse()
+        .map((d) => ({ step: { name: d.name, phase: "delete" as Phase, reason: "replace" as const }, command: d }));
       return [...dependents, del, create];
     }
     if (!same(inputsWithoutTriggers(old), inputsWithoutTriggers(c))) return [{ step: { name: c.name, phase: c.update !== undefined || c.copy ? "update" : "create", reason: "changed" }, command: c }];
@@ -366,39 +385,54 @@ export class CommandProviderSim {
     const ordered = topoOrder(commands);
     const names = new Set(ordered.map((c) => c.name));
     try {
-      await inParallel(ordered, (c) => c.dependsOn.filter((d) => names.has(d)), failed, async (raw) => {
-        const c = this.resolve(raw);
-        if (recreate.has(c.name)) {
-          recreate.delete(c.name);
-          await pool.run(async () => { for (const p of this.recreated(c)) await run(p); });
-          return;
-        }
-        if (!targeted(c, this.state.has(c.name))) {
-          if (!this.state.has(c.name)) skipped.add(c.name);
-          return; // a same step (or a skipped create): nothing runs, the stored state stays
-        }
-        const skippedDep = c.dependsOn.find((d) => skipped.has(d));
-        if (skippedDep) throw new Error(`${c.name} depends on ${skippedDep}, which is not targeted and not created yet: add it with --target (step_generator.go hasSkippedDependencies)`);
-        const planned = this.stepsFor(c, opts);
-        const old = this.state.get(c.name);
-        if (!planned.length && old && old.urn !== c.urn) {
-          // a same step under an alias: the state moves to the new URN (a write: mustWrite)
-          this.state.set(c.name, { ...old, urn: c.urn });
-          this.writeCheckpoint();
-        }
-        if (!planned.length) return;
-        await pool.run(async () => {
-          for (const p of planned) {
-            if (p.deferred) deferred.unshift(p);
-            else {
-              if (p.step.phase === "delete" && p.step.name !== c.name) recreate.add(p.step.name);
-              await run(p);
-            }
+      await inParallel(
+        ordered,
+        (c) => c.dependsOn.filter((d) => names.has(d)),
+        failed,
+        async (raw) => {
+          const c = this.resolve(raw);
+          if (recreate.has(c.name)) {
+            recreate.delete(c.name);
+            await pool.run(async () => {
+              for (const p of this.recreated(c)) await run(p);
+            });
+            return;
           }
-        });
-      });
+          if (!targeted(c, this.state.has(c.name))) {
+            if (!this.state.has(c.name)) skipped.add(c.name);
+            return; // a same step (or a skipped create): nothing runs, the stored state stays
+          }
+          const skippedDep = c.dependsOn.find((d) => skipped.has(d));
+          if (skippedDep) throw new Error(`${c.name} depends on ${skippedDep}, which is not targeted and not created yet: add it with --target (step_generator.go hasSkippedDependencies)`);
+          const planned = this.stepsFor(c, opts);
+          const old = this.state.get(c.name);
+          if (!planned.length && old && old.urn !== c.urn) {
+            // a same step under an alias: the state moves to the new URN (a write: mustWrite)
+            this.state.set(c.name, { ...old, urn: c.urn });
+            this.writeCheckpoint();
+          }
+          if (!planned.length) return;
+          await pool.run(async () => {
+            for (const p of planned) {
+              if (p.deferred) deferred.unshift(p);
+              else {
+                if (p.step.phase === "delete" && p.step.name !== c.name) recreate.add(p.step.name);
+                await run(p);
+              }
+            }
+          });
+        },
+      );
       const gone = this.removed(commands, opts);
-      await inParallel(gone, dependentsIn(gone.map((p) => p.command), (p) => p.command.name), failed, (p) => pool.run(() => run(p)));
+      await inParallel(
+        gone,
+        dependentsIn(
+          gone.map((p) => p.command),
+          (p) => p.command.name,
+        ),
+        failed,
+        (p) => pool.run(() => run(p)),
+      );
       for (const p of deferred) await pool.run(() => run(p));
     } finally {
       this.endOperation();
@@ -417,20 +451,26 @@ export class CommandProviderSim {
     const pool = new Pool(opts.parallel ?? defaultParallel());
     this.beginOperation();
     try {
-      await inParallel(stored, dependentsIn(stored, (c) => c.name), failed, (c) => pool.run(async () => {
-        const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
-        const key = keys.get(c)!;
-        this.pending.set(key, { urn: c.urn, phase: "delete" });
-        this.writeCheckpoint();
-        try {
-          await this.exec(step, c);
-          steps.push(step);
-          this.forget(key);
-        } finally {
-          this.pending.delete(key);
-          this.writeCheckpoint();
-        }
-      }));
+      await inParallel(
+        stored,
+        dependentsIn(stored, (c) => c.name),
+        failed,
+        (c) =>
+          pool.run(async () => {
+            const step: Step = { name: c.name, phase: "delete", reason: "destroy" };
+            const key = keys.get(c)!;
+            this.pending.set(key, { urn: c.urn, phase: "delete" });
+            this.writeCheckpoint();
+            try {
+              await this.exec(step, c);
+              steps.push(step);
+              this.forget(key);
+            } finally {
+              this.pending.delete(key);
+              this.writeCheckpoint();
+            }
+          }),
+      );
     } finally {
       this.endOperation();
       this.peakParallel = pool.peak;
@@ -545,15 +585,18 @@ async function inParallel<T extends { name?: string; step?: Step }>(items: T[], 
   const start = (item: T): Promise<void> => {
     const k = key(item);
     if (!done.has(k)) {
-      done.set(k, (async () => {
-        await Promise.all(after(item).flatMap((d) => (byKey.has(d) ? [start(byKey.get(d)!)] : [])));
-        if (failed.error) return;
-        try {
-          await run(item);
-        } catch (e) {
-          failed.error ??= e as Error;
-        }
-      })());
+      done.set(
+        k,
+        (async () => {
+          await Promise.all(after(item).flatMap((d) => (byKey.has(d) ? [start(byKey.get(d)!)] : [])));
+          if (failed.error) return;
+          try {
+            await run(item);
+          } catch (e) {
+            failed.error ??= e as Error;
+          }
+        })(),
+      );
     }
     return done.get(k)!;
   };

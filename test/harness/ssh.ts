@@ -274,7 +274,14 @@ function dialOnce(c: Record<string, any>, t: ProviderTimings, shortened: Partial
  * failed (-1: no limit), waiting retry.Until's delays between them; the last failure's text
  * behind `after N failed attempts: `. An agent that cannot be dialled fails at once (SSHConfig).
  */
-async function dial(c: Record<string, any>, t: ProviderTimings, shortened: Partial<ProviderTimings>, env: NodeJS.ProcessEnv, killed: WeakSet<Client>, counted: () => void): Promise<Client | RunResult> {
+async function dial(
+  c: Record<string, any>,
+  t: ProviderTimings,
+  shortened: Partial<ProviderTimings>,
+  env: NodeJS.ProcessEnv,
+  killed: WeakSet<Client>,
+  counted: () => void,
+): Promise<Client | RunResult> {
   const agent = agentSocketOf(c, env);
   if (agent !== undefined) {
     const bad = await dialAgent(agent);
@@ -413,7 +420,11 @@ const CHANNELS_PER_CONNECTION = 8;
 export function sshRunner(opts: SshRunnerOptions = {}): SshRunner {
   type Kept = { client: Client; active: number };
   const pool = new Map<string, Kept[]>();
-  const drop = (key: string, conn: Kept) => pool.set(key, (pool.get(key) ?? []).filter((x) => x !== conn));
+  const drop = (key: string, conn: Kept) =>
+    pool.set(
+      key,
+      (pool.get(key) ?? []).filter((x) => x !== conn),
+    );
   const timings: ProviderTimings = { ...PROVIDER_TIMINGS, ...opts.timings };
   const killed = new WeakSet<Client>();
   const open = async (c: Record<string, any>): Promise<Client | RunResult> => {

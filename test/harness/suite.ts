@@ -34,9 +34,7 @@ export interface LabSuiteOptions {
 export function optionsFromEnv(): LabSuiteOptions {
   return {
     label: process.env.MPTCP_LAB_TOPOLOGY ?? "default topology",
-    topology: process.env.MPTCP_LAB_TOPOLOGY
-      ? readTopology(process.env.MPTCP_LAB_TOPOLOGY)
-      : DEFAULT_TOPOLOGY,
+    topology: process.env.MPTCP_LAB_TOPOLOGY ? readTopology(process.env.MPTCP_LAB_TOPOLOGY) : DEFAULT_TOPOLOGY,
     configFile: process.env.MPTCP_LAB_CONFIG,
   };
 }
@@ -128,7 +126,15 @@ class LabRun {
     if (!dialledPath) throw new Error(`mptcp:links[${l.index}]: ${l.address} is no lab address of ${l.server}`);
     // lab interfaces are named after their paths: the client's first subflow leaves through dialledPath
     const reachable = (a: string) => pathEnds(topology).some((e) => e.host === l.server && e.address === a && reaches(e, l.client));
-    return { link: l, client: host(l.client), server: host(l.server), address: l.address!, dialledPath, reachable, joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address, dialledPath, reachable) };
+    return {
+      link: l,
+      client: host(l.client),
+      server: host(l.server),
+      address: l.address!,
+      dialledPath,
+      reachable,
+      joins: expectedJoins(modelOf(l.client), modelOf(l.server), l.address, dialledPath, reachable),
+    };
   };
 }
 
@@ -164,7 +170,9 @@ async function failoverToBackup(run: LabRun, c: LabLink, primary: string, backup
   at.end = performance.now() - t0;
   backupAt.end = rx();
   const mb = (n: number) => (n / 1e6).toFixed(2);
-  console.log(`(g) backup ${backup} of ${c.server.name}: ${mb(backupAt.down - backupAt.start)} MB before the primary ${primary} went down at ${at.down.toFixed(0)} ms, ${mb(backupAt.up - backupAt.down)} MB while it was down, ${mb(backupAt.end - backupAt.up)} MB after it came up at ${at.up.toFixed(0)} ms; ${report.server.bytes} of ${bytes} B received at ${at.end.toFixed(0)} ms (subflows ${report.subflows}/${report.server.subflows}), checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
+  console.log(
+    `(g) backup ${backup} of ${c.server.name}: ${mb(backupAt.down - backupAt.start)} MB before the primary ${primary} went down at ${at.down.toFixed(0)} ms, ${mb(backupAt.up - backupAt.down)} MB while it was down, ${mb(backupAt.end - backupAt.up)} MB after it came up at ${at.up.toFixed(0)} ms; ${report.server.bytes} of ${bytes} B received at ${at.end.toFixed(0)} ms (subflows ${report.subflows}/${report.server.subflows}), checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`,
+  );
   expect({ bytes: report.server.bytes, sha256: report.server.sha256 }).toEqual({ bytes, sha256: report.sha256 });
   expect(at.end).toBeGreaterThan(at.up);
   // the control: a backup carries nothing while the primary works
@@ -178,7 +186,10 @@ async function rejectedValueChangesNothing(run: LabRun): Promise<void> {
   const bad = structuredClone(config) as { hosts: any[]; links: unknown };
   for (const h of bad.hosts) h.sysctl = { ...(h.sysctl ?? {}), scheduler: "nosuchsched" };
   const scratch = new CommandProviderSim(ssh.run);
-  const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(() => undefined, (e: Error) => e);
+  const err = await scratch.up((await runProgram(bad, { privateKey })).commands).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   console.log(`(bad input) ${err?.message.split("\n")[1]}`);
   expect(err?.message).toMatch(/mptcp-pulumi\[[a-z0-9-]+\]: error: sysctl\.scheduler: scheduler nosuchsched is not available \(available: [a-z_ ]+\): pick one of those/);
   expectAsBefore({ failedUp: true });
@@ -210,7 +221,12 @@ async function upMatchesConfig(run: LabRun): Promise<void> {
       expect(eps.sort((a, b) => a.id - b.id)).toEqual(want.sort((a, b) => a.id - b.id));
     }
     // the host's stack output (MptcpHost.applied): what the applies reported, as the host holds it
-    const applied = parseApplied([...sim.state.keys()].filter((n) => n.startsWith(`${m.name}-`)).map((n) => sim.stdoutOf(n) ?? "").join("\n"));
+    const applied = parseApplied(
+      [...sim.state.keys()]
+        .filter((n) => n.startsWith(`${m.name}-`))
+        .map((n) => sim.stdoutOf(n) ?? "")
+        .join("\n"),
+    );
     if (m.limits.subflows !== undefined || m.limits.addAddrAccepted !== undefined) expect(applied.limits, m.name).toEqual(live);
     if (m.sysctl.length) expect(Object.keys(applied.sysctl ?? {}).sort()).toEqual(m.sysctl.map((s) => `net.mptcp.${s.knob}`).sort());
     for (const [k, v] of Object.entries(applied.sysctl ?? {})) expect(labSh(h, `cat /proc/sys/${k.replace(/\./g, "/")}`).trim(), k).toBe(v);
@@ -337,7 +353,9 @@ async function failoverMidTransfer(run: LabRun): Promise<void> {
   at.end = performance.now() - t0;
   bytesAt.end = rx();
   const mb = (n: number) => (n / 1e6).toFixed(2);
-  console.log(`(g) ${flapped} of ${c.server.name}: ${mb(bytesAt.down)} MB before it went down at ${at.down.toFixed(0)} ms, ${mb(bytesAt.up - bytesAt.down)} MB while down, up at ${at.up.toFixed(0)} ms, ${mb(bytesAt.end - bytesAt.up)} MB after; ${report.bytes} B sent and ${report.server.bytes} B received at ${at.end.toFixed(0)} ms (subflows ${report.subflows}/${report.server.subflows}), checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`);
+  console.log(
+    `(g) ${flapped} of ${c.server.name}: ${mb(bytesAt.down)} MB before it went down at ${at.down.toFixed(0)} ms, ${mb(bytesAt.up - bytesAt.down)} MB while down, up at ${at.up.toFixed(0)} ms, ${mb(bytesAt.end - bytesAt.up)} MB after; ${report.bytes} B sent and ${report.server.bytes} B received at ${at.end.toFixed(0)} ms (subflows ${report.subflows}/${report.server.subflows}), checksum ${report.sha256 === report.server.sha256 ? "identical" : "DIFFERENT"}`,
+  );
   // count and checksum in one comparison, so a failure shows both: a short count is loss, the
   // same count with another checksum corruption.
   // Seen once in a full run (three paths, the server's wlan down late under load): another
@@ -375,7 +393,12 @@ async function updateRunsOnlyAffected(run: LabRun): Promise<void> {
   console.log(`(c) update ran ${steps.map((s) => `${s.name}:${s.phase}`).join(", ")} (${connections} new SSH connections)`);
   const applies = steps.filter((s) => !s.name.endsWith("-confirm") && !s.name.endsWith("-scripts"));
   // each changed host's scripts were copied again before its commands ran (a copy's update)
-  expect(steps.filter((s) => s.name.endsWith("-scripts")).map((s) => `${s.name}:${s.phase}`).sort()).toEqual([...new Set([client.name, epHost.name])].map((n) => `${n}-scripts:update`).sort());
+  expect(
+    steps
+      .filter((s) => s.name.endsWith("-scripts"))
+      .map((s) => `${s.name}:${s.phase}`)
+      .sort(),
+  ).toEqual([...new Set([client.name, epHost.name])].map((n) => `${n}-scripts:update`).sort());
   // with hooks, the installed entry point carries the host's limits and endpoints: its command changes too
   const hooked = [...new Set([client.name, epHost.name])].filter((n) => modelOf(n).hooks).map((n) => `${n}-hooks`);
   expect(applies.map((s) => s.name).sort()).toEqual([`${client.name}-limits`, `${epHost.name}-endpoints`, ...hooked].sort());
@@ -410,8 +433,10 @@ export function labSuite(opts: LabSuiteOptions): void {
     it("(a) up: each laptop's live state equals what the config asks", () => upMatchesConfig(run));
     it("(b) idempotence: every create again exits 0 and leaves a byte-identical state", () => reapplyIsIdempotent(run));
     it("(e) MPTCP works on every link: npm run verify's check passes (identical checksum, predicted joins and subflows, predicted paths carry data)", () => verifyPassesOnEveryLink(run));
-    it("(f) negative control: with the client's limits forced down (add_addr_accepted 0; subflows 0 too where nothing is announced), the verification fails: fewer joins, an idle path", () => verifyFailsWithLimitsForced(run));
-    it("(g) failover: a path goes down mid-transfer and comes back; an announced (or subflow) path carries data again after, or, where the only other path is a backup, the backup carries the data while the primary is down; the transfer completes intact", () => failoverMidTransfer(run));
+    it("(f) negative control: with the client's limits forced down (add_addr_accepted 0; subflows 0 too where nothing is announced), the verification fails: fewer joins, an idle path", () =>
+      verifyFailsWithLimitsForced(run));
+    it("(g) failover: a path goes down mid-transfer and comes back; an announced (or subflow) path carries data again after, or, where the only other path is a backup, the backup carries the data while the primary is down; the transfer completes intact", () =>
+      failoverMidTransfer(run));
     it("(c) update: a changed limit and endpoint flag run only the affected commands, and the state converges", () => updateRunsOnlyAffected(run));
     it("(d) destroy: every laptop's MPTCP state and our directories equal the pre-up snapshot", () => destroyRestoresSnapshots(run));
   });
