@@ -286,9 +286,8 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
       const report = await transfer(sessions.get("client")!, sessions.get("server")!, address, {
         bytes: 4 << 20,
         pace: 3,
-        // the path comes back at 0.8 s, but under load ifup and its hook take seconds (over 2 s
-        // with files side by side, over 5 s with two busy loops on the two cores besides): the
-        // connection waits for the predicted joins, 3 s before its first byte and 6 s after its
+        // the path comes back at 0.8 s, but under load ifup and its hook take seconds
+        // (docs/performance.md, "Lab proofs under load"): the connection waits for the predicted joins, 3 s before its first byte and 6 s after its
         // last, so the window depends on the join, not on the machine's speed; without the hooks
         // (the control) it stays open the whole 12 s and nothing joins
         subflows: expectedJoins(modelOf("client"), modelOf("server"), address),
@@ -330,7 +329,7 @@ describe("hooks: MPTCP state through interface events, address changes and reboo
   });
 
   // Five cycles, one after another: a rule or endpoint a cycle leaves behind shows from the second
-  // on (each cycle costs about 0.4 s of CPU; twenty took 7.6 s, a fifth of this file's)
+  // on (five, not twenty: their cost is in docs/performance.md, "Lab proofs under load")
   it("5 ifdown/ifup cycles leave exactly one rule per address and the same endpoints", () => {
     const t0 = performance.now();
     sh("server", "for n in 1 2 3 4 5; do ifdown wlan && ifup wlan; done");

@@ -72,8 +72,8 @@ function reachability() {
 
 /** The rollback job has fired and finished (it runs on its own, after the timeout). */
 const rolledBack = () => labExec(client, `test -e ${STATE_DIR}/hooks/rolled-back && ! test -e ${STATE_DIR}/hooks/rollback/firing`).code === 0;
-// the job sleeps the timeout, then re-runs an apply: under load (three lab files side by side on
-// two cores) that apply took more than 2 s after the up had failed
+// the job sleeps the timeout, then re-runs an apply, which takes seconds under load
+// (docs/performance.md, "Lab proofs under load")
 const waitRolledBack = () => waitFor("the rollback job to finish", (TIMEOUT + 15) * 1000, rolledBack, 100);
 
 const routeRule = () => labSh(client, "ip -4 rule show | grep 'lookup 100' || true; ip -4 route show table 100 default || true");
@@ -119,7 +119,7 @@ describe("applies that cut the management path undo themselves", () => {
     expect(cut).toBeDefined();
     expect(back).toBeDefined();
     // the timeout, the undo itself, probe spacing, and three lab files running side by side on two
-    // cores (9.05 s seen); the control below shows the laptop never comes back without the rollback
+    // cores (docs/performance.md, "Lab proofs under load"); the control below shows the laptop never comes back without the rollback
     expect((back! - cut!) / 1000).toBeLessThan(TIMEOUT + 15);
     expect(err?.message).toMatch(/create of client-hooks-confirm failed/);
     expect(err?.message).toMatch(/mptcp-pulumi\[client\]: error: routing, hooks: the last apply of hooks was rolled back at \S+ .*within 4 s .*not in step with the config/);

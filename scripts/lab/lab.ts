@@ -78,7 +78,7 @@ function requireTools(topology: Topology): void {
   }
 }
 
-/** inotify instances one laptop holds (measured: systemd 3, dbus-daemon 1; NetworkManager 2 more; networkd and its dispatcher none). */
+/** inotify instances one laptop holds (systemd, dbus-daemon, NetworkManager; measured: docs/performance.md, "Tools and the harness"). */
 const inotifyOf = (h: Topology["hosts"][number]) => (h.network === "networkmanager" ? 6 : 4);
 
 /**

@@ -280,7 +280,7 @@ export async function waitLeases(state: LabState, h: LabHost): Promise<void> {
  * The login user with passwordless sudo, in the laptop's /etc and /home, written as `useradd -m
  * -s /bin/sh -U` then `usermod -p '*'` write it (passwd, group, shadow, gshadow; a home from
  * /etc/skel), with the lab's key. Written here, not by useradd at boot: the two started 14
- * processes per laptop, about 0.3 s of CPU for every two-laptop lab the suite boots.
+ * processes per laptop (their CPU cost: docs/performance.md, "Tools and the harness").
  */
 function addLabUser(d: string, etc: string, authorizedKey: string): void {
   const lines = (f: string) => readFileSync(f, "utf8").split("\n").filter(Boolean);

@@ -39,8 +39,8 @@ function fileOf(dir: string, kind: string, text: string): string {
 
 /**
  * The key exchange: the one the provider's Go SSH client settles on with these sshds (OpenSSH 9.2
- * lacks its ML-KEM hybrid). OpenSSH's own default, sntrup761x25519, costs about 65 ms more CPU per
- * connection here (83 against 17 ms user time), and the suite opens hundreds.
+ * lacks its ML-KEM hybrid). OpenSSH's own default, sntrup761x25519, costs several times the CPU per
+ * connection (docs/performance.md, "Tools and the harness"), and the suite opens hundreds.
  */
 export const KEX = "curve25519-sha256";
 
@@ -216,8 +216,7 @@ function dialOnce(c: Record<string, any>, t: ProviderTimings, shortened: Partial
   return new Promise((resolve) => {
     const client = new Client();
     // TCP_NODELAY, as Go's net package sets on every TCP connection: without it each small
-    // handshake message waits for the previous one's delayed ACK (155 ms per command here
-    // against 105 ms, measured by hand)
+    // handshake message waits for the previous one's delayed ACK (docs/performance.md, "Tools and the harness")
     const sock = connect({ host, port, noDelay: true });
     let settled = false;
     let remoteHostKeyAlgos = "";
@@ -386,7 +385,7 @@ export interface SshRunnerOptions {
    * instead of a new connection per command as the provider makes. For tests whose subject is
    * not the connection: a command still runs as the provider runs it (an exec request, a fresh
    * session), without sshd's per-connection work (key exchange, authentication, its re-exec):
-   * about 60 ms of CPU a command here. A connection found closed is opened again, but one whose
+   * docs/performance.md, "Tools and the harness". A connection found closed is opened again, but one whose
    * path dies silently (an address removed, forwarding off) hangs its next command, where the
    * provider's new connection would fail to connect: the benchmark and the tests that cut or move
    * a host's SSH path keep one connection per command.
@@ -409,8 +408,7 @@ const CHANNELS_PER_CONNECTION = 8;
 /**
  * Runs each command in process, as the provider's Go SSH client does: a new ssh2 connection per
  * command (exec request, the connection's private key, the host key checked only when `hostKey`
- * is set), no OpenSSH client started per command (that cost 15% of a 32-laptop apply's wall time
- * here). The connection is made as the provider makes it (ProviderTimings, real by default): up to
+ * is set), no OpenSSH client started per command (its cost: docs/performance.md, "Tools and the harness"). The connection is made as the provider makes it (ProviderTimings, real by default): up to
  * dialErrorLimit + 1 dials with retry.Until's backoff, each TCP connect within perDialTimeout and
  * the handshake without a deadline; the agent at SSH_AUTH_SOCK (or agentSocketPath) dialled first,
  * even with a private key; a pinned host key offered as its own type only; Go's TCP keepalive on
