@@ -23,6 +23,16 @@ import { HOST_TYPE, LEGACY_HOST_TYPE, NETWORK_TYPE } from "../components/render"
 import { aliasUrns, RecordedCommand, runProgram, urnOf } from "./harness/program";
 import { CommandProviderSim, defaultParallel, Phase, targetMatcher } from "./harness/provider";
 
+/** A server entry with every concern the engine tests step through (sysctl, limits, networkmanager, endpoints, hooks). */
+const SERVER = {
+  name: "server",
+  ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true },
+  sysctl: { enabled: true },
+  limits: { subflows: 2, addAddrAccepted: 2 },
+  endpoints: [{ interface: "eth1", flags: ["signal"] }],
+  hooks: true,
+};
+
 function cmd(name: string, over: Partial<RecordedCommand> = {}): RecordedCommand {
   const c = {
     name,
@@ -193,14 +203,7 @@ describe("DIY backend checkpoints (snapshot.go SnapshotManager, diy/backend.go v
   });
 
   it("a real host: the state holds each resource's registered inputs twice, as inputs and again as outputs", async () => {
-    const host = {
-      name: "server",
-      ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true },
-      sysctl: { enabled: true },
-      limits: { subflows: 2, addAddrAccepted: 2 },
-      endpoints: [{ interface: "eth1", flags: ["signal"] }],
-      hooks: true,
-    };
+    const host = SERVER;
     const { sim } = recorder();
     const { commands } = await runProgram({ hosts: [host] });
     await sim.up(commands);
@@ -358,14 +361,7 @@ describe("URN identity and aliases (step_generator.go v3.248.0 getOldResource, g
     if (aliased) expect(after.every((c, i) => c.aliases?.length === 1 && c.aliases[0] === before[i].urn)).toBe(true);
     return { before, after };
   }
-  const server = {
-    name: "server",
-    ssh: { host: "203.0.113.1", insecureIgnoreHostKey: true },
-    sysctl: { enabled: true },
-    limits: { subflows: 2, addAddrAccepted: 2 },
-    endpoints: [{ interface: "eth1", flags: ["signal"] }],
-    hooks: true,
-  };
+  const server = SERVER;
 
   it("negative control: the real program's URNs changed without an alias: every command created anew, then every old one deleted (its delete reverts the host)", async () => {
     const { before, after } = await upgraded(server, false);
