@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, SYSCTL_CONF, wrapScript } from "../components";
+import { CONCERN_TABLE, CONCERNS as CONCERN_LIST, LOCK_FILE, renderCheck, requireValidConfig, STATE_DIR, SYSCTL_CONF, wrapScript } from "../components";
 import { LabHost, labExec, labSh } from "../scripts/lab/lab";
 import { DEFAULT_TOPOLOGY } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
@@ -31,15 +31,8 @@ let cfg: AllConcernsConfig;
 let before: string;
 const keyDir = mkdtempSync(join(tmpdir(), "mptcp-faults-"));
 
-/** The client's concerns in apply order, each with the config path its failures name. */
-const CONCERNS = [
-  { concern: "sysctl", path: "sysctl" },
-  { concern: "limits", path: "limits" },
-  { concern: "networkmanager", path: "endpointOwner" },
-  { concern: "endpoints", path: "endpoints" },
-  { concern: "hooks", path: "hooks, routing" },
-  { concern: "services", path: "services" },
-];
+/** The client's concerns in apply order (the registry's), each with the config keys its failures name. */
+const CONCERNS = CONCERN_LIST.map((concern) => ({ concern, path: CONCERN_TABLE[concern].keys.join(", ") }));
 
 beforeAll(async () => {
   client = f.host("client");
