@@ -173,6 +173,8 @@ export interface DataVar {
   value: () => string;
   /** A comment line above the assignment. */
   note?: string;
+  /** Decided by the host's config (not a path of ours, the host's name or data derived from other data): a runner shows it (components/stage.ts dataComments), what `pulumi preview --diff` shows of a changed setting. */
+  setting?: boolean;
 }
 
 const line = (...fields: (string | number | undefined)[]) => fields.map((f) => f ?? "").join("|");
@@ -183,6 +185,8 @@ const byName = <T>(items: T[], name: (item: T) => string): T[] => [...items].sor
 /** Every value a host's scripts may reference; a script gets the ones its code names. */
 export function hostData(host: HostModel): DataVar[] {
   const e = (name: string, value: () => string, note?: string): DataVar => ({ name, value, note });
+  // a setting: decided by the host's config
+  const c = (name: string, value: () => string, note?: string): DataVar => ({ name, value, note, setting: true });
   return [
     e("HOST", () => host.name),
     e("STACK", () => host.stack ?? "", "the Pulumi project/stack that manages this host"),
@@ -194,12 +198,12 @@ export function hostData(host: HostModel): DataVar[] {
     e("UNIT_NAME", () => UNIT_NAME),
     e("NM_CONF", () => NM_CONF),
     e("NETWORKD_CONF", () => NETWORKD_CONF),
-    e("KNOBS", () => host.sysctl.map((s) => line(s.knob, s.key, s.value)).join("\n"), "sysctl: KNOB|CONFIG KEY|VALUE"),
-    e("SUBFLOWS", () => String(host.limits.subflows ?? ""), "limits (empty: keep the host's original)"),
-    e("ADD_ADDR_ACCEPTED", () => String(host.limits.addAddrAccepted ?? "")),
-    e("HOOKS", () => (host.hooks ? "1" : "0"), "interface hooks installed (1) or not (0)"),
-    e("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
-    e(
+    c("KNOBS", () => host.sysctl.map((s) => line(s.knob, s.key, s.value)).join("\n"), "sysctl: KNOB|CONFIG KEY|VALUE"),
+    c("SUBFLOWS", () => String(host.limits.subflows ?? ""), "limits (empty: keep the host's original)"),
+    c("ADD_ADDR_ACCEPTED", () => String(host.limits.addAddrAccepted ?? "")),
+    c("HOOKS", () => (host.hooks ? "1" : "0"), "interface hooks installed (1) or not (0)"),
+    c("ENDPOINT_OWNER", () => host.endpointOwner, "who makes the MPTCP endpoints: mptcp-pulumi or networkmanager"),
+    c(
       "ENDPOINTS",
       () =>
         byName(host.endpoints, endpointKey)
@@ -207,9 +211,9 @@ export function hostData(host: HostModel): DataVar[] {
           .join("\n"),
       "endpoints: NAME (INTERFACE [ADDRESS])|INTERFACE|ADDRESS (empty: its current one)|ARGS of ip mptcp endpoint add",
     ),
-    e("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
+    c("CONFIRM_TIMEOUT", () => String(host.confirmTimeout), "seconds within which an apply must be confirmed, else it is undone (0: off)"),
     e("DROPIN", () => SERVICE_DROPIN),
-    e(
+    c(
       "SERVICES",
       () =>
         byName(host.services, (s) => s.unit)
@@ -217,7 +221,7 @@ export function hostData(host: HostModel): DataVar[] {
           .join("\n"),
       "services: UNIT|MODE|RESTART",
     ),
-    e(
+    c(
       "ROUTING",
       () =>
         byName(host.routing, (r) => r.interface)

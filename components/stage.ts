@@ -15,6 +15,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { HostModel } from "./model";
+import { hostData } from "./script";
 import { shq } from "./shell";
 
 /** A script's file name in the staged directory: its SHA-256, so the host can check what it runs. */
@@ -128,11 +130,12 @@ export function runnerSha(text: string): string | undefined {
   return /^h=([0-9a-f]{64}) f="\$HOME\//m.exec(text)?.[1];
 }
 
-/**
- * Data that is the same on every host (paths, names of ours), names the host, or is derived from
- * other data (FILES: the installed files and their hashes): not worth a line of every runner.
- */
-const CONSTANT_DATA = new Set(["FILES", "HOST", "STACK", "TARGET", "STATE_DIR", "LOCK_FILE", "SYSCTL_CONF", "MPTCP_PULUMI_SYNC", "UNIT_NAME", "NM_CONF", "NETWORKD_CONF", "DROPIN", "SWEEP_ORDER"]);
+/** The data a host's config decides (hostData's settings; its values are only computed when rendered). */
+const SETTINGS = new Set(
+  hostData({} as HostModel)
+    .filter((d) => d.setting)
+    .map((d) => d.name),
+);
 
 /**
  * The data lines of a rendered script (its `# ---- data` section) that come from the host's
@@ -149,7 +152,7 @@ export function dataComments(script: string): string[] {
     if (l.startsWith("# ")) continue;
     // a line that starts a variable decides; the lines of a multi-line value follow their variable
     const name = /^([A-Z_][A-Z0-9_]*)=/.exec(l)?.[1];
-    if (name !== undefined) keep = !CONSTANT_DATA.has(name);
+    if (name !== undefined) keep = SETTINGS.has(name);
     if (keep) out.push(`# ${l}`);
   }
   return out;
