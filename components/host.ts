@@ -65,7 +65,7 @@ function standalone(name: string, args: MptcpHostArgs): { now: HostModel; check:
   return {
     now: result.model.hosts[0],
     check: (resource) => {
-      void reportUnknown(deferred, hostPaths, resource);
+      reportUnknown(deferred, hostPaths, resource);
       return checkWhenKnown(config, deferred, hostPaths, where, resource).apply((m) => m.hosts[0]);
     },
   };
@@ -90,9 +90,12 @@ export class MptcpHost extends pulumi.ComponentResource {
     const now = member?.now ?? alone!.now;
     const stack = `${pulumi.getProject()}/${pulumi.getStack()}`;
     const model = (member?.model ?? alone!.check(this)).apply((m): HostModel => ({ ...m, stack }));
-    if (now.ssh.insecureIgnoreHostKey && !now.ssh.hostKey) {
-      void pulumi.log.warn(`${name}: ssh.insecureIgnoreHostKey is set: the host key of ${now.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
-    }
+    // once the values are known (a placeholder would name no real host)
+    model.apply((m) => {
+      if (m.ssh.insecureIgnoreHostKey && !m.ssh.hostKey) {
+        void pulumi.log.warn(`${name}: ssh.insecureIgnoreHostKey is set: the host key of ${m.ssh.host} is not checked, so anyone on the path can impersonate it. Set ssh.hostKey.`, this);
+      }
+    });
     const privateKey = args.ssh?.privateKey === undefined ? undefined : pulumi.secret(args.ssh.privateKey);
     const connection = pulumi.all([model, privateKey]).apply(([m, key]) => connectionFor(m, key));
     // A different target host must revert the old one and apply the new one (replace), not update.

@@ -3,5 +3,6 @@
 // rendered scripts), which needs no Pulumi.
 export * from "./core";
 export * from "./args";
-export * from "./host";
+export { MptcpHost } from "./host";
+export type { Connection } from "./host";
 export * from "./network";

@@ -84,6 +84,8 @@ export function withPlaceholders(args: unknown): { raw: unknown; deferred: Defer
         return undefined;
       }
       deferred.push({ path, value: v as pulumi.Input<unknown> });
+      // a whole list as one output (other languages' SDKs allow it): an empty one until known
+      if (key === "reaches") return [];
       return placeholder(inputKey, deferred.length);
     }
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
@@ -132,8 +134,13 @@ export const hostPaths: PathRename = (text) => text.replace(/\bmptcp:hosts\[0\]\
  * Returns the errors, renamed.
  */
 export function checkNow(raw: { hosts: unknown; links?: unknown }, deferred: Deferred[], rename: PathRename, extra: ConfigError[] = []): ConfigError[] {
-  const result = validateConfig(raw, { links: linksWithDeferred(raw, deferred) });
+  const result = validateConfig(raw, { links: linksWithDeferred(raw, deferred), targets: targetsWithDeferred(deferred) });
   return renamePaths([...extra, ...(result.ok ? [] : result.errors)], rename);
+}
+
+/** Hosts whose SSH host or port is not known yet: their placeholders must not be compared with other hosts' targets. */
+export function targetsWithDeferred(deferred: Deferred[]): Set<number> {
+  return new Set(deferred.filter((d) => d.path[0] === "hosts" && d.path[2] === "ssh" && (d.path[3] === "host" || d.path[3] === "port")).map((d) => d.path[1] as number));
 }
 
 /**
@@ -175,7 +182,11 @@ export function checkWhenKnown(raw: { hosts: unknown; links?: unknown }, deferre
  * During a preview, says which args are not known yet, so not checked: their field checks and the
  * rules comparing them run when they are known, before anything registered with them runs.
  */
-export async function reportUnknown(deferred: Deferred[], rename: PathRename, resource: pulumi.Resource): Promise<void> {
+export function reportUnknown(deferred: Deferred[], rename: PathRename, resource: pulumi.Resource): void {
+  unknownOnes(deferred, rename, resource).catch((e: Error) => void pulumi.log.warn(`could not tell which args are not known yet: ${e.message}`, resource));
+}
+
+async function unknownOnes(deferred: Deferred[], rename: PathRename, resource: pulumi.Resource): Promise<void> {
   if (!pulumi.runtime.isDryRun() || deferred.length === 0) return;
   const unknown: string[] = [];
   for (const d of deferred) if (!(await isKnown(d.value))) unknown.push(rename(`mptcp:${pathText(d.path)}`));

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { HostApplied } from "./applied";
 import { MptcpNetworkArgs, NetworkHostArgs } from "./args";
 import { MptcpHost, NETWORK_MEMBERS } from "./host";
-import { checkNow, checkWhenKnown, networkPaths, reportUnknown, withPlaceholders } from "./inputs";
+import { checkNow, checkWhenKnown, networkPaths, reportUnknown, targetsWithDeferred, withPlaceholders } from "./inputs";
 import { LinkPrediction, predictLinks } from "./model";
 import { NETWORK_TYPE } from "./render";
 import { ConfigValidationError, validateConfig } from "./validate";
@@ -30,10 +30,10 @@ export class MptcpNetwork extends pulumi.ComponentResource {
     const config = raw as { hosts: unknown; links?: unknown };
     const problems = checkNow(config, deferred, networkPaths, errors);
     if (problems.length) throw new pulumi.RunError(new ConfigValidationError(problems, where).message);
-    const now = validateConfig(config, { links: new Set((args.links ?? []).map((_, i) => i)) });
+    const now = validateConfig(config, { links: new Set((args.links ?? []).map((_, i) => i)), targets: targetsWithDeferred(deferred) });
     if (!now.ok) throw new Error(`${where}: validation disagrees with itself: ${JSON.stringify(now.errors)}`);
     super(NETWORK_TYPE, name, {}, opts);
-    void reportUnknown(deferred, networkPaths, this);
+    reportUnknown(deferred, networkPaths, this);
     const model = checkWhenKnown(config, deferred, networkPaths, where, this);
     const hosts = args.hosts.map((h: NetworkHostArgs, i) => {
       const { name: hostName, ...hostArgs } = h;

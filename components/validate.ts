@@ -92,6 +92,8 @@ export interface Unchecked {
   failedHosts?: ReadonlySet<string>;
   /** Links (by index) whose addresses are not known yet (a preview of a component whose inputs come from other resources): their limits, families and reaches are not checked. */
   links?: ReadonlySet<number>;
+  /** Hosts (by index) whose SSH host or port is not known yet: their target is not compared with the others'. */
+  targets?: ReadonlySet<number>;
 }
 
 /** Where a rule reports a problem: the config path's segments and the message. */
@@ -117,7 +119,7 @@ export function crossHostErrors(model: Model, unchecked: Unchecked = {}): Config
   // per host, in the config's order: its SSH target and name against the hosts before it, then its endpoints
   const seen: SeenHosts = { targets: new Map(), byName: new Map() };
   for (const host of model.hosts) {
-    checkTarget(host, seen, err);
+    checkTarget(host, seen, err, unchecked.targets?.has(host.index) ?? false);
     checkEndpoints(host, err);
   }
   for (const host of model.hosts) {
@@ -136,11 +138,13 @@ export function crossHostErrors(model: Model, unchecked: Unchecked = {}): Config
 }
 
 /** One entry per SSH target and per name (against the hosts before this one), and a host key or the explicit choice to skip it. */
-function checkTarget(host: HostModel, seen: SeenHosts, err: Report): void {
+function checkTarget(host: HostModel, seen: SeenHosts, err: Report, targetUnknown: boolean): void {
   const h = ["hosts", host.index];
   const target = `${isIP(host.ssh.host) ? canonicalAddress(host.ssh.host) : host.ssh.host.toLowerCase().replace(/\.$/, "")}:${host.ssh.port}`;
-  const same = seen.targets.get(target);
-  if (same) {
+  const same = targetUnknown ? undefined : seen.targets.get(target);
+  if (targetUnknown) {
+    // compared once known
+  } else if (same) {
     err(
       [...h, "ssh", "host"],
       `${host.ssh.host} port ${host.ssh.port} is also the SSH target of mptcp:hosts[${same.index}] ("${same.name}"): two entries for one machine would undo each other's changes; merge them into one entry`,
@@ -353,7 +357,7 @@ function checkFamilies(host: HostModel, peer: HostModel, err: Report): void {
  * error at once: hosts and links that pass their field checks still go through the cross-host
  * rules, which leave alone links to hosts that failed them.
  */
-export function validateConfig(raw: { hosts: unknown; links?: unknown }, unchecked: Pick<Unchecked, "links"> = {}): ValidationResult {
+export function validateConfig(raw: { hosts: unknown; links?: unknown }, unchecked: Pick<Unchecked, "links" | "targets"> = {}): ValidationResult {
   const input: Record<string, unknown> = { hosts: raw.hosts };
   if (raw.links !== undefined) input.links = raw.links;
   const parsed = configSchema.safeParse(input, { reportInput: true });

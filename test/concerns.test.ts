@@ -29,11 +29,16 @@ const FULL: HostModel = {
 };
 const ARCHITECTURE = readFileSync(join(__dirname, "..", "docs", "architecture.md"), "utf8");
 
-/** The concerns docs/architecture.md's table lists. */
-function documented(doc: string): string[] {
+/** The rows of docs/architecture.md's concern table: concern, config keys, guarded, reports. */
+function rows(doc: string): { concern: string; keys: string[]; guarded: boolean; reports: string[] }[] {
   const section = doc.slice(doc.indexOf("## Concerns"), doc.indexOf("\n## ", doc.indexOf("## Concerns") + 1));
-  return [...section.matchAll(/^\| `([a-z]+)` \|/gm)].map((m) => m[1]);
+  const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+  return [...section.matchAll(/^\| `([a-z]+)` \|(.*)$/gm)].map((m) => {
+    const [keys, guarded, reports] = m[2].split("|").map((c) => c.trim());
+    return { concern: m[1], keys: names(keys), guarded: guarded === "yes", reports: names(reports) };
+  });
 }
+const documented = (doc: string) => rows(doc).map((r) => r.concern);
 
 /** What a registry lacks, one line per problem; empty when every concern is complete. */
 function problems(table: Record<string, ConcernSpec>, doc: string): string[] {
@@ -63,7 +68,10 @@ function problems(table: Record<string, ConcernSpec>, doc: string): string[] {
       if (apply && !apply.includes(`report ${k} `)) out.push(`${c}: its apply never reports ${k}`);
     }
     for (const p of spec.writes(FULL)) if (!watched(p)) out.push(`${c}: writes ${p}, which the lab's snapshots do not watch (WATCHED_DIRS)`);
-    if (!documented(doc).includes(c)) out.push(`${c}: no row in docs/architecture.md's concern table`);
+    const row = rows(doc).find((r) => r.concern === c);
+    if (!row) out.push(`${c}: no row in docs/architecture.md's concern table`);
+    else if (row.keys.join() !== spec.keys.join() || row.guarded !== spec.guarded || row.reports.join() !== spec.reports.join())
+      out.push(`${c}: its row in docs/architecture.md says otherwise (keys, guarded or reports)`);
   }
   for (const d of documented(doc)) if (!(d in table)) out.push(`docs/architecture.md lists ${d}, which is not registered`);
   // every key of a host entry but its identity and connection belongs to exactly one concern
@@ -99,5 +107,9 @@ describe("the registry of concerns", () => {
     const { services: _s, ...noServices } = CONCERN_TABLE;
     expect(problems(noServices, ARCHITECTURE)).toEqual(["docs/architecture.md lists services, which is not registered", "config key services: owned by 0 concerns"]);
     expect(problems(CONCERN_TABLE, ARCHITECTURE.replace("| `hooks` |", "| hooks |"))).toEqual(["hooks: no row in docs/architecture.md's concern table"]);
+    // a row whose facts the registry no longer has
+    expect(problems({ ...CONCERN_TABLE, sysctl: { ...CONCERN_TABLE.sysctl, guarded: true } }, ARCHITECTURE)).toEqual(
+      expect.arrayContaining(["sysctl: its row in docs/architecture.md says otherwise (keys, guarded or reports)"]),
+    );
   });
 });

@@ -164,3 +164,41 @@ describe("MptcpNetwork: the checks across hosts and links", () => {
     expect(good.commands.map((c) => c.name)).toEqual(expect.arrayContaining(["server-endpoints", "client-limits"]));
   });
 });
+
+describe("values from other resources that other hosts' checks compare", () => {
+  const bastion = (port: pulumi.Input<number>): MptcpNetworkArgs => ({
+    hosts: [
+      { name: "a", ssh: { host: "bastion.example", port: 22, hostKey: KEY }, sysctl: { enabled: true } },
+      { name: "b", ssh: { host: "bastion.example", port, hostKey: KEY }, sysctl: { enabled: true } },
+    ],
+  });
+  const only = (args: MptcpNetworkArgs) => () => (new MptcpNetwork("net", args), {});
+
+  it("a port from an output is compared with the other hosts' targets once known, not as a placeholder: one machine's two forwarded ports pass; the same port fails (control)", async () => {
+    const ok = await runProgram({ hosts: [] }, { program: only(bastion(pulumi.output(2222))) });
+    expect(ok.commands.map((c) => c.name)).toEqual(expect.arrayContaining(["a-sysctl", "b-sysctl"]));
+    const same = await failed(runProgram({ hosts: [] }, { program: only(bastion(pulumi.output(22))) }));
+    expect(same.message).toContain('args.hosts[1].ssh.host: bastion.example port 22 is also the SSH target of args.hosts[0] ("a")');
+    expect(same.commands).toEqual([]);
+  });
+
+  it("a link's reaches as one output list (as other languages' SDKs may pass it) is checked once known; an address the server does not announce fails (control)", async () => {
+    const args = (reaches: string[]): MptcpNetworkArgs => ({
+      hosts: [
+        { name: "server", ssh: { host: "198.51.100.7", hostKey: KEY }, limits: { subflows: 2 }, endpoints: [{ interface: "wlan0", address: "198.51.100.17", flags: ["signal"] }] },
+        { name: "client", ssh: { host: "198.51.100.8", hostKey: KEY }, limits: { subflows: 2, addAddrAccepted: 1 } },
+      ],
+      links: [{ client: "client", server: "server", reaches: pulumi.output(reaches) as unknown as string[] }],
+    });
+    const ok = await runProgram({ hosts: [] }, { program: only(args(["198.51.100.17"])) });
+    expect(ok.commands.map((c) => c.name)).toEqual(expect.arrayContaining(["server-endpoints", "client-limits"]));
+    const bad = await failed(runProgram({ hosts: [] }, { program: only(args(["198.51.100.99"])) }));
+    expect(bad.message).toContain("args.links[0].reaches[0]: 198.51.100.99 is not an address");
+    expect(bad.commands).toEqual([]);
+  });
+
+  it("the insecureIgnoreHostKey warning names the host the output gives, never a placeholder", async () => {
+    const run = await runProgram({ hosts: [] }, { program: host({ ssh: { host: pulumi.output("198.51.100.7"), insecureIgnoreHostKey: true }, sysctl: { enabled: true } }) });
+    expect(run.logs).toEqual(["server: ssh.insecureIgnoreHostKey is set: the host key of 198.51.100.7 is not checked, so anyone on the path can impersonate it. Set ssh.hostKey."]);
+  });
+});
