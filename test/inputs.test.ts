@@ -34,6 +34,10 @@ const hostOnly = (args: MptcpHostArgs) => () => {
   new MptcpHost("server", args);
   return {};
 };
+const networkOnly = (args: MptcpNetworkArgs) => () => {
+  new MptcpNetwork("net", args);
+  return {};
+};
 const shape = (cs: RecordedCommand[]) => cs.map((c) => ({ name: c.name, create: c.create, delete: c.delete, triggers: c.triggers, connection: c.connection, dependsOn: c.dependsOn }));
 
 /** A run that fails: its error and what it registered before (runProgram attaches them). */
@@ -112,10 +116,6 @@ describe("MptcpNetwork: the checks across hosts and links", () => {
     const n = new MptcpNetwork("net", args);
     return { hosts: n.hosts, links: n.links };
   };
-  const networkOnly = (args: MptcpNetworkArgs) => () => {
-    new MptcpNetwork("net", args);
-    return {};
-  };
 
   it("makes one MptcpHost per host under it and outputs per host and per link", async () => {
     const run = await runProgram({ hosts: [] }, { program: network(net()) });
@@ -172,12 +172,11 @@ describe("values from other resources that other hosts' checks compare", () => {
       { name: "b", ssh: { host: "bastion.example", port, hostKey: KEY }, sysctl: { enabled: true } },
     ],
   });
-  const only = (args: MptcpNetworkArgs) => () => (new MptcpNetwork("net", args), {});
 
   it("a port from an output is compared with the other hosts' targets once known, not as a placeholder: one machine's two forwarded ports pass; the same port fails (control)", async () => {
-    const ok = await runProgram({ hosts: [] }, { program: only(bastion(pulumi.output(2222))) });
+    const ok = await runProgram({ hosts: [] }, { program: networkOnly(bastion(pulumi.output(2222))) });
     expect(ok.commands.map((c) => c.name)).toEqual(expect.arrayContaining(["a-sysctl", "b-sysctl"]));
-    const same = await failed(runProgram({ hosts: [] }, { program: only(bastion(pulumi.output(22))) }));
+    const same = await failed(runProgram({ hosts: [] }, { program: networkOnly(bastion(pulumi.output(22))) }));
     expect(same.message).toContain('args.hosts[1].ssh.host: bastion.example port 22 is also the SSH target of args.hosts[0] ("a")');
     expect(same.commands).toEqual([]);
   });
@@ -190,9 +189,9 @@ describe("values from other resources that other hosts' checks compare", () => {
       ],
       links: [{ client: "client", server: "server", reaches: pulumi.output(reaches) as unknown as string[] }],
     });
-    const ok = await runProgram({ hosts: [] }, { program: only(args(["198.51.100.17"])) });
+    const ok = await runProgram({ hosts: [] }, { program: networkOnly(args(["198.51.100.17"])) });
     expect(ok.commands.map((c) => c.name)).toEqual(expect.arrayContaining(["server-endpoints", "client-limits"]));
-    const bad = await failed(runProgram({ hosts: [] }, { program: only(args(["198.51.100.99"])) }));
+    const bad = await failed(runProgram({ hosts: [] }, { program: networkOnly(args(["198.51.100.99"])) }));
     expect(bad.message).toContain("args.links[0].reaches[0]: 198.51.100.99 is not an address");
     expect(bad.commands).toEqual([]);
   });
