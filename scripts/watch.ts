@@ -135,7 +135,7 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
             if (!sample) return;
             h.prev = h.cur;
             h.cur = sample;
-            h.rows = hostRates(h.prev, sample, h.seen);
+            h.rows = hostRates(h.prev, sample, h.seen, s.host.ssh.host);
             for (const k of Object.keys(h.rows)) h.seen.add(k);
             if (h.prev) for (const c of counterEvents(h.prev.counters, sample.counters)) event(h, `counter ${c.counter} +${c.delta}: ${c.meaning}`);
             h.status = undefined;

@@ -86,6 +86,9 @@ describe("the sampler's blocks and the rates", () => {
     expect(rows.lan).toEqual({ rx: 1_000_000, tx: 0, connections: 1, subflows: 1, backup: "no", endpoint: [] });
     expect(rows.wlan).toEqual({ rx: 0, tx: 0, connections: 1, subflows: 1, backup: "yes", endpoint: ["signal", "backup"] });
     expect(hostRates(undefined, b).lan.rx).toBeNull();
+    // a path without MPTCP is shown; the one SSH arrives on is not, unless MPTCP uses it
+    const mgmt = parseSample(block(101, 0, 0).replace("@endpoints", "4: mgmt    inet 203.0.113.2/30 scope global mgmt\\\n5: usb0    inet 10.1.0.2/24 scope global usb0\\\n@endpoints"))!;
+    expect(Object.keys(hostRates(a, mgmt, [], "203.0.113.2"))).toEqual(["lan", "usb0", "wlan"]);
     // an interface shown before stays, gone when it no longer exists
     expect(hostRates(a, b, ["usb0"]).usb0).toMatchObject({ rx: null, gone: true });
   });

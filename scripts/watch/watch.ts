@@ -155,13 +155,17 @@ export function rate(before: number | undefined, after: number | undefined, seco
 
 /**
  * The rows of one host for an interval from `prev` to `cur`: every interface that has an
- * endpoint or carries a subflow, plus those in `keep` (shown before: a path that went away stays
- * on screen, reading 0 or gone).
+ * endpoint, carries a subflow or has a global address (but the one `sshAddress` is on, unless it
+ * has an endpoint or subflow: the watcher's own traffic), plus those in `keep` (shown before: a
+ * path that went away stays on screen, reading 0 or gone).
  */
-export function hostRates(prev: Sample | undefined, cur: Sample, keep: Iterable<string> = []): Record<string, InterfaceRates> {
+export function hostRates(prev: Sample | undefined, cur: Sample, keep: Iterable<string> = [], sshAddress?: string): Record<string, InterfaceRates> {
   const seconds = prev ? cur.uptime - prev.uptime : 0;
   const ifaceOf = (a: string) => cur.addrs.get(a);
   const names = new Set<string>(keep);
+  // every interface with a global address (a path), but the one SSH arrives on unless MPTCP uses it
+  const ssh = sshAddress === undefined ? undefined : ifaceOf(canonicalAddress(sshAddress));
+  for (const [a, i] of cur.addrs) if (i !== "lo" && i !== ssh && !/^(127\.|::1$|fe[89ab][0-9a-f]:)/i.test(a)) names.add(i);
   for (const e of cur.endpoints) if (e.dev) names.add(e.dev);
   for (const e of cur.endpoints) if (!e.dev && ifaceOf(e.address)) names.add(ifaceOf(e.address)!);
   for (const s of cur.subflows) if (ifaceOf(s.local)) names.add(ifaceOf(s.local)!);
