@@ -223,6 +223,11 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
   const signalled = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
+    // the terminal closed (a tmux pane, an SSH login): end as on Ctrl-C, and write nowhere
+    process.once("SIGHUP", () => {
+      process.stdout.on("error", () => undefined);
+      resolve();
+    });
   });
   const why = await Promise.race([signalled.then(() => "signal"), gone.then(() => "gone")]);
   stopping = true;

@@ -88,13 +88,15 @@ afterAll(async () => {
 
 describe("npm run watch: the live view of both laptops", () => {
   it("under tmux during a transfer and a wlan flap: both paths carry, wlan reads 0 and comes back, events in order; Ctrl-C leaves nothing on the laptops", async () => {
-    const cmd = `cd ${shq(ROOT)} && npm run watch -- ${shq(file)} --identity ${shq(f.lab.privateKeyFile)} --interval 1 --plot ${shq(join(dir, "watch.svg"))}; sleep 30`;
+    const cmd = `cd ${shq(ROOT)} && exec npm run watch -- ${shq(file)} --identity ${shq(f.lab.privateKeyFile)} --interval 1 --plot ${shq(join(dir, "watch.svg"))}`;
     tmux("new-session", "-d", "-s", "watch", "-x", "200", "-y", "50", cmd);
+    // the pane stays after watch exits: its last lines can be read
+    tmux("set-option", "-t", "watch", "remain-on-exit", "on");
     try {
       await viewDuringFlap();
     } finally {
       // a failure above must not leave the watcher running into the next test
-      tmux("kill-session", "-t", "watch");
+      tmux("kill-server");
     }
   });
 
@@ -153,7 +155,9 @@ describe("npm run watch: the live view of both laptops", () => {
     // Ctrl-C: the view ends, and nothing of ours is left on the laptops
     const stop = performance.now();
     tmux("send-keys", "-t", "watch", "C-c");
-    await waitFor("watch to end (the plot written)", 20_000, () => /wrote .*watch\.svg/.test(pane()), 200);
+    await waitFor("watch to end (the plot written)", 20_000, () => /wrote .*watch\.svg/.test(pane()), 200).catch((e) => {
+      throw new Error(`${e.message}; the pane:\n${pane()}`);
+    });
     expect(readFileSync(join(dir, "watch.svg"), "utf8")).toMatch(/^<svg/);
     for (const name of ["server", "client"]) await waitFor(`nothing of ours on ${name}`, 5000, () => ours(host(name)).length === 0, 100);
     console.log(`nothing left on either laptop ${((performance.now() - stop) / 1000).toFixed(2)} s after Ctrl-C`);
