@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { HostModel, Model, requireValidConfig, SYNC_PATH } from "../components";
-import { dialAddress, LabHost, labSh, labStackConfig } from "../scripts/lab/lab";
+import { dialAddress, LAB_USER, LabHost, labSh, labStackConfig } from "../scripts/lab/lab";
 import { pathEnds, Topology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { connectAll, Session } from "../scripts/verify/ssh";
@@ -235,5 +235,77 @@ describe("npm run watch: the live view of both laptops", () => {
         throw new Error(`${e.message}: ${ours(host(name)).join("\n")}\n${labSh(host(name), "ps -eo pid,ppid,args")}`);
       });
     console.log(`nothing left on either laptop ${((performance.now() - killed) / 1000).toFixed(2)} s after SIGKILL`);
+  });
+
+  it("as a non-root ssh.user through sudo -n: the same rows and ip mptcp monitor; without the sudo rule the host says so and nothing runs there (control)", async () => {
+    const config = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
+    config.hosts.find((h) => h.name === "client").ssh.user = LAB_USER;
+    const sudoFile = join(dir, "Pulumi.sudo.yaml");
+    writeFileSync(sudoFile, stringify({ config: { "mptcp:hosts": config.hosts, "mptcp:links": config.links } }));
+    const watchFor = async (objects: number) => {
+      const [node, args] = npmScript("watch", sudoFile, "--identity", f.lab.privateKeyFile, "--interval", "1", "--json");
+      const child: ChildProcess = spawn(node, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d));
+      child.stderr!.on("data", (d: Buffer) => (err += d));
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      await Promise.race([waitFor("JSON objects", 30_000, () => out.split("\n").length > objects, 100), exited]);
+      child.kill("SIGINT");
+      const code = await exited;
+      return {
+        objects: out.trim()
+          ? out
+              .trim()
+              .split("\n")
+              .map((l) => JSON.parse(l))
+          : [],
+        err,
+        code,
+      };
+    };
+    const withSudo = await watchFor(3);
+    const client = withSudo.objects.at(-1).hosts.client;
+    expect(client.status, withSudo.err).toBeUndefined();
+    expect(client.monitor).toBeUndefined();
+    expect(Object.keys(client.interfaces).sort()).toEqual(["lan", "wlan"]);
+    expect(typeof client.interfaces.lan.rxBytes).toBe("number");
+    for (const name of ["server", "client"]) await waitFor(`nothing of ours on ${name}`, 10_000, () => ours(host(name)).length === 0, 100);
+    // control: the user without its sudo rule
+    labSh(host("client"), "mv /etc/sudoers.d/mptcp-lab-user /root/sudo-rule");
+    try {
+      const without = await watchFor(2);
+      const said = JSON.stringify(without.objects.at(-1)?.hosts?.client ?? {}) + without.err;
+      console.log(`without sudo: exit ${without.code}; ${said.slice(0, 300)}`);
+      expect(said).toMatch(/sudo/);
+      expect(ours(host("client"))).toEqual([]);
+    } finally {
+      labSh(host("client"), "mv /root/sudo-rule /etc/sudoers.d/mptcp-lab-user");
+    }
+  });
+
+  it("a host whose iproute2 has no ip mptcp monitor: the events say so for that host, its rates still come; the other host's events are unaffected (control)", async () => {
+    // an iproute2 before 5.11 has ip mptcp but no monitor: `Command "monitor" is unknown`
+    const wrapper = `#!/bin/sh\nif [ "$1 $2" = "mptcp monitor" ]; then echo 'Command "monitor" is unknown, try "ip mptcp help".' >&2; exit 255; fi\nexec /usr/bin/ip "$@"\n`;
+    labSh(host("client"), `printf '%s' ${shq(wrapper)} > /usr/local/sbin/ip && chmod 755 /usr/local/sbin/ip && command -v ip`);
+    try {
+      const [node, args] = npmScript("watch", file, "--identity", f.lab.privateKeyFile, "--interval", "1", "--json");
+      const child: ChildProcess = spawn(node, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d));
+      try {
+        await waitFor("JSON objects", 30_000, () => out.split("\n").length > 4, 100);
+      } finally {
+        child.kill("SIGINT");
+      }
+      const last = JSON.parse(out.trim().split("\n").at(-1)!);
+      console.log(`client monitor: ${last.hosts.client.monitor}`);
+      expect(last.hosts.client.monitor).toMatch(/^ip mptcp monitor is not available \(.*unknown.*\): no subflow or address events from this host, counters and rates only$/);
+      expect(typeof last.hosts.client.interfaces.lan.rxBytes).toBe("number");
+      expect(last.hosts.server.monitor).toBeUndefined();
+    } finally {
+      labSh(host("client"), "rm -f /usr/local/sbin/ip");
+    }
+    for (const name of ["server", "client"]) await waitFor(`nothing of ours on ${name}`, 10_000, () => ours(host(name)).length === 0, 100);
   });
 });
