@@ -19,6 +19,7 @@ const UNIT = [
   "test/schema.test.ts",
   "test/inputs.test.ts",
   "test/concerns.test.ts",
+  "test/watch.test.ts",
 ];
 
 export default defineConfig({
