@@ -80,7 +80,7 @@ export function throughputVerdict(mptcp: number | undefined, paths: Pick<Through
   const rates = `MPTCP ${mptcp.toFixed(2)} Mbit/s: ${base.ofBest.toFixed(2)} of the best single path (${best.name}, ${best.mbit.toFixed(2)} Mbit/s), ${base.ofSum.toFixed(2)} of the sum of the paths (${sum.toFixed(2)} Mbit/s)`;
   if (mptcp >= best.mbit * (1 + TOLERANCE)) return { verdict: "aggregates", ok: true, ...base, summary: `aggregates: ${rates}` };
   if (mptcp >= best.mbit * (1 - TOLERANCE)) {
-    const why = measured.length === 1 ? "one path: nothing to aggregate" : "no more than the best path alone (a backup path, or paths that share a bottleneck)";
+    const why = measured.length === 1 ? "one path: nothing to aggregate" : "the other paths add little (slow, backup, or sharing the best path's bottleneck)";
     return { verdict: "matches the best single path", ok: true, ...base, summary: `matches the best single path, ${why}: ${rates}` };
   }
   const slow = measured.filter((p) => p !== best && !p.backup && p.mbit < best.mbit * (1 - TOLERANCE)).sort((a, b) => a.mbit - b.mbit)[0];
@@ -143,13 +143,13 @@ export function backupFix(c: HostModel, s: HostModel, dialled: string, p: { name
 
 const mbitOf = (bytes: number, seconds: number) => (bytes * 8) / 1e6 / seconds;
 
-/** Megabits per second received per interface (not lo, none idle) between two readings. */
+/** Megabits per second received per interface between two readings: not lo, none below 0.1 (an SSH session's own traffic). */
 function rxRates(after: Record<string, number>, before: Record<string, number>, seconds: number): Record<string, number> {
   return Object.fromEntries(
     Object.keys(after)
       .filter((k) => k !== "lo")
       .map((k) => [k, r2(mbitOf(after[k] - (before[k] ?? 0), seconds))] as [string, number])
-      .filter(([, v]) => v >= 0.01),
+      .filter(([, v]) => v >= 0.1),
   );
 }
 
