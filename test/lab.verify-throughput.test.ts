@@ -1,10 +1,13 @@
 // npm run verify -- --throughput on the lab's two laptops, their lan and wlan shaped with tbf as the
 // aggregation benchmark shapes them (scripts/lab/bench.ts). Equal 20 Mbit/s paths: MPTCP
 // aggregates (above the best single path, near the sum), exit 0. Unequal 5 and 40 Mbit/s paths,
-// the slow lan (the path the connection starts on) not backup: the verdict and what it names are
-// printed and asserted as measured. Then the fix the verdict names applied through the provider
-// (the client's lan endpoint with only backup): MPTCP at least matches the best single path (the
-// control). Nothing is left running on the laptops.
+// the slow lan (the path the connection starts on) not backup: MPTCP varies from run to run (1.03
+// and 0.80 of the best path in two runs; the benchmark's iperf3 runs: 0.64-0.99), so the verdict is
+// printed and asserted either way (below: lan and its fix named). A slow lan that drags for sure:
+// 1 Mbit/s behind a 400 ms queue (MPTCP 0.08-0.17 of the 40 Mbit/s wlan alone): below the best single path, lan and its fix named,
+// exit 1. Then the fix the verdict names applied through the provider (the client's lan endpoint
+// with only backup): MPTCP at least matches the best single path on both shapes (the control).
+// Nothing is left running on the laptops.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,15 +32,18 @@ function stackFile(name: string, cfg: { hosts: unknown[]; links: unknown[] }): s
   return file;
 }
 
-/** Both ends of each path shaped as the benchmark shapes them. */
-function shape(lan: string, wlan: string): void {
+/** Both ends of each path shaped as the benchmark shapes them (tbf with a 50 ms queue), or with the queue given. */
+function shape(lan: string, wlan: string, lanQueue = "50ms"): void {
   for (const h of ["server", "client"])
-    for (const [path, rate] of [
-      ["lan", lan],
-      ["wlan", wlan],
+    for (const [path, rate, queue] of [
+      ["lan", lan, lanQueue],
+      ["wlan", wlan, "50ms"],
     ])
-      labSh(f.host(h), `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency 50ms`);
+      labSh(f.host(h), `tc qdisc replace dev ${path} root tbf rate ${rate} burst 32kb latency ${queue}`);
 }
+
+/** The slow path that drags: 1 Mbit/s behind a 400 ms queue (a bloated uplink), the fast one 40 Mbit/s. */
+const DRAG: [string, string, string] = ["1mbit", "40mbit", "400ms"];
 
 async function throughput(file: string) {
   const args = [file, "--identity", f.lab.privateKeyFile, "--throughput", "--seconds", SECONDS];
@@ -71,6 +77,19 @@ afterAll(async () => {
 });
 
 describe("npm run verify -- --throughput: MPTCP against each path alone", () => {
+  it("usage: --seconds goes with --throughput, whole and from 1 to 300; --bytes does not", async () => {
+    const file = stackFile("lab", config);
+    for (const [args, why] of [
+      [["--seconds", "3"], "--seconds goes with --throughput"],
+      [["--throughput", "--seconds", "0"], "--seconds must be a whole number from 1 to 300"],
+      [["--throughput", "--bytes", "65536"], "--bytes and --throughput"],
+    ] as const) {
+      const r = await inProcess("verify", verifyMain, [file, "--identity", f.lab.privateKeyFile, ...args]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(why);
+    }
+  });
+
   it("equal 20 Mbit/s paths: aggregates, near the sum of the paths, exit 0", async () => {
     shape("20mbit", "20mbit");
     const file = stackFile("lab", config);
@@ -111,7 +130,6 @@ describe("npm run verify -- --throughput: MPTCP against each path alone", () => 
         mbit: lan.mbit,
         fix: `mptcp:hosts[1].endpoints: add { interface: lan, address: ${addr("client", "lan")}, flags: [backup] } (client's subflows on lan, the first one included, then carry data only when no other path can)`,
       });
-      expect((await table(file)).out).toContain("  fix            mptcp:hosts[1].endpoints: add { interface: lan");
     } else {
       // the scheduler kept up this time: say so with the numbers (above)
       console.log(`unequal paths without backup: ${link.verdict.verdict} (${link.verdict.ofBest} of the best single path)`);
@@ -120,19 +138,41 @@ describe("npm run verify -- --throughput: MPTCP against each path alone", () => 
     nothingRunning();
   });
 
-  it("the fix applied (the client's lan endpoint backup): MPTCP at least matches the best single path, exit 0", async () => {
+  it("a slow lan behind a deep queue (1 Mbit/s, 400 ms) and a 40 Mbit/s wlan, lan not backup: below the best single path, lan named with its fix, exit 1", async () => {
+    shape(...DRAG);
+    const file = stackFile("lab", config);
+    const { code, link } = await throughput(file);
+    expect(code).toBe(1);
+    expect(link.verdict.verdict).toBe("below the best single path");
+    expect(link.verdict.best.path).toBe("wlan");
+    expect(link.verdict.ofBest).toBeLessThan(0.5);
+    expect(link.verdict.holdsBack).toEqual({
+      path: "lan",
+      mbit: link.paths[0].mbit,
+      fix: `mptcp:hosts[1].endpoints: add { interface: lan, address: ${addr("client", "lan")}, flags: [backup] } (client's subflows on lan, the first one included, then carry data only when no other path can)`,
+    });
+    const t = await table(file);
+    expect(t.code).toBe(1);
+    expect(t.out).toContain(`  fix            mptcp:hosts[1].endpoints: add { interface: lan, address: ${addr("client", "lan")}, flags: [backup] }`);
+    nothingRunning();
+  });
+
+  it("the fix applied (the client's lan endpoint backup), on both unequal shapes: MPTCP at least matches the best single path, exit 0 (the control)", async () => {
     const fixed = structuredClone(config);
     const client = fixed.hosts.find((h: any) => h.name === "client");
     client.endpoints = [...(client.endpoints ?? []), { interface: "lan", address: addr("client", "lan"), flags: ["backup"] }];
     await f.sim.up((await runProgram(fixed, { privateKey: f.privateKey, stack: "lab" })).commands);
     const file = stackFile("lab-backup", fixed);
-    const { code, link } = await throughput(file);
-    expect(link.paths.find((p: any) => p.name === "lan").backup).toBe(true);
-    expect(link.verdict.ofBest).toBeGreaterThanOrEqual(0.9);
-    expect(link.verdict.holdsBack).toBeUndefined();
-    // the slow path kept in reserve: (almost) nothing of MPTCP's on it
-    expect(link.mptcp.rx.lan ?? 0).toBeLessThan(1);
-    expect(code).toBe(0);
+    for (const shaped of [DRAG, ["5mbit", "40mbit", "50ms"]] as [string, string, string][]) {
+      shape(...shaped);
+      const { code, link } = await throughput(file);
+      expect(link.paths.find((p: any) => p.name === "lan").backup).toBe(true);
+      expect(link.verdict.ofBest).toBeGreaterThanOrEqual(0.9);
+      expect(link.verdict.holdsBack).toBeUndefined();
+      // the slow path kept in reserve: (almost) nothing of MPTCP's on it
+      expect(link.mptcp.rx.lan ?? 0).toBeLessThan(0.5);
+      expect(code).toBe(0);
+    }
     await table(file);
     nothingRunning();
   });
