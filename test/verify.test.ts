@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { buildModel, commandName, concernOfPath, configSchema } from "../components/core";
 import { hostKeyMatches } from "../scripts/verify/ssh";
+import { backupFix, throughputVerdict } from "../scripts/verify/throughput";
 import { checkJoins, ENDPOINT_HINT, formatReports, LinkReport, LiveEndpoint, parseEndpoints, predictJoins } from "../scripts/verify/verify";
 
 const KEY = Buffer.from("\0\0\0\x0bssh-ed25519\0\0\0\x20" + "k".repeat(32), "latin1");
@@ -179,5 +180,61 @@ describe("join addresses against the config's endpoints (checkJoins, predictJoin
     ]);
     expect(parseEndpoints("10.0.0.1 id 1 signal")).toEqual([]);
     expect(parseEndpoints("")).toEqual([]);
+  });
+});
+
+describe("verify --throughput's verdict (MPTCP's rate against each path alone)", () => {
+  const paths = (lan: number, wlan: number, fix = { lan: "FIX-LAN", wlan: "FIX-WLAN" }) => [
+    { name: "lan", mbit: lan, backup: false, fix: fix.lan },
+    { name: "wlan", mbit: wlan, backup: false, fix: fix.wlan },
+  ];
+
+  it("aggregates: above the best single path by more than the tolerance, with its shares of the best path and of the sum", () => {
+    const v = throughputVerdict(37.22, paths(19.17, 19.17));
+    expect(v).toMatchObject({ verdict: "aggregates", ok: true, best: { path: "lan", mbit: 19.17 }, sum: 38.34, ofBest: 1.94, ofSum: 0.97 });
+    expect(v.holdsBack).toBeUndefined();
+  });
+
+  it("below the best single path: names the slowest path that is not backup, and its fix", () => {
+    const v = throughputVerdict(23.77, paths(4.83, 38.24));
+    expect(v).toMatchObject({ verdict: "below the best single path", ok: false, best: { path: "wlan", mbit: 38.24 }, ofBest: 0.62 });
+    expect(v.holdsBack).toEqual({ path: "lan", mbit: 4.83, fix: "FIX-LAN" });
+    expect(v.summary).toContain("lan (4.83 Mbit/s) holds it back");
+  });
+
+  it("negative controls: within the tolerance of the best path is ok; below it with no slower path, or the slow path already backup, names none", () => {
+    expect(throughputVerdict(37.61, paths(4.83, 38.25))).toMatchObject({ verdict: "matches the best single path", ok: true });
+    expect(throughputVerdict(37.61, paths(4.83, 38.25)).holdsBack).toBeUndefined();
+    // equal paths and MPTCP below both: no path is to blame (a shared bottleneck), exit 1 still
+    const equal = throughputVerdict(12, paths(19, 19.5));
+    expect(equal).toMatchObject({ verdict: "below the best single path", ok: false });
+    expect(equal.holdsBack).toBeUndefined();
+    const backup = throughputVerdict(20, [{ ...paths(4.83, 38)[0], backup: true }, paths(4.83, 38)[1]]);
+    expect(backup.ok).toBe(false);
+    expect(backup.holdsBack).toBeUndefined();
+    expect(throughputVerdict(undefined, paths(5, 40))).toMatchObject({ verdict: "not measured", ok: false });
+  });
+
+  const model = buildModel(
+    configSchema.parse({
+      hosts: [
+        { name: "server", ssh: { host: "10.0.0.1" }, endpoints: [{ interface: "wlan", address: "198.51.100.17", flags: ["signal"] }] },
+        { name: "client", ssh: { host: "10.0.0.2" }, endpoints: [{ interface: "wlan", address: "198.51.100.18", flags: ["subflow"] }] },
+      ],
+      links: [{ client: "client", server: "server", address: "198.51.100.1" }],
+    }),
+  );
+  const [s, c] = model.hosts;
+  const lan = { name: "lan", clientAddress: "198.51.100.2", serverAddress: "198.51.100.1", serverInterface: "lan" };
+  const wlan = { name: "wlan", clientAddress: "198.51.100.18", serverAddress: "198.51.100.17", serverInterface: "wlan" };
+
+  it("the fix's config path: the client's endpoint on the path, else the server's announcement of it, else a backup endpoint to add", () => {
+    expect(backupFix(c, s, "198.51.100.1", wlan).fix).toMatch(/^mptcp:hosts\[1\]\.endpoints\[0\]\.flags: add backup \(client's endpoint on wlan/);
+    const noClientEndpoint = { ...c, endpoints: [] };
+    expect(backupFix(noClientEndpoint, s, "198.51.100.1", wlan).fix).toMatch(/^mptcp:hosts\[0\]\.endpoints\[0\]\.flags: add backup \(server announces 198\.51\.100\.17 as a backup path/);
+    expect(backupFix(c, s, "198.51.100.1", lan).fix).toMatch(/^mptcp:hosts\[1\]\.endpoints: add \{ interface: lan, address: 198\.51\.100\.2, flags: \[backup\] \}/);
+    // already backup: nothing to change
+    const backup = { ...c, endpoints: [{ ...c.endpoints[0], flags: ["subflow", "backup"] as (typeof c.endpoints)[0]["flags"] }] };
+    expect(backupFix(backup, s, "198.51.100.1", wlan)).toEqual({ backup: true });
   });
 });

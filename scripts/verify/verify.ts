@@ -52,10 +52,26 @@ const need = (s: Session) =>
 
 /** One MPTCP transfer client -> server at `address`; the listener is gone when it returns. */
 export async function transfer(client: Session, server: Session, address: string, opts: TransferOptions = {}): Promise<TransferReport> {
+  return runTransfer(client, server, address, (port) => `client ${shq(address)} ${port} ${opts.bytes ?? DEFAULT_BYTES} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`, opts.during);
+}
+
+/**
+ * One transfer from xfer.py's client side to a one-shot listener on the server (MPTCP: a plain
+ * TCP client is answered too, as a fallback): `clientArgs(port)` are the client's arguments
+ * after `python3 -c XFER`; `limit` the seconds either may run. The listener is gone when it returns.
+ */
+export async function runTransfer(
+  client: Session,
+  server: Session,
+  address: string,
+  clientArgs: (port: number) => string,
+  during?: () => Promise<void>,
+  limit = TRANSFER_LIMIT,
+): Promise<TransferReport> {
   const family = address.includes(":") ? "6" : "4";
   // the listener and the client say nothing until the transfer ends: silent up to their own limit
-  const silence = { silence: TRANSFER_LIMIT + 30 };
-  const ch = await server.start(`${need(server)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} server ${family} 0 30`, silence);
+  const silence = { silence: limit + 30 };
+  const ch = await server.start(`${need(server)}; exec timeout ${limit} python3 -c ${shq(XFER)} server ${family} 0 30`, silence);
   let out = "";
   let err = "";
   ch.stderr.on("data", (d: Buffer) => (err += d));
@@ -74,18 +90,14 @@ export async function transfer(client: Session, server: Session, address: string
     });
     void closed.then((code) => reject(new Error(`${server.host.name}: the MPTCP listener exited ${code} before listening: ${err.trim()}`)));
   });
-  const bytes = opts.bytes ?? DEFAULT_BYTES;
-  const run = client.exec(
-    `${need(client)}; exec timeout ${TRANSFER_LIMIT} python3 -c ${shq(XFER)} client ${shq(address)} ${port} ${bytes} ${opts.pace ?? 0} ${opts.subflows ?? 0} ${opts.linger ?? 0}`,
-    silence,
-  );
-  if (opts.during) await opts.during();
+  const run = client.exec(`${need(client)}; exec timeout ${limit} python3 -c ${shq(XFER)} ${clientArgs(port)}`, silence);
+  if (during) await during();
   const r = await run;
   if (r.code !== 0) {
     // the listener waits for a connection that will not come: end it now
     await server.exec(`kill ${pid} 2>/dev/null; true`).catch(() => undefined);
     await closed;
-    throw new Error(`${client.host.name}: the MPTCP transfer to ${address} port ${port} failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop()}`);
+    throw new Error(`${client.host.name}: the transfer to ${address} port ${port} failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop()}`);
   }
   await closed;
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
@@ -199,7 +211,7 @@ async function routeDevs(s: Session, to: string[]): Promise<Map<string, string>>
 }
 
 /** A host's addresses (address -> interface) and MPTCP endpoints, in one command. */
-async function hostState(s: Session): Promise<{ addrs: Map<string, string>; endpoints: LiveEndpoint[] }> {
+export async function hostState(s: Session): Promise<{ addrs: Map<string, string>; endpoints: LiveEndpoint[] }> {
   const r = await s.exec(`ip -o addr show | awk '{ split($4, a, "/"); print $2, a[1] }'; echo; ip -j mptcp endpoint show 2>/dev/null || true`);
   const [addrText, epText = ""] = r.stdout.split("\n\n");
   const addrs = new Map(

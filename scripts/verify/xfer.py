@@ -18,6 +18,14 @@
                                        seconds at most: a path that comes back during the
                                        transfer may join after the last byte); print
                                        {sha256, bytes, subflows, seconds, server}
+  timed ADDR PORT SECONDS SUBFLOWS PROTO [SRC]
+                                       a saturating transfer for its rate: over PROTO (mptcp,
+                                       or tcp: plain TCP, one path), from SRC when given (bound:
+                                       the path's client address), wait for SUBFLOWS as client
+                                       does, then send as fast as the connection takes for
+                                       SECONDS (a random MiB over and over); seconds counts until
+                                       the server's report arrives (it has read every byte);
+                                       prints what client prints
 subflows is mptcpi_subflows from MPTCP_INFO (additional subflows), read before close; null when
 the connection fell back to plain TCP (no MPTCP_INFO). Read at the same moment, each end also
 reports the connection's own subflows' addresses (MPTCP_SUBFLOW_ADDRS, kernel >= 5.17):
@@ -153,8 +161,40 @@ def client(addr, port, total, pace, want, linger):
     print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(time.monotonic() - start, 3), "server": json.loads(reply)}), flush=True)
 
 
+def timed(addr, port, seconds, want, proto, src):
+    s = socket.socket(family(addr), socket.SOCK_STREAM, IPPROTO_MPTCP if proto == "mptcp" else socket.IPPROTO_TCP)
+    s.settimeout(30)
+    if src:
+        s.bind((src, 0))
+    s.connect((addr, port))
+    await_subflows(s, want, 3)
+    block = memoryview(os.urandom(1 << 20))
+    h, sent, chunk, at = hashlib.sha256(), 0, 1 << 16, 0
+    start = time.monotonic()
+    end = start + seconds
+    while time.monotonic() < end:
+        b = block[at : at + chunk]
+        s.sendall(b)
+        h.update(b)
+        sent += len(b)
+        at = (at + chunk) % len(block)
+    mine, where = subflows(s), addrs(s)
+    s.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        reply += b
+    took = time.monotonic() - start
+    s.close()
+    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(took, 3), "server": json.loads(reply)}), flush=True)
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "server":
+    if sys.argv[1] == "timed":
+        timed(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6], sys.argv[7] if len(sys.argv) > 7 else "")
+    elif sys.argv[1] == "server":
         server(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 30)
     else:
         client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]) if len(sys.argv) > 5 else 0, int(sys.argv[6]) if len(sys.argv) > 6 else 0, float(sys.argv[7]) if len(sys.argv) > 7 else 0)
