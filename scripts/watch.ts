@@ -51,6 +51,11 @@ interface Watched {
   monitor?: string;
   /** Events since the last JSON object. */
   fresh: ViewEvent[];
+  /** Samples received, and how many the last tick had seen: a tick without a new sample plots nothing for the host. */
+  samples: number;
+  ticked: number;
+  /** The sampler ended (its command, not necessarily the connection). */
+  ended?: boolean;
 }
 
 /** A sampler block stream: calls `onBlock` with the text of each complete @sample ... @end block. */
@@ -105,7 +110,7 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
   const tty = !run.json && opts.write === undefined && process.stdout.isTTY;
   const write = opts.write ?? ((s: string) => void process.stdout.write(s));
   const events: ViewEvent[] = [];
-  const hosts: Watched[] = run.model.hosts.map((h) => ({ name: h.name, session: run.sessions.get(h.name), channels: [], rows: {}, seen: new Set(), fresh: [] }));
+  const hosts: Watched[] = run.model.hosts.map((h) => ({ name: h.name, session: run.sessions.get(h.name), channels: [], rows: {}, seen: new Set(), fresh: [], samples: 0, ticked: 0 }));
   const series: { t: number; path: string; direction: string; mbit: number }[] = [];
   const t0 = Date.now();
   const event = (h: Watched, text: string) => {
@@ -136,13 +141,18 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
             h.prev = h.cur;
             h.cur = sample;
             h.rows = hostRates(h.prev, sample, h.seen, s.host.ssh.host);
+            h.samples++;
             for (const k of Object.keys(h.rows)) h.seen.add(k);
             if (h.prev) for (const c of counterEvents(h.prev.counters, sample.counters)) event(h, `counter ${c.counter} +${c.delta}: ${c.meaning}`);
             h.status = undefined;
           }),
         );
         sampler.on("close", () => {
-          if (!stopping) h.status = `connection lost: ${s.lost ?? (err.trim() || "the sampler ended")}`;
+          h.ended = true;
+          if (stopping) return;
+          // a lost host shows no rates, rather than its last ones
+          h.rows = {};
+          h.status = s.lost ? `connection lost: ${s.lost}` : `the sampler ended: ${err.trim() || "no reason given"}`;
         });
         h.status = "waiting for the first sample";
       } catch (e) {
@@ -174,15 +184,20 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
     }),
   );
 
-  const title = () => `npm run watch  ${run.file}  every ${intervalText(interval)} s  ${new Date().toLocaleTimeString("en-GB")}  (Ctrl-C to stop)${tty ? "" : ""}`;
+  const title = () => `npm run watch  ${run.file}  every ${intervalText(interval)} s  ${new Date().toLocaleTimeString("en-GB")}  (Ctrl-C to stop)`;
   const views = (): HostView[] => hosts.map((h) => ({ name: h.name, rows: h.rows, ...(h.status ? { status: h.status } : {}), ...(h.monitor ? { monitor: h.monitor } : {}) }));
   const tick = () => {
     const now = Date.now();
-    for (const h of hosts)
+    for (const h of hosts) {
+      // only a new sample's rates go into the plot (the timer and the samples are not in step)
+      const fresh = h.samples !== h.ticked;
+      h.ticked = h.samples;
+      if (!fresh) continue;
       for (const [iface, r] of Object.entries(h.rows)) {
         if (r.rx !== null) series.push({ t: (now - t0) / 1000, path: `${h.name} ${iface}`, direction: "receive", mbit: (r.rx * 8) / 1e6 });
         if (r.tx !== null) series.push({ t: (now - t0) / 1000, path: `${h.name} ${iface}`, direction: "send", mbit: (r.tx * 8) / 1e6 });
       }
+    }
     if (run.json) {
       io.out(
         JSON.stringify({
@@ -218,7 +233,7 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
   let allGone: () => void = () => undefined;
   const gone = new Promise<void>((resolve) => (allGone = resolve));
   const poll = setInterval(() => {
-    if (hosts.every((h) => !h.session || h.session.lost)) allGone();
+    if (hosts.every((h) => !h.session || h.session.lost || h.ended)) allGone();
   }, 500);
   const signalled = new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
@@ -237,9 +252,8 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
   for (const h of hosts) for (const ch of h.channels) ch.end();
   await Promise.all(hosts.map((h) => h.session?.close()));
   if (tty) write("\x1b[?25h");
-  if (!run.json) {
-    tick();
-  }
+  // the last partial interval too (its events would be lost otherwise)
+  tick();
   if (plot !== undefined) {
     await writeSvg(plot, {
       title: `npm run watch ${run.file}: rate per path`,

@@ -279,6 +279,29 @@ describe("npm run watch: the live view of both laptops", () => {
       console.log(`without sudo: exit ${without.code}; ${said.slice(0, 300)}`);
       expect(said).toMatch(/sudo/);
       expect(ours(host("client"))).toEqual([]);
+      // no host can run anything: watch ends by itself with 2, as when none can be reached
+      const both = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
+      for (const h of both.hosts) h.ssh.user = LAB_USER;
+      labSh(host("server"), "mv /etc/sudoers.d/mptcp-lab-user /root/sudo-rule");
+      try {
+        const noneFile = join(dir, "Pulumi.nosudo.yaml");
+        writeFileSync(noneFile, stringify({ config: { "mptcp:hosts": both.hosts, "mptcp:links": both.links } }));
+        const [node, args] = npmScript("watch", noneFile, "--identity", f.lab.privateKeyFile, "--interval", "1", "--json");
+        const child = spawn(node, args, { cwd: ROOT, stdio: ["ignore", "ignore", "ignore"] });
+        const code = await new Promise<number | null>((r) => {
+          const t = setTimeout(() => {
+            child.kill("SIGKILL");
+            r(null);
+          }, 30_000);
+          child.on("exit", (c) => {
+            clearTimeout(t);
+            r(c);
+          });
+        });
+        expect(code).toBe(2);
+      } finally {
+        labSh(host("server"), "mv /root/sudo-rule /etc/sudoers.d/mptcp-lab-user");
+      }
     } finally {
       labSh(host("client"), "mv /root/sudo-rule /etc/sudoers.d/mptcp-lab-user");
     }

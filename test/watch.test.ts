@@ -62,16 +62,19 @@ describe("the sampler's blocks and the rates", () => {
     expect(s.endpoints).toEqual([{ address: "198.51.100.17", id: 1, flags: ["signal", "backup"], dev: "wlan" }]);
     // the SSH connection is plain TCP: not a subflow
     expect(s.subflows).toEqual([
-      { local: "198.51.100.1", remote: "198.51.100.2", token: "0000", backup: false, peerBackup: false },
-      { local: "198.51.100.17", remote: "198.51.100.18", token: "0000", backup: false, peerBackup: false },
+      { local: "198.51.100.1", remote: "198.51.100.2", token: "7b0e3a21", backup: false, peerBackup: false },
+      { local: "198.51.100.17", remote: "198.51.100.18", token: "7b0e3a21", backup: false, peerBackup: false },
     ]);
     expect(parseSample("@sample\n\n@end")).toBeUndefined();
   });
 
   it("ss: IPv6 and mapped addresses, backup flags", () => {
     expect(parseSubflows("ESTAB 0 0 [2001:db8::1]:40000 [::ffff:198.51.100.2]:4100 tcp-ulp-mptcp flags:JjbB token:12ab(id:2)/34cd(id:0)")).toEqual([
-      { local: "2001:db8::1", remote: "198.51.100.2", token: "12ab", backup: true, peerBackup: true },
+      { local: "2001:db8::1", remote: "198.51.100.2", token: "34cd", backup: true, peerBackup: true },
     ]);
+    // control for the connection count: three connections on one interface, their remote tokens all 0000 (initial subflows)
+    const three = [1, 2, 3].map((i) => `ESTAB 0 0 198.51.100.1:40000 198.51.100.2:4100${i} tcp-ulp-mptcp flags:Mec token:0000(id:0)/aa0${i}(id:0) seq:1`).join("\n");
+    expect(new Set(parseSubflows(three).map((s) => s.token)).size).toBe(3);
   });
 
   it("rates: bytes over the uptime between two samples; none before the second, none when a counter goes back", () => {

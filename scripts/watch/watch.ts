@@ -86,7 +86,8 @@ function hostOf(endpoint: string): string {
 export function parseSubflows(text: string): Subflow[] {
   const out: Subflow[] = [];
   for (const line of text.split("\n")) {
-    const ulp = /tcp-ulp-mptcp flags:(\S*)(?:.*?\btoken:([0-9a-f]+))?/.exec(line);
+    // token:REMOTE(id:N)/LOCAL(id:N) (iproute2's ss; the remote one is 0000 on an initial subflow): the local one names the connection here
+    const ulp = /tcp-ulp-mptcp flags:(\S*)(?:.*?\btoken:[0-9a-f]+\(id:\d+\)\/([0-9a-f]+))?/.exec(line);
     if (!ulp) continue;
     const words = line.trim().split(/\s+/);
     // State Recv-Q Send-Q Local Peer ...
