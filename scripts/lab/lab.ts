@@ -101,8 +101,13 @@ export function inotifyShortfall(topology: Topology, used: number, max: number):
   return `${topology.hosts.length} laptops need about ${lab} inotify instances (4 each, 6 with NetworkManager) and ${used} are in use, but fs.inotify.max_user_instances is ${max}: raise it first (sysctl -w fs.inotify.max_user_instances=${want}; put it in /etc/sysctl.d to keep it), or use fewer laptops`;
 }
 
-/** How long a laptop may take to boot: systemd boots in about a second; many at once share two cores. */
-const bootTimeout = (laptops: number) => 20_000 + 1_000 * laptops;
+/**
+ * How long a laptop may take to boot (and NetworkManager to activate its profiles): systemd boots
+ * in about a second, but many laptops share two cores, and so do the lab files running beside
+ * (a throughput test saturating its paths): NetworkManager once took over 22 s then. A deadline,
+ * not a speed check (docs/performance.md, "Lab proofs under load").
+ */
+const bootTimeout = (laptops: number) => 60_000 + 1_000 * laptops;
 
 /** Brings the lab up; safe to call when it is already up (returns the running lab). */
 export async function labUp(opts: LabOptions): Promise<LabState> {
