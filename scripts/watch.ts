@@ -58,26 +58,14 @@ interface Watched {
   ended?: boolean;
 }
 
-/** A sampler block stream: calls `onBlock` with the text of each complete @sample ... @end block. */
-function blocks(onBlock: (text: string) => void): (d: Buffer) => void {
+/** A stream cut at `sep`: calls `on` with each complete piece, as it completes (lines: "\n"; the sampler's blocks: "\n@end\n"). */
+function pieces(sep: string, on: (text: string) => void): (d: Buffer) => void {
   let buf = "";
   return (d) => {
     buf += d.toString();
-    for (let end = buf.indexOf("\n@end\n"); end >= 0; end = buf.indexOf("\n@end\n")) {
-      onBlock(buf.slice(0, end));
-      buf = buf.slice(end + "\n@end\n".length);
-    }
-  };
-}
-
-/** Lines of a stream, as they complete. */
-function lines(onLine: (line: string) => void): (d: Buffer) => void {
-  let buf = "";
-  return (d) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
-      onLine(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
+    for (let end = buf.indexOf(sep); end >= 0; end = buf.indexOf(sep)) {
+      on(buf.slice(0, end));
+      buf = buf.slice(end + sep.length);
     }
   };
 }
@@ -135,7 +123,7 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
         sampler.stderr.on("data", (d: Buffer) => (err += d));
         sampler.on(
           "data",
-          blocks((text) => {
+          pieces("\n@end\n", (text) => {
             const sample = parseSample(text);
             if (!sample) return;
             h.prev = h.cur;
@@ -166,7 +154,7 @@ export async function watchMain(argv: string[], io: CliIo, opts: { write?: (s: s
         const out: string[] = [];
         mon.on(
           "data",
-          lines((line) => {
+          pieces("\n", (line) => {
             const ev = parseMonitorLine(line);
             if (ev) return event(h, describeEvent(ev, h.cur?.addrs));
             const exit = /^@monitor-exit (\d+)(.*)$/.exec(line);

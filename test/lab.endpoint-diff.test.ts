@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SYNC_PATH } from "../components";
 import { dialAddress, labExec, labSh, labSpawn, labStackConfig } from "../scripts/lab/lab";
-import { pathEnds, readTopology } from "../scripts/lab/topology";
+import { pathAddress, readTopology } from "../scripts/lab/topology";
 import { waitFor } from "../scripts/lab/wait";
 import { labFile } from "./harness/fixture";
 import { counter, snapshot, snapshotDiff } from "./harness/labtest";
@@ -176,8 +176,7 @@ const report = (label: string, r: Run) =>
   );
 
 beforeAll(async () => {
-  const ends = pathEnds(f.lab.topology);
-  addr = (h, path) => ends.find((e) => e.host === h && e.path === path)!.address;
+  addr = (host, path) => pathAddress(f.lab.topology, host, path);
   const cfg = labStackConfig(f.lab) as { hosts: any[]; links: unknown };
   Object.assign(
     cfg.hosts.find((h) => h.name === "server"),

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { requireValidConfig } from "../components";
 import { labSh, labStackConfig } from "../scripts/lab/lab";
-import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
+import { DEFAULT_TOPOLOGY, pathAddress } from "../scripts/lab/topology";
 import { verifyMain } from "../scripts/verify";
 import { ENDPOINT_HINT } from "../scripts/verify/verify";
 import { inProcess } from "./harness/cli";
@@ -33,8 +33,7 @@ beforeAll(async () => {
   const config = labStackConfig(f.lab) as { hosts: any[]; links: any[] };
   file = join(dir, "Pulumi.lab.yaml");
   writeFileSync(file, stringify({ config: { "mptcp:hosts": config.hosts, "mptcp:links": config.links } }));
-  const ends = pathEnds(f.lab.topology);
-  addr = (host, path) => ends.find((e) => e.host === host && e.path === path)!.address;
+  addr = (host, path) => pathAddress(f.lab.topology, host, path);
   await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
 });
 

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { labExec, labSh, labStackConfig } from "../scripts/lab/lab";
-import { DEFAULT_TOPOLOGY, pathEnds } from "../scripts/lab/topology";
+import { DEFAULT_TOPOLOGY, pathAddress } from "../scripts/lab/topology";
 import { verifyMain } from "../scripts/verify";
 import { inProcess } from "./harness/cli";
 import { labFile } from "./harness/fixture";
@@ -66,8 +66,7 @@ const nothingRunning = () => {
 
 beforeAll(async () => {
   config = labStackConfig(f.lab) as typeof config;
-  const ends = pathEnds(f.lab.topology);
-  addr = (host, path) => ends.find((e) => e.host === host && e.path === path)!.address;
+  addr = (host, path) => pathAddress(f.lab.topology, host, path);
   await f.sim.up((await runProgram(config, { privateKey: f.privateKey, stack: "lab" })).commands);
 });
 

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { HostModel, Model, requireValidConfig, SYNC_PATH } from "../components";
 import { dialAddress, LAB_USER, LabHost, labSh, labStackConfig } from "../scripts/lab/lab";
-import { pathEnds, Topology } from "../scripts/lab/topology";
+import { DEFAULT_TOPOLOGY, pathAddress, Topology } from "../scripts/lab/topology";
 import { sleep, waitFor } from "../scripts/lab/wait";
 import { connectAll, Session } from "../scripts/verify/ssh";
 import { transfer } from "../scripts/verify/verify";
@@ -24,16 +24,8 @@ import { labFile } from "./harness/fixture";
 import { runProgram } from "./harness/program";
 
 // unequal paths: a check against the wrong path's counters cannot pass by chance
-const topology: Topology = {
-  hosts: [
-    { name: "server", role: "server" },
-    { name: "client", role: "client" },
-  ],
-  paths: [
-    { name: "lan", subnet: "198.51.100.0/28", between: ["server", "client"], rate: "20mbit" },
-    { name: "wlan", subnet: "198.51.100.16/28", between: ["server", "client"], rate: "10mbit" },
-  ],
-};
+const RATES: Record<string, string> = { lan: "20mbit", wlan: "10mbit" };
+const topology: Topology = { ...DEFAULT_TOPOLOGY, paths: DEFAULT_TOPOLOGY.paths.map((p) => ({ ...p, rate: RATES[p.name] })) };
 
 const f = labFile(topology, "w");
 const dir = mkdtempSync(join(tmpdir(), "mptcp-watch-"));
@@ -42,7 +34,7 @@ let file: string;
 let model: Model;
 let sessions: Map<string, Session>;
 const host = f.host;
-const addr = (h: string, path: string) => pathEnds(topology).find((e) => e.host === h && e.path === path)!.address;
+const addr = (h: string, path: string) => pathAddress(topology, h, path);
 const tmux = (...args: string[]) => execFileSync("tmux", ["-S", sock, ...args], { encoding: "utf8" });
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

@@ -206,6 +206,13 @@ export function pathEnds(topo: Topology): PathEnd[] {
   });
 }
 
+/** The address of `host` on `path` (its first, IPv4 on a dual-stack path); throws when the host is not on it. */
+export function pathAddress(topo: Topology, host: string, path: string): string {
+  const end = pathEnds(topo).find((e) => e.host === host && e.path === path);
+  if (!end) throw new Error(`${host} is not on path ${path}`);
+  return end.address;
+}
+
 /** Whether a lab of server/client pairs can have n laptops (pairsTopology). */
 export const isPairsCount = (n: number) => Number.isInteger(n) && n >= 2 && n <= MAX_HOSTS && n % 2 === 0;
 

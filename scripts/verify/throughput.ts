@@ -6,7 +6,7 @@
 import { announcedEndpoints, canonicalAddress, expectedJoins, HostModel, Link, Model } from "../../components/model";
 import { shq } from "../../components/shell";
 import { Session, UnreachableError } from "./ssh";
-import { hostState, observe, runTransfer, TransferReport } from "./verify";
+import { hostState, linkEnds, observe, runTransfer, TransferReport } from "./verify";
 
 export const DEFAULT_SECONDS = 5;
 /** MPTCP within this share of the best single path matches it: the benchmark's runs with the slow path as backup measured 0.96-1.02 of it (docs/performance.md). */
@@ -167,14 +167,10 @@ export async function throughputLink(model: Model, link: Link, sessions: Map<str
   const base = { at, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}), seconds };
   const fail = (problem: string): ThroughputReport => ({ ...base, ok: false, paths: [], verdict: throughputVerdict(undefined, []), problems: [problem] });
   try {
-    if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address (or names a zone, %IFACE): set the address ${link.client} dials`);
-    const c = model.hosts.find((h) => h.name === link.client)!;
-    const s = model.hosts.find((h) => h.name === link.server)!;
-    const client = sessions.get(c.name);
-    const server = sessions.get(s.name);
-    if (!client || !server) return fail(`${!client ? c.name : s.name} cannot be reached`);
-    for (const x of [client, server]) if (x.lost) return fail(x.lost);
-    const dialled = canonicalAddress(link.address);
+    const ends = linkEnds(model, link, sessions);
+    if ("problem" in ends) return fail(ends.problem);
+    const { c, s, client, server, address } = ends;
+    const dialled = canonicalAddress(address);
     const [ss, cs] = await Promise.all([hostState(server), hostState(client)]);
     const v6 = dialled.includes(":");
     // an announced endpoint without an address announces its interface's (of the dialled family)

@@ -402,24 +402,33 @@ export async function verifyLink(model: Model, link: Link, sessions: Map<string,
   }
 }
 
-async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Session>, opts: TransferOptions): Promise<LinkReport> {
+/** A link's hosts and their sessions, or why the link cannot be measured (no address it dials, a host unreachable or lost). */
+export function linkEnds(model: Model, link: Link, sessions: Map<string, Session>): { c: HostModel; s: HostModel; client: Session; server: Session; address: string } | { problem: string } {
   const at = `mptcp:links[${link.index}]`;
-  const base = { at, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}) };
-  const fail = (problem: string): LinkReport => ({ ...base, ok: false, problems: [problem] });
-  if (!link.address) return fail(`${at}.address: not set, and ${link.server}'s ssh.host is not an IP address (or names a zone, %IFACE): set the address ${link.client} dials`);
+  if (!link.address) return { problem: `${at}.address: not set, and ${link.server}'s ssh.host is not an IP address (or names a zone, %IFACE): set the address ${link.client} dials` };
   const c = model.hosts.find((h) => h.name === link.client)!;
   const s = model.hosts.find((h) => h.name === link.server)!;
   const client = sessions.get(c.name);
   const server = sessions.get(s.name);
-  if (!client || !server) return fail(`${!client ? c.name : s.name} cannot be reached`);
-  for (const x of [client, server]) if (x.lost) return fail(x.lost);
+  if (!client || !server) return { problem: `${!client ? c.name : s.name} cannot be reached` };
+  for (const x of [client, server]) if (x.lost) return { problem: x.lost };
+  return { c, s, client, server, address: link.address };
+}
+
+async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Session>, opts: TransferOptions): Promise<LinkReport> {
+  const at = `mptcp:links[${link.index}]`;
+  const base = { at, client: link.client, server: link.server, ...(link.address ? { address: link.address } : {}) };
+  const fail = (problem: string): LinkReport => ({ ...base, ok: false, problems: [problem] });
+  const ends = linkEnds(model, link, sessions);
+  if ("problem" in ends) return fail(ends.problem);
+  const { c, s, client, server, address } = ends;
   const bytes = opts.bytes ?? DEFAULT_BYTES;
   // the client's routes to the dialled and the announced addresses; the interface the first subflow
   // leaves through has an endpoint that opens no subflow to the dialled address, and an announced
   // address the client has no route to opens none at all
-  const announced = announcedEndpoints(s, link.address);
-  const [routes, cs, ss] = await Promise.all([routeDevs(client, [link.address, ...announced.flatMap((e) => (e.address ? [e.address] : []))]), hostState(client), hostState(server)]);
-  const predictedJoins = expectedJoins(c, s, link.address, routes.get(link.address), (a) => routes.has(a));
+  const announced = announcedEndpoints(s, address);
+  const [routes, cs, ss] = await Promise.all([routeDevs(client, [address, ...announced.flatMap((e) => (e.address ? [e.address] : []))]), hostState(client), hostState(server)]);
+  const predictedJoins = expectedJoins(c, s, address, routes.get(address), (a) => routes.has(a));
   const declared = reachableOf(link);
   const reachProblems = !declared
     ? []
@@ -427,11 +436,11 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
         if (!e.address || declared(e.address) === routes.has(e.address)) return [];
         return [routes.has(e.address) ? `${at}.reaches leaves out ${e.address}, but ${c.name} has a route to it` : `${at}.reaches lists ${e.address}, but ${c.name} has no route to it`];
       });
-  const paths = predictPaths(ss.addrs, c, s, link.address, routes);
+  const paths = predictPaths(ss.addrs, c, s, address, routes);
   const reachable = (a: string) => routes.has(a);
-  const predicted = predictJoins(c, s, link.address, routes, reachable);
+  const predicted = predictJoins(c, s, address, routes, reachable);
   // every announced address gets a join when the limits cut none (as predictPaths assumes)
-  const signalled = announcedEndpoints(s, link.address, reachable);
+  const signalled = announcedEndpoints(s, address, reachable);
   const required: PredictedJoin[] =
     paths.paths && signalled.length <= effectiveLimits(c).addAddrAccepted
       ? signalled.map((a) => ({ at: `mptcp:hosts[${s.index}].endpoints[${a.index}]`, by: "signal", ...(a.address ? { toAddress: a.address } : { toInterface: a.interface }) }))
@@ -439,7 +448,7 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
   const [sb, cb] = await Promise.all([observe(server), observe(client)]);
   let t: TransferReport;
   try {
-    t = await transfer(client, server, link.address, { subflows: predictedJoins, ...opts, bytes });
+    t = await transfer(client, server, address, { subflows: predictedJoins, ...opts, bytes });
   } catch (e) {
     return fail((e as Error).message);
   }
@@ -473,7 +482,7 @@ async function verifyLinkOnce(model: Model, link: Link, sessions: Map<string, Se
     at,
     client: c,
     server: s,
-    dialled: link.address,
+    dialled: address,
     predicted,
     required,
     clientView: t,

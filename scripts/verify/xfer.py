@@ -149,6 +149,11 @@ def client(addr, port, total, pace, want, linger):
             if ahead > 0:
                 time.sleep(ahead)
     await_subflows(s, want, linger)
+    finish(s, h, sent, start)
+
+
+def finish(s, h, sent, start):
+    """Ends a client's transfer: its subflows and addresses, then the server's reply once it read all; one JSON line."""
     mine, where = subflows(s), addrs(s)
     s.shutdown(socket.SHUT_WR)
     reply = b""
@@ -157,8 +162,9 @@ def client(addr, port, total, pace, want, linger):
         if not b:
             break
         reply += b
+    took = time.monotonic() - start
     s.close()
-    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(time.monotonic() - start, 3), "server": json.loads(reply)}), flush=True)
+    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(took, 3), "server": json.loads(reply)}), flush=True)
 
 
 def timed(addr, port, seconds, want, proto, src):
@@ -178,17 +184,7 @@ def timed(addr, port, seconds, want, proto, src):
         h.update(b)
         sent += len(b)
         at = (at + chunk) % len(block)
-    mine, where = subflows(s), addrs(s)
-    s.shutdown(socket.SHUT_WR)
-    reply = b""
-    while True:
-        b = s.recv(4096)
-        if not b:
-            break
-        reply += b
-    took = time.monotonic() - start
-    s.close()
-    print(json.dumps({"sha256": h.hexdigest(), "bytes": sent, "subflows": mine, **where, "seconds": round(took, 3), "server": json.loads(reply)}), flush=True)
+    finish(s, h, sent, start)
 
 
 if __name__ == "__main__":
